@@ -1,1 +1,58 @@
-//! placeholder
+//! espsim: simulated ESP32 / ESP8266 boards in serial download mode.
+//!
+//! Each board speaks the real protocol as the mask ROM and the two flasher stubs do (the
+//! legacy stub of esptool's stub set 1 and the new `esp-flasher-stub` of set 2), on a NOR
+//! flash model, with eFuses carrying a per-board MAC, the SPI register engine esptool uses
+//! for flash ids, and an optional timing model of UART, flash and stub pipelining.
+//!
+//! Layout:
+//! - [`board`]: the sans-IO chip model (frames + time in, paced output out).
+//! - [`flash`], [`registers`], [`spi_engine`]: NOR flash, register file, SPI engine.
+//! - [`timing`]: every timing knob, with sources.
+//! - [`faults`]: fault knobs and their CLI grammar.
+//! - [`transport`]: in-memory duplex and PTY links; `runner` is the IO task between.
+//!
+//! Behaviour worth knowing when testing against it:
+//! - Boards start in ROM download mode without printing a banner (as if reset long before
+//!   the port was opened). Resets through [`SimHandle::set_lines`] and the stub's
+//!   FLASH_END(0) reboot print the ROM boot banner before the ROM answers again.
+//! - The ROM re-detects the host's baud rate on every SYNC (on a PTY from the port's
+//!   termios, otherwise 115200); CHANGE_BAUDRATE switches after its reply.
+//! - Stubs acknowledge data blocks before writing them; a host that sends a third frame
+//!   while two are held loses it (counted in [`SimStats::overruns`]).
+//! - Flash content changes at once; the timing model only decides when replies go out.
+//! - With a flash file, changed sectors are written in place after every batch of input
+//!   (see `persist.rs`): the file is right while running and after a kill.
+//!
+//! In-process use:
+//! ```no_run
+//! # async fn demo() {
+//! use flashline_sim::{spawn_duplex, BoardConfig, Chip, Mac};
+//! let (link, sim) = spawn_duplex(BoardConfig::new(Chip::Esp32, Mac([0x24, 0x0a, 0xc4, 0, 0, 1])));
+//! // speak the protocol over `link`; inspect `sim.flash()`, `sim.stats()`.
+//! # drop((link, sim)); }
+//! ```
+
+pub mod board;
+pub mod boot;
+pub mod cli;
+pub mod config;
+pub mod faults;
+pub mod flash;
+mod persist;
+pub mod registers;
+mod runner;
+pub mod spi_engine;
+pub mod stats;
+pub mod timing;
+pub mod transport;
+
+pub use board::{Board, Mode, Output, StubKind};
+pub use config::{default_mac_base, BoardConfig, FLASH_SIZES};
+pub use faults::{BootNoise, Fault, TargetedFault};
+pub use flashline_protocol::chip::{Chip, Mac};
+pub use runner::SimHandle;
+pub use stats::SimStats;
+pub use timing::{TimingMode, TimingModel};
+pub use transport::duplex::{spawn_duplex, try_spawn_duplex};
+pub use transport::pty::{spawn_pty, PtyBoard};

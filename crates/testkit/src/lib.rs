@@ -83,3 +83,101 @@ pub fn run_esptool(port: &Path, args: &[&str]) -> EsptoolRun {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// One board line printed by espsim: `boardK PATH MAC`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimBoard {
+    pub name: String,
+    pub path: PathBuf,
+    pub mac: String,
+}
+
+/// A running `espsim` process, killed (SIGTERM, then SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct EspSim {
+    child: std::process::Child,
+    pub boards: Vec<SimBoard>,
+}
+
+impl EspSim {
+    /// Starts `espsim` (the workspace binary of this build profile) with `args`, waits until
+    /// it prints `READY` (up to 20 s) and parses the board lines before it.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> EspSim {
+        Self::start_bin(&workspace_bin("espsim"), args)
+    }
+
+    /// Like [`EspSim::start`] with an explicit binary path.
+    pub fn start_bin<S: AsRef<std::ffi::OsStr>>(bin: &Path, args: &[S]) -> EspSim {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut sim = EspSim { child, boards: Vec::new() };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.trim() == "READY" => break,
+                Ok(line) => {
+                    let parts: Vec<&str> = line.split_whitespace().collect();
+                    assert_eq!(parts.len(), 3, "unexpected espsim line {line:?}");
+                    sim.boards.push(SimBoard {
+                        name: parts[0].to_string(),
+                        path: PathBuf::from(parts[1]),
+                        mac: parts[2].to_string(),
+                    });
+                }
+                Err(_) => panic!("espsim did not print READY within 20 s (exit status {:?})", sim.child.try_wait()),
+            }
+        }
+        sim
+    }
+
+    /// Path of board `k`'s port.
+    pub fn port(&self, k: usize) -> &Path {
+        &self.boards[k].path
+    }
+
+    /// Process id (e.g. to send signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits up to 5 s for a clean exit; returns whether it exited.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for EspSim {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            if !self.terminate() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Output for people and tools: aligned table, JSON, CSV. The query CLI only picks one.
+//!
+//! Times are RFC 3339 UTC everywhere. CSV follows RFC 4180: a field containing a comma,
+//! a double quote, CR or LF (or leading/trailing spaces) is enclosed in double quotes and
+//! its quotes are doubled; failure reasons from the field routinely contain all of these.
+
+use std::fmt::Write as _;
+
+use crate::model::AttemptRow;
+use crate::stats::{Counts, Stats};
+
+/// Longest failure reason shown in a table cell; JSON and CSV always carry all of it.
+const TABLE_REASON_CHARS: usize = 60;
+
+/// An aligned text table with the columns an operator scans: id, start, slot, port, MAC,
+/// chip, image, result, failed stage, reason, duration, rework.
+pub fn table(rows: &[AttemptRow]) -> String {
+    let header =
+        ["ID", "STARTED (UTC)", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "REASON"];
+    let right_aligned = [true, false, false, false, false, false, false, false, false, true, false, false];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.0.to_string(),
+                r.started_at.to_string(),
+                r.slot.clone(),
+                r.port.clone(),
+                r.mac.clone().unwrap_or_else(|| "-".into()),
+                match (&r.chip, &r.chip_revision) {
+                    (Some(c), Some(rev)) => format!("{c} {rev}"),
+                    (Some(c), None) => c.clone(),
+                    _ => "-".into(),
+                },
+                format!("{} ({})", r.image_name, r.image_sha256.get(..8).unwrap_or(&r.image_sha256)),
+                r.result.to_string(),
+                r.failure_stage.clone().unwrap_or_else(|| "-".into()),
+                r.duration_ms().map_or("-".into(), |ms| format!("{:.1}", ms as f64 / 1000.0)),
+                if r.rework { "yes".into() } else { "no".into() },
+                r.failure_reason.as_deref().map_or("-".into(), |s| one_line(s, TABLE_REASON_CHARS)),
+            ]
+        })
+        .collect();
+    aligned(&header, &right_aligned, &cells)
+}
+
+/// Pretty-printed JSON array of the full rows.
+pub fn json(rows: &[AttemptRow]) -> String {
+    serde_json::to_string_pretty(rows).expect("attempt rows serialise")
+}
+
+/// One JSON object per line (for `jq`, log shippers).
+pub fn json_lines(rows: &[AttemptRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&serde_json::to_string(r).expect("attempt rows serialise"));
+        out.push('\n');
+    }
+    out
+}
+
+/// Column names of [`csv`], in order.
+pub const CSV_COLUMNS: [&str; 28] = [
+    "id",
+    "started_at",
+    "ended_at",
+    "station_id",
+    "slot",
+    "port",
+    "usb_vid",
+    "usb_pid",
+    "usb_serial",
+    "chip",
+    "chip_revision",
+    "mac",
+    "flash_id",
+    "flash_size",
+    "image_name",
+    "image_sha256",
+    "result",
+    "failure_stage",
+    "failure_reason",
+    "bytes_written",
+    "verify_method",
+    "rework",
+    "rework_of",
+    "skipped_regions",
+    "stage_timings",
+    "seq",
+    "prev_hash",
+    "row_hash",
+];
+
+/// CSV with a header row and every field; nested values (timings, skipped regions) as
+/// JSON text; USB ids as 4-digit hex, flash id as hex; lines end with `\n`.
+pub fn csv(rows: &[AttemptRow]) -> String {
+    let mut out = String::new();
+    push_record(&mut out, CSV_COLUMNS.iter().map(|s| s.to_string()));
+    for r in rows {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        push_record(
+            &mut out,
+            [
+                r.id.0.to_string(),
+                r.started_at.to_string(),
+                r.ended_at.map(|t| t.to_string()).unwrap_or_default(),
+                r.station_id.clone(),
+                r.slot.clone(),
+                r.port.clone(),
+                r.usb_vid.map(|v| format!("{v:04x}")).unwrap_or_default(),
+                r.usb_pid.map(|v| format!("{v:04x}")).unwrap_or_default(),
+                opt(&r.usb_serial),
+                opt(&r.chip),
+                opt(&r.chip_revision),
+                opt(&r.mac),
+                r.flash_id.map(|v| format!("0x{v:06x}")).unwrap_or_default(),
+                r.flash_size.map(|v| v.to_string()).unwrap_or_default(),
+                r.image_name.clone(),
+                r.image_sha256.clone(),
+                r.result.to_string(),
+                opt(&r.failure_stage),
+                opt(&r.failure_reason),
+                r.bytes_written.to_string(),
+                opt(&r.verify_method),
+                r.rework.to_string(),
+                r.rework_of.map(|i| i.0.to_string()).unwrap_or_default(),
+                serde_json::to_string(&r.skipped_regions).expect("skipped regions serialise"),
+                serde_json::to_string(&r.stage_timings).expect("stage timings serialise"),
+                r.seq.map(|s| s.to_string()).unwrap_or_default(),
+                opt(&r.prev_hash),
+                opt(&r.row_hash),
+            ],
+        );
+    }
+    out
+}
+
+/// Quotes one CSV field when it needs it (RFC 4180).
+pub fn csv_field(s: &str) -> String {
+    let needs = s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ');
+    if needs {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn push_record(out: &mut String, fields: impl IntoIterator<Item = String>) {
+    let mut first = true;
+    for f in fields {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&csv_field(&f));
+    }
+    out.push('\n');
+}
+
+/// Statistics as text: totals, then one table per slot and per hour.
+pub fn stats_table(stats: &Stats) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "attempts started {} .. {}", stats.since, stats.until);
+    let header = ["", "TOTAL", "PASS", "FAIL", "INTERRUPTED", "RUNNING", "YIELD"];
+    let right = [false, true, true, true, true, true, true];
+    let row = |label: String, c: &Counts| {
+        vec![
+            label,
+            c.total.to_string(),
+            c.pass.to_string(),
+            c.fail.to_string(),
+            c.interrupted.to_string(),
+            c.running.to_string(),
+            c.yield_ratio.map_or("-".into(), |y| format!("{:.1}%", y * 100.0)),
+        ]
+    };
+    let mut cells = vec![row("all".into(), &stats.total)];
+    cells.extend(stats.per_slot.iter().map(|s| row(format!("slot {}", s.slot), &s.counts)));
+    out.push_str(&aligned(&header, &right, &cells));
+    out.push('\n');
+    let hours: Vec<Vec<String>> = stats.per_hour.iter().map(|h| row(h.hour.to_string(), &h.counts)).collect();
+    let mut hour_header = header;
+    hour_header[0] = "HOUR (UTC)";
+    out.push_str(&aligned(&hour_header, &right, &hours));
+    out
+}
+
+/// Pads every column to its widest cell (in characters) and separates columns by two spaces.
+fn aligned(header: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = String::new();
+        for (i, c) in cells.enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            let pad = widths[i].saturating_sub(c.chars().count());
+            if right[i] {
+                l.extend(std::iter::repeat_n(' ', pad));
+                l.push_str(c);
+            } else {
+                l.push_str(c);
+                l.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for r in rows {
+        line(&mut r.iter().map(String::as_str));
+    }
+    out
+}
+
+/// A reason on one table line: newlines flattened, long text cut with an ellipsis.
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let mut cut: String = flat.chars().take(max - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_what_needs_quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field(" padded"), "\" padded\"");
+        assert_eq!(csv_field(""), "");
+    }
+
+    #[test]
+    fn table_columns_line_up_with_wide_characters() {
+        let t = aligned(&["A", "B"], &[false, true], &[vec!["ü".into(), "1".into()], vec!["xyz".into(), "100".into()]]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines, ["A      B", "ü      1", "xyz  100"]);
+    }
+
+    #[test]
+    fn long_reasons_are_cut_on_one_line() {
+        assert_eq!(one_line("a\nb", 10), "a b");
+        assert_eq!(one_line("abcdefghijk", 5), "abcd…");
+    }
+}

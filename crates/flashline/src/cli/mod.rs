@@ -1,0 +1,55 @@
+//! The `flashline` command line: one file per command.
+
+pub mod demo;
+pub mod run;
+pub mod sample;
+pub mod telemetry;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::Exit;
+
+/// flashline: gang programmer for Espressif chips.
+#[derive(Debug, Parser)]
+#[command(name = "flashline", version, about, long_about = None, after_help = exit_codes_help())]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the station daemon: flash every board plugged into the hubs.
+    Run {
+        /// The station's configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Simulated boards hot-plugged into the real pipeline, with a built-in sample image.
+    Demo(demo::DemoArgs),
+}
+
+fn exit_codes_help() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for e in Exit::ALL {
+        s.push_str(&format!("  {:>2}  {}\n", e.code(), e.describe()));
+    }
+    s
+}
+
+/// A command's failure: what to print and which exit code to use.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl std::fmt::Display) -> Failure {
+        Failure { exit, message: message.to_string() }
+    }
+}
+
+pub type CliResult = Result<Exit, Failure>;

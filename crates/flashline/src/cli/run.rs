@@ -1,0 +1,123 @@
+//! `flashline run --config FILE`: the station daemon.
+//!
+//! Start-up refuses to run on anything it cannot trust (bad config, changed image, audit
+//! store that cannot be opened), each with its own exit code. Once running it never exits
+//! because of a board: SIGHUP reloads config and image (running jobs keep the old ones),
+//! SIGTERM/SIGINT stop it after running jobs have recorded their rows.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use flashline_audit::{AuditStore, StoreOptions};
+use flashline_session::StubSet;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+use super::{telemetry, CliResult, Failure};
+use crate::config::Config;
+use crate::device::{DeviceSource, UdevSource};
+use crate::exit::Exit;
+use crate::station::serve::{Station, Ui};
+use crate::station::{Control, Golden, StationContext};
+
+pub async fn run(config_path: &Path) -> CliResult {
+    let config = Config::load(config_path).map_err(|e| Failure::new(e.exit_code(), e))?;
+    let ui = Ui::detect();
+    telemetry::init(&config.log, matches!(ui, Ui::Live { .. }));
+
+    let golden = Arc::new(Golden::load(&config.image).map_err(|e| Failure::new(Exit::Image, e))?);
+    let store = open_store(&config.database).await?;
+    let stubs = load_stubs(&config)?;
+    let shutdown = CancellationToken::new();
+    let ctx = Arc::new(StationContext::new(&config, golden, store.clone(), stubs, shutdown.clone()));
+    tracing::info!(station = %config.station, image = %ctx.golden.name, sha256 = %ctx.golden.sha256_hex(), db = %config.database.display(), "station starting");
+
+    let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(UdevSource::new())];
+    let station =
+        Station::start(ctx, config.slots.clone(), config.devices.unmapped_ports, sources, config.devices.filter(), ui, false);
+    let control = station.control.clone();
+    let signals = tokio::spawn(handle_signals(config, control, store.clone(), shutdown));
+    let view = station.wait().await;
+    signals.abort();
+    store.close().await;
+    tracing::info!(pass = view.totals.pass, fail = view.totals.fail, "station stopped");
+    Ok(Exit::Success)
+}
+
+/// Opens the store and closes rows a previous daemon left `running`.
+pub async fn open_store(path: &Path) -> Result<AuditStore, Failure> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::new(Exit::Database, format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let store = AuditStore::open(path, StoreOptions::default()).await.map_err(|e| Failure::new(Exit::Database, e))?;
+    let closed = store.close_interrupted().await.map_err(|e| Failure::new(Exit::Database, e))?;
+    if closed > 0 {
+        tracing::warn!(rows = closed, "closed audit rows left running by a previous daemon as 'interrupted'");
+    }
+    Ok(store)
+}
+
+/// The flasher stubs: from the configured directory, or discovered. Without any, ESP32
+/// boards still flash through the ROM loader; ESP8266 boards cannot be verified.
+pub fn load_stubs(config: &Config) -> Result<Option<Arc<StubSet>>, Failure> {
+    let found = match &config.flash.stub_dir {
+        Some(dir) => StubSet::from_dir(dir),
+        None => StubSet::discover(),
+    };
+    match found {
+        Ok(set) => Ok(Some(Arc::new(set))),
+        Err(e) if config.image.chip == flashline_protocol::Chip::Esp32 && config.flash.stub_dir.is_none() => {
+            tracing::warn!(error = %e, "no flasher stub: ESP32 boards are flashed through the slower ROM loader");
+            Ok(None)
+        }
+        Err(e) => Err(Failure::new(Exit::Config, e)),
+    }
+}
+
+/// SIGHUP: reload; SIGTERM/SIGINT: stop.
+async fn handle_signals(
+    mut config: Config,
+    control: tokio::sync::mpsc::Sender<Control>,
+    store: AuditStore,
+    shutdown: CancellationToken,
+) {
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
+        (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match reload(&config, &store, &shutdown) {
+                Ok((new_config, ctx)) => {
+                    tracing::info!(image = %ctx.golden.name, "reloaded configuration and golden image");
+                    let msg = Control::Reload(ctx, new_config.slots.clone(), new_config.devices.unmapped_ports);
+                    config = new_config;
+                    if control.send(msg).await.is_err() { return; }
+                }
+                Err(e) => tracing::error!(error = %e.message, "reload refused; the previous configuration stays in force"),
+            },
+            _ = term.recv() => { let _ = control.send(Control::Shutdown).await; return; }
+            _ = int.recv() => { let _ = control.send(Control::Shutdown).await; return; }
+        }
+    }
+}
+
+/// Builds a new context from the re-read config; the shutdown token is the daemon's, so
+/// jobs of every generation see the same stop.
+fn reload(
+    current: &Config,
+    store: &AuditStore,
+    shutdown: &CancellationToken,
+) -> Result<(Config, Arc<StationContext>), Failure> {
+    let config = current.reload().map_err(|e| Failure::new(e.exit_code(), e))?;
+    if config.database != current.database {
+        return Err(Failure::new(Exit::Config, "the database path cannot change on reload; restart the daemon"));
+    }
+    let golden = Arc::new(Golden::load(&config.image).map_err(|e| Failure::new(Exit::Image, e))?);
+    let stubs = load_stubs(&config)?;
+    let ctx = Arc::new(StationContext::new(&config, golden, store.clone(), stubs, shutdown.clone()));
+    Ok((config, ctx))
+}

@@ -1,0 +1,102 @@
+//! The demo's built-in golden image: the layout of a real ESP-IDF build (bootloader,
+//! partition table, application) with contents that compress like real firmware, so the
+//! demo exercises compression and blank-skip the way a production image does.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use flashline_protocol::Chip;
+use sha2::{Digest, Sha256};
+
+use crate::image::manifest::{Manifest, ManifestRegion, FORMAT};
+use crate::config::types::{ByteSize, Offset};
+
+/// Deterministic bytes that deflate to roughly 60 % like compiled code: short random
+/// "instructions" mixed with repeated constants and zero padding.
+pub fn firmware_like(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut next = move || {
+        // xorshift64*: fast, deterministic, good enough for test data.
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let mut out = Vec::with_capacity(len);
+    let dictionary: Vec<u8> = (0..256).map(|i| (i * 37 % 251) as u8).collect();
+    while out.len() < len {
+        let r = next();
+        match r % 8 {
+            0..=3 => out.extend_from_slice(&r.to_le_bytes()[..4]),
+            4..=6 => {
+                let start = (r >> 8) as usize % 200;
+                out.extend_from_slice(&dictionary[start..start + 16 + (r >> 16) as usize % 40]);
+            }
+            _ => out.extend(std::iter::repeat_n(0u8, 8 + (r >> 8) as usize % 24)),
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+/// An ESP image header (magic 0xE9) with the chip id in the extended header, so the image
+/// checks of the loader see a real-looking bootloader.
+fn with_header(chip: Chip, mut body: Vec<u8>) -> Vec<u8> {
+    body[0] = 0xE9;
+    body[1] = 3; // segments
+    body[2] = 2; // dio
+    body[3] = 0x20; // 4MB, 40m
+    if chip != Chip::Esp8266 {
+        let id = chip.spec().image_chip_id.unwrap_or(0) as u16;
+        body[12..14].copy_from_slice(&id.to_le_bytes());
+        body[23] = 0; // no appended digest
+    }
+    body
+}
+
+/// Writes the sample image (region files + manifest) into `dir`; returns the manifest
+/// path and the canonical SHA-256 the config must pin.
+pub fn write_sample(dir: &Path, chip: Chip, app_len: usize) -> std::io::Result<PathBuf> {
+    fs::create_dir_all(dir)?;
+    let boot_offset = chip.spec().bootloader_offset;
+    let bootloader = with_header(chip, firmware_like(24 * 1024, 1));
+    let mut partitions = vec![0xFFu8; 3072];
+    // One app partition entry (magic 0xAA50) so the table is not empty.
+    partitions[..32].copy_from_slice(&[
+        0xAA, 0x50, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x10, 0x00, b'f', b'a', b'c', b't', b'o', b'r',
+        b'y', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    let app = with_header(chip, firmware_like(app_len, 2));
+    let files = [(boot_offset, "bootloader.bin", bootloader), (0x8000, "partition-table.bin", partitions), (0x10000, "app.bin", app)];
+    let mut regions = Vec::new();
+    for (offset, name, data) in files {
+        fs::write(dir.join(name), &data)?;
+        let sha = Sha256::digest(&data);
+        regions.push(ManifestRegion {
+            offset: Offset(offset),
+            file: PathBuf::from(name),
+            sha256: Some(crate::image::Sha256Digest(sha.into())),
+            length: Some(data.len() as u64),
+        });
+    }
+    let manifest = Manifest { format: FORMAT, chip, flash_size: Some(ByteSize(4 << 20)), capture: None, regions };
+    let path = dir.join("sample.toml");
+    fs::write(&path, manifest.to_toml())?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn firmware_like_compresses_like_code() {
+        let data = firmware_like(256 * 1024, 7);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&data).unwrap();
+        let ratio = z.finish().unwrap().len() as f64 / data.len() as f64;
+        assert!((0.35..0.8).contains(&ratio), "ratio {ratio}");
+        assert_eq!(data, firmware_like(256 * 1024, 7), "deterministic");
+    }
+}

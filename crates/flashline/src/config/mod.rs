@@ -1,0 +1,198 @@
+//! The station's configuration: `flashline run --config FILE`.
+//!
+//! TOML, unknown keys rejected everywhere: a misspelled `skip_identicall = true` must stop
+//! the line, not be ignored. Every error names the file, line, column and key. Relative
+//! paths are relative to the config file's directory, so the daemon behaves the same
+//! whatever its working directory (systemd starts it in `/`).
+//!
+//! The commented reference is `config/flashline.toml` at the repository root.
+
+pub mod error;
+mod sections;
+mod slots;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use error::ConfigError;
+pub use sections::{
+    AfterFlash, DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel, ResetStrategy, UnmappedPorts,
+    VerifyMode,
+};
+pub use slots::{Slot, Slots};
+pub use types::{Baud, ByteSize, Offset};
+
+/// Where the audit database goes when the config does not say (systemd `StateDirectory=`).
+pub const DEFAULT_DATABASE: &str = "/var/lib/flashline/audit.sqlite";
+/// Boards flashed at once when the config does not say: more than one hub's worth, few
+/// enough that a slow USB controller does not time out every job at once.
+pub const DEFAULT_MAX_JOBS: usize = 16;
+/// Upper bound for `max_jobs`.
+pub const MAX_JOBS_LIMIT: usize = 256;
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Station id, written into every audit row.
+    pub station: String,
+    /// Audit database (SQLite) path.
+    pub database: PathBuf,
+    /// Boards flashed in parallel.
+    pub max_jobs: usize,
+    pub image: ImageConfig,
+    pub flash: FlashConfig,
+    pub devices: DevicesConfig,
+    pub slots: Slots,
+    pub log: LogConfig,
+    /// The file this was read from.
+    path: PathBuf,
+}
+
+/// The file as written; validated into [`Config`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    station: Spanned<String>,
+    #[serde(default)]
+    database: Option<PathBuf>,
+    #[serde(default)]
+    max_jobs: Option<Spanned<usize>>,
+    image: Spanned<sections::RawImage>,
+    #[serde(default)]
+    flash: sections::RawFlash,
+    #[serde(default)]
+    devices: sections::RawDevices,
+    #[serde(default)]
+    slots: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    log: LogConfig,
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates config `text`; `path` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let de =
+            toml::de::Deserializer::parse(text).map_err(|e| ConfigError::at(path, text, e.span(), "", e.message()))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = error::display_key(&e.path().to_string());
+            ConfigError::at(path, text, e.inner().span(), &key, e.inner().message())
+        })?;
+        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let ctx = Ctx { path, text, base: &base };
+        Ok(Config {
+            station: ctx.station(raw.station)?,
+            database: ctx.resolve(&raw.database.unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE))),
+            max_jobs: ctx.max_jobs(raw.max_jobs)?,
+            image: {
+                let span = raw.image.span();
+                raw.image.into_inner().validate(&ctx, span)?
+            },
+            flash: raw.flash.validate(&ctx)?,
+            devices: raw.devices.validate(&ctx)?,
+            slots: Slots::validate(raw.slots, &ctx)?,
+            log: raw.log,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file this configuration was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Re-reads the file this configuration came from (the daemon calls this on SIGHUP).
+    ///
+    /// Returns the new configuration, or an error while `self` stays in force. The station
+    /// id and the database cannot change on reload: audit rows of one run must not be split
+    /// across stations or files without a restart.
+    pub fn reload(&self) -> Result<Config, ConfigError> {
+        let new = Config::load(&self.path)?;
+        let refuse = |key: &str, old: String, new: String| ConfigError::RestartRequired {
+            file: self.path.clone(),
+            key: key.to_string(),
+            old,
+            new,
+        };
+        if new.station != self.station {
+            return Err(refuse("station", format!("'{}'", self.station), format!("'{}'", new.station)));
+        }
+        if new.database != self.database {
+            return Err(refuse("database", self.database.display().to_string(), new.database.display().to_string()));
+        }
+        Ok(new)
+    }
+}
+
+/// Same as [`Config::reload`].
+pub fn reload(current: &Config) -> Result<Config, ConfigError> {
+    current.reload()
+}
+
+/// What validation needs to know about the file.
+pub(crate) struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+    base: &'a Path,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Result<T, ConfigError> {
+        Err(ConfigError::at(self.path, self.text, Some(span), key, message))
+    }
+
+    pub(crate) fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn station(&self, s: Spanned<String>) -> Result<String, ConfigError> {
+        let span = s.span();
+        let v = s.into_inner();
+        if v.trim().is_empty() {
+            return self.err(
+                span,
+                "station",
+                "the station id is empty; name this station (it goes into every audit row)",
+            );
+        }
+        if v.chars().count() > 64 || v.chars().any(char::is_control) {
+            return self.err(
+                span,
+                "station",
+                format!("'{v}' is not a usable station id (at most 64 printable characters)"),
+            );
+        }
+        Ok(v)
+    }
+
+    fn max_jobs(&self, v: Option<Spanned<usize>>) -> Result<usize, ConfigError> {
+        let Some(v) = v else { return Ok(DEFAULT_MAX_JOBS) };
+        let n = *v.get_ref();
+        if !(1..=MAX_JOBS_LIMIT).contains(&n) {
+            return self.err(v.span(), "max_jobs", format!("{n} is out of range (1 to {MAX_JOBS_LIMIT})"));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;

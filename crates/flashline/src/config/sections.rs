@@ -1,0 +1,330 @@
+//! The tables of the config file: `[image]`, `[flash]`, `[devices]`, `[log]`.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use flashline_protocol::Chip;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::types::{chip_name, Baud, ByteSize};
+use super::{ConfigError, Ctx};
+use crate::device::{DeviceFilter, VidPid, DEFAULT_ADAPTERS};
+use crate::image::{ImageSource, Sha256Digest};
+
+/// `[image]`: what to flash and what it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageConfig {
+    pub source: ImageSource,
+    /// Canonical digest the image must have (see `image::canonical_digest`).
+    pub sha256: Sha256Digest,
+    /// Chip family the image is built for; boards of another family are refused.
+    pub chip: Chip,
+    /// Smallest flash a board may have; the image must fit it.
+    pub min_flash_size: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawImage {
+    manifest: Option<Spanned<PathBuf>>,
+    flasher_args: Option<Spanned<PathBuf>>,
+    merged_bin: Option<Spanned<PathBuf>>,
+    sha256: Sha256Digest,
+    #[serde(with = "chip_name")]
+    chip: Chip,
+    #[serde(default)]
+    min_flash_size: Option<ByteSize>,
+}
+
+impl RawImage {
+    pub(super) fn validate(self, ctx: &Ctx, table: Range<usize>) -> Result<ImageConfig, ConfigError> {
+        let given: Vec<(&str, Spanned<PathBuf>)> =
+            [("manifest", self.manifest), ("flasher_args", self.flasher_args), ("merged_bin", self.merged_bin)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect();
+        let (key, path) = match given.as_slice() {
+            [] => {
+                return ctx.err(
+                    table,
+                    "[image]",
+                    "say where the golden image is: set one of manifest, flasher_args or merged_bin",
+                )
+            }
+            [(k, p)] => (*k, p),
+            [(first, _), (second, p), ..] => {
+                return ctx.err(
+                    p.span(),
+                    &format!("[image] {second}"),
+                    format!("{first} is already set: give exactly one of manifest, flasher_args or merged_bin"),
+                )
+            }
+        };
+        if path.get_ref().as_os_str().is_empty() {
+            return ctx.err(path.span(), &format!("[image] {key}"), "empty path");
+        }
+        let resolved = ctx.resolve(path.get_ref());
+        let source = match key {
+            "manifest" => ImageSource::Manifest(resolved),
+            "flasher_args" => ImageSource::FlasherArgs(resolved),
+            _ => ImageSource::MergedBin(resolved),
+        };
+        Ok(ImageConfig {
+            source,
+            sha256: self.sha256,
+            chip: self.chip,
+            min_flash_size: self.min_flash_size.map(|s| s.0),
+        })
+    }
+}
+
+/// How a written image is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyMode {
+    /// The loader computes MD5 of each region on the chip; fast, and what esptool does.
+    #[default]
+    Md5,
+    /// Read every byte back and compare; slow, for qualification runs.
+    Readback,
+}
+
+/// How a board is put into its serial bootloader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResetStrategy {
+    /// `usb-jtag-serial` for Espressif's own USB port (303a:1001), `classic` otherwise.
+    #[default]
+    Auto,
+    /// esptool's classic DTR/RTS sequence (auto-program circuit on the board).
+    Classic,
+    /// esptool's "unix tight" sequence: DTR and RTS changed together, for adapters that
+    /// glitch between the two ioctls.
+    UnixTight,
+    /// The USB-Serial/JTAG peripheral's sequence.
+    UsbJtagSerial,
+    /// Do not touch DTR/RTS: the fixture holds BOOT/EN itself.
+    NoReset,
+}
+
+/// What the board does once flashed and verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterFlash {
+    /// Reset into the new firmware (lets a test fixture see it boot).
+    #[default]
+    HardReset,
+    /// Stay in the bootloader.
+    NoReset,
+}
+
+/// `[flash]`: how boards are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlashConfig {
+    pub baud: Baud,
+    /// Tried in order when the board does not hold `baud` (bad cable, long hub chain).
+    pub baud_fallback: Vec<Baud>,
+    pub verify: VerifyMode,
+    /// Do not send blocks that are all 0xFF (erased flash already reads 0xFF).
+    pub skip_blank: bool,
+    /// Skip writing a region whose MD5 on the board already matches (re-flashing a good
+    /// board). Off by default: a production line wants every board written.
+    pub skip_identical: bool,
+    /// Directory of flasher stubs (esptool's stub JSON files); `None` for the built-in ones.
+    pub stub_dir: Option<PathBuf>,
+    pub reset: ResetStrategy,
+    pub after: AfterFlash,
+}
+
+pub const DEFAULT_BAUD: u32 = 921_600;
+pub const DEFAULT_BAUD_FALLBACK: [u32; 2] = [460_800, 115_200];
+
+fn default_baud() -> Baud {
+    Baud(DEFAULT_BAUD)
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFlash {
+    #[serde(default = "default_baud")]
+    baud: Baud,
+    #[serde(default)]
+    baud_fallback: Option<Vec<Spanned<Baud>>>,
+    #[serde(default)]
+    verify: VerifyMode,
+    #[serde(default = "default_true")]
+    skip_blank: bool,
+    #[serde(default)]
+    skip_identical: bool,
+    #[serde(default)]
+    stub_dir: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    reset: ResetStrategy,
+    #[serde(default)]
+    after: AfterFlash,
+}
+
+impl Default for RawFlash {
+    fn default() -> Self {
+        RawFlash {
+            baud: default_baud(),
+            baud_fallback: None,
+            verify: VerifyMode::default(),
+            skip_blank: true,
+            skip_identical: false,
+            stub_dir: None,
+            reset: ResetStrategy::default(),
+            after: AfterFlash::default(),
+        }
+    }
+}
+
+impl RawFlash {
+    pub(super) fn validate(self, ctx: &Ctx) -> Result<FlashConfig, ConfigError> {
+        let baud_fallback = match self.baud_fallback {
+            None => DEFAULT_BAUD_FALLBACK.iter().copied().filter(|b| *b < self.baud.0).map(Baud).collect(),
+            Some(list) => {
+                let mut prev = self.baud;
+                let mut out = Vec::with_capacity(list.len());
+                for (i, b) in list.into_iter().enumerate() {
+                    let key = format!("[flash] baud_fallback[{i}]");
+                    if b.get_ref().0 >= prev.0 {
+                        let what = if out.is_empty() { "baud" } else { "the previous fallback" };
+                        return ctx.err(
+                            b.span(),
+                            &key,
+                            format!(
+                                "{} must be lower than {what} ({prev}): fallbacks are tried slowest last",
+                                b.get_ref()
+                            ),
+                        );
+                    }
+                    prev = *b.get_ref();
+                    out.push(prev);
+                }
+                out
+            }
+        };
+        let stub_dir = match self.stub_dir {
+            Some(d) if d.get_ref().as_os_str().is_empty() => {
+                return ctx.err(d.span(), "[flash] stub_dir", "empty path")
+            }
+            Some(d) => Some(ctx.resolve(d.get_ref())),
+            None => None,
+        };
+        Ok(FlashConfig {
+            baud: self.baud,
+            baud_fallback,
+            verify: self.verify,
+            skip_blank: self.skip_blank,
+            skip_identical: self.skip_identical,
+            stub_dir,
+            reset: self.reset,
+            after: self.after,
+        })
+    }
+}
+
+/// What to do with a board on a port that `[slots]` does not name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnmappedPorts {
+    /// Flash it, named by its USB path.
+    #[default]
+    Flash,
+    /// Leave it alone (a station where only the fixture's ports may be flashed).
+    Ignore,
+}
+
+/// `[devices]`: which serial adapters are boards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicesConfig {
+    pub allow: Vec<VidPid>,
+    pub unmapped_ports: UnmappedPorts,
+}
+
+impl DevicesConfig {
+    pub fn filter(&self) -> DeviceFilter {
+        DeviceFilter::new(self.allow.iter().copied())
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDevices {
+    /// Strings with their spans, parsed here so a bad entry is reported at its own column.
+    #[serde(default)]
+    allow: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    unmapped_ports: UnmappedPorts,
+}
+
+impl RawDevices {
+    pub(super) fn validate(self, ctx: &Ctx) -> Result<DevicesConfig, ConfigError> {
+        let allow = match self.allow {
+            None => DEFAULT_ADAPTERS.iter().map(|(id, _)| *id).collect(),
+            Some(list) if list.get_ref().is_empty() => {
+                return ctx.err(list.span(), "[devices] allow", "the list is empty, so no board would ever be flashed")
+            }
+            Some(list) => {
+                let mut ids = Vec::with_capacity(list.get_ref().len());
+                for (i, entry) in list.into_inner().into_iter().enumerate() {
+                    match entry.get_ref().parse::<VidPid>() {
+                        Ok(id) => ids.push(id),
+                        Err(e) => return ctx.err(entry.span(), &format!("[devices] allow[{i}]"), e),
+                    }
+                }
+                ids
+            }
+        };
+        Ok(DevicesConfig { allow, unmapped_ports: self.unmapped_ports })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (journald adds the time).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default)]
+    pub format: LogFormat,
+    #[serde(default)]
+    pub level: LogLevel,
+}

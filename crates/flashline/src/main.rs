@@ -1,0 +1,29 @@
+//! The `flashline` binary: parses the command line and maps results to exit codes.
+
+use clap::Parser;
+use flashline::cli::{self, Cli, Command};
+use flashline::exit::Exit;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("flashline: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(Exit::Failure.code());
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run { config } => cli::run::run(&config).await,
+            Command::Demo(args) => cli::demo::demo(args).await,
+        }
+    });
+    match result {
+        Ok(exit) => std::process::ExitCode::from(exit.code()),
+        Err(f) => {
+            eprintln!("flashline: {}", f.message);
+            std::process::ExitCode::from(f.exit.code())
+        }
+    }
+}

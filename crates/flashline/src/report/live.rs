@@ -1,0 +1,203 @@
+//! The live view: one line per slot, redrawn in place on a terminal.
+//!
+//! Rendering is a pure function of a [`StationView`] so it can be tested; the task that
+//! paints it only moves the cursor. The operator never needs the log: the line of a failed
+//! board says the stage and the reason in words.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::station::view::{SlotPhase, SlotView, StationView};
+
+/// Colours are plain ANSI SGR codes; `None` when the output is not a colour terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+const BAR_WIDTH: usize = 20;
+
+fn bar(fraction: Option<f64>) -> String {
+    match fraction {
+        Some(f) => {
+            let filled = (f * BAR_WIDTH as f64).round() as usize;
+            format!("[{}{}] {:>3.0}%", "#".repeat(filled), "-".repeat(BAR_WIDTH - filled), f * 100.0)
+        }
+        None => format!("[{}]     ", " ".repeat(BAR_WIDTH)),
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// Truncates to `width` characters (the live view never wraps: wrapped lines break the
+/// in-place redraw).
+fn fit(line: String, width: usize) -> String {
+    if line.chars().count() <= width {
+        line
+    } else {
+        line.chars().take(width.saturating_sub(1)).chain(std::iter::once('…')).collect()
+    }
+}
+
+/// One slot's line, without colour codes counted in its width.
+pub fn slot_line(s: &SlotView, now: Instant, style: Style) -> String {
+    let board = match (&s.chip, &s.mac) {
+        (Some(c), Some(m)) => format!("{c} {m}"),
+        (None, Some(m)) => m.clone(),
+        (Some(c), None) => c.clone(),
+        (None, None) => String::new(),
+    };
+    let rework = if s.rework { " REWORK" } else { "" };
+    let status = match &s.phase {
+        SlotPhase::Queued => style.paint("33", "waiting"),
+        SlotPhase::Running => {
+            let stage = s.stage.map(|st| st.as_str()).unwrap_or("start");
+            let el = s.started.map(|t| secs(now.duration_since(t))).unwrap_or_default();
+            format!("{stage:<8} {} {el}", bar(s.fraction()))
+        }
+        SlotPhase::Pass => {
+            let took = s.took.map(secs).unwrap_or_default();
+            format!("{} {took}", style.paint("1;32", "PASS"))
+        }
+        SlotPhase::Fail { stage, reason } => format!("{} {stage}: {reason}", style.paint("1;31", "FAIL")),
+        SlotPhase::Empty => style.paint("2", "empty"),
+    };
+    let port = s.port.rsplit('/').next().unwrap_or(&s.port);
+    format!("{:<8} {:<12} {:<32} {status}{rework}", s.name, port, board)
+}
+
+/// The whole screen: a header, one line per slot, totals.
+pub fn render(view: &StationView, now: Instant, width: usize, style: Style) -> Vec<String> {
+    let mut lines = Vec::with_capacity(view.slots.len() + 4);
+    let sha = view.image_sha256.get(..12).unwrap_or(&view.image_sha256);
+    lines.push(format!("flashline — station {} — image {} (sha256 {sha}…)", view.station, view.image_name));
+    if let Some(n) = &view.notice {
+        let label = if n.blocking { "HOLD" } else { "NOTE" };
+        lines.push(style.paint("1;33", &format!("{label}: {}", n.text)));
+    }
+    if view.slots.is_empty() {
+        lines.push("no boards yet: plug a board into a hub port".to_string());
+    }
+    for s in &view.slots {
+        lines.push(slot_line(s, now, style));
+    }
+    let t = view.totals;
+    let yield_text = t.yield_percent().map(|y| format!("{y:.1}%")).unwrap_or_else(|| "—".into());
+    let rate = view.boards_per_hour(now).map(|r| format!(", {r:.0} boards/h")).unwrap_or_default();
+    lines.push(format!(
+        "pass {}  fail {}  running {}  waiting {}  rework {}  yield {yield_text}{rate}",
+        t.pass, t.fail, t.running, t.queued, t.rework
+    ));
+    lines.into_iter().map(|l| fit(l, width)).collect()
+}
+
+/// Repaints the view on `out` whenever it changes, at most `fps` times a second, until
+/// the sender is dropped. Returns the last view drawn.
+pub async fn paint(mut rx: watch::Receiver<StationView>, mut out: impl Write, style: Style, fps: u32) -> StationView {
+    let period = Duration::from_millis(1000 / u64::from(fps.max(1)));
+    let mut drawn = 0usize;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let closed = tokio::select! {
+            r = rx.changed() => r.is_err(),
+            // Redraw on a timer too, so elapsed times advance while nothing changes.
+            _ = tick.tick() => false,
+        };
+        let view = rx.borrow_and_update().clone();
+        let width = terminal_width();
+        let lines = render(&view, Instant::now(), width, style);
+        let mut frame = String::new();
+        if drawn > 0 {
+            // Back to the top of what we drew last time; clear to the end of the screen.
+            frame.push_str(&format!("\x1b[{drawn}F\x1b[J"));
+        }
+        for l in &lines {
+            frame.push_str(l);
+            frame.push('\n');
+        }
+        drawn = lines.len();
+        let _ = out.write_all(frame.as_bytes());
+        let _ = out.flush();
+        if closed {
+            return view;
+        }
+    }
+}
+
+/// Width of the controlling terminal (`COLUMNS`, else 120).
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w| *w >= 40).unwrap_or(120)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::station::view::Notice;
+    use flashline_session::Stage;
+
+    fn view() -> StationView {
+        let mut v = StationView::new("line-1".into(), "golden".into(), "ab".repeat(32));
+        let mut a = SlotView::new("A1".into(), "p1".into(), "/dev/ttyUSB0".into());
+        a.phase = SlotPhase::Running;
+        a.stage = Some(Stage::Write);
+        a.done = 50;
+        a.total = 100;
+        a.chip = Some("ESP32-D0WDQ6".into());
+        a.mac = Some("24:0a:c4:00:00:01".into());
+        let mut b = SlotView::new("A2".into(), "p2".into(), "/dev/ttyUSB1".into());
+        b.phase = SlotPhase::Fail { stage: "verify".into(), reason: "flash does not match".into() };
+        b.mac = Some("24:0a:c4:00:00:02".into());
+        b.rework = true;
+        let mut c = SlotView::new("A3".into(), "p3".into(), "/dev/ttyUSB2".into());
+        c.phase = SlotPhase::Pass;
+        c.took = Some(Duration::from_millis(12_340));
+        v.slots = vec![a, b, c];
+        v.totals.pass = 1;
+        v.totals.fail = 1;
+        v.totals.running = 1;
+        v
+    }
+
+    #[test]
+    fn lines_say_stage_progress_and_reason() {
+        let lines = render(&view(), Instant::now(), 200, Style { color: false });
+        assert!(lines[0].contains("station line-1") && lines[0].contains("abababababab"), "{lines:?}");
+        assert!(lines[1].starts_with("A1") && lines[1].contains("write") && lines[1].contains("50%"), "{}", lines[1]);
+        assert!(lines[1].contains("24:0a:c4:00:00:01") && lines[1].contains("ttyUSB0"), "{}", lines[1]);
+        assert!(lines[2].contains("FAIL verify: flash does not match") && lines[2].ends_with("REWORK"), "{}", lines[2]);
+        assert!(lines[3].contains("PASS 12.3s"), "{}", lines[3]);
+        assert!(lines[4].contains("pass 1  fail 1") && lines[4].contains("yield 50.0%"), "{}", lines[4]);
+    }
+
+    #[test]
+    fn notice_and_width_and_colour() {
+        let mut v = view();
+        v.notice = Some(Notice { text: "audit database full".into(), blocking: true });
+        let lines = render(&v, Instant::now(), 40, Style { color: false });
+        assert!(lines[1].starts_with("HOLD: audit database full"));
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
+        let coloured = render(&v, Instant::now(), 400, Style { color: true });
+        assert!(coloured.iter().any(|l| l.contains("\x1b[1;32mPASS\x1b[0m")));
+    }
+
+    #[test]
+    fn bar_bounds() {
+        assert_eq!(bar(Some(0.0)), format!("[{}]   0%", "-".repeat(20)));
+        assert_eq!(bar(Some(1.0)), format!("[{}] 100%", "#".repeat(20)));
+    }
+}

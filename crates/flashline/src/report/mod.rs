@@ -1,0 +1,4 @@
+//! Reporters: what the operator sees. All of them read what the dispatcher publishes.
+
+pub mod live;
+pub mod log;

@@ -1,0 +1,420 @@
+//! The dispatcher: the single owner of slot state.
+//!
+//! One task `select!`s over device events, job updates, finished jobs and control
+//! messages. It decides when a job starts (parallel limit, audit store health), cancels a
+//! job when its board is removed, and is the only writer of the [`StationView`] that the
+//! reporters draw. Jobs never touch slot state; they send [`JobUpdate`]s.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::context::StationContext;
+use super::events::StationEvent;
+use super::job::{self, Abort, CancelCause, JobResult, JobUpdate, Outcome, Updates};
+use super::view::{Notice, SlotPhase, SlotView, StationView, Totals};
+use crate::config::{Slots, UnmappedPorts};
+use crate::device::{DeviceEvent, DeviceInfo, DeviceStream};
+
+/// How long to wait before trying the audit store again after it refused a row.
+const STORE_RETRY: Duration = Duration::from_secs(2);
+/// How long running jobs get to record their rows at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// Messages from the daemon's control side (signals, the demo).
+#[derive(Debug)]
+pub enum Control {
+    /// A reloaded config/image: new jobs use it, running jobs keep theirs.
+    Reload(Arc<StationContext>, Slots, UnmappedPorts),
+    /// Stop: cancel running jobs (their rows become `interrupted`) and return.
+    Shutdown,
+    /// Stop once no job is running or waiting and the device source is done (the demo).
+    DrainAndStop,
+}
+
+struct Entry {
+    view: SlotView,
+    device: Option<DeviceInfo>,
+    abort: Option<Abort>,
+}
+
+/// The dispatcher's state.
+pub struct Dispatcher {
+    ctx: Arc<StationContext>,
+    slots_cfg: Slots,
+    unmapped: UnmappedPorts,
+    entries: BTreeMap<String, Entry>,
+    queue: VecDeque<String>,
+    jobs: JoinSet<(String, JobResult)>,
+    updates_tx: mpsc::UnboundedSender<(String, JobUpdate)>,
+    updates_rx: mpsc::UnboundedReceiver<(String, JobUpdate)>,
+    view: StationView,
+    view_tx: watch::Sender<StationView>,
+    subscribers: Vec<mpsc::UnboundedSender<StationEvent>>,
+    /// Set while the audit store refuses writes: no new job starts before `retry_at`.
+    store_fault: Option<String>,
+    retry_at: Option<Instant>,
+    totals: Totals,
+}
+
+impl Dispatcher {
+    pub fn new(ctx: Arc<StationContext>, slots_cfg: Slots, unmapped: UnmappedPorts) -> Dispatcher {
+        let view = StationView::new(ctx.station.clone(), ctx.golden.name.clone(), ctx.golden.sha256_hex());
+        let (view_tx, _) = watch::channel(view.clone());
+        let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+        Dispatcher {
+            ctx,
+            slots_cfg,
+            unmapped,
+            entries: BTreeMap::new(),
+            queue: VecDeque::new(),
+            jobs: JoinSet::new(),
+            updates_tx,
+            updates_rx,
+            view,
+            view_tx,
+            subscribers: Vec::new(),
+            store_fault: None,
+            retry_at: None,
+            totals: Totals::default(),
+        }
+    }
+
+    /// Snapshots of the station view, for the live view.
+    pub fn watch(&self) -> watch::Receiver<StationView> {
+        self.view_tx.subscribe()
+    }
+
+    /// Every station event, in order, none dropped (logs, audit of the demo, tests).
+    pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<StationEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers.push(tx);
+        rx
+    }
+
+    /// Runs until shut down. Returns the final view.
+    pub async fn run(mut self, mut devices: DeviceStream, mut control: mpsc::Receiver<Control>) -> StationView {
+        let mut devices_open = true;
+        let mut draining = false;
+        let mut shutdown_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let retry = self.retry_at.filter(|_| !self.queue.is_empty());
+            tokio::select! {
+                ev = devices.recv(), if devices_open && shutdown_deadline.is_none() => match ev {
+                    Some(ev) => self.on_device(ev),
+                    None => devices_open = false,
+                },
+                Some((key, update)) = self.updates_rx.recv() => self.on_update(&key, update),
+                Some(joined) = self.jobs.join_next(), if !self.jobs.is_empty() => match joined {
+                    Ok((key, result)) => self.on_finished(&key, result),
+                    Err(e) => tracing::error!(error = %e, "a job task panicked"),
+                },
+                c = control.recv(), if shutdown_deadline.is_none() => match c {
+                    Some(Control::Reload(ctx, slots, unmapped)) => self.on_reload(ctx, slots, unmapped),
+                    Some(Control::DrainAndStop) => draining = true,
+                    Some(Control::Shutdown) | None => {
+                        shutdown_deadline = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                        self.shutdown();
+                    }
+                },
+                _ = sleep_until_opt(retry.map(tokio::time::Instant::from_std)) => {
+                    self.retry_at = None;
+                },
+                _ = sleep_until_opt(shutdown_deadline) => {
+                    tracing::error!(jobs = self.jobs.len(), "jobs did not end within the shutdown grace; their rows stay 'running' and are closed as interrupted at the next start");
+                    self.jobs.abort_all();
+                    break;
+                }
+            }
+            if shutdown_deadline.is_none() {
+                self.pump();
+            }
+            self.publish();
+            let idle = self.jobs.is_empty() && self.queue.is_empty();
+            if shutdown_deadline.is_some() && self.jobs.is_empty() {
+                break;
+            }
+            if draining && idle && !devices_open {
+                break;
+            }
+            if draining && idle && self.entries.values().all(|e| !e.view.phase.is_active()) && self.all_settled() {
+                break;
+            }
+        }
+        self.publish();
+        let _ = devices.finish().await;
+        self.view
+    }
+
+    /// With `DrainAndStop`: every slot has a final result and no board waits.
+    fn all_settled(&self) -> bool {
+        !self.entries.is_empty() && self.entries.values().all(|e| matches!(e.view.phase, SlotPhase::Pass | SlotPhase::Fail { .. } | SlotPhase::Empty))
+    }
+
+    fn emit(&mut self, ev: StationEvent) {
+        self.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+    }
+
+    fn on_device(&mut self, ev: DeviceEvent) {
+        match ev {
+            DeviceEvent::Added(dev) => self.on_added(dev),
+            DeviceEvent::Removed(dev) => self.on_removed(&dev),
+            DeviceEvent::Ready { source } => tracing::info!(source, "device source ready"),
+        }
+    }
+
+    fn slot_name(&self, dev: &DeviceInfo) -> Option<String> {
+        match self.slots_cfg.name_for(dev) {
+            Some(n) => Some(n.to_string()),
+            None if self.unmapped == UnmappedPorts::Flash => Some(dev.usb_path.clone()),
+            None => None,
+        }
+    }
+
+    fn on_added(&mut self, dev: DeviceInfo) {
+        let Some(name) = self.slot_name(&dev) else {
+            tracing::info!(port = %dev.devnode.display(), usb_path = %dev.usb_path, "board on a port [slots] does not name; ignored");
+            return;
+        };
+        let key = dev.usb_path.clone();
+        let port = dev.devnode.display().to_string();
+        let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
+            view: SlotView::new(name.clone(), key.clone(), port.clone()),
+            device: None,
+            abort: None,
+        });
+        if entry.abort.is_some() {
+            // The gate never adds twice without a remove; a job still finishing its row
+            // for the previous board is let finish, the new board waits.
+            tracing::warn!(slot = %name, "board added while the previous job is still finishing");
+        }
+        let attempts = entry.view.attempts;
+        entry.view = SlotView::new(name.clone(), key.clone(), port.clone());
+        entry.view.attempts = attempts;
+        entry.device = Some(dev);
+        if !self.queue.contains(&key) {
+            self.queue.push_back(key);
+        }
+        self.emit(StationEvent::BoardAdded { slot: name, port });
+    }
+
+    fn on_removed(&mut self, dev: &DeviceInfo) {
+        let key = &dev.usb_path;
+        let Some(entry) = self.entries.get_mut(key) else { return };
+        entry.device = None;
+        self.queue.retain(|k| k != key);
+        let name = entry.view.name.clone();
+        match &entry.abort {
+            Some(abort) => abort.cancel(CancelCause::Removed),
+            None => entry.view.phase = SlotPhase::Empty,
+        }
+        self.emit(StationEvent::BoardRemoved { slot: name });
+    }
+
+    fn on_update(&mut self, key: &str, update: JobUpdate) {
+        let Some(entry) = self.entries.get_mut(key) else { return };
+        let name = entry.view.name.clone();
+        match update {
+            JobUpdate::Started => {
+                if self.store_fault.take().is_some() {
+                    self.emit(StationEvent::StoreRecovered);
+                }
+            }
+            JobUpdate::Progress { stage, done, total } => {
+                let v = &mut entry.view;
+                if v.stage != Some(stage) {
+                    v.stage = Some(stage);
+                    self.emit(StationEvent::Stage { slot: name, stage });
+                }
+                let v = &mut self.entries.get_mut(key).expect("entry").view;
+                v.done = done;
+                v.total = total;
+            }
+            JobUpdate::Identified { chip, mac, rework } => {
+                entry.view.chip = Some(chip.clone());
+                entry.view.mac = Some(mac.clone());
+                entry.view.rework = rework;
+                if rework {
+                    self.totals.rework += 1;
+                }
+                self.emit(StationEvent::Identified { slot: name, chip, mac, rework });
+            }
+            JobUpdate::StoreFault(reason) => {
+                if self.store_fault.as_deref() != Some(reason.as_str()) {
+                    self.emit(StationEvent::StoreFault { reason: reason.clone() });
+                }
+                self.store_fault = Some(reason);
+                self.retry_at = Some(Instant::now() + STORE_RETRY);
+            }
+            JobUpdate::StoreOk => {
+                if self.store_fault.take().is_some() {
+                    self.emit(StationEvent::StoreRecovered);
+                }
+            }
+        }
+    }
+
+    fn on_finished(&mut self, key: &str, result: JobResult) {
+        let Some(entry) = self.entries.get_mut(key) else { return };
+        entry.abort = None;
+        let name = entry.view.name.clone();
+        let mac = entry.view.mac.clone();
+        let board_present = entry.device.is_some();
+        entry.view.took = Some(result.took);
+        entry.view.stage = None;
+        match &result.outcome {
+            Outcome::Pass => {
+                entry.view.phase = SlotPhase::Pass;
+                self.totals.pass += 1;
+            }
+            Outcome::Fail { stage, reason } => {
+                entry.view.phase = SlotPhase::Fail { stage: stage.clone(), reason: reason.clone() };
+                self.totals.fail += 1;
+            }
+            Outcome::Interrupted { stage } => {
+                entry.view.phase =
+                    SlotPhase::Fail { stage: stage.clone(), reason: "interrupted by shutdown".into() };
+            }
+            Outcome::NotStarted { .. } => {
+                // Not the board's fault: it waits for the store, first in line.
+                entry.view.phase = if board_present { SlotPhase::Queued } else { SlotPhase::Empty };
+                if board_present {
+                    self.queue.push_front(key.to_string());
+                }
+                return;
+            }
+        }
+        self.emit(StationEvent::Finished { slot: name, mac, outcome: result.outcome, took: result.took });
+    }
+
+    fn on_reload(&mut self, ctx: Arc<StationContext>, slots: Slots, unmapped: UnmappedPorts) {
+        self.view.image_name = ctx.golden.name.clone();
+        self.view.image_sha256 = ctx.golden.sha256_hex();
+        self.ctx = ctx;
+        self.slots_cfg = slots;
+        self.unmapped = unmapped;
+        self.emit(StationEvent::Reloaded { image: self.view.image_name.clone(), sha256: self.view.image_sha256.clone() });
+    }
+
+    fn shutdown(&mut self) {
+        self.queue.clear();
+        for e in self.entries.values_mut() {
+            if let Some(a) = &e.abort {
+                a.cancel(CancelCause::Shutdown);
+            }
+        }
+        self.ctx.shutdown.cancel();
+    }
+
+    /// Starts queued boards while there is room and the store takes rows.
+    fn pump(&mut self) {
+        if self.store_fault.is_some() && self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        // After a store fault, probe with one job before opening the gates again.
+        let limit = if self.store_fault.is_some() { 1 } else { self.ctx.max_jobs };
+        while self.jobs.len() < limit {
+            let Some(key) = self.queue.pop_front() else { break };
+            let Some(entry) = self.entries.get_mut(&key) else { continue };
+            let Some(dev) = entry.device.clone() else { continue };
+            if entry.abort.is_some() {
+                // Previous job still recording its row; try again when it ends.
+                self.queue.push_back(key);
+                break;
+            }
+            let abort = Abort::default();
+            entry.abort = Some(abort.clone());
+            entry.view.phase = SlotPhase::Running;
+            entry.view.started = Some(Instant::now());
+            entry.view.attempts += 1;
+            entry.view.mac = None;
+            entry.view.chip = None;
+            entry.view.rework = false;
+            let slot = entry.view.name.clone();
+            let updates = Updates { key: key.clone(), tx: self.updates_tx.clone() };
+            let ctx = self.ctx.clone();
+            self.emit(StationEvent::JobStarted { slot: slot.clone(), port: dev.devnode.display().to_string() });
+            self.jobs.spawn(async move {
+                let result = job::run(ctx, dev, slot, abort, updates).await;
+                (key, result)
+            });
+            if self.store_fault.is_some() {
+                // One probe at a time while the store is faulty.
+                self.retry_at = Some(Instant::now() + STORE_RETRY);
+                break;
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let mut totals = self.totals;
+        totals.running = 0;
+        totals.queued = 0;
+        for e in self.entries.values() {
+            match e.view.phase {
+                SlotPhase::Running => totals.running += 1,
+                SlotPhase::Queued => totals.queued += 1,
+                _ => {}
+            }
+        }
+        self.view.totals = totals;
+        self.view.slots = self.entries.values().map(|e| e.view.clone()).collect();
+        self.view.slots.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+        self.view.notice = self.store_fault.as_ref().map(|r| Notice {
+            text: format!("{r} — new boards wait until it is fixed; finished rows are kept"),
+            blocking: true,
+        });
+        self.view_tx.send_replace(self.view.clone());
+    }
+}
+
+async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// "A2" < "A10": digit runs compare as numbers, so slot lists read like the fixture.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(s: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = s.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for ((da, xa), (db, xb)) in ca.iter().zip(cb.iter()) {
+        let ord = if *da && *db {
+            let (na, nb) = (xa.trim_start_matches('0'), xb.trim_start_matches('0'));
+            na.len().cmp(&nb.len()).then_with(|| na.cmp(nb))
+        } else {
+            xa.cmp(xb)
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    ca.len().cmp(&cb.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_cmp;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["A10", "A2", "B1", "A1", "sim-usb-0:10:1.0", "sim-usb-0:9:1.0"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, vec!["A1", "A2", "A10", "B1", "sim-usb-0:9:1.0", "sim-usb-0:10:1.0"]);
+    }
+}

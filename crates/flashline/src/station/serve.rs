@@ -1,0 +1,86 @@
+//! Runs a station: device sources → dispatcher → reporters, until told to stop.
+//! Shared by `flashline run` (udev) and `flashline demo` (simulated boards).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::context::StationContext;
+use super::dispatcher::{Control, Dispatcher};
+use super::events::StationEvent;
+use super::view::StationView;
+use crate::config::{Slots, UnmappedPorts};
+use crate::device::{self, DeviceFilter, DeviceSource};
+use crate::report::{live, log};
+
+/// How the station shows itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ui {
+    /// The live view on stdout (a terminal); logs are not printed.
+    Live { color: bool },
+    /// Structured logs only (journald, pipes).
+    Logs,
+}
+
+impl Ui {
+    /// Live view when stdout is a terminal, logs otherwise.
+    pub fn detect() -> Ui {
+        if std::io::stdout().is_terminal() {
+            Ui::Live { color: std::env::var_os("NO_COLOR").is_none() }
+        } else {
+            Ui::Logs
+        }
+    }
+}
+
+/// A started station.
+pub struct Station {
+    pub control: mpsc::Sender<Control>,
+    /// Every station event, when asked for at start (the demo counts results with it).
+    pub events: Option<mpsc::UnboundedReceiver<StationEvent>>,
+    task: tokio::task::JoinHandle<StationView>,
+    painter: Option<tokio::task::JoinHandle<StationView>>,
+}
+
+impl Station {
+    /// Starts the dispatcher over `sources`. Must be called inside a tokio runtime.
+    pub fn start(
+        ctx: Arc<StationContext>,
+        slots: Slots,
+        unmapped: UnmappedPorts,
+        sources: Vec<Box<dyn DeviceSource>>,
+        filter: DeviceFilter,
+        ui: Ui,
+        want_events: bool,
+    ) -> Station {
+        let mut dispatcher = Dispatcher::new(ctx, slots, unmapped);
+        let events = want_events.then(|| dispatcher.subscribe());
+        let painter = match ui {
+            Ui::Live { color } => {
+                let rx = dispatcher.watch();
+                Some(tokio::spawn(live::paint(rx, std::io::stdout(), live::Style { color }, 10)))
+            }
+            Ui::Logs => {
+                tokio::spawn(log::log_events(dispatcher.subscribe()));
+                None
+            }
+        };
+        let devices = device::start(sources, filter);
+        let (control, control_rx) = mpsc::channel(8);
+        let task = tokio::spawn(dispatcher.run(devices, control_rx));
+        Station { control, events, task, painter }
+    }
+
+    /// Waits for the dispatcher to end (after `Control::Shutdown` or `DrainAndStop`).
+    pub async fn wait(self) -> StationView {
+        let view = match self.task.await {
+            Ok(v) => v,
+            Err(e) => panic!("dispatcher task failed: {e}"),
+        };
+        if let Some(p) = self.painter {
+            let _ = p.await;
+        }
+        view
+    }
+}

@@ -1,0 +1,96 @@
+//! Reset into the bootloader and SYNC, with esptool's retry scheme: up to 7 attempts (the
+//! reset strategies cycled over them), 5 SYNCs per attempt with input flushed before each,
+//! 100 ms for the first reply and a 50 ms pause after a miss.
+
+use crate::connection::Connection;
+use crate::error::{Error, Result, Stage};
+use crate::reset::{enter_bootloader, strategies, BeforeReset, ResetStrategy};
+use crate::transport::Transport;
+use flashline_protocol::command::{Command, Sync};
+use flashline_protocol::{timeouts, StatusFormat};
+use std::time::Duration;
+
+/// SYNCs per attempt.
+pub const SYNC_TRIES: u32 = 5;
+/// Pause after a SYNC that got no reply.
+const SYNC_RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// The loader answers one SYNC with eight replies.
+const SYNC_REPLIES: usize = 8;
+
+/// Who answered the SYNC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loader {
+    /// The mask ROM (SYNC value non-zero).
+    Rom,
+    /// A flasher stub already running (SYNC value 0, e.g. left by an earlier run).
+    Stub,
+}
+
+/// One SYNC exchange: send, wait for the first reply within `first_timeout`, then collect
+/// the remaining seven so they do not linger in the input.
+pub(crate) async fn sync_once<T: Transport>(
+    conn: &mut Connection<T>,
+    first_timeout: Duration,
+) -> Result<Option<Loader>> {
+    conn.drain_input().await?;
+    conn.send_packet(&Sync.to_packet()).await?;
+    let first = match conn.recv_response(Sync::OPCODE, first_timeout).await {
+        Ok(r) => r,
+        Err(Error::Timeout { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // The remaining replies follow back to back; a short wait per reply is enough and a
+    // missing one is harmless (stale SYNC replies are skipped by every later wait).
+    for _ in 1..SYNC_REPLIES {
+        match conn.recv_response(Sync::OPCODE, Duration::from_millis(100)).await {
+            Ok(_) => {}
+            Err(Error::Timeout { .. }) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(if first.value == 0 { Loader::Stub } else { Loader::Rom }))
+}
+
+/// Resets the board into download mode (per `before`) and syncs. On success the
+/// connection's status format is set for the loader that answered (ROM: `rom_status`
+/// is refined by identify once the chip is known).
+pub(crate) async fn connect<T: Transport>(
+    conn: &mut Connection<T>,
+    before: &BeforeReset,
+    attempts: u32,
+    lines_warned: &mut bool,
+) -> Result<Loader> {
+    conn.set_stage(Stage::Connect);
+    conn.clear_noise();
+    let strategies = strategies(before, conn.port_ref().usb_ids());
+    let attempts = attempts.max(1);
+    for attempt in 0..attempts {
+        let strategy = strategies[attempt as usize % strategies.len()];
+        conn.drain_input().await?;
+        if strategy != ResetStrategy::None {
+            tracing::debug!(?strategy, attempt, "resetting into the bootloader");
+            enter_bootloader(conn.port(), strategy, lines_warned).await;
+        }
+        for _ in 0..SYNC_TRIES {
+            if let Some(loader) = sync_once(conn, timeouts::SYNC).await? {
+                conn.format = match loader {
+                    Loader::Stub => StatusFormat::Stub,
+                    // Until the chip is identified; ESP8266's 2-byte ROM status is read
+                    // correctly by the 4-byte rule too (esptool looks at two bytes).
+                    Loader::Rom => StatusFormat::Rom4,
+                };
+                tracing::info!(port = %conn.port_ref().name(), ?loader, attempt, "synced");
+                return Ok(loader);
+            }
+            tokio::time::sleep(SYNC_RETRY_PAUSE).await;
+        }
+        tracing::debug!(attempt, "no SYNC reply in this attempt");
+    }
+    match conn.last_noise() {
+        Some(log) if !log.trim().is_empty() => {
+            let log: String = log.chars().rev().take(200).collect::<Vec<_>>().into_iter().rev().collect();
+            Err(Error::BootLogNoDownload { attempts, log })
+        }
+        _ => Err(Error::NoSync { attempts }),
+    }
+}

@@ -1,0 +1,203 @@
+//! The one error type of the crate.
+//!
+//! Every variant names the stage it happened in and says what a line operator can do about
+//! it; the daemon shows these messages as they are.
+
+use flashline_protocol::{Chip, Opcode, Status};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+use thiserror::Error;
+
+/// The step of a flashing run an error or a progress event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Connect,
+    Identify,
+    Stub,
+    Baud,
+    Erase,
+    Write,
+    Verify,
+    Read,
+    Reset,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Connect => "connect",
+            Stage::Identify => "identify",
+            Stage::Stub => "stub",
+            Stage::Baud => "baud",
+            Stage::Erase => "erase",
+            Stage::Write => "write",
+            Stage::Verify => "verify",
+            Stage::Read => "read",
+            Stage::Reset => "reset",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong while talking to a board.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("{stage}: no reply to {command} within {timeout:?}: the board stopped answering (unplugged, reset, or the link is too fast for the adapter)")]
+    Timeout { stage: Stage, command: &'static str, timeout: Duration },
+
+    #[error("{stage}: the serial port closed: board unplugged or USB hub reset")]
+    Disconnected { stage: Stage },
+
+    #[error("{stage}: serial port error: {source}")]
+    Io {
+        stage: Stage,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{stage}: {command} was rejected by the chip: {status}{hint}")]
+    Chip { stage: Stage, command: Opcode, status: Status, hint: &'static str },
+
+    #[error("{stage}: malformed reply to {command}: {reason}")]
+    Protocol { stage: Stage, command: &'static str, reason: String },
+
+    #[error("connect: no answer to SYNC after {attempts} attempts: check the cable and the port, and that the board is powered")]
+    NoSync { attempts: u32 },
+
+    #[error("connect: board printed a boot log but never entered download mode — is GPIO0 held low / is the auto-reset circuit present? (last output: {log:?})")]
+    BootLogNoDownload { attempts: u32, log: String },
+
+    #[error("identify: this board is an {found}, not an {expected}: wrong board on this port or wrong job")]
+    WrongChip { expected: Chip, found: Chip },
+
+    #[error(
+        "identify: unknown chip (magic register 0x{magic:08x}): not an ESP8266/ESP32 family chip, or a damaged one"
+    )]
+    UnknownChip { magic: u32 },
+
+    #[error("identify: {0}")]
+    Identify(String),
+
+    #[error("stub: no flasher stub found (looked in: {searched}); install one with `pip install esptool==5.6.0` or set FLASHLINE_STUB_DIR to a directory holding <chip>.json")]
+    StubNotFound { searched: String },
+
+    #[error("stub: no flasher stub for {chip} in {dir}")]
+    StubMissingChip { chip: Chip, dir: PathBuf },
+
+    #[error("stub: {path} is not a usable stub image: {reason}")]
+    StubInvalid { path: PathBuf, reason: String },
+
+    #[error("stub: the flasher stub did not start: expected its OHAI greeting, got {got:02x?}")]
+    StubNoGreeting { got: Vec<u8> },
+
+    #[error("baud: the link failed at every rate tried ({tried}); use a shorter cable or a lower baud rate")]
+    Baud { tried: String },
+
+    #[error("{stage}: {what} is not possible with the {chip} ROM loader; it needs the flasher stub (install esptool 5.6.0 so the stub can be found)")]
+    NeedsStub { stage: Stage, chip: Chip, what: &'static str },
+
+    #[error("{stage}: {reason}")]
+    InvalidRequest { stage: Stage, reason: String },
+
+    #[error("verify: flash 0x{offset:08x}..0x{end:08x} does not match the image (chip MD5 {actual}, image MD5 {expected}): bad flash cells or an interrupted write; re-flash or reject the board", end = offset + len)]
+    VerifyMismatch { offset: u32, len: u32, expected: String, actual: String },
+
+    #[error("verify: read-back of 0x{offset:08x}..0x{end:08x} differs from the image (SHA-256 {actual}, expected {expected}): bad flash cells; reject the board", end = offset + len)]
+    ReadbackMismatch { offset: u32, len: u32, expected: String, actual: String },
+
+    #[error("read: {0}")]
+    ReadCorrupt(String),
+
+    #[error("{stage}: cancelled")]
+    Cancelled { stage: Stage },
+}
+
+impl Error {
+    /// The stage the error belongs to.
+    pub fn stage(&self) -> Stage {
+        match self {
+            Error::Timeout { stage, .. }
+            | Error::Disconnected { stage }
+            | Error::Io { stage, .. }
+            | Error::Chip { stage, .. }
+            | Error::Protocol { stage, .. }
+            | Error::NeedsStub { stage, .. }
+            | Error::InvalidRequest { stage, .. }
+            | Error::Cancelled { stage } => *stage,
+            Error::NoSync { .. } | Error::BootLogNoDownload { .. } => Stage::Connect,
+            Error::WrongChip { .. } | Error::UnknownChip { .. } | Error::Identify(_) => Stage::Identify,
+            Error::StubNotFound { .. }
+            | Error::StubMissingChip { .. }
+            | Error::StubInvalid { .. }
+            | Error::StubNoGreeting { .. } => Stage::Stub,
+            Error::Baud { .. } => Stage::Baud,
+            Error::VerifyMismatch { .. } | Error::ReadbackMismatch { .. } => Stage::Verify,
+            Error::ReadCorrupt(_) => Stage::Read,
+        }
+    }
+
+    /// True for errors that mean the link to the board is gone (timeouts, closed port):
+    /// the daemon treats these as "board lost" rather than "board bad".
+    pub fn is_link_loss(&self) -> bool {
+        matches!(self, Error::Timeout { .. } | Error::Disconnected { .. } | Error::Io { .. })
+    }
+}
+
+/// An operator hint for a chip-reported failure.
+pub(crate) fn hint_for(status: Status) -> &'static str {
+    use flashline_protocol::{RomError, StubError};
+    match status {
+        Status::Stub(StubError::FailedSpiOp | StubError::FailedSpiUnlock) | Status::Rom(RomError::FlashWrite) => {
+            " — the flash chip did not complete the operation; check power, or reject the board"
+        }
+        Status::Stub(StubError::BadDataChecksum) | Status::Rom(RomError::Checksum) => {
+            " — data was corrupted on the link; lower the baud rate or check the cable"
+        }
+        Status::Stub(StubError::InflateError) | Status::Rom(RomError::Deflate | RomError::DeflateAdler) => {
+            " — compressed data was corrupted on the link; lower the baud rate or check the cable"
+        }
+        _ => "",
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flashline_protocol::StubError;
+
+    #[test]
+    fn messages_name_stage_and_cause() {
+        let e = Error::Timeout { stage: Stage::Write, command: "FlashDeflData", timeout: Duration::from_secs(3) };
+        assert!(e.to_string().starts_with("write: no reply to FlashDeflData"), "{e}");
+        assert_eq!(e.stage(), Stage::Write);
+        assert!(e.is_link_loss());
+
+        let e = Error::BootLogNoDownload { attempts: 7, log: "rst:0x1 boot:0x13".into() };
+        assert!(e.to_string().contains("is GPIO0 held low"), "{e}");
+        assert_eq!(e.stage(), Stage::Connect);
+
+        let st = Status::Stub(StubError::FailedSpiOp);
+        let e = Error::Chip { stage: Stage::Write, command: Opcode::FlashDeflData, status: st, hint: hint_for(st) };
+        let msg = e.to_string();
+        assert!(msg.starts_with("write: FlashDeflData (0x11) was rejected"), "{msg}");
+        assert!(msg.contains("failed SPI operation"), "{msg}");
+        assert!(msg.contains("reject the board"), "{msg}");
+
+        let e = Error::VerifyMismatch { offset: 0x1000, len: 0x1000, expected: "aa".into(), actual: "bb".into() };
+        assert!(e.to_string().contains("0x00001000..0x00002000"), "{e}");
+        assert_eq!(e.stage(), Stage::Verify);
+
+        let e = Error::StubNotFound { searched: "x".into() };
+        assert!(e.to_string().contains("pip install esptool==5.6.0"));
+        let e = Error::InvalidRequest { stage: Stage::Erase, reason: "offset not aligned".into() };
+        assert_eq!(e.to_string(), "erase: offset not aligned");
+    }
+}

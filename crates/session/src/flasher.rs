@@ -1,0 +1,244 @@
+//! [`Flasher`]: one board, from reset to hard reset.
+//!
+//! `Flasher::connect` does the whole bring-up in the cheapest order: sync, identify
+//! (reusing every register it read), raise the baud rate in the ROM when the ROM can (so
+//! the stub uploads fast; the new stub keeps the rate the ROM used), upload the stub,
+//! raise the baud rate through the stub otherwise, then probe the flash (no SPI_ATTACH
+//! with a stub: it attaches the flash itself) and tell the loader its size.
+
+use crate::baud::change_baud;
+use crate::connect::{connect, Loader};
+use crate::connection::Connection;
+use crate::erase;
+use crate::error::{Error, Result, Stage};
+use crate::identify::{attach_flash_rom, detect_chip, flash_id, identify, rom_format, ChipInfo, RegCache};
+use crate::image::PreparedImage;
+use crate::progress::Progress;
+use crate::read::read_flash;
+use crate::reset::{hard_reset, BeforeReset};
+use crate::stub::StubSet;
+use crate::stub_upload::run_stub;
+use crate::transport::Transport;
+use crate::verify::{verify_image, RegionVerify, VerifyOptions};
+use crate::write::{write_image, Target, WriteOptions, WriteReport};
+use flashline_protocol::command::{BeginParams, FlashBegin, FlashEnd, SpiSetParams};
+use flashline_protocol::flash::STUB_WRITE_BLOCK;
+use flashline_protocol::{Chip, StatusFormat};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// How a board is brought up.
+#[derive(Debug, Clone)]
+pub struct FlasherConfig {
+    pub before: BeforeReset,
+    /// Connect attempts (each: one reset + 5 SYNCs).
+    pub connect_attempts: u32,
+    /// Rate the ROM is synced at.
+    pub initial_baud: u32,
+    /// Rate to switch to (falls back to lower rates if the link fails).
+    pub baud: u32,
+    /// Flasher stubs; `None` runs everything through the ROM loader.
+    pub stubs: Option<Arc<StubSet>>,
+    /// Fail unless the board is this chip.
+    pub expect_chip: Option<Chip>,
+    /// Flash size to assume when the JEDEC id gives none.
+    pub flash_size: Option<u32>,
+    /// Change the baud rate in the ROM before uploading the stub (ESP32-class ROMs).
+    pub baud_before_stub: bool,
+}
+
+impl Default for FlasherConfig {
+    fn default() -> Self {
+        Self {
+            before: BeforeReset::Auto,
+            connect_attempts: 7,
+            initial_baud: 115_200,
+            baud: 921_600,
+            stubs: None,
+            expect_chip: None,
+            flash_size: None,
+            baud_before_stub: true,
+        }
+    }
+}
+
+/// What to do with the board at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum After {
+    /// Pulse EN (RTS) so the application starts.
+    #[default]
+    HardReset,
+    /// For boards without a reset circuit: leave the chip in ROM download mode (a running
+    /// stub is told FLASH_BEGIN(0) + FLASH_END(0), which reboots it into the ROM).
+    NoReset,
+    /// Leave the stub running (a later run finds it by its SYNC reply).
+    StayInStub,
+}
+
+/// A connected, identified board.
+pub struct Flasher<T: Transport> {
+    conn: Connection<T>,
+    info: ChipInfo,
+    regs: RegCache,
+    progress: Progress,
+    lines_warned: bool,
+}
+
+impl<T: Transport> std::fmt::Debug for Flasher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flasher").field("info", &self.info).field("stub", &self.conn.is_stub()).finish()
+    }
+}
+
+impl<T: Transport> Flasher<T> {
+    /// Resets, syncs, identifies, uploads the stub (if configured), raises the baud rate
+    /// and probes the flash. `cancel` ends any step promptly with [`Error::Cancelled`].
+    pub async fn connect(
+        mut port: T,
+        config: &FlasherConfig,
+        progress: Progress,
+        cancel: CancellationToken,
+    ) -> Result<Self> {
+        port.set_baud(config.initial_baud).map_err(|e| Error::Io { stage: Stage::Connect, source: e })?;
+        let mut conn = Connection::new(port, cancel);
+        let mut lines_warned = false;
+        progress.report(Stage::Connect, 0, 0);
+        let loader = connect(&mut conn, &config.before, config.connect_attempts, &mut lines_warned).await?;
+
+        progress.report(Stage::Identify, 0, 0);
+        let mut regs = RegCache::default();
+        let chip = detect_chip(&mut conn, &mut regs).await?;
+        if let Some(expected) = config.expect_chip {
+            if expected != chip {
+                return Err(Error::WrongChip { expected, found: chip });
+            }
+        }
+        if loader == Loader::Rom {
+            conn.format = rom_format(chip);
+        }
+        let info = identify(&mut conn, &mut regs, chip).await?;
+        tracing::info!(%chip, mac = %info.mac, description = %info.description, "identified");
+        let mut f = Self { conn, info, regs, progress, lines_warned };
+
+        let want_stub = config.stubs.is_some() && loader == Loader::Rom;
+        let rom_can_baud = chip.spec().rom_is_esp32_class;
+        if want_stub && config.baud_before_stub && rom_can_baud {
+            f.progress.report(Stage::Baud, 0, 0);
+            change_baud(&mut f.conn, &mut f.regs, chip, config.baud).await?;
+        }
+        if want_stub {
+            f.progress.report(Stage::Stub, 0, 0);
+            let stubs = config.stubs.as_ref().expect("checked");
+            let image = stubs.get(chip)?;
+            run_stub(&mut f.conn, chip, image, &f.progress).await?;
+        }
+        if f.conn.port_ref().baud() < config.baud {
+            f.progress.report(Stage::Baud, 0, 0);
+            change_baud(&mut f.conn, &mut f.regs, chip, config.baud).await?;
+        }
+        f.probe_flash(config.flash_size).await?;
+        Ok(f)
+    }
+
+    async fn probe_flash(&mut self, size_override: Option<u32>) -> Result<()> {
+        let chip = self.info.chip;
+        self.conn.set_stage(Stage::Identify);
+        if !self.conn.is_stub() {
+            attach_flash_rom(&mut self.conn, &mut self.regs, chip).await?;
+        }
+        let mut flash = flash_id(&mut self.conn, chip).await?;
+        if flash.size.is_none() {
+            flash.size = size_override;
+        }
+        let loader_takes_params = self.conn.is_stub() || chip.spec().rom_is_esp32_class;
+        if let (Some(size), true) = (flash.size, loader_takes_params) {
+            self.conn.command(&SpiSetParams::for_size(size)).await?;
+        }
+        tracing::info!(jedec = format_args!("0x{:06x}", flash.jedec_id), size = ?flash.size, "flash detected");
+        self.info.flash = Some(flash);
+        Ok(())
+    }
+
+    /// What was learnt about the board.
+    pub fn info(&self) -> &ChipInfo {
+        &self.info
+    }
+
+    /// Whether the flasher stub is answering.
+    pub fn is_stub(&self) -> bool {
+        self.conn.is_stub()
+    }
+
+    /// Current host-side baud rate.
+    pub fn baud(&self) -> u32 {
+        self.conn.port_ref().baud()
+    }
+
+    /// Replaces the progress sink.
+    pub fn set_progress(&mut self, progress: Progress) {
+        self.progress = progress;
+    }
+
+    fn target(&self) -> Target {
+        Target { chip: self.info.chip, stub: self.conn.is_stub(), flash_size: self.info.flash.and_then(|f| f.size) }
+    }
+
+    /// Writes the image (see [`crate::write`] for blank-skip, skip-identical, verify).
+    pub async fn write(&mut self, image: &PreparedImage, opts: &WriteOptions) -> Result<WriteReport> {
+        let target = self.target();
+        write_image(&mut self.conn, &target, image, opts, &self.progress).await
+    }
+
+    /// Checks the board against the image.
+    pub async fn verify(&mut self, image: &PreparedImage, opts: VerifyOptions) -> Result<Vec<RegionVerify>> {
+        verify_image(&mut self.conn, self.info.chip, image, opts, &self.progress).await
+    }
+
+    /// Reads `len` bytes at `offset`.
+    pub async fn read_flash(&mut self, offset: u32, len: u32) -> Result<Vec<u8>> {
+        read_flash(&mut self.conn, self.info.chip, offset, len, &self.progress, Stage::Read).await
+    }
+
+    /// On-chip MD5 of a flash range.
+    pub async fn flash_md5(&mut self, offset: u32, len: u32) -> Result<[u8; 16]> {
+        self.conn.set_stage(Stage::Verify);
+        if !self.conn.is_stub() && !self.info.chip.spec().rom_is_esp32_class {
+            return Err(Error::NeedsStub { stage: Stage::Verify, chip: self.info.chip, what: "MD5 of flash" });
+        }
+        crate::write::chip_md5(&mut self.conn, offset, len).await
+    }
+
+    /// Erases `[offset, offset + size)` (4 KiB aligned).
+    pub async fn erase_region(&mut self, offset: u32, size: u32) -> Result<()> {
+        erase::erase_region(&mut self.conn, self.info.chip, offset, size).await
+    }
+
+    /// Erases the whole flash (stub only).
+    pub async fn erase_chip(&mut self) -> Result<()> {
+        erase::erase_chip(&mut self.conn, self.info.chip).await
+    }
+
+    /// Ends the run and gives the port back.
+    pub async fn finish(mut self, after: After) -> Result<T> {
+        self.conn.set_stage(Stage::Reset);
+        match after {
+            After::HardReset => hard_reset(self.conn.port(), &mut self.lines_warned).await,
+            After::NoReset => {
+                if self.conn.is_stub() {
+                    let p = BeginParams {
+                        size: 0,
+                        num_blocks: 0,
+                        block_size: STUB_WRITE_BLOCK,
+                        offset: 0,
+                        encrypted: Some(0),
+                    };
+                    self.conn.command(&FlashBegin(p)).await?;
+                    self.conn.command(&FlashEnd::reboot()).await?;
+                    self.conn.format = StatusFormat::Rom4;
+                }
+            }
+            After::StayInStub => {}
+        }
+        Ok(self.conn.into_port())
+    }
+}

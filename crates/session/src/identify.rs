@@ -1,0 +1,230 @@
+//! Chip identification: chip family, MAC, revision, description, and the flash chip.
+//!
+//! Reads only what is needed, once: GET_SECURITY_INFO (a single try; ESP32 and ESP8266
+//! ROMs reject it), the magic register, the MAC words and, on ESP32, the revision words.
+//! The eFuse words are kept so later steps (flash attach pads, ROM baud compensation) do
+//! not read them again.
+
+use crate::connection::Connection;
+use crate::error::{Error, Result, Stage};
+use crate::transport::Transport;
+use flashline_protocol::chip::Mac;
+use flashline_protocol::chip::{
+    decode_mac, esp32_package_name, esp32_revision, SpiRegs, CHIP_DETECT_MAGIC_REG, ESP32_APB_CTL_DATE,
+};
+use flashline_protocol::command::{FlashBegin, GetSecurityInfo, ReadReg, SpiAttach, WriteReg};
+use flashline_protocol::flash::{size_from_jedec, spi_cmd};
+use flashline_protocol::{Chip, StatusFormat};
+use std::collections::HashMap;
+
+/// What the session learnt about the board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChipInfo {
+    pub chip: Chip,
+    pub mac: Mac,
+    /// (major, minor) where the chip reports one (ESP32).
+    pub revision: Option<(u32, u32)>,
+    /// "ESP32-D0WD-V3 (revision v3.0)", "ESP8266EX".
+    pub description: String,
+    /// Filled once the flash was probed.
+    pub flash: Option<FlashInfo>,
+}
+
+/// The SPI flash chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlashInfo {
+    /// `manufacturer | type << 8 | capacity << 16`, as RDID returns it.
+    pub jedec_id: u32,
+    /// Size in bytes from the JEDEC capacity code; `None` for unknown codes.
+    pub size: Option<u32>,
+}
+
+impl FlashInfo {
+    pub fn manufacturer(&self) -> u8 {
+        self.jedec_id as u8
+    }
+    /// Device id as esptool prints it ("4016").
+    pub fn device(&self) -> u16 {
+        ((self.jedec_id >> 8) as u16 & 0xFF) << 8 | ((self.jedec_id >> 16) as u16 & 0xFF)
+    }
+}
+
+/// Register values read during identification, reused later.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RegCache(pub HashMap<u32, u32>);
+
+impl RegCache {
+    pub(crate) async fn read<T: Transport>(&mut self, conn: &mut Connection<T>, addr: u32) -> Result<u32> {
+        if let Some(v) = self.0.get(&addr) {
+            return Ok(*v);
+        }
+        let v = conn.command(&ReadReg { addr }).await?;
+        self.0.insert(addr, v);
+        Ok(v)
+    }
+}
+
+const ESP32_EFUSE_W3: u32 = 0x3FF5_A00C;
+const ESP32_EFUSE_W5: u32 = 0x3FF5_A014;
+
+/// Detects the chip family.
+pub(crate) async fn detect_chip<T: Transport>(conn: &mut Connection<T>, regs: &mut RegCache) -> Result<Chip> {
+    conn.set_stage(Stage::Identify);
+    // S3/C3 and later ROMs answer with a chip id; ESP32/ESP8266 ROMs (and their stubs)
+    // reject the command, which costs one round trip.
+    match conn.command(&GetSecurityInfo { long_form: true }).await {
+        Ok(info) => {
+            if let Some(chip) = info.chip_id.and_then(Chip::from_chip_id) {
+                return Ok(chip);
+            }
+        }
+        Err(Error::Chip { .. } | Error::Protocol { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let magic = regs.read(conn, CHIP_DETECT_MAGIC_REG).await?;
+    Chip::from_magic(magic).ok_or(Error::UnknownChip { magic })
+}
+
+/// Reads MAC, revision and description.
+pub(crate) async fn identify<T: Transport>(
+    conn: &mut Connection<T>,
+    regs: &mut RegCache,
+    chip: Chip,
+) -> Result<ChipInfo> {
+    conn.set_stage(Stage::Identify);
+    let spec = chip.spec();
+    let mut mac_words = Vec::with_capacity(spec.mac_regs.len());
+    for &r in spec.mac_regs {
+        mac_words.push(regs.read(conn, r).await?);
+    }
+    let mac = decode_mac(chip, &mac_words).map_err(|e| Error::Identify(format!("cannot decode the MAC: {e}")))?;
+    let (revision, description) = match chip {
+        Chip::Esp32 => {
+            let w3 = regs.read(conn, ESP32_EFUSE_W3).await?;
+            let w5 = regs.read(conn, ESP32_EFUSE_W5).await?;
+            let date = regs.read(conn, ESP32_APB_CTL_DATE).await?;
+            let (major, minor) = esp32_revision(w3, w5, date);
+            (Some((major, minor)), format!("{} (revision v{major}.{minor})", esp32_package_name(w3, major)))
+        }
+        Chip::Esp8266 => {
+            // ESP8285 = ESP8266 with embedded flash: word0 bit 4 or word2 bit 16.
+            let is_8285 = mac_words[0] & (1 << 4) != 0 || mac_words[2] & (1 << 16) != 0;
+            (None, if is_8285 { "ESP8285".to_string() } else { "ESP8266EX".to_string() })
+        }
+        other => (None, other.to_string()),
+    };
+    Ok(ChipInfo { chip, mac, revision, description, flash: None })
+}
+
+/// Makes the ROM talk to the flash (stubs attach by themselves on start).
+pub(crate) async fn attach_flash_rom<T: Transport>(
+    conn: &mut Connection<T>,
+    regs: &mut RegCache,
+    chip: Chip,
+) -> Result<()> {
+    match chip {
+        Chip::Esp8266 => {
+            // No SPI_ATTACH in the ESP8266 ROM: FLASH_BEGIN of nothing attaches the flash.
+            let p = flashline_protocol::command::BeginParams {
+                size: 0,
+                num_blocks: 0,
+                block_size: flashline_protocol::flash::ROM_WRITE_BLOCK,
+                offset: 0,
+                encrypted: None,
+            };
+            conn.command(&FlashBegin(p)).await
+        }
+        Chip::Esp32 => {
+            // Custom SPI pads from eFuse (zero on modules with the default pins).
+            let w5 = regs.read(conn, ESP32_EFUSE_W5).await?;
+            let w3 = regs.read(conn, ESP32_EFUSE_W3).await?;
+            let clk = w5 & 0x1F;
+            let q = (w5 >> 5) & 0x1F;
+            let d = (w5 >> 10) & 0x1F;
+            let cs = (w5 >> 15) & 0x1F;
+            let hd = (w3 >> 4) & 0x1F;
+            let config = if clk | q | d | cs | hd == 0 { 0 } else { hd << 24 | cs << 18 | d << 12 | q << 6 | clk };
+            conn.command(&SpiAttach { config, rom_format: true }).await
+        }
+        _ => conn.command(&SpiAttach { config: 0, rom_format: true }).await,
+    }
+}
+
+/// Runs one command on the SPI flash through the controller's "user command" registers,
+/// exactly as esptool does (protocol reference 6.2), and returns `read_bits` of the answer.
+pub(crate) async fn spi_command<T: Transport>(
+    conn: &mut Connection<T>,
+    chip: Chip,
+    opcode: u8,
+    read_bits: u32,
+) -> Result<u32> {
+    let spi: SpiRegs = chip.spec().spi;
+    let write = |addr: u32, value: u32| WriteReg::one(addr, value);
+    let old_usr = conn.command(&ReadReg { addr: spi.usr_addr() }).await?;
+    let old_usr2 = conn.command(&ReadReg { addr: spi.usr2_addr() }).await?;
+    match spi.miso_dlen_addr() {
+        Some(miso) => {
+            if read_bits > 0 {
+                conn.command(&write(miso, read_bits - 1)).await?;
+            }
+        }
+        None => {
+            // ESP8266: bit lengths live in USR1, which is always written.
+            let miso = read_bits.saturating_sub(1);
+            conn.command(&write(spi.usr1_addr(), miso << 8)).await?;
+        }
+    }
+    let mut flags = SpiRegs::USR_COMMAND;
+    if read_bits > 0 {
+        flags |= SpiRegs::USR_MISO;
+    }
+    conn.command(&write(spi.usr_addr(), flags)).await?;
+    conn.command(&write(spi.usr2_addr(), 7 << 28 | opcode as u32)).await?;
+    conn.command(&write(spi.w0_addr(), 0)).await?;
+    conn.command(&write(spi.cmd_addr(), SpiRegs::CMD_USR)).await?;
+    let mut done = false;
+    for _ in 0..10 {
+        if conn.command(&ReadReg { addr: spi.cmd_addr() }).await? & SpiRegs::CMD_USR == 0 {
+            done = true;
+            break;
+        }
+    }
+    if !done {
+        return Err(Error::Identify("SPI flash command did not complete in time: flash chip not responding".into()));
+    }
+    let value = conn.command(&ReadReg { addr: spi.w0_addr() }).await?;
+    conn.command(&write(spi.usr_addr(), old_usr)).await?;
+    conn.command(&write(spi.usr2_addr(), old_usr2)).await?;
+    let mask = if read_bits >= 32 { u32::MAX } else { (1u32 << read_bits) - 1 };
+    Ok(value & mask)
+}
+
+/// Reads the JEDEC id of the flash.
+pub(crate) async fn flash_id<T: Transport>(conn: &mut Connection<T>, chip: Chip) -> Result<FlashInfo> {
+    conn.set_stage(Stage::Identify);
+    let id = spi_command(conn, chip, spi_cmd::RDID, 24).await?;
+    if id == 0 || id == 0xFF_FFFF {
+        return Err(Error::Identify(format!(
+            "flash chip answers JEDEC id 0x{id:06x}: no flash connected or it is not powered"
+        )));
+    }
+    Ok(FlashInfo { jedec_id: id, size: size_from_jedec(id) })
+}
+
+/// The status format of the ROM of `chip`.
+pub(crate) fn rom_format(chip: Chip) -> StatusFormat {
+    chip.spec().rom_status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flash_info_fields() {
+        let f = FlashInfo { jedec_id: 0x0016_40EF, size: size_from_jedec(0x0016_40EF) };
+        assert_eq!(f.manufacturer(), 0xEF);
+        assert_eq!(f.device(), 0x4016);
+        assert_eq!(f.size, Some(4 << 20));
+    }
+}

@@ -1,0 +1,259 @@
+//! Reset sequences on DTR/RTS that put a board into its ROM download mode, and the hard
+//! reset that starts the application at the end.
+//!
+//! Line convention (pyserial's): `true` = asserted = pin low. With the usual two-transistor
+//! auto-program circuit, (DTR=F, RTS=T) holds EN low (reset) and (DTR=T, RTS=F) holds IO0
+//! low (boot mode select).
+
+use crate::transport::{is_no_modem_lines, Transport};
+use std::time::Duration;
+
+/// Espressif's USB vendor id and the product id of the built-in USB-Serial/JTAG.
+pub const ESPRESSIF_VID: u16 = 0x303A;
+pub const USB_JTAG_SERIAL_PID: u16 = 0x1001;
+
+/// One way of toggling the lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetStrategy {
+    /// esptool's ClassicReset: separate DTR and RTS writes.
+    Classic { delay: Duration },
+    /// esptool's UnixTightReset: both lines changed together (TIOCMSET).
+    UnixTight { delay: Duration },
+    /// Espressif's USB-Serial/JTAG (303a:1001), whose "lines" are a USB control request.
+    UsbJtagSerial,
+    /// Leave the lines alone (the board is already in download mode, or has no circuit).
+    None,
+}
+
+/// What to do before syncing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BeforeReset {
+    /// Cycle through the strategies that fit the port (esptool's `default-reset`).
+    #[default]
+    Auto,
+    /// Only this strategy, on every attempt.
+    Strategy(ResetStrategy),
+    /// No line toggling (PTYs, boards without an auto-reset circuit).
+    NoReset,
+}
+
+const SHORT: Duration = Duration::from_millis(50);
+const LONG: Duration = Duration::from_millis(550);
+
+/// The strategies to cycle through over the connect attempts.
+pub fn strategies(before: &BeforeReset, usb_ids: Option<(u16, u16)>) -> Vec<ResetStrategy> {
+    match before {
+        BeforeReset::NoReset => vec![ResetStrategy::None],
+        BeforeReset::Strategy(s) => vec![*s],
+        BeforeReset::Auto if usb_ids == Some((ESPRESSIF_VID, USB_JTAG_SERIAL_PID)) => {
+            vec![ResetStrategy::UsbJtagSerial]
+        }
+        BeforeReset::Auto => vec![
+            ResetStrategy::UnixTight { delay: SHORT },
+            ResetStrategy::UnixTight { delay: LONG },
+            ResetStrategy::Classic { delay: SHORT },
+            ResetStrategy::Classic { delay: LONG },
+        ],
+    }
+}
+
+/// Applies line changes, remembering whether the port has modem lines at all. A port that
+/// refuses them (a PTY answers ENOTTY) gets one warning and the session goes on.
+pub(crate) struct Lines<'a, T: Transport> {
+    port: &'a mut T,
+    warned: &'a mut bool,
+    broken: bool,
+}
+
+impl<'a, T: Transport> Lines<'a, T> {
+    pub(crate) fn new(port: &'a mut T, warned: &'a mut bool) -> Self {
+        Self { port, warned, broken: false }
+    }
+
+    fn check(&mut self, r: std::io::Result<()>) {
+        if let Err(e) = r {
+            self.broken = true;
+            if !*self.warned {
+                *self.warned = true;
+                if is_no_modem_lines(&e) {
+                    tracing::warn!(port = %self.port.name(), "port has no modem lines (DTR/RTS); the board was NOT reset — it must already be in download mode");
+                } else {
+                    tracing::warn!(port = %self.port.name(), error = %e, "setting DTR/RTS failed; the board was NOT reset");
+                }
+            }
+        }
+    }
+
+    fn dtr(&mut self, v: bool) {
+        if !self.broken {
+            let r = self.port.set_dtr(v);
+            self.check(r);
+        }
+    }
+
+    fn rts(&mut self, v: bool) {
+        if !self.broken {
+            let r = self.port.set_rts(v);
+            // Windows usbser.sys needs DTR re-written after RTS; harmless elsewhere.
+            self.check(r);
+        }
+    }
+
+    fn both(&mut self, dtr: bool, rts: bool) {
+        if !self.broken {
+            let r = self.port.set_dtr_rts(dtr, rts);
+            self.check(r);
+        }
+    }
+
+    async fn sleep(&self, d: Duration) {
+        if !self.broken {
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+/// Runs one reset-into-bootloader sequence.
+pub(crate) async fn enter_bootloader<T: Transport>(port: &mut T, strategy: ResetStrategy, warned: &mut bool) {
+    let mut l = Lines::new(port, warned);
+    match strategy {
+        ResetStrategy::None => {}
+        ResetStrategy::Classic { delay } => {
+            l.dtr(false);
+            l.rts(true); // EN low
+            l.sleep(Duration::from_millis(100)).await;
+            l.dtr(true); // IO0 low
+            l.rts(false); // EN high: boots with IO0 low
+            l.sleep(delay).await;
+            l.dtr(false);
+        }
+        ResetStrategy::UnixTight { delay } => {
+            l.both(false, false);
+            l.both(true, true);
+            l.both(false, true); // EN low
+            l.sleep(Duration::from_millis(100)).await;
+            l.both(true, false); // EN high, IO0 low
+            l.sleep(delay).await;
+            l.both(false, false);
+            l.dtr(false);
+        }
+        ResetStrategy::UsbJtagSerial => {
+            l.rts(false);
+            l.dtr(false);
+            l.sleep(Duration::from_millis(100)).await;
+            l.dtr(true);
+            l.rts(false);
+            l.sleep(Duration::from_millis(100)).await;
+            l.rts(true);
+            l.dtr(false);
+            l.rts(true);
+            l.sleep(Duration::from_millis(100)).await;
+            l.dtr(false);
+            l.rts(false);
+        }
+    }
+}
+
+/// Pulses EN low with IO0 high: the chip boots the application from flash.
+pub(crate) async fn hard_reset<T: Transport>(port: &mut T, warned: &mut bool) {
+    let mut l = Lines::new(port, warned);
+    l.dtr(false);
+    l.rts(true);
+    l.sleep(Duration::from_millis(100)).await;
+    l.rts(false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duplex::DuplexTransport;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn strategy_selection() {
+        assert_eq!(strategies(&BeforeReset::NoReset, None), vec![ResetStrategy::None]);
+        assert_eq!(strategies(&BeforeReset::Auto, Some((0x303A, 0x1001))), vec![ResetStrategy::UsbJtagSerial]);
+        let auto = strategies(&BeforeReset::Auto, Some((0x10C4, 0xEA60)));
+        assert_eq!(auto.len(), 4);
+        assert_eq!(auto[0], ResetStrategy::UnixTight { delay: SHORT });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn classic_sequence_holds_en_then_io0() {
+        let (a, _b) = tokio::io::duplex(16);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let mut t = DuplexTransport::new(a).with_lines_hook(move |d, r| s2.lock().unwrap().push((d, r)));
+        let mut warned = false;
+        enter_bootloader(&mut t, ResetStrategy::Classic { delay: SHORT }, &mut warned).await;
+        let s = seen.lock().unwrap().clone();
+        // EN low (F,T) must come before IO0 low with EN released (T,F), and end released.
+        let en = s.iter().position(|&x| x == (false, true)).unwrap();
+        let boot = s.iter().position(|&x| x == (true, false)).unwrap();
+        assert!(en < boot, "{s:?}");
+        assert_eq!(*s.last().unwrap(), (false, false));
+        assert!(!warned);
+    }
+
+    struct NoLines(DuplexTransport);
+    impl tokio::io::AsyncRead for NoLines {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+    impl tokio::io::AsyncWrite for NoLines {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+    impl Transport for NoLines {
+        fn set_dtr(&mut self, _: bool) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(nix::libc::ENOTTY))
+        }
+        fn set_rts(&mut self, _: bool) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(nix::libc::ENOTTY))
+        }
+        fn set_baud(&mut self, b: u32) -> std::io::Result<()> {
+            self.0.set_baud(b)
+        }
+        fn baud(&self) -> u32 {
+            self.0.baud()
+        }
+        fn name(&self) -> String {
+            "pty".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn enotty_warns_once_and_goes_on() {
+        let (a, _b) = tokio::io::duplex(16);
+        let mut t = NoLines(DuplexTransport::new(a));
+        let mut warned = false;
+        let t0 = std::time::Instant::now();
+        enter_bootloader(&mut t, ResetStrategy::Classic { delay: LONG }, &mut warned).await;
+        hard_reset(&mut t, &mut warned).await;
+        assert!(warned);
+        // No sleeping once the lines are known not to work.
+        assert!(t0.elapsed() < Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,505 @@
+//! Writing a [`PreparedImage`] to a board.
+//!
+//! Per region:
+//! 1. optional *skip-identical*: one on-chip MD5 of the region; equal → nothing to do;
+//! 2. *blank-skip*: on a blank range only the sector runs that are not all-0xFF are erased
+//!    and written (the sparse plan); how "blank" is known is [`BlankSkip`];
+//! 3. the chosen plan is sent block by block (stub: precomputed deflate frames; ROM: 1 KiB
+//!    raw blocks);
+//! 4. verify: an on-chip MD5 of the **whole** region. If a sparse write does not verify
+//!    (the range was not blank after all), the region is written in full and verified again.
+//!
+//! # Flow control with the stub (why at most one extra block is in flight)
+//!
+//! Both flasher stubs receive into two frame buffers and acknowledge a data block right
+//! after checking its checksum, then inflate/erase/write it while the next block arrives.
+//! The reply to block N is sent only once block N-1 is fully processed. So when the host
+//! has the reply to N-1, the stub holds at most N (being processed) and one free buffer.
+//! Sending N+1 before the reply to N (one more block on the wire while the previous is
+//! unacknowledged) is safe only if the stub finishes N-1 before N+1 has fully arrived:
+//! a chip slower than the link (erasing, or inflating a very compressible block) drops
+//! the frame and the write stalls. [`Pipelining::Auto`] therefore overlaps only when a
+//! conservative bound on the chip's work for N-1 is below the wire time of N+1 (slow
+//! links, small yields); [`Pipelining::StopAndWait`] is esptool's discipline.
+
+use crate::connection::Connection;
+use crate::error::{Error, Result, Stage};
+use crate::image::{hex, md5_of_blank, Encoding, Payload, PreparedImage, PreparedRegion};
+use crate::progress::Progress;
+use crate::transport::Transport;
+use flashline_protocol::command::{
+    BeginParams, FlashBegin, FlashData, FlashDeflBegin, FlashDeflData, FlashDeflEnd, FlashEnd, SpiFlashMd5,
+};
+use flashline_protocol::flash::{ROM_WRITE_BLOCK, SECTOR_SIZE, STUB_WRITE_BLOCK};
+use flashline_protocol::{timeouts, Chip, Opcode};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How the session decides that a board's target range is blank before skipping the
+/// all-0xFF parts of the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlankSkip {
+    /// Always erase and write the whole region.
+    Off,
+    /// One on-chip MD5 of the region before writing; the range is blank when it equals the
+    /// MD5 of all-0xFF (the same MD5 also detects an identical region). Costs one hash of
+    /// the range on the chip; never writes twice. The default: safe for boards of unknown
+    /// history.
+    #[default]
+    Probe,
+    /// The caller vouches that the boards are factory-fresh (erased). No probe; the
+    /// post-write MD5 of the whole region proves the result, and a mismatch falls back to
+    /// a full write. Fastest on blank boards.
+    TrustBlank,
+}
+
+/// Options of [`crate::Flasher::write`].
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    pub blank_skip: BlankSkip,
+    /// MD5 precheck per region; regions already correct are skipped (and reported).
+    pub skip_identical: bool,
+    /// MD5 of every region after writing (required for blank-skip with `TrustBlank`).
+    pub verify: bool,
+    /// Whether a second stub data block may go on the wire before the first is acked.
+    pub pipelining: Pipelining,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self { blank_skip: BlankSkip::Probe, skip_identical: false, verify: true, pipelining: Pipelining::Auto }
+    }
+}
+
+/// Flow control of stub data blocks (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pipelining {
+    /// One block at a time, like esptool. Always safe.
+    StopAndWait,
+    /// One extra block on the wire when the chip provably keeps up (see [`chip_work_bound`]).
+    #[default]
+    Auto,
+    /// Always one extra block: only for links known to be slower than the chip.
+    Always,
+}
+
+/// A generous upper bound of the time a stub needs to finish a block that inflates to
+/// `yields` bytes: half the slowest chip-bound rate seen on real ESP32s (~100 KB/s,
+/// erases included) plus one 64 KiB block erase per 64 KiB started and one more.
+pub fn chip_work_bound(yields: u32) -> Duration {
+    const WORST_BYTES_PER_SEC: f64 = 50_000.0;
+    const ERASE: Duration = Duration::from_millis(250);
+    Duration::from_secs_f64(yields as f64 / WORST_BYTES_PER_SEC) + ERASE * (yields.div_ceil(64 * 1024) + 1)
+}
+
+/// What happened to one region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionOutcome {
+    /// The board already held exactly this region (skip-identical).
+    SkippedIdentical,
+    /// Blank range: only the non-0xFF runs were written.
+    Sparse,
+    /// The whole region was written.
+    Full,
+    /// A sparse write did not verify (range was not blank); rewritten in full.
+    FullAfterSparseMismatch,
+}
+
+/// Result of one region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionReport {
+    pub offset: u32,
+    pub len: u32,
+    pub outcome: RegionOutcome,
+    /// Flash bytes erased and programmed.
+    pub written: u64,
+    /// Payload bytes sent (compressed size for deflate).
+    pub sent: u64,
+    /// The on-chip MD5 matched the image after writing.
+    pub verified: bool,
+    pub md5: [u8; 16],
+}
+
+/// Result of [`crate::Flasher::write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteReport {
+    pub regions: Vec<RegionReport>,
+    pub elapsed: Duration,
+}
+
+/// Chip facts the writer needs.
+pub(crate) struct Target {
+    pub chip: Chip,
+    pub stub: bool,
+    pub flash_size: Option<u32>,
+}
+
+impl Target {
+    fn can_md5(&self) -> bool {
+        self.stub || self.chip.spec().rom_is_esp32_class
+    }
+}
+
+/// The region MD5 on the chip.
+pub(crate) async fn chip_md5<T: Transport>(conn: &mut Connection<T>, offset: u32, len: u32) -> Result<[u8; 16]> {
+    conn.command(&SpiFlashMd5 { addr: offset, size: len }).await
+}
+
+pub(crate) async fn write_image<T: Transport>(
+    conn: &mut Connection<T>,
+    target: &Target,
+    image: &PreparedImage,
+    opts: &WriteOptions,
+    progress: &Progress,
+) -> Result<WriteReport> {
+    conn.set_stage(Stage::Write);
+    let started = Instant::now();
+    if let (Some(size), Some((_, end))) = (target.flash_size, image.span()) {
+        if end > size {
+            return Err(Error::InvalidRequest {
+                stage: Stage::Write,
+                reason: format!(
+                    "the image ends at 0x{end:08x} but the flash holds only {}: wrong image for this board",
+                    flashline_protocol::flash::format_size(size)
+                ),
+            });
+        }
+    }
+    let can_md5 = target.can_md5();
+    if !can_md5 && opts.verify {
+        return Err(Error::NeedsStub { stage: Stage::Verify, chip: target.chip, what: "verifying flash (MD5)" });
+    }
+    let total = image.total_len();
+    let mut ctr = Counter { done: 0, total, progress: progress.clone() };
+    let mut reports = Vec::new();
+    for region in &image.regions {
+        conn.set_stage(Stage::Write);
+        let mut probe_md5 = None;
+        let needs_probe = can_md5 && (opts.skip_identical || opts.blank_skip == BlankSkip::Probe);
+        if needs_probe {
+            probe_md5 = Some(chip_md5(conn, region.offset, region.len()).await?);
+        }
+        if opts.skip_identical && probe_md5 == Some(region.md5) {
+            tracing::info!(offset = format_args!("0x{:08x}", region.offset), "region already on the board; skipped");
+            ctr.add(region.len() as u64);
+            reports.push(RegionReport {
+                offset: region.offset,
+                len: region.len(),
+                outcome: RegionOutcome::SkippedIdentical,
+                written: 0,
+                sent: 0,
+                verified: true,
+                md5: region.md5,
+            });
+            continue;
+        }
+        let blank_known = match opts.blank_skip {
+            BlankSkip::Off => false,
+            BlankSkip::Probe => probe_md5 == Some(md5_of_blank(region.len())),
+            // Without a verify step nothing would catch a board that was not blank.
+            BlankSkip::TrustBlank => opts.verify && can_md5,
+        };
+        let mut report = if blank_known {
+            let sent = write_payloads(conn, target, region, &region.sparse, opts, &mut ctr).await?;
+            let skipped = region.len() as u64 - region.sparse_len() as u64;
+            ctr.add(skipped);
+            RegionReport {
+                offset: region.offset,
+                len: region.len(),
+                outcome: RegionOutcome::Sparse,
+                written: region.sparse_len() as u64,
+                sent,
+                verified: false,
+                md5: region.md5,
+            }
+        } else {
+            let sent = write_payloads(conn, target, region, std::slice::from_ref(&region.full), opts, &mut ctr).await?;
+            RegionReport {
+                offset: region.offset,
+                len: region.len(),
+                outcome: RegionOutcome::Full,
+                written: region.len() as u64,
+                sent,
+                verified: false,
+                md5: region.md5,
+            }
+        };
+        if opts.verify {
+            conn.set_stage(Stage::Verify);
+            let got = chip_md5(conn, region.offset, region.len()).await?;
+            if got != region.md5 && report.outcome == RegionOutcome::Sparse {
+                tracing::warn!(
+                    offset = format_args!("0x{:08x}", region.offset),
+                    "range was not blank; rewriting the whole region"
+                );
+                conn.set_stage(Stage::Write);
+                ctr.done = ctr.done.saturating_sub(region.len() as u64);
+                let sent =
+                    write_payloads(conn, target, region, std::slice::from_ref(&region.full), opts, &mut ctr).await?;
+                report.outcome = RegionOutcome::FullAfterSparseMismatch;
+                report.written += region.len() as u64;
+                report.sent += sent;
+                conn.set_stage(Stage::Verify);
+                let again = chip_md5(conn, region.offset, region.len()).await?;
+                check_md5(region, again)?;
+            } else {
+                check_md5(region, got)?;
+            }
+            report.verified = true;
+        }
+        reports.push(report);
+    }
+    Ok(WriteReport { regions: reports, elapsed: started.elapsed() })
+}
+
+fn check_md5(region: &PreparedRegion, got: [u8; 16]) -> Result<()> {
+    if got == region.md5 {
+        Ok(())
+    } else {
+        Err(Error::VerifyMismatch {
+            offset: region.offset,
+            len: region.len(),
+            expected: hex(&region.md5),
+            actual: hex(&got),
+        })
+    }
+}
+
+pub(crate) struct Counter {
+    done: u64,
+    total: u64,
+    progress: Progress,
+}
+
+impl Counter {
+    fn add(&mut self, n: u64) {
+        self.done = (self.done + n).min(self.total);
+        self.progress.report(Stage::Write, self.done, self.total);
+    }
+}
+
+async fn write_payloads<T: Transport>(
+    conn: &mut Connection<T>,
+    target: &Target,
+    region: &PreparedRegion,
+    payloads: &[Payload],
+    opts: &WriteOptions,
+    ctr: &mut Counter,
+) -> Result<u64> {
+    let mut sent = 0;
+    for p in payloads {
+        sent += if target.stub {
+            write_stub_payload(conn, p, opts.pipelining, ctr).await?
+        } else {
+            let start = (p.offset - region.offset) as usize;
+            write_rom(conn, target.chip, p.offset, &region.data[start..start + p.len as usize], ctr).await?
+        };
+    }
+    Ok(sent)
+}
+
+/// Time the bytes of `len` take on the wire at `baud` (8N1).
+fn wire_time(len: usize, baud: u32) -> Duration {
+    Duration::from_secs_f64(len as f64 * 10.0 / baud.max(1) as f64)
+}
+
+/// Whether block `next` may be sent while block `unacked` still waits for its reply.
+fn may_overlap(p: &Payload, mode: Pipelining, unacked: usize, next: usize, baud: u32) -> bool {
+    match mode {
+        Pipelining::StopAndWait => false,
+        Pipelining::Always => true,
+        // The stub must have finished the block before `unacked` (it has started it: its
+        // reply is in) before `next` has fully arrived.
+        Pipelining::Auto => match unacked.checked_sub(1) {
+            None => true,
+            Some(prev) => chip_work_bound(p.blocks[prev].yields) <= wire_time(p.blocks[next].frame.len(), baud),
+        },
+    }
+}
+
+/// BEGIN, the precomputed blocks with at most two unacknowledged, END.
+async fn write_stub_payload<T: Transport>(
+    conn: &mut Connection<T>,
+    p: &Payload,
+    mode: Pipelining,
+    ctr: &mut Counter,
+) -> Result<u64> {
+    let params = BeginParams {
+        size: p.len,
+        num_blocks: p.blocks.len() as u32,
+        block_size: STUB_WRITE_BLOCK,
+        offset: p.offset,
+        encrypted: Some(0),
+    };
+    match p.encoding {
+        Encoding::Deflate => conn.command(&FlashDeflBegin(params)).await?,
+        Encoding::Raw => conn.command(&FlashBegin(params)).await?,
+    }
+    let opcode = match p.encoding {
+        Encoding::Deflate => Opcode::FlashDeflData,
+        Encoding::Raw => Opcode::FlashData,
+    };
+    let baud = conn.port_ref().baud();
+    // (block index, reply timeout) of blocks sent but not yet acknowledged.
+    let mut in_flight: VecDeque<(usize, Duration)> = VecDeque::with_capacity(2);
+    let mut last_timeout = timeouts::DEFAULT;
+    for (i, block) in p.blocks.iter().enumerate() {
+        while let Some(&(j, t)) = in_flight.front() {
+            if in_flight.len() < 2 && may_overlap(p, mode, j, i, baud) {
+                break;
+            }
+            in_flight.pop_front();
+            ack(conn, opcode, j, t).await?;
+            ctr.add(p.blocks[j].yields as u64);
+        }
+        conn.write_raw(&block.frame).await?;
+        // The reply to block i comes after the stub has finished block i-1 and received
+        // block i (behind whatever else is queued on the wire).
+        let prev_work = if i == 0 { timeouts::DEFAULT } else { timeouts::stub_data_block(p.blocks[i - 1].yields) };
+        let t = prev_work + wire_time(block.frame.len() * 2, baud);
+        last_timeout = t;
+        in_flight.push_back((i, t));
+    }
+    while let Some((j, t)) = in_flight.pop_front() {
+        ack(conn, opcode, j, t).await?;
+        ctr.add(p.blocks[j].yields as u64);
+    }
+    // END makes the stub finish the last block before replying.
+    let end_timeout = p.blocks.last().map(|b| timeouts::stub_data_block(b.yields)).unwrap_or(last_timeout);
+    match p.encoding {
+        Encoding::Deflate => conn.command_timeout(&FlashDeflEnd::stay(), end_timeout).await?,
+        Encoding::Raw => conn.command_timeout(&FlashEnd::stay(), end_timeout).await?,
+    }
+    Ok(p.wire_len as u64)
+}
+
+async fn ack<T: Transport>(conn: &mut Connection<T>, opcode: Opcode, seq: usize, timeout: Duration) -> Result<()> {
+    let resp = conn.recv_response(opcode, timeout).await?;
+    let r = match opcode {
+        Opcode::FlashDeflData => {
+            use flashline_protocol::command::Command;
+            FlashDeflData::new(seq as u32, Vec::new()).parse_response(&resp, conn.format)
+        }
+        _ => {
+            use flashline_protocol::command::Command;
+            FlashData::new(seq as u32, Vec::new()).parse_response(&resp, conn.format)
+        }
+    };
+    r.map_err(|e| {
+        let err = conn.response_error(opcode, e);
+        tracing::warn!(block = seq, error = %err, "data block rejected");
+        err
+    })
+}
+
+/// The erase size the ESP8266 ROM must be sent so that it erases `size` bytes at `offset`
+/// (its FLASH_BEGIN erases roughly twice the requested head; esptool's `get_erase_size`).
+pub fn esp8266_rom_erase_size(offset: u32, size: u32) -> u32 {
+    let sectors_per_block = 16;
+    let sector = SECTOR_SIZE;
+    let num_sectors = size.div_ceil(sector);
+    let start_sector = offset / sector;
+    let head = (sectors_per_block - start_sector % sectors_per_block).min(num_sectors);
+    if num_sectors < 2 * head {
+        num_sectors.div_ceil(2) * sector
+    } else {
+        (num_sectors - head) * sector
+    }
+}
+
+/// ROM write: FLASH_BEGIN erases the (sector-aligned) range up front, then 1 KiB blocks,
+/// each acknowledged after it is programmed. No FLASH_END: it would leave the loader.
+pub(crate) async fn write_rom<T: Transport>(
+    conn: &mut Connection<T>,
+    chip: Chip,
+    offset: u32,
+    data: &[u8],
+    ctr: &mut Counter,
+) -> Result<u64> {
+    // The ROM erases from the start of the offset's sector: align down and pad with 0xFF
+    // (those bytes are erased anyway), as esptool does.
+    let pad = (offset % SECTOR_SIZE) as usize;
+    let aligned = offset - pad as u32;
+    let mut buf = Vec::with_capacity(pad + data.len());
+    buf.resize(pad, 0xFF);
+    buf.extend_from_slice(data);
+    let size = buf.len() as u32;
+    let block = ROM_WRITE_BLOCK as usize;
+    let num_blocks = buf.len().div_ceil(block) as u32;
+    let erase_size = if chip == Chip::Esp8266 { esp8266_rom_erase_size(aligned, size) } else { size };
+    let params = BeginParams {
+        size: erase_size,
+        num_blocks,
+        block_size: ROM_WRITE_BLOCK,
+        offset: aligned,
+        encrypted: (chip.spec().rom_begin_len == 20).then_some(0),
+    };
+    conn.command_timeout(&FlashBegin(params), timeouts::per_mb(timeouts::ERASE_PER_MB, size)).await?;
+    for (seq, chunk) in buf.chunks(block).enumerate() {
+        let mut c = chunk.to_vec();
+        c.resize(block, 0xFF);
+        conn.command(&FlashData::new(seq as u32, c)).await?;
+        let useful = if seq == 0 { chunk.len().saturating_sub(pad) } else { chunk.len() };
+        ctr.add(useful as u64);
+    }
+    Ok(buf.len() as u64)
+}
+
+/// Erase through the ROM: FLASH_BEGIN erases the range and nothing is written.
+pub(crate) async fn rom_erase<T: Transport>(
+    conn: &mut Connection<T>,
+    chip: Chip,
+    offset: u32,
+    size: u32,
+) -> Result<()> {
+    let erase_size = if chip == Chip::Esp8266 { esp8266_rom_erase_size(offset, size) } else { size };
+    let params = BeginParams {
+        size: erase_size,
+        num_blocks: size.div_ceil(ROM_WRITE_BLOCK),
+        block_size: ROM_WRITE_BLOCK,
+        offset,
+        encrypted: (chip.spec().rom_begin_len == 20).then_some(0),
+    };
+    conn.command_timeout(&FlashBegin(params), timeouts::per_mb(timeouts::ERASE_PER_MB, size)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn esp8266_erase_size_matches_reference_example() {
+        // 100 000 bytes at 0 → 25 sectors → esptool sends 0xD000 (13 sectors).
+        assert_eq!(esp8266_rom_erase_size(0, 100_000), 0xD000);
+        // Beyond the first 64 KiB block: sectors - head.
+        assert_eq!(esp8266_rom_erase_size(0, 0x40000), (64 - 16) * 0x1000);
+        assert_eq!(esp8266_rom_erase_size(0, 0), 0);
+    }
+
+    #[test]
+    fn auto_pipelining_only_when_the_chip_keeps_up() {
+        let mut data = vec![0u8; 200 * 1024];
+        let mut x = 7u32;
+        for b in data.iter_mut() {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            *b = (x >> 24) as u8;
+        }
+        let p = crate::image::plan_payload(0, &data);
+        assert!(p.blocks.len() >= 3);
+        // Block 1 behind block 0: nothing before block 0, always safe.
+        assert!(may_overlap(&p, Pipelining::Auto, 0, 1, 921_600));
+        // At 921600 a 16 KiB block is ~0.18 s on the wire: never enough for the bound.
+        assert!(!may_overlap(&p, Pipelining::Auto, 1, 2, 921_600));
+        // At 115200 (~1.4 s per block) the chip provably keeps up with ~16 KiB blocks.
+        assert!(may_overlap(&p, Pipelining::Auto, 1, 2, 115_200));
+        assert!(!may_overlap(&p, Pipelining::StopAndWait, 0, 1, 115_200));
+        assert!(may_overlap(&p, Pipelining::Always, 1, 2, 3_000_000));
+        assert!(chip_work_bound(90 * 1024) > Duration::from_secs(2));
+    }
+
+    #[test]
+    fn wire_time_scales_with_baud() {
+        assert_eq!(wire_time(11_520, 115_200), Duration::from_secs(1));
+        assert!(wire_time(16_384, 921_600) < Duration::from_millis(200));
+    }
+}

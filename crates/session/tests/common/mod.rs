@@ -1,0 +1,83 @@
+//! Shared helpers of the integration tests.
+#![allow(dead_code)]
+
+use flashline_session::*;
+use flashline_sim::{spawn_duplex, BoardConfig, Fault, SimHandle};
+use rand::{Rng, SeedableRng};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// The stubs of the pinned esptool (installed by scripts/setup-esptool.sh).
+pub fn stubs() -> Arc<StubSet> {
+    static S: OnceLock<Arc<StubSet>> = OnceLock::new();
+    S.get_or_init(|| Arc::new(StubSet::discover().unwrap_or_else(|e| panic!("{e} (run scripts/setup-esptool.sh)"))))
+        .clone()
+}
+
+pub fn mac(chip: Chip, n: u8) -> Mac {
+    match chip {
+        Chip::Esp8266 => Mac([0x84, 0x0d, 0x8e, 0x10, 0x20, n]),
+        _ => Mac([0x24, 0x0a, 0xc4, 0x10, 0x20, n]),
+    }
+}
+
+pub fn config(stub: bool) -> FlasherConfig {
+    FlasherConfig { before: BeforeReset::NoReset, stubs: stub.then(stubs), connect_attempts: 3, ..Default::default() }
+}
+
+/// A simulated board on an in-memory link whose modem lines reach the simulator.
+pub fn duplex_board(chip: Chip, faults: Vec<Fault>) -> (DuplexTransport, SimHandle) {
+    let mut cfg = BoardConfig::new(chip, mac(chip, 1));
+    cfg.faults = faults;
+    let (link, sim) = spawn_duplex(cfg);
+    let s2 = sim.clone();
+    (DuplexTransport::new(link).with_lines_hook(move |d, r| s2.set_lines(d, r)), sim)
+}
+
+pub async fn connect(chip: Chip, stub: bool) -> (Flasher<DuplexTransport>, SimHandle) {
+    let (t, sim) = duplex_board(chip, Vec::new());
+    let f = Flasher::connect(t, &config(stub), Progress::none(), CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("connect {chip} stub={stub}: {e}"));
+    (f, sim)
+}
+
+/// A bootloader + partition table + app + a sparse data region, like a merged image.
+pub fn sample_image(seed: u64, app_len: usize) -> Vec<Region> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut boot = vec![0u8; 24 * 1024];
+    rng.fill(&mut boot[..]);
+    for b in &mut boot[12 * 1024..] {
+        *b &= 0x0F;
+    }
+    let mut part = vec![0xFFu8; 0x1000];
+    part[..64].fill(0xAA);
+    let mut app = vec![0xFFu8; app_len];
+    let used = app_len * 2 / 3;
+    for (i, b) in app[..used].iter_mut().enumerate() {
+        *b = if i % 3 == 0 { rng.random() } else { (i % 251) as u8 };
+    }
+    vec![Region::new(0x1000, boot), Region::new(0x8000, part), Region::new(0x10000, app)]
+}
+
+/// The flash content a region list should produce on a blank chip.
+pub fn expected_flash(regions: &[Region], size: usize) -> Vec<u8> {
+    let mut f = vec![0xFFu8; size];
+    for r in regions {
+        f[r.offset as usize..r.offset as usize + r.data.len()].copy_from_slice(&r.data);
+    }
+    f
+}
+
+pub fn prepared(regions: &[Region]) -> Arc<PreparedImage> {
+    Arc::new(PreparedImage::new(regions.to_vec()).unwrap())
+}
+
+/// Runs `fut` and fails the test if it takes longer than `limit` (the session must never
+/// hang on a faulty board).
+pub async fn bounded<F: std::future::Future>(limit: Duration, fut: F) -> F::Output {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("did not finish within {limit:?}"),
+    }
+}

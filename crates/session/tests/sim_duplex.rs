@@ -1,0 +1,281 @@
+//! The session against the simulator in-process (tokio duplex link): ESP32 and ESP8266,
+//! stub and ROM paths.
+
+mod common;
+
+use common::*;
+use flashline_session::*;
+use std::time::Duration;
+
+const FLASH: usize = 4 << 20;
+
+async fn write_and_check(chip: Chip, stub: bool) {
+    let (mut f, sim) = connect(chip, stub).await;
+    assert_eq!(f.info().chip, chip);
+    assert_eq!(f.info().mac, sim.mac());
+    assert_eq!(f.is_stub(), stub);
+    let flash = f.info().flash.expect("flash probed");
+    assert_eq!(flash.size, Some(4 << 20));
+
+    let regions = sample_image(1, 96 * 1024);
+    let image = prepared(&regions);
+    let can_verify = stub || chip == Chip::Esp32;
+    let opts = WriteOptions { verify: can_verify, ..Default::default() };
+    let report = f.write(&image, &opts).await.unwrap_or_else(|e| panic!("write {chip} stub={stub}: {e}"));
+    assert_eq!(report.regions.len(), 3);
+    for r in &report.regions {
+        assert_eq!(r.verified, can_verify);
+        if can_verify {
+            assert_eq!(r.outcome, RegionOutcome::Sparse, "blank board, probe says blank: {r:?}");
+        }
+    }
+    assert_eq!(sim.flash(), expected_flash(&regions, FLASH), "{chip} stub={stub}");
+    if can_verify {
+        let v = f.verify(&image, VerifyOptions { readback: true }).await.unwrap();
+        assert!(v.iter().all(|r| r.md5_ok && r.readback_sha256.is_some()));
+    }
+    f.finish(After::NoReset).await.unwrap();
+}
+
+#[tokio::test]
+async fn esp32_stub_write_verify() {
+    write_and_check(Chip::Esp32, true).await;
+}
+
+#[tokio::test]
+async fn esp32_rom_write_verify() {
+    write_and_check(Chip::Esp32, false).await;
+}
+
+#[tokio::test]
+async fn esp8266_stub_write_verify() {
+    write_and_check(Chip::Esp8266, true).await;
+}
+
+#[tokio::test]
+async fn esp8266_rom_write_without_verify() {
+    write_and_check(Chip::Esp8266, false).await;
+}
+
+#[tokio::test]
+async fn identify_reports_chip_details() {
+    let (f, sim) = connect(Chip::Esp32, false).await;
+    let info = f.info().clone();
+    assert_eq!(info.mac, sim.mac());
+    assert!(info.description.starts_with("ESP32-"), "{}", info.description);
+    assert!(info.revision.is_some());
+    let (f8, sim8) = connect(Chip::Esp8266, true).await;
+    assert_eq!(f8.info().mac, sim8.mac());
+    assert_eq!(f8.info().description, "ESP8266EX");
+    drop((f, f8));
+}
+
+#[tokio::test]
+async fn esp8266_rom_cannot_verify_or_read() {
+    let (mut f, _sim) = connect(Chip::Esp8266, false).await;
+    let e = f.read_flash(0, 64).await.unwrap_err();
+    assert!(matches!(e, Error::NeedsStub { stage: Stage::Read, .. }), "{e}");
+    let image = prepared(&[Region::new(0, vec![1, 2, 3, 4])]);
+    let e = f.write(&image, &WriteOptions::default()).await.unwrap_err();
+    assert!(matches!(e, Error::NeedsStub { stage: Stage::Verify, .. }), "{e}");
+}
+
+#[tokio::test]
+async fn non_blank_board_falls_back_to_full_write() {
+    for (blank, expect) in [
+        (BlankSkip::Probe, RegionOutcome::Full),
+        (BlankSkip::TrustBlank, RegionOutcome::FullAfterSparseMismatch),
+        (BlankSkip::Off, RegionOutcome::Full),
+    ] {
+        let (mut f, sim) = connect(Chip::Esp32, true).await;
+        // Old content in the 0xFF tail of the app region.
+        sim.write_flash_raw(0x10000 + 90 * 1024, &[0u8; 2048]);
+        let regions = sample_image(2, 96 * 1024);
+        let image = prepared(&regions);
+        let opts = WriteOptions { blank_skip: blank, ..Default::default() };
+        let report = f.write(&image, &opts).await.unwrap();
+        let app = report.regions.iter().find(|r| r.offset == 0x10000).unwrap();
+        assert_eq!(app.outcome, expect, "{blank:?}");
+        assert!(app.verified);
+        assert_eq!(sim.flash(), expected_flash(&regions, FLASH), "{blank:?}");
+    }
+}
+
+#[tokio::test]
+async fn skip_identical_reports_and_writes_nothing() {
+    let (mut f, sim) = connect(Chip::Esp32, true).await;
+    let regions = sample_image(3, 64 * 1024);
+    let image = prepared(&regions);
+    f.write(&image, &WriteOptions::default()).await.unwrap();
+    let before = sim.stats();
+    let opts = WriteOptions { skip_identical: true, ..Default::default() };
+    let report = f.write(&image, &opts).await.unwrap();
+    assert!(report.regions.iter().all(|r| r.outcome == RegionOutcome::SkippedIdentical && r.sent == 0));
+    let after = sim.stats();
+    assert_eq!(after.bytes_programmed, before.bytes_programmed, "nothing programmed");
+}
+
+#[tokio::test]
+async fn trust_blank_skips_ff_sectors() {
+    let (mut f, sim) = connect(Chip::Esp32, true).await;
+    // 1 MiB app of which only the first 64 KiB hold data.
+    let mut app = vec![0xFFu8; 1 << 20];
+    app[..64 * 1024].iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+    let regions = vec![Region::new(0x10000, app)];
+    let image = prepared(&regions);
+    let opts = WriteOptions { blank_skip: BlankSkip::TrustBlank, ..Default::default() };
+    let report = f.write(&image, &opts).await.unwrap();
+    assert_eq!(report.regions[0].outcome, RegionOutcome::Sparse);
+    assert_eq!(report.regions[0].written, 64 * 1024);
+    let st = sim.stats();
+    assert!(st.bytes_programmed <= 64 * 1024, "{st:?}");
+    assert!(st.sector_erases + st.block_erases * 16 <= 16, "only the data sectors are erased: {st:?}");
+    assert_eq!(sim.flash(), expected_flash(&regions, FLASH));
+}
+
+#[tokio::test]
+async fn read_erase_and_md5() {
+    for stub in [true, false] {
+        let (mut f, sim) = connect(Chip::Esp32, stub).await;
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        sim.write_flash_raw(0x20000, &data);
+        let got = f.read_flash(0x20000, data.len() as u32).await.unwrap();
+        assert_eq!(got, data, "stub={stub}");
+        assert_eq!(f.flash_md5(0x20000, 10_000).await.unwrap(), flashline_session::image::md5(&data));
+        f.erase_region(0x20000, 0x3000).await.unwrap();
+        assert!(sim.flash()[0x20000..0x23000].iter().all(|&b| b == 0xFF), "stub={stub}");
+        let e = f.erase_region(0x20001, 0x1000).await.unwrap_err();
+        assert_eq!(e.stage(), Stage::Erase);
+        if stub {
+            sim.write_flash_raw(0x300000, &[0u8; 16]);
+            f.erase_chip().await.unwrap();
+            assert!(sim.flash().iter().all(|&b| b == 0xFF));
+        } else {
+            assert!(matches!(f.erase_chip().await, Err(Error::NeedsStub { .. })));
+        }
+    }
+}
+
+#[tokio::test]
+async fn progress_reaches_total() {
+    let (mut f, _sim) = connect(Chip::Esp32, true).await;
+    let (p, mut rx) = Progress::channel();
+    f.set_progress(p);
+    let regions = sample_image(4, 64 * 1024);
+    let image = prepared(&regions);
+    f.write(&image, &WriteOptions::default()).await.unwrap();
+    let mut last_write = None;
+    while let Ok(ev) = rx.try_recv() {
+        if ev.stage == Stage::Write {
+            assert!(ev.done <= ev.total);
+            last_write = Some(ev);
+        }
+    }
+    let ev = last_write.expect("write progress");
+    assert_eq!(ev.done, ev.total);
+    assert_eq!(ev.total, image.total_len());
+}
+
+#[tokio::test]
+async fn finish_no_reset_returns_board_to_rom_and_reconnects() {
+    let (f, sim) = connect(Chip::Esp32, true).await;
+    let port = f.finish(After::NoReset).await.unwrap();
+    assert_eq!(sim.mode(), flashline_sim::Mode::Rom);
+    let f2 = Flasher::connect(port, &config(false), Progress::none(), CancellationToken::new()).await.unwrap();
+    assert!(!f2.is_stub());
+}
+
+#[tokio::test]
+async fn stub_left_running_is_detected() {
+    let (f, _sim) = connect(Chip::Esp32, true).await;
+    let port = f.finish(After::StayInStub).await.unwrap();
+    let f2 = bounded(
+        Duration::from_secs(10),
+        Flasher::connect(port, &config(true), Progress::none(), CancellationToken::new()),
+    )
+    .await
+    .unwrap();
+    assert!(f2.is_stub(), "the running stub answers; no second upload");
+}
+
+#[tokio::test]
+async fn hard_reset_with_reset_circuit_resets_the_board() {
+    let (t, sim) = duplex_board(Chip::Esp32, Vec::new());
+    let cfg = FlasherConfig { before: BeforeReset::Auto, ..config(true) };
+    let f = Flasher::connect(t, &cfg, Progress::none(), CancellationToken::new()).await.unwrap();
+    let resets_before = sim.stats().resets;
+    // Keep the link open: the board task ends when the host end is dropped.
+    let _port = f.finish(After::HardReset).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(sim.stats().resets > resets_before, "EN pulse reached the board");
+}
+
+#[tokio::test]
+async fn cancellation_ends_promptly() {
+    let (t, _sim) = duplex_board(Chip::Esp32, vec!["slow-replies=2000".parse().unwrap()]);
+    let tok = CancellationToken::new();
+    let t2 = tok.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        t2.cancel();
+    });
+    let start = std::time::Instant::now();
+    let r = Flasher::connect(t, &config(true), Progress::none(), tok).await;
+    assert!(matches!(r, Err(Error::Cancelled { .. })), "{r:?}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn pipelined_write_is_correct() {
+    let (mut f, sim) = connect(Chip::Esp32, true).await;
+    let regions = sample_image(6, 256 * 1024);
+    let image = prepared(&regions);
+    let opts = WriteOptions { pipelining: Pipelining::Always, blank_skip: BlankSkip::Off, ..Default::default() };
+    let report = f.write(&image, &opts).await.unwrap();
+    assert!(report.regions.iter().all(|r| r.verified));
+    assert_eq!(sim.flash(), expected_flash(&regions, FLASH));
+    assert_eq!(sim.stats().overruns, 0);
+}
+
+/// With realistic timing the chip is slower than the link while it erases dirty flash;
+/// stop-and-wait (the default) must never overrun the stub's two receive buffers.
+#[tokio::test]
+async fn default_flow_control_never_overruns_a_busy_chip() {
+    let mut cfg = flashline_sim::BoardConfig::new(Chip::Esp32, mac(Chip::Esp32, 7));
+    cfg.timing = flashline_sim::TimingMode::Realistic;
+    let (link, sim) = flashline_sim::spawn_duplex(cfg);
+    // Dirty flash everywhere the image goes: every sector needs an erase.
+    sim.write_flash_raw(0, &vec![0u8; 0x50000]);
+    let mut f = Flasher::connect(DuplexTransport::new(link), &config(true), Progress::none(), CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(f.baud(), 921_600);
+    // Runs of repeated bytes: each 16 KiB compressed block inflates to ~90 KiB, so the
+    // chip needs longer per block than the link (with depth 2 this overruns the stub).
+    let mut x: u32 = 1;
+    let mut app = Vec::new();
+    while app.len() < 320 * 1024 {
+        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        app.extend(std::iter::repeat_n((x >> 8) as u8, 6 + (x >> 28) as usize));
+    }
+    app.truncate(320 * 1024);
+    let regions = vec![Region::new(0x1000, vec![0x5A; 0x2000]), Region::new(0x10000, app)];
+    let image = prepared(&regions);
+    assert!(image.regions[1].full.blocks[0].yields > 64 * 1024);
+    let report = bounded(Duration::from_secs(60), f.write(&image, &WriteOptions::default())).await.unwrap();
+    assert!(report.regions.iter().all(|r| r.outcome == RegionOutcome::Full && r.verified), "{report:?}");
+    assert_eq!(sim.stats().overruns, 0);
+    let mut expected = expected_flash(&regions, FLASH);
+    // Sectors outside the image keep their old content.
+    for (i, b) in expected[..0x50000].iter_mut().enumerate() {
+        let inside = regions.iter().any(|r| {
+            let start = (r.offset as usize) & !0xFFF;
+            let end = (r.offset as usize + r.data.len()).div_ceil(0x1000) * 0x1000;
+            (start..end).contains(&i)
+        });
+        if !inside {
+            *b = 0;
+        }
+    }
+    assert_eq!(sim.flash(), expected);
+}

@@ -1,0 +1,100 @@
+//! Commands both loaders implement the same way: SYNC, READ_REG, WRITE_REG, MEM_*,
+//! SPI_FLASH_MD5.
+
+use super::{Board, MemJob, Mode, StubKind};
+use flashline_protocol::command::{BeginParams, DataBlock, MemEnd, RegWrite};
+use flashline_protocol::packet::checksum;
+use flashline_protocol::{RomError, Status, StubError};
+use md5::{Digest, Md5};
+use std::time::Duration;
+
+/// Value the ROM leaves in SYNC replies (non-zero tells esptool "ROM, upload the stub").
+pub const ROM_SYNC_VALUE: u32 = 0x2012_0707;
+
+/// The stub's greeting after MEM_END.
+pub const OHAI: &[u8] = b"OHAI";
+
+impl Board {
+    /// SYNC: eight identical replies; ROM value 0x20120707, stub 0.
+    pub(crate) fn handle_sync(&mut self, op: u8) {
+        self.stats.syncs += 1;
+        if self.mode == Mode::Rom {
+            // ROM auto-baud on the SYNC pattern.
+            let b = self.host_baud();
+            self.set_baud(b);
+        }
+        let value = if matches!(self.mode, Mode::Stub(_)) { 0 } else { ROM_SYNC_VALUE };
+        for _ in 0..8 {
+            self.reply(op, value, &[], Status::Ok);
+        }
+    }
+
+    pub(crate) fn handle_read_reg(&mut self, op: u8, addr: u32) {
+        let v = self.regs.read(addr);
+        self.reply(op, v, &[], Status::Ok);
+    }
+
+    pub(crate) fn handle_write_reg(&mut self, op: u8, writes: &[RegWrite]) {
+        for w in writes {
+            // The delay carrier: the loader waits delay_us (the new stub before writing).
+            self.clock.cpu += Duration::from_micros(w.delay_us as u64).min(Duration::from_secs(1));
+            self.regs.write(w.addr, w.value, w.mask, &mut self.flash);
+        }
+        self.reply_ok(op);
+    }
+
+    pub(crate) fn handle_mem_begin(&mut self, op: u8, p: &BeginParams) {
+        let hint = StubKind::from_load_addr(self.chip, p.offset).or(self.mem.as_ref().and_then(|m| m.hint));
+        self.mem = Some(MemJob { remaining: p.size, hint });
+        self.reply_ok(op);
+    }
+
+    pub(crate) fn handle_mem_data(&mut self, op: u8, block: &DataBlock, cs: u32) {
+        let stub = matches!(self.mode, Mode::Stub(_));
+        if checksum(&block.data) as u32 != cs & 0xFF {
+            return if stub {
+                self.reply_err_stub(op, StubError::BadDataChecksum)
+            } else {
+                self.reply_err_rom(op, RomError::Checksum)
+            };
+        }
+        let Some(m) = self.mem.as_mut() else {
+            return if stub {
+                self.reply_err_stub(op, StubError::NotInFlashMode)
+            } else {
+                self.reply_err_rom(op, RomError::InvalidMessage)
+            };
+        };
+        m.remaining = m.remaining.saturating_sub(block.data.len() as u32);
+        self.reply_ok(op);
+    }
+
+    /// MEM_END(0, entry) in the ROM starts the uploaded stub: the MEM_END reply first, then
+    /// `OHAI` as its own frame.
+    pub(crate) fn handle_mem_end(&mut self, op: u8, m: &MemEnd) {
+        self.reply_ok(op);
+        if m.flag != 0 || self.mode != Mode::Rom {
+            return;
+        }
+        let kind = StubKind::from_entry(self.chip, m.entry)
+            .or(self.mem.as_ref().and_then(|j| j.hint))
+            .unwrap_or(StubKind::New);
+        self.mem = None;
+        self.stats.stub_starts += 1;
+        self.mode = Mode::Stub(kind);
+        // The new stub boosts the ESP32's clocks (CPU 160 MHz, APB 80 MHz) on UART too.
+        self.regs.boosted = kind == StubKind::New && self.chip == flashline_protocol::Chip::Esp32;
+        self.clock.cpu += self.timing.stub_start;
+        let at = self.clock.cpu;
+        self.send_frame(at, OHAI);
+    }
+
+    /// MD5 over `[addr, addr + size)`: ROM answers 32 lowercase hex digits, stubs 16 raw
+    /// bytes. `None` when the range is outside the flash.
+    pub(crate) fn flash_md5(&mut self, addr: u32, size: u32) -> Option<[u8; 16]> {
+        let boosted = self.regs.boosted;
+        let data = self.flash.read(addr, size).ok()?;
+        self.clock.cpu += self.timing.read(size as u64, boosted) + self.timing.md5(size as u64, boosted);
+        Some(Md5::digest(&data).into())
+    }
+}

@@ -1,0 +1,565 @@
+//! The board: a sans-IO model of one chip in download mode.
+//!
+//! Input: bytes from the host with the time they were handed over, modem-line changes, and
+//! timer polls. Output: [`Output`]s — byte runs to send starting at a given time, paced at
+//! a given baud, or "close the link at time t". All times are [`Duration`]s since the
+//! board's epoch; the transport maps them onto a clock and schedules against those absolute
+//! deadlines, so delays never accumulate drift.
+//!
+//! The UART is modelled in both directions: a byte handed over at `now` arrives at
+//! `max(now, rx line free) + 10 bits / baud`, so a frame is complete when its last byte
+//! arrives; replies occupy the TX line back to back. The CPU and the flash chip have their
+//! own timelines ([`write::Clock`]): a command starts when its frame is complete and the
+//! CPU is free. Flash content changes immediately; only the reply times carry the cost.
+
+mod common;
+mod read;
+mod rom;
+mod stub;
+pub mod write;
+
+use crate::boot::{self, ResetCause, Straps};
+use crate::config::BoardConfig;
+use crate::faults::{BootNoise, Fault};
+use crate::flash::NorFlash;
+use crate::registers::Registers;
+use crate::stats::SimStats;
+use crate::timing::TimingModel;
+use flashline_protocol::chip::Mac;
+use flashline_protocol::command::{self, Request};
+use flashline_protocol::packet::CommandPacket;
+use flashline_protocol::slip::{self, SlipDecoder, SlipEvent};
+use flashline_protocol::{Chip, Status, StatusFormat};
+use read::ReadJob;
+use std::time::Duration;
+use write::{Clock, Ctx, WriteJob};
+
+/// Which flasher stub runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StubKind {
+    /// esptool's stub set 1 (`espressif/esptool-legacy-flasher-stub`).
+    Legacy,
+    /// esptool's stub set 2 (`espressif/esp-flasher-stub`), the 5.3+ default.
+    New,
+}
+
+impl StubKind {
+    /// Recognises the stub from the MEM_END entry point (esptool 5.6 stub images).
+    pub fn from_entry(chip: Chip, entry: u32) -> Option<StubKind> {
+        match (chip, entry) {
+            (Chip::Esp32, 0x400B_E658) | (Chip::Esp8266, 0x4010_D004) => Some(StubKind::Legacy),
+            (Chip::Esp32, 0x400A_902C) | (Chip::Esp8266, 0x4010_C504) => Some(StubKind::New),
+            _ => None,
+        }
+    }
+
+    /// Recognises the stub from a MEM_BEGIN load address (text segment start).
+    pub fn from_load_addr(chip: Chip, addr: u32) -> Option<StubKind> {
+        match (chip, addr) {
+            (Chip::Esp32, 0x400B_E000) | (Chip::Esp8266, 0x4010_D000) => Some(StubKind::Legacy),
+            (Chip::Esp32, 0x400A_8000) | (Chip::Esp8266, 0x4010_C500) => Some(StubKind::New),
+            _ => None,
+        }
+    }
+}
+
+/// What the chip is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Mask-ROM download mode.
+    Rom,
+    /// A flasher stub runs.
+    Stub(StubKind),
+    /// The application runs (ignores the host).
+    App,
+    /// EN held low.
+    InReset,
+    /// Booted, but not into download mode (fault).
+    NotDownload,
+    /// Hung or unplugged: absorbs input, never answers.
+    Dead,
+}
+
+/// Something the transport must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `bytes` starting at `at`, one byte every `pace` (zero: all at once).
+    Bytes { at: Duration, bytes: Vec<u8>, pace: Pace },
+    /// Close the link at `at` (unplug).
+    Close { at: Duration },
+}
+
+/// UART pacing of an output run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    pub bits_per_byte: u32,
+    pub baud: u32,
+}
+
+impl Pace {
+    /// Time the first `n` bytes of the run take.
+    pub fn time(&self, n: usize) -> Duration {
+        if self.bits_per_byte == 0 || self.baud == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos((n as u128 * self.bits_per_byte as u128 * 1_000_000_000 / self.baud as u128) as u64)
+    }
+
+    pub fn is_instant(&self) -> bool {
+        self.bits_per_byte == 0 || self.baud == 0
+    }
+}
+
+/// MEM_BEGIN..MEM_END bookkeeping (the code is not executed, only recognised).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MemJob {
+    pub remaining: u32,
+    pub hint: Option<StubKind>,
+}
+
+/// Fault knobs in effect.
+#[derive(Debug, Clone, Default)]
+struct FaultState {
+    not_download: Option<BootNoise>,
+    unplug_after: Option<u64>,
+    hang_after: Option<u64>,
+    corrupt_frame: Option<u64>,
+    slow_reply: Duration,
+}
+
+/// One simulated chip.
+pub struct Board {
+    pub(crate) chip: Chip,
+    mac: Mac,
+    pub(crate) timing: TimingModel,
+    faults: FaultState,
+    pub(crate) flash: NorFlash,
+    pub(crate) regs: Registers,
+    pub(crate) mode: Mode,
+    decoder: SlipDecoder,
+    pub(crate) baud: u32,
+    rx_free: Duration,
+    /// Start of the current back-to-back run on the RX line and bytes in it, so arrival
+    /// times are computed exactly (no per-byte rounding drift).
+    rx_anchor: Duration,
+    rx_count: u64,
+    tx_free: Duration,
+    pub(crate) clock: Clock,
+    /// When the frame handled last left its receive buffer (overrun detection).
+    last_start: Duration,
+    /// Frames completing before this time are lost (the chip is still booting).
+    ready_at: Duration,
+    straps: Straps,
+    pub(crate) write: Option<WriteJob>,
+    pub(crate) mem: Option<MemJob>,
+    pub(crate) read: Option<ReadJob>,
+    /// Stub: an error of the work done after the last ack, reported in the next reply.
+    pub(crate) pending_error: Option<flashline_protocol::StubError>,
+    pub(crate) stats: SimStats,
+    out: Vec<Output>,
+    next_boot_log: Option<Duration>,
+    boot_logs: u32,
+    /// Baud the host's port is set to, when the link can tell (PTY termios).
+    host_baud: Option<u32>,
+}
+
+impl Board {
+    /// A board as configured, sitting in ROM download mode (or in its fault state). It does
+    /// not print a banner at start: it is as if it had been reset long before the host
+    /// opened the port.
+    pub fn new(cfg: &BoardConfig) -> Self {
+        let mut chip = cfg.chip;
+        let mut faults = FaultState::default();
+        let mut flash = NorFlash::new(cfg.flash_size);
+        for f in &cfg.faults {
+            match f {
+                Fault::NotDownload(n) => faults.not_download = Some(*n),
+                Fault::UnplugAfter(n) => faults.unplug_after = Some(*n),
+                Fault::HangAfter(n) => faults.hang_after = Some(*n),
+                Fault::CorruptFrame(n) => faults.corrupt_frame = Some(*n),
+                Fault::BadFlash { addr, len } => flash.add_bad_cells(*addr..addr.saturating_add(*len)),
+                Fault::SlowReplies { ms } => faults.slow_reply = Duration::from_millis(*ms),
+                Fault::WrongChip(c) => chip = *c,
+            }
+        }
+        let mut b = Self {
+            chip,
+            mac: cfg.mac,
+            timing: cfg.model(),
+            regs: Registers::new(chip, &cfg.mac),
+            faults,
+            flash,
+            mode: Mode::Rom,
+            decoder: SlipDecoder::new(),
+            baud: 115_200,
+            rx_free: Duration::ZERO,
+            rx_anchor: Duration::ZERO,
+            rx_count: 0,
+            tx_free: Duration::ZERO,
+            clock: Clock::default(),
+            last_start: Duration::ZERO,
+            ready_at: Duration::ZERO,
+            straps: Straps { en_low: false, io0_low: false },
+            write: None,
+            mem: None,
+            read: None,
+            pending_error: None,
+            stats: SimStats::default(),
+            out: Vec::new(),
+            next_boot_log: None,
+            boot_logs: 0,
+            host_baud: None,
+        };
+        if let Some(noise) = b.faults.not_download {
+            b.mode = Mode::NotDownload;
+            if noise == BootNoise::Garbage {
+                b.next_boot_log = Some(Duration::ZERO);
+            }
+        }
+        b
+    }
+
+    pub fn chip(&self) -> Chip {
+        self.chip
+    }
+
+    pub fn mac(&self) -> Mac {
+        self.mac
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn baud(&self) -> u32 {
+        self.baud
+    }
+
+    pub fn flash(&self) -> &NorFlash {
+        &self.flash
+    }
+
+    pub fn flash_mut(&mut self) -> &mut NorFlash {
+        &mut self.flash
+    }
+
+    /// The baud rate the host's port is set to, if the link knows it. The ROM auto-detects
+    /// the host's rate from the `0x55` run of each SYNC; without a hint it assumes 115200,
+    /// the rate esptool always syncs at.
+    pub fn set_host_baud(&mut self, baud: Option<u32>) {
+        self.host_baud = baud;
+    }
+
+    pub(crate) fn host_baud(&self) -> u32 {
+        self.host_baud.unwrap_or(115_200)
+    }
+
+    /// Counters, including the flash chip's.
+    pub fn stats(&self) -> SimStats {
+        let c = self.flash.counters;
+        SimStats {
+            sector_erases: c.sector_erases,
+            block_erases: c.block_erases,
+            chip_erases: c.chip_erases,
+            program_ops: c.program_ops,
+            bytes_programmed: c.bytes_programmed,
+            flash_bytes_read: c.bytes_read,
+            spi_commands: self.regs.flash_chip.commands,
+            ..self.stats
+        }
+    }
+
+    /// Takes the outputs produced so far, in order.
+    pub fn take_output(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// When [`Self::poll`] wants to be called next.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.next_boot_log
+    }
+
+    /// Timer work: the boot loop of a board stuck outside download mode.
+    pub fn poll(&mut self, now: Duration) {
+        if let Some(t) = self.next_boot_log {
+            if now >= t && self.mode == Mode::NotDownload {
+                self.boot_logs += 1;
+                let text = boot::download_banner(self.chip, ResetCause::PowerOn);
+                let bytes = boot::garbled(&text, self.boot_logs);
+                self.send_raw_at_baud(now, bytes, boot::banner_baud(self.chip));
+                self.next_boot_log = Some(now + Duration::from_millis(300));
+            } else if self.mode != Mode::NotDownload {
+                self.next_boot_log = None;
+            }
+        }
+    }
+
+    /// Modem lines changed (`true` = asserted). Drives EN/IO0 through the auto-reset
+    /// circuit: EN going high boots, into download mode if IO0 is low at that moment.
+    pub fn set_lines(&mut self, now: Duration, dtr: bool, rts: bool) {
+        if self.mode == Mode::Dead {
+            return;
+        }
+        let s = Straps::from_lines(dtr, rts);
+        let was = self.straps;
+        self.straps = s;
+        if s.en_low && !was.en_low {
+            self.mode = Mode::InReset;
+            self.decoder.reset();
+            self.write = None;
+            self.read = None;
+            self.mem = None;
+        } else if !s.en_low && was.en_low {
+            self.boot(now, s.io0_low, ResetCause::PowerOn);
+        }
+    }
+
+    /// Drop the link now (the transport closes it).
+    pub fn unplug(&mut self, now: Duration) {
+        if self.mode != Mode::Dead {
+            self.mode = Mode::Dead;
+            self.out.push(Output::Close { at: now });
+        }
+    }
+
+    /// Restart: UART back to 115200, stub gone, boot log printed.
+    fn boot(&mut self, now: Duration, download: bool, cause: ResetCause) {
+        self.stats.resets += 1;
+        self.restart_rx_run();
+        self.baud = 115_200;
+        self.regs.baud = 115_200;
+        self.regs.boosted = false;
+        self.decoder.reset();
+        self.write = None;
+        self.read = None;
+        self.mem = None;
+        self.pending_error = None;
+        let t = now.max(self.clock.cpu);
+        self.clock.cpu = t;
+        if let Some(noise) = self.faults.not_download {
+            self.mode = Mode::NotDownload;
+            if noise == BootNoise::Garbage {
+                self.next_boot_log = Some(t);
+            }
+            return;
+        }
+        let baud = boot::banner_baud(self.chip);
+        if download {
+            let text = boot::download_banner(self.chip, cause);
+            self.send_raw_at_baud(t, text, baud);
+            self.mode = Mode::Rom;
+        } else {
+            let text = boot::app_banner(self.chip);
+            self.send_raw_at_baud(t, text, baud);
+            self.mode = Mode::App;
+        }
+        self.ready_at = self.tx_free;
+        self.last_start = self.ready_at;
+    }
+
+    /// A baud change starts a new run on the RX line.
+    pub(crate) fn restart_rx_run(&mut self) {
+        self.rx_anchor = self.rx_free;
+        self.rx_count = 0;
+    }
+
+    /// Bytes from the host, handed over at `now`.
+    pub fn on_bytes(&mut self, now: Duration, bytes: &[u8]) {
+        let mut events = Vec::new();
+        for &b in bytes {
+            if self.mode == Mode::Dead {
+                return;
+            }
+            self.stats.bytes_in += 1;
+            if now > self.rx_free {
+                self.rx_anchor = now;
+                self.rx_count = 0;
+            }
+            self.rx_count += 1;
+            let t = self.rx_anchor + self.timing.wire_time(self.baud, self.rx_count as usize);
+            self.rx_free = t;
+            if self.faults.unplug_after.is_some_and(|n| self.stats.bytes_in >= n) {
+                self.mode = Mode::Dead;
+                self.out.push(Output::Close { at: t });
+                return;
+            }
+            if self.faults.hang_after.is_some_and(|n| self.stats.bytes_in >= n) {
+                self.mode = Mode::Dead;
+                return;
+            }
+            self.decoder.push(&[b], &mut events);
+            for ev in events.drain(..) {
+                if let SlipEvent::Frame(f) = ev {
+                    self.stats.frames_in += 1;
+                    self.on_frame(f, t);
+                }
+            }
+        }
+    }
+
+    /// A complete frame arrived at `t`.
+    fn on_frame(&mut self, frame: Vec<u8>, t: Duration) {
+        if !matches!(self.mode, Mode::Rom | Mode::Stub(_)) || t < self.ready_at {
+            return;
+        }
+        if self.read.is_some() {
+            self.on_read_ack(&frame, t);
+            return;
+        }
+        // Two receive buffers in the stubs: one frame processed, one waiting. A frame that
+        // completes while the previous one still waits has nowhere to go.
+        if matches!(self.mode, Mode::Stub(_)) && t < self.last_start {
+            self.stats.overruns += 1;
+            return;
+        }
+        let start = t.max(self.clock.cpu);
+        self.last_start = start;
+        self.clock.cpu = start + self.timing.command_overhead;
+        if frame.len() < 8 {
+            return; // too short to be a command: both loaders ignore it
+        }
+        let op = frame[1];
+        let pkt = match CommandPacket::parse(&frame) {
+            Ok(p) => p,
+            Err(flashline_protocol::packet::PacketError::Direction(_)) => {
+                if self.mode == Mode::Stub(StubKind::New) {
+                    self.reply_err_stub(op, flashline_protocol::StubError::InvalidCommand);
+                }
+                return;
+            }
+            Err(_) => {
+                self.reply_malformed(op);
+                return;
+            }
+        };
+        self.stats.commands += 1;
+        match Request::parse(&pkt) {
+            Ok(req) => match self.mode {
+                Mode::Rom => self.rom_handle(op, req, &pkt),
+                Mode::Stub(kind) => self.stub_handle(kind, op, req, &pkt),
+                _ => {}
+            },
+            Err(command::RequestError::UnknownOpcode(_)) => self.reply_unsupported(op),
+            Err(_) => self.reply_malformed(op),
+        }
+    }
+
+    /// Status layout of the current loader.
+    pub(crate) fn status_format(&self) -> StatusFormat {
+        match self.mode {
+            Mode::Stub(_) => StatusFormat::Stub,
+            _ => self.chip.spec().rom_status,
+        }
+    }
+
+    /// Sends a response (at the CPU's current time) with the loader's status layout.
+    pub(crate) fn reply(&mut self, op: u8, value: u32, payload: &[u8], status: Status) {
+        let pkt = command::response(op, value, payload, self.status_format(), status);
+        let at = self.clock.cpu + self.faults.slow_reply;
+        self.send_frame(at, &pkt.to_bytes());
+    }
+
+    pub(crate) fn reply_ok(&mut self, op: u8) {
+        self.reply(op, 0, &[], Status::Ok);
+    }
+
+    pub(crate) fn reply_err_stub(&mut self, op: u8, e: flashline_protocol::StubError) {
+        self.reply(op, 0, &[], Status::Stub(e));
+    }
+
+    pub(crate) fn reply_err_rom(&mut self, op: u8, e: flashline_protocol::RomError) {
+        self.reply(op, 0, &[], Status::Rom(e));
+    }
+
+    /// An opcode this loader does not implement: ROM `01 05` with the opcode echoed; legacy
+    /// stub `FF 00`; new stub `C3 00`.
+    pub(crate) fn reply_unsupported(&mut self, op: u8) {
+        match self.mode {
+            Mode::Stub(StubKind::Legacy) => self.reply_err_stub(op, flashline_protocol::StubError::NotImplemented),
+            Mode::Stub(StubKind::New) => self.reply_err_stub(op, flashline_protocol::StubError::InvalidCommand),
+            _ => self.reply_err_rom(op, flashline_protocol::RomError::InvalidMessage),
+        }
+    }
+
+    /// A request with a wrong length: stubs `C0` (bad data length), ROM `01 05`.
+    pub(crate) fn reply_malformed(&mut self, op: u8) {
+        match self.mode {
+            Mode::Stub(_) => self.reply_err_stub(op, flashline_protocol::StubError::BadDataLen),
+            _ => self.reply_err_rom(op, flashline_protocol::RomError::InvalidMessage),
+        }
+    }
+
+    /// SLIP-encodes and sends one frame (applying the corrupt-frame fault).
+    pub(crate) fn send_frame(&mut self, at: Duration, payload: &[u8]) {
+        let mut wire = slip::encode(payload);
+        self.stats.frames_out += 1;
+        if self.faults.corrupt_frame == Some(self.stats.frames_out) {
+            corrupt(&mut wire);
+        }
+        self.send_raw_at_baud(at, wire, self.baud);
+    }
+
+    /// Queues bytes on the TX line, after whatever is already queued. The CPU feeds the
+    /// UART synchronously, so it is busy until the last byte is out.
+    fn send_raw_at_baud(&mut self, at: Duration, bytes: Vec<u8>, baud: u32) {
+        if bytes.is_empty() || self.mode == Mode::Dead {
+            return;
+        }
+        let start = at.max(self.tx_free);
+        let pace = Pace { bits_per_byte: self.timing.bits_per_byte, baud };
+        let end = start + pace.time(bytes.len());
+        self.tx_free = end;
+        self.clock.cpu = self.clock.cpu.max(end);
+        self.stats.bytes_out += bytes.len() as u64;
+        self.out.push(Output::Bytes { at: start, bytes, pace });
+    }
+
+    /// Borrow the pieces a flash job needs.
+    pub(crate) fn ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            flash: &mut self.flash,
+            timing: &self.timing,
+            clock: &mut self.clock,
+            stats: &mut self.stats,
+            boosted: self.regs.boosted,
+        }
+    }
+
+    /// After a stub FLASH_END(0): the chip reboots into the ROM loader.
+    pub(crate) fn reboot_to_rom(&mut self) {
+        let t = self.clock.cpu;
+        self.boot(t, true, ResetCause::Software);
+    }
+
+    /// After ROM FLASH_END(1) or stub RUN_USER_CODE: the application starts.
+    pub(crate) fn run_app(&mut self) {
+        let t = self.clock.cpu;
+        self.write = None;
+        let baud = boot::banner_baud(self.chip);
+        self.send_raw_at_baud(t, boot::app_banner(self.chip), baud);
+        self.mode = Mode::App;
+    }
+}
+
+/// Flips one payload byte of an encoded frame, choosing a byte whose flip does not create
+/// or destroy a SLIP special, so the frame still delimits but its content is wrong.
+fn corrupt(wire: &mut [u8]) {
+    let n = wire.len();
+    if n < 3 {
+        return;
+    }
+    let mid = n / 2;
+    let candidates = (mid..n - 1).chain(1..mid);
+    for i in candidates {
+        let b = wire[i];
+        let flipped = b ^ 0x01;
+        let special = |x: u8| x == slip::END || x == slip::ESC;
+        if !special(b) && !special(flipped) && (i == 0 || !special(wire[i - 1])) {
+            wire[i] = flipped;
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! Command line of the `espsim` binary.
+
+use crate::config::{default_mac_base, BoardConfig, FLASH_SIZES};
+use crate::faults::{TargetedFault, GRAMMAR};
+use crate::timing::TimingMode;
+use clap::Parser;
+use flashline_protocol::chip::Mac;
+use flashline_protocol::flash::{format_size, parse_size};
+use flashline_protocol::Chip;
+use std::path::PathBuf;
+
+/// Simulated ESP32 / ESP8266 boards in serial download mode, one PTY per board.
+///
+/// Creates DIR/board0 .. DIR/board{N-1} (symlinks to PTYs), prints one line per board
+/// ("boardK PATH MAC"), then "READY", and runs until SIGTERM/SIGINT, when it removes its
+/// symlinks. With --flash-dir each board's flash is DIR/boardK.bin, updated in place after
+/// every processed batch of host bytes (loaded at start if it exists).
+#[derive(Debug, Parser)]
+#[command(name = "espsim", version, after_help = GRAMMAR)]
+pub struct Cli {
+    /// Chip of every board.
+    #[arg(long, value_parser = parse_chip)]
+    pub chip: Chip,
+    /// Number of boards.
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    /// Directory for the boardK symlinks (created if missing).
+    #[arg(long)]
+    pub link_dir: PathBuf,
+    /// Flash size: 1MB, 2MB, 4MB, 8MB or 16MB (Winbond JEDEC id to match).
+    #[arg(long, default_value = "4MB", value_parser = parse_flash_size)]
+    pub flash_size: u32,
+    /// MAC of board0; board K gets base + K. Default: 24:0a:c4:00:00:00 (ESP32),
+    /// 84:0d:8e:00:00:00 (ESP8266).
+    #[arg(long)]
+    pub mac_base: Option<Mac>,
+    /// off: everything instant (tests); realistic: UART, flash and stub timing modelled.
+    #[arg(long, default_value = "off")]
+    pub timing: TimingMode,
+    /// Keep each board's flash in DIR/boardK.bin.
+    #[arg(long)]
+    pub flash_dir: Option<PathBuf>,
+    /// Fault knob (repeatable), see FAULT SPECS below.
+    #[arg(long = "fault")]
+    pub faults: Vec<TargetedFault>,
+}
+
+fn parse_chip(s: &str) -> Result<Chip, String> {
+    match s.parse::<Chip>()? {
+        c @ (Chip::Esp32 | Chip::Esp8266) => Ok(c),
+        other => Err(format!("{other} is not simulated (esp32 or esp8266)")),
+    }
+}
+
+fn parse_flash_size(s: &str) -> Result<u32, String> {
+    let v = parse_size(s)?;
+    if FLASH_SIZES.contains(&v) {
+        Ok(v)
+    } else {
+        let ok: Vec<String> = FLASH_SIZES.iter().map(|&s| format_size(s)).collect();
+        Err(format!("flash size {s} not offered (one of {})", ok.join(", ")))
+    }
+}
+
+impl Cli {
+    /// The configuration of board `k`.
+    pub fn board_config(&self, k: usize) -> BoardConfig {
+        let base = self.mac_base.unwrap_or_else(|| default_mac_base(self.chip));
+        let mut cfg = BoardConfig::new(self.chip, base.offset(k as u32));
+        cfg.flash_size = self.flash_size;
+        cfg.timing = self.timing;
+        cfg.faults = self.faults.iter().filter(|f| f.applies_to(k)).map(|f| f.fault.clone()).collect();
+        cfg.flash_file = self.flash_dir.as_ref().map(|d| d.join(format!("board{k}.bin")));
+        cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::Fault;
+
+    #[test]
+    fn parses_the_contract() {
+        let cli = Cli::try_parse_from([
+            "espsim",
+            "--chip",
+            "esp8266",
+            "--count",
+            "3",
+            "--link-dir",
+            "/x",
+            "--flash-size",
+            "2MB",
+            "--timing",
+            "realistic",
+            "--flash-dir",
+            "/y",
+            "--fault",
+            "board1:unplug-after=100",
+            "--fault",
+            "slow-replies=5",
+        ])
+        .unwrap();
+        let c1 = cli.board_config(1);
+        assert_eq!(c1.mac.to_string(), "84:0d:8e:00:00:01");
+        assert_eq!(c1.flash_size, 2 << 20);
+        assert_eq!(c1.timing, TimingMode::Realistic);
+        assert_eq!(c1.faults, vec![Fault::UnplugAfter(100), Fault::SlowReplies { ms: 5 }]);
+        assert_eq!(cli.board_config(0).faults, vec![Fault::SlowReplies { ms: 5 }]);
+        assert_eq!(c1.flash_file.unwrap(), PathBuf::from("/y/board1.bin"));
+        let c =
+            Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--mac-base", "30:ae:a4:00:00:fe"])
+                .unwrap();
+        assert_eq!(c.board_config(2).mac.to_string(), "30:ae:a4:00:01:00");
+        assert_eq!(c.board_config(0).flash_size, 4 << 20);
+        assert!(Cli::try_parse_from(["espsim", "--chip", "esp32s3", "--link-dir", "/x"]).is_err());
+        assert!(Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--flash-size", "3MB"]).is_err());
+        assert!(Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--fault", "boom"]).is_err());
+    }
+}

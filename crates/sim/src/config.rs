@@ -1,0 +1,56 @@
+//! Configuration of one simulated board.
+
+use crate::faults::Fault;
+use crate::timing::{TimingMode, TimingModel};
+use flashline_protocol::chip::Mac;
+use flashline_protocol::Chip;
+use std::path::PathBuf;
+
+/// Flash sizes the simulator offers (each with a Winbond JEDEC id).
+pub const FLASH_SIZES: [u32; 5] = [1 << 20, 2 << 20, 4 << 20, 8 << 20, 16 << 20];
+
+/// Default MAC base for a chip: an Espressif OUI.
+pub fn default_mac_base(chip: Chip) -> Mac {
+    match chip {
+        Chip::Esp8266 => Mac([0x84, 0x0d, 0x8e, 0, 0, 0]),
+        _ => Mac([0x24, 0x0a, 0xc4, 0, 0, 0]),
+    }
+}
+
+/// One board.
+#[derive(Debug, Clone)]
+pub struct BoardConfig {
+    pub chip: Chip,
+    /// Flash size in bytes (1, 2, 4, 8 or 16 MB).
+    pub flash_size: u32,
+    pub mac: Mac,
+    pub timing: TimingMode,
+    pub faults: Vec<Fault>,
+    /// Backing file kept in step with the flash content (loaded at start if present).
+    pub flash_file: Option<PathBuf>,
+    /// Replaces the default model of [`TimingMode::Realistic`] (calibration).
+    pub timing_model: Option<TimingModel>,
+}
+
+impl BoardConfig {
+    /// 4 MB flash, timing off, no faults.
+    pub fn new(chip: Chip, mac: Mac) -> Self {
+        Self {
+            chip,
+            flash_size: 4 << 20,
+            mac,
+            timing: TimingMode::Off,
+            faults: Vec::new(),
+            flash_file: None,
+            timing_model: None,
+        }
+    }
+
+    /// The timing model in force.
+    pub fn model(&self) -> TimingModel {
+        match self.timing {
+            TimingMode::Off => TimingModel::zero(),
+            TimingMode::Realistic => self.timing_model.clone().unwrap_or_else(|| TimingModel::realistic(self.chip)),
+        }
+    }
+}

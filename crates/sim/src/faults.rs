@@ -1,0 +1,196 @@
+//! Fault knobs for reliability tests, and their text grammar (`--fault SPEC`).
+//!
+//! Grammar (one fault per spec, optionally targeted at one board with `boardK:`):
+//!
+//! ```text
+//! SPEC   := [ "board" K ":" ] FAULT
+//! FAULT  := "not-download" [ "=" ( "silent" | "garbage" ) ]   never enters download mode
+//!         | "unplug-after=" BYTES     link closes once the board received BYTES bytes
+//!         | "hang-after=" BYTES       board goes silent (link stays open) after BYTES bytes
+//!         | "corrupt-frame=" N        one byte of the Nth frame the board sends (1-based) is flipped
+//!         | "bad-flash=" ADDR [ "+" LEN ]   programming does not stick there (LEN default 1)
+//!         | "slow-replies=" MS        every reply is delayed by MS milliseconds more
+//!         | "wrong-chip=" CHIP        the board really is CHIP (esp32 / esp8266)
+//! BYTES, ADDR, LEN := decimal | 0x-hex | with unit (64k, 1M)
+//! ```
+
+use flashline_protocol::flash::parse_size;
+use flashline_protocol::Chip;
+use std::fmt;
+use std::str::FromStr;
+
+/// What a board that is not in download mode prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootNoise {
+    /// Nothing at all (strapping wrong, board dead, wrong port).
+    Silent,
+    /// A boot loop printing its log (as a board with an invalid app does), at a baud the
+    /// host does not expect — garbage on the host side.
+    Garbage,
+}
+
+/// One fault of a simulated board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    NotDownload(BootNoise),
+    UnplugAfter(u64),
+    HangAfter(u64),
+    CorruptFrame(u64),
+    BadFlash { addr: u32, len: u32 },
+    SlowReplies { ms: u64 },
+    WrongChip(Chip),
+}
+
+/// Help text for `espsim --help`.
+pub const GRAMMAR: &str = "\
+FAULT SPECS (--fault, repeatable; prefix with boardK: to target one board, e.g. board2:unplug-after=100000):
+  not-download[=silent|garbage]  board never enters download mode (silent, or a boot loop printing garbage)
+  unplug-after=BYTES             link closes once the board has received BYTES bytes
+  hang-after=BYTES               board stops answering after BYTES received bytes (link stays open)
+  corrupt-frame=N                one byte of the Nth frame the board sends (1-based) is corrupted
+  bad-flash=ADDR[+LEN]           programming does not stick at ADDR..ADDR+LEN (LEN default 1)
+  slow-replies=MS                every reply is delayed by MS extra milliseconds
+  wrong-chip=CHIP                the board is really CHIP (esp32|esp8266): other magic, registers, loader
+Numbers: decimal, 0x-hex, or with a unit (64k, 1M).";
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, value) = match s.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (s.trim(), None),
+        };
+        let need = || value.ok_or_else(|| format!("fault '{name}' needs a value ({name}=...)"));
+        let num = |v: &str| parse_size(v).map(u64::from);
+        match name {
+            "not-download" => match value {
+                None | Some("silent") => Ok(Fault::NotDownload(BootNoise::Silent)),
+                Some("garbage") => Ok(Fault::NotDownload(BootNoise::Garbage)),
+                Some(o) => Err(format!("not-download={o}: expected silent or garbage")),
+            },
+            "unplug-after" => Ok(Fault::UnplugAfter(num(need()?)?)),
+            "hang-after" => Ok(Fault::HangAfter(num(need()?)?)),
+            "corrupt-frame" => {
+                let n = num(need()?)?;
+                if n == 0 {
+                    return Err("corrupt-frame counts from 1".into());
+                }
+                Ok(Fault::CorruptFrame(n))
+            }
+            "bad-flash" => {
+                let v = need()?;
+                let (a, l) = match v.split_once('+') {
+                    Some((a, l)) => (parse_size(a)?, parse_size(l)?),
+                    None => (parse_size(v)?, 1),
+                };
+                if l == 0 {
+                    return Err("bad-flash length must be at least 1".into());
+                }
+                Ok(Fault::BadFlash { addr: a, len: l })
+            }
+            "slow-replies" => {
+                let v = need()?;
+                let ms = v.strip_suffix("ms").unwrap_or(v).trim();
+                Ok(Fault::SlowReplies { ms: ms.parse().map_err(|_| format!("slow-replies={v}: not a number"))? })
+            }
+            "wrong-chip" => Ok(Fault::WrongChip(need()?.parse()?)),
+            other => Err(format!("unknown fault '{other}'\n{GRAMMAR}")),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::NotDownload(BootNoise::Silent) => f.write_str("not-download=silent"),
+            Fault::NotDownload(BootNoise::Garbage) => f.write_str("not-download=garbage"),
+            Fault::UnplugAfter(n) => write!(f, "unplug-after={n}"),
+            Fault::HangAfter(n) => write!(f, "hang-after={n}"),
+            Fault::CorruptFrame(n) => write!(f, "corrupt-frame={n}"),
+            Fault::BadFlash { addr, len } => write!(f, "bad-flash=0x{addr:x}+{len}"),
+            Fault::SlowReplies { ms } => write!(f, "slow-replies={ms}"),
+            Fault::WrongChip(c) => write!(f, "wrong-chip={}", c.file_name()),
+        }
+    }
+}
+
+/// A fault with an optional board index (`board2:...`; `None` = every board).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetedFault {
+    pub board: Option<usize>,
+    pub fault: Fault,
+}
+
+impl TargetedFault {
+    /// Whether this fault applies to board `index`.
+    pub fn applies_to(&self, index: usize) -> bool {
+        self.board.is_none_or(|b| b == index)
+    }
+}
+
+impl FromStr for TargetedFault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(rest) = s.strip_prefix("board") {
+            if let Some((idx, fault)) = rest.split_once(':') {
+                let board = idx.parse().map_err(|_| format!("'{s}': board{idx} is not a board index"))?;
+                return Ok(Self { board: Some(board), fault: fault.parse()? });
+            }
+        }
+        Ok(Self { board: None, fault: s.parse()? })
+    }
+}
+
+impl fmt::Display for TargetedFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.board {
+            Some(b) => write!(f, "board{b}:{}", self.fault),
+            None => write!(f, "{}", self.fault),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_fault_and_round_trips() {
+        let cases = [
+            ("not-download", Fault::NotDownload(BootNoise::Silent)),
+            ("not-download=garbage", Fault::NotDownload(BootNoise::Garbage)),
+            ("unplug-after=100000", Fault::UnplugAfter(100_000)),
+            ("hang-after=64k", Fault::HangAfter(65_536)),
+            ("corrupt-frame=3", Fault::CorruptFrame(3)),
+            ("bad-flash=0x10000", Fault::BadFlash { addr: 0x10000, len: 1 }),
+            ("bad-flash=0x10000+256", Fault::BadFlash { addr: 0x10000, len: 256 }),
+            ("slow-replies=20", Fault::SlowReplies { ms: 20 }),
+            ("wrong-chip=esp8266", Fault::WrongChip(Chip::Esp8266)),
+        ];
+        for (text, fault) in cases {
+            let parsed: Fault = text.parse().unwrap();
+            assert_eq!(parsed, fault, "{text}");
+            assert_eq!(parsed.to_string().parse::<Fault>().unwrap(), fault);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        for bad in
+            ["", "unplug-after", "unplug-after=x", "corrupt-frame=0", "explode", "wrong-chip=z80", "bad-flash=1+0"]
+        {
+            assert!(bad.parse::<Fault>().is_err(), "{bad}");
+        }
+        assert!("boardx:hang-after=1".parse::<TargetedFault>().is_err());
+    }
+
+    #[test]
+    fn targeting() {
+        let t: TargetedFault = "board2:unplug-after=100000".parse().unwrap();
+        assert_eq!(t, TargetedFault { board: Some(2), fault: Fault::UnplugAfter(100_000) });
+        assert!(t.applies_to(2) && !t.applies_to(0));
+        assert_eq!(t.to_string(), "board2:unplug-after=100000");
+        let all: TargetedFault = "slow-replies=5".parse().unwrap();
+        assert!(all.applies_to(0) && all.applies_to(7));
+    }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: set-up, then the test suite.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+scripts/setup.sh
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast "$@"
