@@ -12,6 +12,14 @@
 //! | 3 | golden image error (missing or unreadable file, invalid layout, SHA-256 pin mismatch, wrong chip) |
 //! | 4 | audit database error (cannot open, migrate or write the store) |
 //! | 5 | device source error (udev monitor cannot start) |
+//! | 6 | board error: no answer (not in download mode, not powered), wrong chip, link lost, verify failed |
+//! | 7 | serial port error: the port does not exist, is in use, or cannot be opened |
+//!
+//! The one-off board commands (`info`, `capture`, `flash`, `read`, `erase`) use 2 for a
+//! bad argument, 3 for an image that cannot be used on this board (unreadable, invalid
+//! layout, larger than the board's flash, bootloader for another chip), 4 when the audit
+//! row cannot be written, 6 and 7 for the board and its port, and 1 when an output file
+//! cannot be written.
 
 use std::fmt;
 
@@ -26,10 +34,23 @@ pub enum Exit {
     Image = 3,
     Database = 4,
     Devices = 5,
+    /// The board: no answer, wrong chip, link lost, verify failed.
+    Board = 6,
+    /// The serial port: missing, busy, no permission.
+    Port = 7,
 }
 
 impl Exit {
-    pub const ALL: [Exit; 6] = [Exit::Success, Exit::Failure, Exit::Config, Exit::Image, Exit::Database, Exit::Devices];
+    pub const ALL: [Exit; 8] = [
+        Exit::Success,
+        Exit::Failure,
+        Exit::Config,
+        Exit::Image,
+        Exit::Database,
+        Exit::Devices,
+        Exit::Board,
+        Exit::Port,
+    ];
 
     /// The numeric exit status.
     pub fn code(self) -> u8 {
@@ -50,6 +71,8 @@ impl Exit {
             Exit::Image => "golden image error",
             Exit::Database => "audit database error",
             Exit::Devices => "device source error",
+            Exit::Board => "board error (no answer, wrong chip, link lost, verify failed)",
+            Exit::Port => "serial port error (missing, busy, no permission)",
         }
     }
 }
@@ -73,7 +96,8 @@ mod tests {
     #[test]
     fn codes_are_stable() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(Exit::from_code(6), Some(Exit::Board));
         assert_eq!(Exit::from_code(3), Some(Exit::Image));
         assert_eq!(Exit::from_code(42), None);
         assert_eq!(Exit::Config.to_string(), "2 (usage or configuration error)");

@@ -17,6 +17,13 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Run { config } => cli::run::run(&config).await,
             Command::Demo(args) => cli::demo::demo(args).await,
+            Command::Info(args) => cli::info::run(args).await,
+            Command::Capture(args) => cli::capture::run(args).await,
+            Command::Flash(args) => cli::flash::run(args).await,
+            Command::Read(args) => cli::read::run(args).await,
+            Command::Erase(args) => cli::erase::run(args).await,
+            Command::Log(args) => cli::log::run(args).await,
+            Command::Stats(args) => cli::stats::run(args).await,
         }
     });
     match result {

@@ -60,6 +60,8 @@ pub struct Payload {
     /// Total compressed (or raw) bytes.
     pub wire_len: u32,
     pub blocks: Vec<Block>,
+    /// MD5 of the uncompressed bytes (what the chip must hash to after the write).
+    pub md5: [u8; 16],
 }
 
 /// One region of the image with its precomputed plans.
@@ -241,7 +243,14 @@ pub fn plan_payload_with(offset: u32, data: &[u8], how: ImageCompression) -> Pay
                 yields: y,
             })
             .collect();
-        Payload { offset, len: data.len() as u32, encoding: Encoding::Deflate, wire_len: stream.len() as u32, blocks }
+        Payload {
+            offset,
+            len: data.len() as u32,
+            encoding: Encoding::Deflate,
+            wire_len: stream.len() as u32,
+            blocks,
+            md5: md5(data),
+        }
     } else {
         let blocks = data
             .chunks(block)
@@ -258,7 +267,14 @@ pub fn plan_payload_with(offset: u32, data: &[u8], how: ImageCompression) -> Pay
                 }
             })
             .collect();
-        Payload { offset, len: data.len() as u32, encoding: Encoding::Raw, wire_len: data.len() as u32, blocks }
+        Payload {
+            offset,
+            len: data.len() as u32,
+            encoding: Encoding::Raw,
+            wire_len: data.len() as u32,
+            blocks,
+            md5: md5(data),
+        }
     }
 }
 

@@ -113,7 +113,13 @@ impl StubSet {
     /// Finds an installed esptool's stub directory (see [`candidate_dirs`]) and loads it.
     pub fn discover() -> Result<Self> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let candidates = candidate_dirs(std::env::var_os(STUB_DIR_ENV).map(PathBuf::from), &cwd, python_esptool_dir());
+        let exe = std::env::current_exe().ok();
+        let candidates = candidate_dirs(
+            std::env::var_os(STUB_DIR_ENV).map(PathBuf::from),
+            &cwd,
+            exe.as_deref(),
+            python_esptool_dir(),
+        );
         for dir in &candidates {
             if dir.join("esp32.json").is_file() || dir.join("esp8266.json").is_file() {
                 tracing::info!(dir = %dir.display(), "using flasher stubs");
@@ -170,9 +176,16 @@ fn python_esptool_dir() -> Option<PathBuf> {
 }
 
 /// Where to look for stub JSON files, in order: `$FLASHLINE_STUB_DIR` (the directory
-/// itself, or an esptool installation under it), a `.venv` in `cwd` or any ancestor, the
-/// esptool that `python3` imports, then common system and user site-packages.
-pub fn candidate_dirs(env_dir: Option<PathBuf>, cwd: &Path, python_pkg: Option<PathBuf>) -> Vec<PathBuf> {
+/// itself, or an esptool installation under it), a `.venv` in `cwd` or any ancestor, a
+/// `.venv` in an ancestor of the running executable `exe` (the workspace of a
+/// `target/debug/flashline`, whatever the working directory), the esptool that `python3`
+/// imports, then common system and user site-packages. Each directory appears once.
+pub fn candidate_dirs(
+    env_dir: Option<PathBuf>,
+    cwd: &Path,
+    exe: Option<&Path>,
+    python_pkg: Option<PathBuf>,
+) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(d) = env_dir {
         out.push(d.clone());
@@ -180,6 +193,9 @@ pub fn candidate_dirs(env_dir: Option<PathBuf>, cwd: &Path, python_pkg: Option<P
         out.extend(site_packages_under(&d));
     }
     for anc in cwd.ancestors() {
+        out.extend(site_packages_under(&anc.join(".venv")));
+    }
+    for anc in exe.and_then(Path::parent).into_iter().flat_map(Path::ancestors) {
         out.extend(site_packages_under(&anc.join(".venv")));
     }
     if let Some(pkg) = python_pkg {
@@ -192,7 +208,8 @@ pub fn candidate_dirs(env_dir: Option<PathBuf>, cwd: &Path, python_pkg: Option<P
     if let Some(home) = std::env::var_os("HOME") {
         out.extend(site_packages_under(&PathBuf::from(home).join(".local")));
     }
-    out.dedup();
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
     out
 }
 
@@ -248,18 +265,33 @@ mod tests {
         std::fs::create_dir_all(&stub).unwrap();
         let deep = root.path().join("a/b/c");
         std::fs::create_dir_all(&deep).unwrap();
-        let c = candidate_dirs(None, &deep, None);
+        let c = candidate_dirs(None, &deep, None, None);
         assert!(c.contains(&stub), "{c:?}");
         let env = root.path().join("envdir");
-        let c = candidate_dirs(Some(env.clone()), &deep, None);
+        let c = candidate_dirs(Some(env.clone()), &deep, None, None);
         assert_eq!(c[0], env);
+    }
+
+    #[test]
+    fn candidates_include_venv_next_to_the_executable() {
+        let ws = tempfile::tempdir().unwrap();
+        let stub = ws.path().join(".venv/lib/python3.11/site-packages").join(STUB_SUBDIR);
+        std::fs::create_dir_all(&stub).unwrap();
+        let exe = ws.path().join("target/debug/flashline");
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert!(!candidate_dirs(None, elsewhere.path(), None, None).contains(&stub));
+        let c = candidate_dirs(None, elsewhere.path(), Some(&exe), None);
+        assert!(c.contains(&stub), "{c:?}");
+        // Found through both the working directory and the executable: listed once.
+        let c = candidate_dirs(None, &ws.path().join("target"), Some(&exe), None);
+        assert_eq!(c.iter().filter(|p| **p == stub).count(), 1, "{c:?}");
     }
 
     /// The stubs of the pinned esptool must load when it is installed in the workspace.
     #[test]
     fn real_esptool_stubs_load_when_installed() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap().to_path_buf();
-        let cands = candidate_dirs(None, &root, None);
+        let cands = candidate_dirs(None, &root, None, None);
         let Some(dir) = cands.iter().find(|d| d.join("esp32.json").is_file()) else {
             panic!("no esptool stubs under {}: run scripts/setup-esptool.sh", root.display());
         };

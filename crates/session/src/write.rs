@@ -8,6 +8,9 @@
 //!    raw blocks);
 //! 4. verify: an on-chip MD5 of the **whole** region. If a sparse write does not verify
 //!    (the range was not blank after all), the region is written in full and verified again.
+//!    With [`BlankSkip::Probe`] the whole range was already hashed (blank) before the write
+//!    and the skipped sectors are never touched (runs are sector-aligned), so only the
+//!    written runs are hashed again.
 //!
 //! # Flow control with the stub (why at most one extra block is in flight)
 //!
@@ -174,9 +177,10 @@ pub(crate) async fn write_image<T: Transport>(
     let mut reports = Vec::new();
     for region in &image.regions {
         conn.set_stage(Stage::Write);
+        // One MD5 of the whole region answers both "identical?" and "blank?"; without
+        // skip-identical only the sectors blank-skip would leave alone need to be blank.
         let mut probe_md5 = None;
-        let needs_probe = can_md5 && (opts.skip_identical || opts.blank_skip == BlankSkip::Probe);
-        if needs_probe {
+        if can_md5 && opts.skip_identical {
             probe_md5 = Some(chip_md5(conn, region.offset, region.len()).await?);
         }
         if opts.skip_identical && probe_md5 == Some(region.md5) {
@@ -193,9 +197,16 @@ pub(crate) async fn write_image<T: Transport>(
             });
             continue;
         }
+        // Nothing to skip when no sector of the region is all-0xFF.
+        let has_gaps = !gaps(region).is_empty();
         let blank_known = match opts.blank_skip {
+            _ if !has_gaps => false,
             BlankSkip::Off => false,
-            BlankSkip::Probe => probe_md5 == Some(md5_of_blank(region.len())),
+            BlankSkip::Probe if !can_md5 => false,
+            BlankSkip::Probe => match probe_md5 {
+                Some(m) => m == md5_of_blank(region.len()),
+                None => gaps_are_blank(conn, region).await?,
+            },
             // Without a verify step nothing would catch a board that was not blank.
             BlankSkip::TrustBlank => opts.verify && can_md5,
         };
@@ -224,7 +235,21 @@ pub(crate) async fn write_image<T: Transport>(
                 md5: region.md5,
             }
         };
-        if opts.verify {
+        if opts.verify && blank_known && opts.blank_skip == BlankSkip::Probe {
+            conn.set_stage(Stage::Verify);
+            for p in &region.sparse {
+                let got = chip_md5(conn, p.offset, p.len).await?;
+                if got != p.md5 {
+                    return Err(Error::VerifyMismatch {
+                        offset: p.offset,
+                        len: p.len,
+                        expected: hex(&p.md5),
+                        actual: hex(&got),
+                    });
+                }
+            }
+            report.verified = true;
+        } else if opts.verify {
             conn.set_stage(Stage::Verify);
             let got = chip_md5(conn, region.offset, region.len()).await?;
             if got != region.md5 && report.outcome == RegionOutcome::Sparse {
@@ -250,6 +275,33 @@ pub(crate) async fn write_image<T: Transport>(
         reports.push(report);
     }
     Ok(WriteReport { regions: reports, elapsed: started.elapsed() })
+}
+
+/// The parts of `region` the sparse plan does not write, as (offset, len).
+pub fn gaps(region: &PreparedRegion) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let mut at = region.offset;
+    for p in &region.sparse {
+        if p.offset > at {
+            out.push((at, p.offset - at));
+        }
+        at = p.offset + p.len;
+    }
+    if region.end() > at {
+        out.push((at, region.end() - at));
+    }
+    out
+}
+
+/// On-chip check that every sector blank-skip would leave alone is all 0xFF.
+async fn gaps_are_blank<T: Transport>(conn: &mut Connection<T>, region: &PreparedRegion) -> Result<bool> {
+    for (offset, len) in gaps(region) {
+        if chip_md5(conn, offset, len).await? != md5_of_blank(len) {
+            tracing::info!(offset = format_args!("0x{offset:08x}"), len, "flash not blank; writing the whole region");
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn check_md5(region: &PreparedRegion, got: [u8; 16]) -> Result<()> {
@@ -495,6 +547,18 @@ mod tests {
         assert!(!may_overlap(&p, Pipelining::StopAndWait, 0, 1, 115_200));
         assert!(may_overlap(&p, Pipelining::Always, 1, 2, 3_000_000));
         assert!(chip_work_bound(90 * 1024) > Duration::from_secs(2));
+    }
+
+    #[test]
+    fn gaps_complement_the_sparse_plan() {
+        let mut data = vec![0xFFu8; 0x8000];
+        data[0x1000] = 1; // sector 0x11000
+        data[0x5FFF] = 2; // sector 0x15000
+        let img = crate::image::PreparedImage::new(vec![crate::image::Region::new(0x10000, data)]).unwrap();
+        let r = &img.regions[0];
+        assert_eq!(gaps(r), vec![(0x10000, 0x1000), (0x12000, 0x3000), (0x16000, 0x2000)]);
+        let total: u32 = gaps(r).iter().map(|g| g.1).sum::<u32>() + r.sparse_len();
+        assert_eq!(total, r.len());
     }
 
     #[test]

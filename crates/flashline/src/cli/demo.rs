@@ -92,8 +92,15 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let (source, devices) = SimulatedSource::new();
     let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(source)];
     let started = Instant::now();
-    let mut station =
-        Station::start(ctx, config.slots.clone(), config.devices.unmapped_ports, sources, config.devices.filter(), ui, true);
+    let mut station = Station::start(
+        ctx,
+        config.slots.clone(),
+        config.devices.unmapped_ports,
+        sources,
+        config.devices.filter(),
+        ui,
+        true,
+    );
     let mut events = station.events.take().expect("events were asked for");
 
     // Plug the boards one after another, like an operator filling a hub.
@@ -105,8 +112,10 @@ pub async fn demo(args: DemoArgs) -> CliResult {
             devices.plug(DeviceInfo::simulated(k as u32, link));
             tokio::time::sleep(interval).await;
         }
+        // Dropping the plugging hand ends the source once every plug is delivered; the
+        // station then stops when the last board has its row.
         let _ = control.send(Control::DrainAndStop).await;
-        devices // kept alive until the station has drained
+        drop(devices);
     });
     let (mut passed, mut failed) = (0u32, 0u32);
     let counter = tokio::spawn(async move {
@@ -120,8 +129,9 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         }
         (passed, failed)
     });
-    let view = station.wait().await;
-    drop(plugger.await);
+    let (view, source_end) = station.wait().await;
+    let _ = plugger.await;
+    source_end.map_err(|e| Failure::new(e.exit_code(), e))?;
     (passed, failed) = counter.await.unwrap_or((0, 0));
     let wall = started.elapsed();
     store.close().await;

@@ -1,8 +1,17 @@
 //! The `flashline` command line: one file per command.
 
+pub mod board;
+pub mod capture;
 pub mod demo;
+pub mod erase;
+pub mod flash;
+pub mod info;
+pub mod log;
+pub mod progress_bar;
+pub mod read;
 pub mod run;
 pub mod sample;
+pub mod stats;
 pub mod telemetry;
 
 use std::path::PathBuf;
@@ -29,6 +38,20 @@ pub enum Command {
     },
     /// Simulated boards hot-plugged into the real pipeline, with a built-in sample image.
     Demo(demo::DemoArgs),
+    /// Show one board: chip, revision, MAC, flash id and size.
+    Info(info::InfoArgs),
+    /// Read a master board's whole flash into a golden image (files + manifest).
+    Capture(capture::CaptureArgs),
+    /// Flash one board (image, manifest, or OFFSET FILE pairs), verified.
+    Flash(flash::FlashArgs),
+    /// Read a flash range of one board into a file.
+    Read(read::ReadArgs),
+    /// Erase one board's flash, or a region of it.
+    Erase(erase::EraseArgs),
+    /// Query the audit log (and `log verify` its hash chain).
+    Log(log::LogArgs),
+    /// Pass/fail and yield per slot and per hour.
+    Stats(stats::StatsArgs),
 }
 
 fn exit_codes_help() -> String {

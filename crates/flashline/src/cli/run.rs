@@ -33,29 +33,45 @@ pub async fn run(config_path: &Path) -> CliResult {
     tracing::info!(station = %config.station, image = %ctx.golden.name, sha256 = %ctx.golden.sha256_hex(), db = %config.database.display(), "station starting");
 
     let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(UdevSource::new())];
-    let station =
-        Station::start(ctx, config.slots.clone(), config.devices.unmapped_ports, sources, config.devices.filter(), ui, false);
+    let station = Station::start(
+        ctx,
+        config.slots.clone(),
+        config.devices.unmapped_ports,
+        sources,
+        config.devices.filter(),
+        ui,
+        false,
+    );
     let control = station.control.clone();
     let signals = tokio::spawn(handle_signals(config, control, store.clone(), shutdown));
-    let view = station.wait().await;
+    let (view, devices) = station.wait().await;
     signals.abort();
     store.close().await;
     tracing::info!(pass = view.totals.pass, fail = view.totals.fail, "station stopped");
-    Ok(Exit::Success)
+    match devices {
+        Ok(()) => Ok(Exit::Success),
+        Err(e) => Err(Failure::new(Exit::Devices, e)),
+    }
 }
 
 /// Opens the store and closes rows a previous daemon left `running`.
 pub async fn open_store(path: &Path) -> Result<AuditStore, Failure> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::new(Exit::Database, format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let store = AuditStore::open(path, StoreOptions::default()).await.map_err(|e| Failure::new(Exit::Database, e))?;
+    let store = open_audit(path).await?;
     let closed = store.close_interrupted().await.map_err(|e| Failure::new(Exit::Database, e))?;
     if closed > 0 {
         tracing::warn!(rows = closed, "closed audit rows left running by a previous daemon as 'interrupted'");
     }
     Ok(store)
+}
+
+/// Opens (creating it and its directory if needed) the store without touching other
+/// writers' rows: what a command that shares the file with a running daemon must use.
+pub async fn open_audit(path: &Path) -> Result<AuditStore, Failure> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::new(Exit::Database, format!("cannot create {}: {e}", dir.display())))?;
+    }
+    AuditStore::open(path, StoreOptions::default()).await.map_err(|e| Failure::new(Exit::Database, e))
 }
 
 /// The flasher stubs: from the configured directory, or discovered. Without any, ESP32

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use flashline_protocol::Chip;
 use sha2::{Digest, Sha256};
 
-use crate::image::manifest::{Manifest, ManifestRegion, FORMAT};
 use crate::config::types::{ByteSize, Offset};
+use crate::image::manifest::{Manifest, ManifestRegion, FORMAT};
 
 /// Deterministic bytes that deflate to roughly 60 % like compiled code: short random
 /// "instructions" mixed with repeated constants and zero padding.
@@ -67,7 +67,11 @@ pub fn write_sample(dir: &Path, chip: Chip, app_len: usize) -> std::io::Result<P
         b'y', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     ]);
     let app = with_header(chip, firmware_like(app_len, 2));
-    let files = [(boot_offset, "bootloader.bin", bootloader), (0x8000, "partition-table.bin", partitions), (0x10000, "app.bin", app)];
+    let files = [
+        (boot_offset, "bootloader.bin", bootloader),
+        (0x8000, "partition-table.bin", partitions),
+        (0x10000, "app.bin", app),
+    ];
     let mut regions = Vec::new();
     for (offset, name, data) in files {
         fs::write(dir.join(name), &data)?;

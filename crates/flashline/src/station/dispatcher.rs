@@ -5,7 +5,7 @@
 //! job when its board is removed, and is the only writer of the [`StationView`] that the
 //! reporters draw. Jobs never touch slot state; they send [`JobUpdate`]s.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use super::events::StationEvent;
 use super::job::{self, Abort, CancelCause, JobResult, JobUpdate, Outcome, Updates};
 use super::view::{Notice, SlotPhase, SlotView, StationView, Totals};
 use crate::config::{Slots, UnmappedPorts};
-use crate::device::{DeviceEvent, DeviceInfo, DeviceStream};
+use crate::device::{DeviceError, DeviceEvent, DeviceInfo, DeviceStream};
 
 /// How long to wait before trying the audit store again after it refused a row.
 const STORE_RETRY: Duration = Duration::from_secs(2);
@@ -49,6 +49,8 @@ pub struct Dispatcher {
     entries: BTreeMap<String, Entry>,
     queue: VecDeque<String>,
     jobs: JoinSet<(String, JobResult)>,
+    /// Slot key of each running job task, to free the slot if the task panics.
+    job_keys: HashMap<tokio::task::Id, String>,
     updates_tx: mpsc::UnboundedSender<(String, JobUpdate)>,
     updates_rx: mpsc::UnboundedReceiver<(String, JobUpdate)>,
     view: StationView,
@@ -72,6 +74,7 @@ impl Dispatcher {
             entries: BTreeMap::new(),
             queue: VecDeque::new(),
             jobs: JoinSet::new(),
+            job_keys: HashMap::new(),
             updates_tx,
             updates_rx,
             view,
@@ -95,24 +98,51 @@ impl Dispatcher {
         rx
     }
 
-    /// Runs until shut down. Returns the final view.
-    pub async fn run(mut self, mut devices: DeviceStream, mut control: mpsc::Receiver<Control>) -> StationView {
-        let mut devices_open = true;
+    /// Runs until shut down. Returns the final view and how the device sources ended.
+    ///
+    /// The end conditions:
+    /// - [`Control::Shutdown`] (or every control sender gone): running jobs are cancelled,
+    ///   record `interrupted`, and the loop ends once they have (at most [`SHUTDOWN_GRACE`]).
+    /// - [`Control::DrainAndStop`]: the loop ends once the device sources have ended (so
+    ///   every board they announced has been seen) and no job runs or waits.
+    /// - The device sources end on their own: no new board can arrive, so the station
+    ///   drains as above; a source error is returned (the daemon exits with it), a clean
+    ///   end without `DrainAndStop` is logged as such.
+    pub async fn run(
+        mut self,
+        devices: DeviceStream,
+        mut control: mpsc::Receiver<Control>,
+    ) -> (StationView, Result<(), DeviceError>) {
+        let mut devices = Some(devices);
+        let mut device_result = Ok(());
         let mut draining = false;
         let mut shutdown_deadline: Option<tokio::time::Instant> = None;
         loop {
             let retry = self.retry_at.filter(|_| !self.queue.is_empty());
+            let accepting = shutdown_deadline.is_none();
             tokio::select! {
-                ev = devices.recv(), if devices_open && shutdown_deadline.is_none() => match ev {
+                ev = recv_opt(&mut devices), if devices.is_some() && accepting => match ev {
                     Some(ev) => self.on_device(ev),
-                    None => devices_open = false,
+                    None => {
+                        let stream = devices.take().expect("device stream");
+                        device_result = stream.finish().await;
+                        match &device_result {
+                            Err(e) => tracing::error!(error = %e, "device source failed: no new boards can be seen; stopping after the running jobs"),
+                            Ok(()) if !draining => tracing::warn!("device sources ended: no new boards can be seen; stopping after the running jobs"),
+                            Ok(()) => {}
+                        }
+                        draining = true;
+                    }
                 },
                 Some((key, update)) = self.updates_rx.recv() => self.on_update(&key, update),
-                Some(joined) = self.jobs.join_next(), if !self.jobs.is_empty() => match joined {
-                    Ok((key, result)) => self.on_finished(&key, result),
-                    Err(e) => tracing::error!(error = %e, "a job task panicked"),
+                Some(joined) = self.jobs.join_next_with_id(), if !self.jobs.is_empty() => match joined {
+                    Ok((id, (key, result))) => {
+                        self.job_keys.remove(&id);
+                        self.on_finished(&key, result);
+                    }
+                    Err(e) => self.on_panicked(e),
                 },
-                c = control.recv(), if shutdown_deadline.is_none() => match c {
+                c = control.recv(), if accepting => match c {
                     Some(Control::Reload(ctx, slots, unmapped)) => self.on_reload(ctx, slots, unmapped),
                     Some(Control::DrainAndStop) => draining = true,
                     Some(Control::Shutdown) | None => {
@@ -133,25 +163,39 @@ impl Dispatcher {
                 self.pump();
             }
             self.publish();
-            let idle = self.jobs.is_empty() && self.queue.is_empty();
             if shutdown_deadline.is_some() && self.jobs.is_empty() {
                 break;
             }
-            if draining && idle && !devices_open {
-                break;
-            }
-            if draining && idle && self.entries.values().all(|e| !e.view.phase.is_active()) && self.all_settled() {
+            // Draining ends when no board can still be announced and none runs or waits.
+            // (A board left queued behind a refusing audit store keeps the station up.)
+            if draining && devices.is_none() && self.jobs.is_empty() && self.queue.is_empty() {
                 break;
             }
         }
         self.publish();
-        let _ = devices.finish().await;
-        self.view
+        if let Some(stream) = devices {
+            // Stopped before the sources ended: closing our end stops them.
+            if let Err(e) = stream.finish().await {
+                tracing::debug!(error = %e, "device source ended with an error at shutdown");
+            }
+        }
+        (self.view, device_result)
     }
 
-    /// With `DrainAndStop`: every slot has a final result and no board waits.
-    fn all_settled(&self) -> bool {
-        !self.entries.is_empty() && self.entries.values().all(|e| matches!(e.view.phase, SlotPhase::Pass | SlotPhase::Fail { .. } | SlotPhase::Empty))
+    /// A job task panicked: its slot must not stay busy forever. The row stays `running`
+    /// and is closed as `interrupted` at the next start.
+    fn on_panicked(&mut self, e: tokio::task::JoinError) {
+        let Some(key) = self.job_keys.remove(&e.id()) else {
+            tracing::error!(error = %e, "a job task ended abnormally");
+            return;
+        };
+        tracing::error!(slot = %key, error = %e, "a job task ended abnormally; its audit row is closed at the next start");
+        let result = JobResult {
+            outcome: Outcome::Fail { stage: "internal".into(), reason: format!("job ended abnormally: {e}") },
+            took: self.entries.get(&key).and_then(|e| e.view.started).map(|t| t.elapsed()).unwrap_or_default(),
+            attempt: None,
+        };
+        self.on_finished(&key, result);
     }
 
     fn emit(&mut self, ev: StationEvent) {
@@ -275,8 +319,7 @@ impl Dispatcher {
                 self.totals.fail += 1;
             }
             Outcome::Interrupted { stage } => {
-                entry.view.phase =
-                    SlotPhase::Fail { stage: stage.clone(), reason: "interrupted by shutdown".into() };
+                entry.view.phase = SlotPhase::Fail { stage: stage.clone(), reason: "interrupted by shutdown".into() };
             }
             Outcome::NotStarted { .. } => {
                 // Not the board's fault: it waits for the store, first in line.
@@ -296,7 +339,10 @@ impl Dispatcher {
         self.ctx = ctx;
         self.slots_cfg = slots;
         self.unmapped = unmapped;
-        self.emit(StationEvent::Reloaded { image: self.view.image_name.clone(), sha256: self.view.image_sha256.clone() });
+        self.emit(StationEvent::Reloaded {
+            image: self.view.image_name.clone(),
+            sha256: self.view.image_sha256.clone(),
+        });
     }
 
     fn shutdown(&mut self) {
@@ -316,14 +362,16 @@ impl Dispatcher {
         }
         // After a store fault, probe with one job before opening the gates again.
         let limit = if self.store_fault.is_some() { 1 } else { self.ctx.max_jobs };
+        // Boards whose slot still has a job recording its row wait, in order, without
+        // holding up the boards behind them.
+        let mut waiting = VecDeque::new();
         while self.jobs.len() < limit {
             let Some(key) = self.queue.pop_front() else { break };
             let Some(entry) = self.entries.get_mut(&key) else { continue };
             let Some(dev) = entry.device.clone() else { continue };
             if entry.abort.is_some() {
-                // Previous job still recording its row; try again when it ends.
-                self.queue.push_back(key);
-                break;
+                waiting.push_back(key);
+                continue;
             }
             let abort = Abort::default();
             entry.abort = Some(abort.clone());
@@ -337,15 +385,20 @@ impl Dispatcher {
             let updates = Updates { key: key.clone(), tx: self.updates_tx.clone() };
             let ctx = self.ctx.clone();
             self.emit(StationEvent::JobStarted { slot: slot.clone(), port: dev.devnode.display().to_string() });
-            self.jobs.spawn(async move {
+            let task_key = key.clone();
+            let handle = self.jobs.spawn(async move {
                 let result = job::run(ctx, dev, slot, abort, updates).await;
-                (key, result)
+                (task_key, result)
             });
+            self.job_keys.insert(handle.id(), key);
             if self.store_fault.is_some() {
                 // One probe at a time while the store is faulty.
                 self.retry_at = Some(Instant::now() + STORE_RETRY);
                 break;
             }
+        }
+        while let Some(key) = waiting.pop_back() {
+            self.queue.push_front(key);
         }
     }
 
@@ -368,6 +421,14 @@ impl Dispatcher {
             blocking: true,
         });
         self.view_tx.send_replace(self.view.clone());
+    }
+}
+
+/// The next device event; pending forever without a stream (the select guard excludes it).
+async fn recv_opt(devices: &mut Option<DeviceStream>) -> Option<DeviceEvent> {
+    match devices {
+        Some(d) => d.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -21,6 +21,10 @@ use super::context::StationContext;
 use crate::config::{AfterFlash, VerifyMode};
 use crate::device::DeviceInfo;
 
+/// How long a job whose port failed waits for the removal event before it records the
+/// failure as the port's (a udev remove trails the broken port by some milliseconds).
+const REMOVAL_GRACE: Duration = Duration::from_millis(1000);
+
 /// Why a job was told to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelCause {
@@ -57,8 +61,16 @@ impl Abort {
 pub enum JobUpdate {
     /// The audit row exists; the board is about to be touched.
     Started,
-    Progress { stage: Stage, done: u64, total: u64 },
-    Identified { chip: String, mac: String, rework: bool },
+    Progress {
+        stage: Stage,
+        done: u64,
+        total: u64,
+    },
+    Identified {
+        chip: String,
+        mac: String,
+        rework: bool,
+    },
     /// The audit store refused a write; the job keeps retrying (completion) or gives up
     /// before touching the board (start).
     StoreFault(String),
@@ -70,11 +82,18 @@ pub enum JobUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Pass,
-    Fail { stage: String, reason: String },
+    Fail {
+        stage: String,
+        reason: String,
+    },
     /// Stopped by a daemon shutdown; the row says `interrupted`.
-    Interrupted { stage: String },
+    Interrupted {
+        stage: String,
+    },
     /// The audit store could not create the row; the board was not touched.
-    NotStarted { reason: String },
+    NotStarted {
+        reason: String,
+    },
 }
 
 /// The job's final word.
@@ -134,7 +153,13 @@ impl StageClock {
 
 /// Runs one board. Never panics on board behaviour; every path ends in a completed row
 /// (or in `NotStarted` when no row could be created).
-pub async fn run(ctx: Arc<StationContext>, device: DeviceInfo, slot: String, abort: Abort, updates: Updates) -> JobResult {
+pub async fn run(
+    ctx: Arc<StationContext>,
+    device: DeviceInfo,
+    slot: String,
+    abort: Abort,
+    updates: Updates,
+) -> JobResult {
     let t0 = Instant::now();
     let new = NewAttempt {
         station_id: ctx.station.clone(),
@@ -167,6 +192,13 @@ pub async fn run(ctx: Arc<StationContext>, device: DeviceInfo, slot: String, abo
 
     let flashed = flash_board(&ctx, &device, attempt, progress, &abort, &updates).await;
     let end = Instant::now();
+    if let Err(e) = &flashed {
+        if abort.cause().is_none() && e.may_be_unplug() {
+            // An unplug usually breaks the port before udev reports the removal: give the
+            // removal a moment to arrive, so the row says what happened.
+            let _ = tokio::time::timeout(REMOVAL_GRACE, abort.token().cancelled()).await;
+        }
+    }
     let timings = clock.lock().expect("stage clock").timings(end);
     let last_stage = clock.lock().expect("stage clock").current();
 
@@ -223,6 +255,16 @@ enum JobError {
 }
 
 impl JobError {
+    /// The port broke or went silent: what an unplugged board looks like from here.
+    fn may_be_unplug(&self) -> bool {
+        matches!(
+            self,
+            JobError::Session(
+                SessionError::Io { .. } | SessionError::Disconnected { .. } | SessionError::Timeout { .. }
+            )
+        )
+    }
+
     fn stage(&self) -> Stage {
         match self {
             JobError::Session(e) => e.stage(),
@@ -327,9 +369,11 @@ async fn flash_board(
         bytes_written += r.written;
         let reason = match r.outcome {
             RegionOutcome::SkippedIdentical => Some("already identical on the board".to_string()),
-            RegionOutcome::Sparse => {
-                Some(format!("blank-skip: {} of {} bytes were 0xFF on a blank board", u64::from(r.len) - r.written, r.len))
-            }
+            RegionOutcome::Sparse => Some(format!(
+                "blank-skip: {} of {} bytes were 0xFF on a blank board",
+                u64::from(r.len) - r.written,
+                r.len
+            )),
             RegionOutcome::Full | RegionOutcome::FullAfterSparseMismatch => None,
         };
         if let Some(reason) = reason {
@@ -343,7 +387,13 @@ async fn flash_board(
 /// Stores the completion, retrying while the store refuses (disk full, locked) so the row
 /// is never lost. Gives up only at shutdown: the row then stays `running` and the next
 /// start closes it as `interrupted`.
-async fn record_completion(ctx: &StationContext, id: AttemptId, completion: Completion, abort: &Abort, updates: &Updates) {
+async fn record_completion(
+    ctx: &StationContext,
+    id: AttemptId,
+    completion: Completion,
+    abort: &Abort,
+    updates: &Updates,
+) {
     let mut delay = Duration::from_millis(200);
     let mut faulted = false;
     loop {

@@ -11,7 +11,7 @@ use super::dispatcher::{Control, Dispatcher};
 use super::events::StationEvent;
 use super::view::StationView;
 use crate::config::{Slots, UnmappedPorts};
-use crate::device::{self, DeviceFilter, DeviceSource};
+use crate::device::{self, DeviceError, DeviceFilter, DeviceSource};
 use crate::report::{live, log};
 
 /// How the station shows itself.
@@ -39,7 +39,7 @@ pub struct Station {
     pub control: mpsc::Sender<Control>,
     /// Every station event, when asked for at start (the demo counts results with it).
     pub events: Option<mpsc::UnboundedReceiver<StationEvent>>,
-    task: tokio::task::JoinHandle<StationView>,
+    task: tokio::task::JoinHandle<(StationView, Result<(), DeviceError>)>,
     painter: Option<tokio::task::JoinHandle<StationView>>,
 }
 
@@ -72,15 +72,16 @@ impl Station {
         Station { control, events, task, painter }
     }
 
-    /// Waits for the dispatcher to end (after `Control::Shutdown` or `DrainAndStop`).
-    pub async fn wait(self) -> StationView {
-        let view = match self.task.await {
-            Ok(v) => v,
+    /// Waits for the dispatcher to end (after `Control::Shutdown`, `DrainAndStop`, or the
+    /// end of the device sources). Returns the final view and how the sources ended.
+    pub async fn wait(self) -> (StationView, Result<(), DeviceError>) {
+        let end = match self.task.await {
+            Ok(end) => end,
             Err(e) => panic!("dispatcher task failed: {e}"),
         };
         if let Some(p) = self.painter {
             let _ = p.await;
         }
-        view
+        end
     }
 }

@@ -614,7 +614,8 @@ fn garbage_never_panics() {
 fn random_commands_never_panic() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    for (chip, realistic) in [(Chip::Esp32, false), (Chip::Esp8266, false), (Chip::Esp32, true), (Chip::Esp8266, true)] {
+    for (chip, realistic) in [(Chip::Esp32, false), (Chip::Esp8266, false), (Chip::Esp32, true), (Chip::Esp8266, true)]
+    {
         for stub in [None, Some(ESP32_NEW), Some(ESP32_LEGACY)] {
             let mut h = if realistic { Host::realistic(chip) } else { Host::new(chip) };
             if let Some(s) = stub {
@@ -638,8 +639,10 @@ fn random_commands_never_panic() {
                     2 => FlashData::new(0, data).to_packet(),
                     3 => FlashDeflData::new(0, data).to_packet(),
                     4 => FlashEnd { flag: rng.random_range(0..2), timeout: Duration::ZERO }.to_packet(),
-                    5 => ReadFlash { offset: a, len: b % 0x3000, packet_size: rng.random(), max_in_flight: rng.random() }
-                        .to_packet(),
+                    5 => {
+                        ReadFlash { offset: a, len: b % 0x3000, packet_size: rng.random(), max_in_flight: rng.random() }
+                            .to_packet()
+                    }
                     6 => EraseRegion { offset: a, size: b }.to_packet(),
                     7 => SpiFlashMd5 { addr: a, size: b }.to_packet(),
                     8 => ReadFlashSlow { offset: a, len: b % 100 }.to_packet(),

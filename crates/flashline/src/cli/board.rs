@@ -1,0 +1,379 @@
+//! What the one-off board commands (`info`, `capture`, `flash`, `read`, `erase`) share:
+//! the common options, opening the port, bringing the board up through the session's
+//! [`Flasher`], and turning every failure into a message that says what to do and a
+//! documented exit code.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use flashline_protocol::flash::{format_size, parse_size};
+use flashline_protocol::Chip;
+use flashline_session::{
+    After, BeforeReset, CancellationToken, Error as SessionError, Flasher, FlasherConfig, SerialTransport, Stage,
+    StubSet,
+};
+
+use super::progress_bar::ProgressBar;
+use super::Failure;
+use crate::config::{AfterFlash, Baud};
+use crate::exit::Exit;
+
+/// Default link speed once the loader runs (esptool's usual `-b 921600`).
+pub const DEFAULT_BAUD: u32 = 921_600;
+
+/// Options every board command takes.
+#[derive(Debug, Clone, Args)]
+pub struct BoardArgs {
+    /// Serial port of the board (e.g. /dev/ttyUSB0).
+    #[arg(long, short = 'p', value_name = "PORT")]
+    pub port: PathBuf,
+    /// Link speed once the loader runs [default: 921600].
+    #[arg(long, short = 'b', value_name = "BAUD")]
+    pub baud: Option<u32>,
+    /// Refuse the board unless it is this chip (esp32, esp8266).
+    #[arg(long, value_parser = parse_chip, value_name = "CHIP")]
+    pub chip: Option<Chip>,
+    /// How to put the board into download mode: `default-reset` pulses DTR/RTS (auto-reset
+    /// circuit), `no-reset` expects it there already (BOOT held, or a fixture).
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub before: Option<BeforeArg>,
+    /// What to do at the end: `hard-reset` starts the firmware (RTS pulse), `no-reset`
+    /// leaves the chip in its download mode.
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub after: Option<AfterArg>,
+    /// Directory of flasher stubs (esptool's `<chip>.json`); default: found in an installed
+    /// esptool, or $FLASHLINE_STUB_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub stub_dir: Option<PathBuf>,
+    /// Do not upload the flasher stub: talk to the ROM loader only (slow; the ESP8266 ROM
+    /// can neither read nor verify flash).
+    #[arg(long)]
+    pub no_stub: bool,
+    /// Reset-and-sync attempts before giving up on the board.
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub connect_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BeforeArg {
+    #[value(alias = "default_reset")]
+    DefaultReset,
+    #[value(alias = "no_reset")]
+    NoReset,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AfterArg {
+    #[value(alias = "hard_reset")]
+    HardReset,
+    #[value(alias = "no_reset")]
+    NoReset,
+}
+
+impl AfterArg {
+    pub fn to_session(self) -> After {
+        match self {
+            AfterArg::HardReset => After::HardReset,
+            AfterArg::NoReset => After::NoReset,
+        }
+    }
+
+    pub fn from_config(a: AfterFlash) -> AfterArg {
+        match a {
+            AfterFlash::HardReset => AfterArg::HardReset,
+            AfterFlash::NoReset => AfterArg::NoReset,
+        }
+    }
+}
+
+/// clap parser for `--chip`: the families the session flashes.
+pub fn parse_chip(s: &str) -> Result<Chip, String> {
+    match s.parse::<Chip>()? {
+        c @ (Chip::Esp32 | Chip::Esp8266) => Ok(c),
+        other => Err(format!("{other} is not supported by flashline yet (esp32 or esp8266)")),
+    }
+}
+
+/// clap parser for offsets and sizes: `4096`, `0x1000`, `4MB`, `1M`, `512k`.
+pub fn parse_number(s: &str) -> Result<u32, String> {
+    parse_size(s)
+}
+
+impl BoardArgs {
+    /// The link speed: `--baud`, else `fallback` (a station config), else 921600.
+    pub fn baud_or(&self, fallback: Option<u32>) -> Result<u32, Failure> {
+        let baud = self.baud.or(fallback).unwrap_or(DEFAULT_BAUD);
+        if (Baud::MIN..=Baud::MAX).contains(&baud) {
+            Ok(baud)
+        } else {
+            Err(Failure::new(Exit::Config, format!("--baud {baud} is out of range ({} to {})", Baud::MIN, Baud::MAX)))
+        }
+    }
+
+    /// The flasher stubs, unless `--no-stub`. Without `--stub-dir` a missing stub is not
+    /// fatal here: the ROM loader still works for most things, and the operations that
+    /// need a stub say so.
+    pub fn stubs(&self) -> Result<Option<Arc<StubSet>>, Failure> {
+        if self.no_stub {
+            return Ok(None);
+        }
+        match &self.stub_dir {
+            Some(d) => StubSet::from_dir(d)
+                .map(|s| Some(Arc::new(s)))
+                .map_err(|e| Failure::new(Exit::Config, format!("--stub-dir {}: {e}", d.display()))),
+            None => match StubSet::discover() {
+                Ok(s) => Ok(Some(Arc::new(s))),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no flasher stub: using the ROM loader (slower)");
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    /// The session settings for these options (`base` carries a station config's).
+    pub fn flasher_config(
+        &self,
+        base: Option<FlasherConfig>,
+        fallback_baud: Option<u32>,
+    ) -> Result<FlasherConfig, Failure> {
+        let mut cfg = base.unwrap_or_default();
+        cfg.baud = self.baud_or(fallback_baud)?;
+        match self.before {
+            Some(BeforeArg::DefaultReset) => cfg.before = BeforeReset::Auto,
+            Some(BeforeArg::NoReset) => cfg.before = BeforeReset::NoReset,
+            None => {}
+        }
+        if self.stub_dir.is_some() || self.no_stub || cfg.stubs.is_none() {
+            cfg.stubs = self.stubs()?;
+        }
+        if self.chip.is_some() {
+            cfg.expect_chip = self.chip;
+        }
+        cfg.connect_attempts = self.connect_attempts.max(1);
+        Ok(cfg)
+    }
+
+    pub fn port_name(&self) -> String {
+        self.port.display().to_string()
+    }
+}
+
+/// A board brought up and ready for flash commands.
+pub struct Board {
+    pub flasher: Flasher<SerialTransport>,
+    pub port: String,
+    pub bar: ProgressBar,
+}
+
+impl std::fmt::Debug for Board {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Board").field("port", &self.port).field("flasher", &self.flasher).finish()
+    }
+}
+
+/// Opens the port, resets and syncs, identifies, uploads the stub and raises the baud rate.
+pub async fn connect(args: &BoardArgs, cfg: &FlasherConfig) -> Result<Board, Failure> {
+    let port_name = args.port_name();
+    let port = open_port(&args.port, cfg.initial_baud)?;
+    let bar = ProgressBar::stderr();
+    let result = Flasher::connect(port, cfg, bar.progress(), CancellationToken::new()).await;
+    bar.clear();
+    let flasher = result.map_err(|e| session_failure(&port_name, e))?;
+    Ok(Board { flasher, port: port_name, bar })
+}
+
+impl Board {
+    /// The flash size from the JEDEC id; an error when the id is not in the table.
+    pub fn flash_size(&self) -> Result<u32, Failure> {
+        let flash = self.flasher.info().flash;
+        match flash.and_then(|f| f.size) {
+            Some(size) => Ok(size),
+            None => Err(Failure::new(
+                Exit::Board,
+                format!(
+                    "{}: the flash size is unknown (JEDEC id {}): the flash chip is not in the table; \
+                     refusing to guess",
+                    self.port,
+                    flash.map(|f| format!("0x{:06x}", f.jedec_id)).unwrap_or_else(|| "not read".into())
+                ),
+            )),
+        }
+    }
+
+    /// Maps a session error of this board.
+    pub fn fail(&self, e: SessionError) -> Failure {
+        self.bar.clear();
+        session_failure(&self.port, e)
+    }
+
+    /// Reads `len` bytes at `offset` and checks them against the board's own MD5 of the
+    /// range (a second, independent pass over the flash on the chip).
+    pub async fn read_checked(&mut self, offset: u32, len: u32) -> Result<Vec<u8>, Failure> {
+        let data = self.flasher.read_flash(offset, len).await.map_err(|e| self.fail(e))?;
+        let chip_md5 = match self.flasher.flash_md5(offset, len).await {
+            Ok(m) => Some(m),
+            // The ESP8266 ROM cannot hash flash; the read itself already needed the stub,
+            // so this only happens on the ESP32 ROM path, which has no MD5-free reads.
+            Err(SessionError::NeedsStub { .. }) => None,
+            Err(e) => return Err(self.fail(e)),
+        };
+        self.bar.clear();
+        if let Some(m) = chip_md5 {
+            let ours = flashline_session::image::md5(&data);
+            if m != ours {
+                return Err(Failure::new(
+                    Exit::Board,
+                    format!(
+                        "{}: the data read from 0x{offset:x}+0x{len:x} does not match the board's MD5 of that range \
+                         (board {}, read {}): flaky flash or link; lower --baud and try again",
+                        self.port,
+                        flashline_session::image::hex(&m),
+                        flashline_session::image::hex(&ours)
+                    ),
+                ));
+            }
+        }
+        Ok(data)
+    }
+
+    /// Ends the run (hard reset or back to the download mode).
+    pub async fn finish(self, after: After) -> Result<(), Failure> {
+        let port = self.port.clone();
+        self.bar.clear();
+        self.flasher.finish(after).await.map(drop).map_err(|e| session_failure(&port, e))
+    }
+
+    /// "ESP32-D0WD-V3 (revision v3.0), MAC 24:0a:c4:00:00:00, 4MB flash".
+    pub fn summary(&self) -> String {
+        let info = self.flasher.info();
+        let size = info.flash.and_then(|f| f.size).map(format_size).unwrap_or_else(|| "unknown size".into());
+        format!("{}, MAC {}, {size} flash", info.description, info.mac)
+    }
+}
+
+/// Checks that `[offset, offset + len)` lies inside a flash of `size` bytes.
+pub fn check_range(port: &str, offset: u32, len: u32, size: u32) -> Result<(), Failure> {
+    if u64::from(offset) + u64::from(len) > u64::from(size) {
+        return Err(Failure::new(
+            Exit::Config,
+            format!(
+                "{port}: 0x{offset:x}+0x{len:x} ends at 0x{:x}, past the end of the board's {} flash",
+                u64::from(offset) + u64::from(len),
+                format_size(size)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the serial port, telling "no such port", "in use" and "no permission" apart.
+pub fn open_port(path: &Path, baud: u32) -> Result<SerialTransport, Failure> {
+    let name = path.display().to_string();
+    if !path.exists() {
+        return Err(Failure::new(Exit::Port, format!("{name}: no such serial port; {}", present_ports())));
+    }
+    SerialTransport::open(&name, baud).map_err(|e| port_failure(&name, &e))
+}
+
+fn port_failure(name: &str, e: &std::io::Error) -> Failure {
+    let errno = e.raw_os_error();
+    let text = e.to_string();
+    let what = if e.kind() == std::io::ErrorKind::PermissionDenied || errno == Some(nix::libc::EACCES) {
+        "permission denied: add your user to the 'dialout' group (then log in again), \
+         or install config/99-flashline.rules"
+            .to_string()
+    } else if errno == Some(nix::libc::EBUSY) || text.contains("busy") || text.contains("exclusive") {
+        "the port is in use by another program (serial monitor, ModemManager, a running flashline daemon?)".to_string()
+    } else if errno == Some(nix::libc::ENOTTY) || text.contains("Not a typewriter") {
+        "this is not a serial port".to_string()
+    } else if e.kind() == std::io::ErrorKind::NotFound {
+        format!("no such serial port; {}", present_ports())
+    } else {
+        format!("cannot open the port: {e}")
+    };
+    Failure::new(Exit::Port, format!("{name}: {what}"))
+}
+
+/// "serial ports present: /dev/ttyUSB0, /dev/ttyACM1" (what to try instead).
+fn present_ports() -> String {
+    let mut found: Vec<String> = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with("ttyUSB") || n.starts_with("ttyACM"))
+                .map(|n| format!("/dev/{n}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    if found.is_empty() {
+        "no USB serial ports are present: is the board plugged in (and its USB cable a data cable)?".into()
+    } else {
+        format!("serial ports present: {}", found.join(", "))
+    }
+}
+
+/// The exit code and message for a session error on `port`.
+pub fn session_failure(port: &str, e: SessionError) -> Failure {
+    let exit = match &e {
+        SessionError::StubNotFound { .. }
+        | SessionError::StubMissingChip { .. }
+        | SessionError::StubInvalid { .. }
+        | SessionError::NeedsStub { .. } => Exit::Config,
+        SessionError::InvalidRequest { stage: Stage::Erase, .. } => Exit::Config,
+        SessionError::InvalidRequest { stage: Stage::Write, .. } => Exit::Image,
+        SessionError::Cancelled { .. } => Exit::Failure,
+        _ => Exit::Board,
+    };
+    let message = match &e {
+        SessionError::NoSync { attempts } => format!(
+            "{port}: the board does not answer (no reply to SYNC in {attempts} attempts): it is not in download mode, \
+             not powered, or this is not its port. Hold BOOT (GPIO0) low while pressing EN/RESET, or use \
+             --before default-reset on a board with an auto-reset circuit; check the cable."
+        ),
+        SessionError::BootLogNoDownload { log, .. } => format!(
+            "{port}: the board is running (it printed a boot log) but is not in download mode: hold BOOT (GPIO0) \
+             low while pressing EN/RESET, or use --before default-reset on a board with an auto-reset circuit \
+             (last output: {log:?})"
+        ),
+        SessionError::Cancelled { stage } => format!("{port}: stopped by the operator during {stage}"),
+        SessionError::WrongChip { expected, found } => format!(
+            "{port}: this board is an {found}, not an {expected}: wrong board on this port, or wrong --chip / image"
+        ),
+        _ => format!("{port}: {e}"),
+    };
+    Failure::new(exit, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_documented_codes() {
+        let f = session_failure("/dev/ttyUSB0", SessionError::NoSync { attempts: 7 });
+        assert_eq!(f.exit, Exit::Board);
+        assert!(f.message.contains("not in download mode"), "{}", f.message);
+        let f = session_failure("p", SessionError::WrongChip { expected: Chip::Esp32, found: Chip::Esp8266 });
+        assert_eq!(f.exit, Exit::Board);
+        assert!(f.message.contains("not an ESP32"), "{}", f.message);
+        let f = session_failure("p", SessionError::StubNotFound { searched: "x".into() });
+        assert_eq!(f.exit, Exit::Config);
+        let f = open_port(Path::new("/dev/flashline-no-such-port"), 115_200).unwrap_err();
+        assert_eq!(f.exit, Exit::Port);
+        assert!(f.message.contains("no such serial port"), "{}", f.message);
+    }
+
+    #[test]
+    fn ranges_and_numbers() {
+        assert_eq!(parse_number("0x1000"), Ok(0x1000));
+        assert_eq!(parse_number("4MB"), Ok(4 << 20));
+        assert_eq!(parse_number("1M"), Ok(1 << 20));
+        assert!(check_range("p", 0x3F_F000, 0x1000, 4 << 20).is_ok());
+        assert_eq!(check_range("p", 0x3F_F000, 0x2000, 4 << 20).unwrap_err().exit, Exit::Config);
+        assert!(parse_chip("esp32s3").is_err());
+        assert_eq!(parse_chip("ESP8266"), Ok(Chip::Esp8266));
+    }
+}

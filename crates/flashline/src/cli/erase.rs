@@ -1,0 +1,87 @@
+//! `flashline erase --port P [--region OFFSET SIZE]`: the whole flash (`esptool
+//! erase-flash`) or a 4 KiB-aligned region of it (`esptool erase-region`).
+
+use std::time::Instant;
+
+use clap::Args;
+use flashline_protocol::flash::{format_size, SECTOR_SIZE};
+use flashline_session::FlasherConfig;
+
+use super::board::{self, AfterArg, BoardArgs};
+use super::{CliResult, Failure};
+use crate::exit::Exit;
+
+#[derive(Debug, Clone, Args)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    pub board: BoardArgs,
+    /// Erase only OFFSET..OFFSET+SIZE (both multiples of 4 KiB: 0x1000, 4k, 1M).
+    #[arg(long, num_args = 2, value_names = ["OFFSET", "SIZE"], value_parser = board::parse_number)]
+    pub region: Option<Vec<u32>>,
+}
+
+/// Checks a region before the board is touched.
+fn check_region(offset: u32, size: u32) -> Result<(), Failure> {
+    if !offset.is_multiple_of(SECTOR_SIZE) || !size.is_multiple_of(SECTOR_SIZE) {
+        return Err(Failure::new(
+            Exit::Config,
+            format!(
+                "--region 0x{offset:x} 0x{size:x}: offset and size must be multiples of 4 KiB (0x1000), \
+                 the flash erase sector"
+            ),
+        ));
+    }
+    if size == 0 {
+        return Err(Failure::new(Exit::Config, "--region: the size is 0; nothing to erase"));
+    }
+    Ok(())
+}
+
+pub async fn run(args: EraseArgs) -> CliResult {
+    let region = match args.region.as_deref() {
+        Some(&[offset, size]) => {
+            check_region(offset, size)?;
+            Some((offset, size))
+        }
+        Some(_) => return Err(Failure::new(Exit::Config, "--region takes OFFSET SIZE")),
+        None => None,
+    };
+    let cfg = args.board.flasher_config(Some(FlasherConfig::default()), None)?;
+    let mut board = board::connect(&args.board, &cfg).await?;
+    let flash_size = board.flash_size()?;
+    let t0 = Instant::now();
+    let what = match region {
+        Some((offset, size)) => {
+            board::check_range(&board.port, offset, size, flash_size)?;
+            board.flasher.erase_region(offset, size).await.map_err(|e| board.fail(e))?;
+            format!("0x{offset:x}..0x{:x}", u64::from(offset) + u64::from(size))
+        }
+        None => {
+            if board.flasher.is_stub() {
+                board.flasher.erase_chip().await.map_err(|e| board.fail(e))?;
+            } else {
+                // The ROM loaders have no chip erase; FLASH_BEGIN erases a range.
+                board.flasher.erase_region(0, flash_size).await.map_err(|e| board.fail(e))?;
+            }
+            format!("the whole {} flash", format_size(flash_size))
+        }
+    };
+    let took = t0.elapsed();
+    let summary = board.summary();
+    board.finish(args.board.after.unwrap_or(AfterArg::HardReset).to_session()).await?;
+    eprintln!("erased {what} of {summary} in {:.1} s", took.as_secs_f64());
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_must_be_sector_aligned() {
+        assert!(check_region(0x1000, 0x2000).is_ok());
+        assert_eq!(check_region(0x1001, 0x1000).unwrap_err().exit, Exit::Config);
+        assert_eq!(check_region(0x1000, 0x800).unwrap_err().exit, Exit::Config);
+        assert_eq!(check_region(0x1000, 0).unwrap_err().exit, Exit::Config);
+    }
+}
