@@ -67,6 +67,28 @@ pub enum AuditError {
     #[error("cannot bring the schema of audit database {path} up to date; use the flashline version that wrote it or a new file: {source}")]
     Migration { path: PathBuf, source: sqlx::migrate::MigrateError },
 
+    /// [`crate::AuditStore::open_read_only`]: there is no file at `path` (a query tool never
+    /// creates one).
+    #[error(
+        "audit database {path} does not exist; check the path (--db, or `database` in the station \
+         config); the daemon creates the file on its first start"
+    )]
+    Missing { path: PathBuf },
+
+    /// [`crate::AuditStore::open_read_only`]: the file's schema is not the one this build
+    /// reads (older or newer flashline, not an audit database, failed migration). `found`
+    /// is the highest applied migration, `expected` this build's latest.
+    #[error(
+        "audit database {path} has schema version {}, this flashline reads version {expected}: {detail}",
+        found.map_or_else(|| "none".to_string(), |v| v.to_string())
+    )]
+    Schema { path: PathBuf, found: Option<i64>, expected: i64, detail: String },
+
+    /// A write was attempted on a store opened with
+    /// [`crate::AuditStore::open_read_only`].
+    #[error("audit database {path} is open read-only (query tool); only the daemon's store writes to it")]
+    ReadOnly { path: PathBuf },
+
     /// Any other database error (a bug or an unexpected SQLite condition).
     #[error("audit database {path}: {source}")]
     Database { path: PathBuf, source: sqlx::Error },

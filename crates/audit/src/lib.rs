@@ -42,7 +42,7 @@ pub use model::{
 pub use options::{Durability, StoreOptions};
 pub use query::AttemptFilter;
 pub use stats::{Counts, HourStats, SlotStats, Stats};
-pub use store::{AuditStore, IntegrityReport};
+pub use store::{AuditStore, IntegrityReport, MAX_STAGE_LEN, UNKNOWN_STAGE};
 pub use synthetic::{insert_synthetic, SyntheticSpec, SyntheticSummary};
 pub use time::Timestamp;
 pub use verify::{ChainProblem, ChainReport};

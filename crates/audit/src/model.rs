@@ -307,6 +307,9 @@ pub struct AttemptRow {
     pub seq: Option<i64>,
     pub prev_hash: Option<String>,
     pub row_hash: Option<String>,
+    /// The stage a `running` attempt is in (see [`crate::AuditStore::set_stage`]); `None`
+    /// before the first stage and on every completed row. Not hashed.
+    pub current_stage: Option<String>,
 }
 
 impl AttemptRow {

@@ -13,7 +13,8 @@ use crate::stats::{Counts, Stats};
 const TABLE_REASON_CHARS: usize = 60;
 
 /// An aligned text table with the columns an operator scans: id, start, slot, port, MAC,
-/// chip, image, result, failed stage, reason, duration, rework.
+/// chip, image, result, stage (the failed stage; for a running row the stage it is in),
+/// reason, duration, rework.
 pub fn table(rows: &[AttemptRow]) -> String {
     let header =
         ["ID", "STARTED (UTC)", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "REASON"];
@@ -34,7 +35,8 @@ pub fn table(rows: &[AttemptRow]) -> String {
                 },
                 format!("{} ({})", r.image_name, r.image_sha256.get(..8).unwrap_or(&r.image_sha256)),
                 r.result.to_string(),
-                r.failure_stage.clone().unwrap_or_else(|| "-".into()),
+                // A running row shows the stage it is in, a completed one the stage it failed in.
+                r.failure_stage.clone().or_else(|| r.current_stage.clone()).unwrap_or_else(|| "-".into()),
                 r.duration_ms().map_or("-".into(), |ms| format!("{:.1}", ms as f64 / 1000.0)),
                 if r.rework { "yes".into() } else { "no".into() },
                 r.failure_reason.as_deref().map_or("-".into(), |s| one_line(s, TABLE_REASON_CHARS)),
@@ -60,7 +62,7 @@ pub fn json_lines(rows: &[AttemptRow]) -> String {
 }
 
 /// Column names of [`csv`], in order.
-pub const CSV_COLUMNS: [&str; 28] = [
+pub const CSV_COLUMNS: [&str; 29] = [
     "id",
     "started_at",
     "ended_at",
@@ -89,6 +91,7 @@ pub const CSV_COLUMNS: [&str; 28] = [
     "seq",
     "prev_hash",
     "row_hash",
+    "current_stage",
 ];
 
 /// CSV with a header row and every field; nested values (timings, skipped regions) as
@@ -129,6 +132,7 @@ pub fn csv(rows: &[AttemptRow]) -> String {
                 r.seq.map(|s| s.to_string()).unwrap_or_default(),
                 opt(&r.prev_hash),
                 opt(&r.row_hash),
+                opt(&r.current_stage),
             ],
         );
     }

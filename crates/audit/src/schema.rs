@@ -18,7 +18,7 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 pub(crate) const ROW_COLUMNS: &str = "id, started_at_ms, ended_at_ms, station_id, slot, port, \
      usb_vid, usb_pid, usb_serial, chip, chip_revision, mac, flash_id, flash_size, \
      image_name, image_sha256, result, failure_stage, failure_reason, bytes_written, \
-     verify_method, rework, rework_of, skipped_regions, stage_timings, seq, prev_hash, row_hash";
+     verify_method, rework, rework_of, skipped_regions, stage_timings, seq, prev_hash, row_hash, current_stage";
 
 /// Decodes one row selected with [`ROW_COLUMNS`].
 pub(crate) fn decode_row(path: &Path, row: &SqliteRow) -> Result<AttemptRow> {
@@ -77,6 +77,7 @@ pub(crate) fn decode_row(path: &Path, row: &SqliteRow) -> Result<AttemptRow> {
         seq: int_opt("seq")?,
         prev_hash: text_opt("prev_hash")?,
         row_hash: text_opt("row_hash")?,
+        current_stage: text_opt("current_stage")?,
     })
 }
 

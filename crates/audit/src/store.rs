@@ -32,6 +32,8 @@ pub struct AuditStore {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
     pub(crate) opts: StoreOptions,
+    /// Opened with [`AuditStore::open_read_only`]: every write is refused up front.
+    pub(crate) read_only: bool,
 }
 
 /// Error inside a write transaction: either from SQLite (classified, maybe retried) or a
@@ -130,6 +132,9 @@ macro_rules! write_tx {
         let started = ::std::time::Instant::now();
         let deadline = started + store.opts.busy_timeout;
         let mut backoff = ::std::time::Duration::from_millis(2);
+        if store.read_only {
+            Err(store.read_only_err())
+        } else {
         loop {
             let attempt: ::std::result::Result<_, $crate::store::TxError> = async {
                 #[allow(unused_mut)]
@@ -159,6 +164,7 @@ macro_rules! write_tx {
                     break Err(store.sql_err_since(started, e));
                 }
             }
+        }
         }
     }};
 }
@@ -208,7 +214,60 @@ impl AuditStore {
             .await
             .map_err(|e| AuditError::from_sqlx(&path, 0, e))?;
         tracing::debug!(path = %path.display(), "audit store open");
-        Ok(AuditStore { path, writer, reader, opts })
+        Ok(AuditStore { path, writer, reader, opts, read_only: false })
+    }
+
+    /// Opens an existing database for queries only: `query`, `get`, `stats`,
+    /// `verify_chain`, `integrity_check`, `chain_head`. For tools that run beside the
+    /// daemon (`flashline log`, `flashline stats`).
+    ///
+    /// - Never creates the file: a missing file is [`AuditError::Missing`].
+    /// - Never migrates: the file's applied migrations must be exactly this build's
+    ///   (versions and checksums), otherwise [`AuditError::Schema`] says whether the file is
+    ///   older (start this version's daemon once, it migrates) or newer (use the newer
+    ///   flashline) than this build.
+    /// - Connections are opened with `SQLITE_OPEN_READONLY`, so SQLite itself refuses any
+    ///   write, and every write method of the store fails up front with
+    ///   [`AuditError::ReadOnly`]. In particular it can never run
+    ///   [`AuditStore::close_interrupted`] and close a live daemon's jobs.
+    /// - Safe while the daemon writes: in WAL mode a reader sees the last committed state
+    ///   (including the WAL) and neither blocks the writer nor is blocked by it. The pragmas
+    ///   of the file (journal mode, page size) are left alone. SQLite may create the `-wal`
+    ///   and `-shm` files next to the database if they do not exist (it needs them to read a
+    ///   WAL database); the database file itself is never written.
+    pub async fn open_read_only(path: impl AsRef<Path>) -> Result<AuditStore> {
+        let path = path.as_ref().to_path_buf();
+        let opts = StoreOptions::default();
+        match path.try_exists() {
+            Ok(true) => {}
+            Ok(false) => return Err(AuditError::Missing { path }),
+            // Cannot even look (a directory without search permission): let SQLite report it.
+            Err(_) => {}
+        }
+        let connect = SqliteConnectOptions::new()
+            .filename(&path)
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(opts.busy_timeout);
+        let started = Instant::now();
+        let reader = SqlitePoolOptions::new()
+            .max_connections(opts.read_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout((opts.busy_timeout * 4).max(Duration::from_secs(30)))
+            .connect_with(connect)
+            .await
+            .map_err(|e| AuditError::from_sqlx(&path, elapsed_ms(started), e))?;
+        if let Err(e) = check_schema(&path, &reader).await {
+            reader.close().await;
+            return Err(e);
+        }
+        tracing::debug!(path = %path.display(), "audit store open (read-only)");
+        Ok(AuditStore { path, writer: reader.clone(), reader, opts, read_only: true })
+    }
+
+    /// Whether this store was opened with [`AuditStore::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The database file.
@@ -226,6 +285,9 @@ impl AuditStore {
     /// Changes the size limit at run time (e.g. after the operator freed space or raised
     /// the limit). A limit below the current size keeps the file at its current size.
     pub async fn set_max_db_bytes(&self, limit: Option<u64>) -> Result<()> {
+        if self.read_only {
+            return Err(self.read_only_err());
+        }
         let pages = max_pages(limit);
         let mut opts = self.opts.clone();
         opts.max_db_bytes = limit;
@@ -307,6 +369,37 @@ impl AuditStore {
         })
     }
 
+    /// Records the stage a running attempt has just entered (`connect`, `identify`,
+    /// `write`, ...), so that a row left `running` by a daemon that died is closed as
+    /// "interrupted during write" rather than "unknown" ([`AuditStore::close_interrupted`]).
+    ///
+    /// One `UPDATE` of the `current_stage` column in its own write transaction (one commit,
+    /// so one fsync with [`Durability::Full`]); call it at each stage change, not per
+    /// progress event. The column is live progress only: it is not hashed, and completing
+    /// the row clears it (the outcome's stage is `failure_stage`). A storage fault here
+    /// does not endanger the row; the daemon may log it and carry on with the job.
+    ///
+    /// Fails with `NotFound` for an unknown id and `AlreadyCompleted` for a completed row.
+    pub async fn set_stage(&self, id: AttemptId, stage: &str) -> Result<()> {
+        let stage = stage.trim();
+        if stage.is_empty() || stage.len() > MAX_STAGE_LEN {
+            return Err(AuditError::Invalid(format!(
+                "stage name '{stage}' must be 1 to {MAX_STAGE_LEN} bytes long"
+            )));
+        }
+        write_tx!(self, |tx| {
+            let done = sqlx::query("UPDATE attempts SET current_stage = ? WHERE id = ? AND result = 'running'")
+                .bind(stage)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                // Not running: say why (unknown id, or already completed).
+                self.require_running(&mut tx, id).await?;
+            }
+        })
+    }
+
     /// Records the end of a job and appends the row to the hash chain, in one transaction.
     /// A row is completed exactly once: a second call fails with `AlreadyCompleted`.
     pub async fn complete_attempt(&self, id: AttemptId, completion: Completion) -> Result<()> {
@@ -318,28 +411,32 @@ impl AuditStore {
     }
 
     /// Closes every row left `running` by a daemon that died, as `interrupted` with the
-    /// reason [`INTERRUPTED_REASON`]; returns how many. Call once at daemon start, before
-    /// any job begins, never from a tool that runs beside the daemon.
+    /// reason [`INTERRUPTED_REASON`]; returns how many. The failure stage is the last stage
+    /// recorded with [`AuditStore::set_stage`] ("interrupted during write"), or
+    /// [`UNKNOWN_STAGE`] when none was. Call once at daemon start, before any job begins,
+    /// never from a tool that runs beside the daemon (a read-only store refuses it).
     pub async fn close_interrupted(&self) -> Result<u64> {
         let now = Timestamp::now();
         let n = write_tx!(self, |tx| {
-            let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM attempts WHERE result = 'running' ORDER BY id")
-                .fetch_all(&mut *tx)
-                .await?;
-            for &id in &ids {
+            let running: Vec<(i64, Option<String>)> =
+                sqlx::query_as("SELECT id, current_stage FROM attempts WHERE result = 'running' ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for (id, stage) in &running {
                 // What the dead daemon knew is gone; record only what is certain.
+                let stage = stage.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or(UNKNOWN_STAGE);
                 let completion = Completion {
                     result: AttemptResult::Interrupted,
-                    failure: Some(Failure { stage: "unknown".into(), reason: INTERRUPTED_REASON.into() }),
+                    failure: Some(Failure { stage: stage.into(), reason: INTERRUPTED_REASON.into() }),
                     bytes_written: 0,
                     verify_method: None,
                     stage_timings: StageTimings::new(),
                     skipped_regions: Vec::new(),
                     ended_at: Some(now),
                 };
-                self.seal(&mut tx, AttemptId(id), &completion).await?;
+                self.seal(&mut tx, AttemptId(*id), &completion).await?;
             }
-            ids.len() as u64
+            running.len() as u64
         })?;
         if n > 0 {
             tracing::warn!(path = %self.path.display(), rows = n, "closed attempts left running as interrupted");
@@ -419,7 +516,7 @@ impl AuditStore {
         sqlx::query(
             "UPDATE attempts SET ended_at_ms = ?, result = ?, failure_stage = ?, failure_reason = ?, \
              bytes_written = ?, verify_method = ?, skipped_regions = ?, stage_timings = ?, \
-             seq = ?, prev_hash = ?, row_hash = ? WHERE id = ?",
+             seq = ?, prev_hash = ?, row_hash = ?, current_stage = NULL WHERE id = ?",
         )
         .bind(ended_at.as_unix_ms())
         .bind(c.result.as_str())
@@ -448,6 +545,10 @@ impl AuditStore {
         chain::write_head(conn, &chain::ChainHead { last_seq: seq, last_hash: hash, last_attempt_id: Some(id.0) })
             .await?;
         Ok(())
+    }
+
+    pub(crate) fn read_only_err(&self) -> AuditError {
+        AuditError::ReadOnly { path: self.path.clone() }
     }
 
     pub(crate) fn sql_err(&self, e: sqlx::Error) -> AuditError {
@@ -481,6 +582,73 @@ fn connect_options(path: &Path, opts: &StoreOptions) -> SqliteConnectOptions {
         .foreign_keys(true)
         .pragma("max_page_count", max_pages(opts.max_db_bytes).to_string())
 }
+
+/// Fails unless the file's applied migrations are exactly the embedded ones.
+async fn check_schema(path: &Path, pool: &SqlitePool) -> Result<()> {
+    let expected: Vec<(i64, Vec<u8>)> =
+        MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()).map(|m| (m.version, m.checksum.to_vec())).collect();
+    let latest = expected.iter().map(|(v, _)| *v).max().unwrap_or(0);
+    let schema_err = |found: Option<i64>, detail: String| AuditError::Schema {
+        path: path.to_path_buf(),
+        found,
+        expected: latest,
+        detail,
+    };
+    let has_history: Option<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| AuditError::from_sqlx(path, 0, e))?;
+    if has_history.is_none() {
+        return Err(schema_err(
+            None,
+            "the file has no schema history: it is not a flashline audit database (or an empty SQLite file)".into(),
+        ));
+    }
+    let applied: Vec<(i64, bool, Vec<u8>)> =
+        sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .map_err(|e| AuditError::from_sqlx(path, 0, e))?;
+    let found = applied.iter().map(|(v, _, _)| *v).max();
+    if let Some((v, _, _)) = applied.iter().find(|(_, ok, _)| !ok) {
+        return Err(schema_err(
+            found,
+            format!("migration {v} failed half-way; start the daemon once to retry it, or restore a backup"),
+        ));
+    }
+    if let Some((v, _, _)) = applied.iter().find(|(v, _, _)| !expected.iter().any(|(e, _)| e == v)) {
+        return Err(schema_err(
+            found,
+            format!(
+                "the file has migration {v}, unknown to this build: it was written by a newer flashline; \
+                 query it with that version"
+            ),
+        ));
+    }
+    if let Some((v, _)) = expected.iter().find(|(e, _)| !applied.iter().any(|(v, _, _)| v == e)) {
+        return Err(schema_err(
+            found,
+            format!(
+                "the file lacks migration {v}: it was written by an older flashline; start this version's \
+                 daemon once (it upgrades the file), or query it with the older flashline"
+            ),
+        ));
+    }
+    if let Some((v, _, _)) = applied.iter().find(|(v, _, sum)| expected.iter().any(|(e, s)| e == v && s != sum)) {
+        return Err(schema_err(
+            found,
+            format!("migration {v} in the file differs from this build's (checksum mismatch); use the flashline that wrote it"),
+        ));
+    }
+    Ok(())
+}
+
+/// Longest stage name [`AuditStore::set_stage`] takes.
+pub const MAX_STAGE_LEN: usize = 64;
+
+/// Failure stage of an interrupted row whose stage was never recorded.
+pub const UNKNOWN_STAGE: &str = "unknown";
 
 fn elapsed_ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64

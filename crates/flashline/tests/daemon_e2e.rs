@@ -518,6 +518,10 @@ exec "$FL" run --config "$CFG""#;
     tb.wait_count(2, Duration::from_secs(60), "both boards writing", |v| {
         v["message"] == "stage" && v["stage"] == "write"
     });
+    // The stage reaches the row through its own small transaction; the write itself takes
+    // seconds, so a moment later both rows say "write".
+    thread::sleep(Duration::from_millis(700));
+    assert_eq!(tb.messages("board passed").count(), 0, "the write ended too soon for this test:\n{}", tb.tail());
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("SIGKILL the daemon");
     tb.read_until(Duration::from_secs(10), "the first daemon to die", |l, _| {
         l.starts_with("[child] first daemon ended")
@@ -540,7 +544,8 @@ exec "$FL" run --config "$CFG""#;
     assert_eq!(rows.len(), 4, "{rows:#?}");
     for row in &rows[..2] {
         assert_eq!(row.result, AttemptResult::Interrupted, "{row:#?}");
-        assert!(row.ended_at.is_some(), "{row:#?}");
+        assert_eq!(row.failure_stage.as_deref(), Some("write"), "the stage the daemon died in: {row:#?}");
+        assert!(row.ended_at.is_some() && row.mac.is_some(), "{row:#?}");
     }
     let mut slots: Vec<&str> = rows[..2].iter().map(|r| r.slot.as_str()).collect();
     slots.sort();
@@ -594,7 +599,7 @@ fn bad_config_and_image_inputs_exit_with_documented_codes() {
 
     // The golden image changed after pinning (a new build over the old): 3, both digests.
     std::fs::write(&st.config, &good).unwrap();
-    let manifest = flashline::cli::sample::write_sample(&st.manifest.with_file_name(""), Chip::Esp32, 40 * 1024)
+    let manifest = flashline::cli::sample::write_sample(st.manifest.parent().unwrap(), Chip::Esp32, 40 * 1024)
         .expect("rewrite the image");
     let changed = GoldenImage::load(&ImageSource::Manifest(manifest)).unwrap().sha256().to_hex();
     assert_ne!(changed, st.sha());

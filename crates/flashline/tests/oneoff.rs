@@ -155,10 +155,10 @@ fn esp32_capture_then_copy_to_another_board() {
     let run = on_board("capture", sim.port(0), &["-o", out.to_str().unwrap()]).ok();
     eprintln!("capture of 4 MB (timing off): {:.2} s", run.took.as_secs_f64());
     let trimmed = 0x20_1234; // far + 0x1233, rounded up to a multiple of 4
-    let bin = std::fs::read(dir.path().join("golden/master.bin")).unwrap();
+    let bin = std::fs::read(dir.path().join("golden/master/flash.bin")).unwrap();
     assert_eq!(bin.len(), trimmed, "trailing 0xFF trimmed to the last word holding data");
     assert_eq!(bin[..], content[..trimmed]);
-    let manifest_path = dir.path().join("golden/master.toml");
+    let manifest_path = dir.path().join("golden/master/manifest.toml");
     let m = Manifest::load(&manifest_path).unwrap();
     assert_eq!(m.chip.file_name(), "esp32");
     assert_eq!(m.flash_size.unwrap().0 as usize, 4 * MB);
@@ -169,6 +169,9 @@ fn esp32_capture_then_copy_to_another_board() {
     assert_eq!(m.regions.len(), 1);
     assert_eq!(m.regions[0].offset.0, 0);
     assert_eq!(m.regions[0].length, Some(trimmed as u64));
+
+    // A second capture does not silently replace the golden image.
+    on_board("capture", sim.port(0), &["-o", out.to_str().unwrap()]).fails(Exit::Config, "already exists");
 
     // The printed [image] block, pasted into a station config, is accepted by what
     // `flashline run` does at start-up (pinned digest, chip, minimum flash size).
@@ -211,7 +214,7 @@ fn esp32_capture_then_copy_to_another_board() {
     let r = &rows[0];
     assert_eq!(r.result, AttemptResult::Pass);
     assert_eq!(r.image_sha256, printed_sha);
-    assert_eq!(r.image_name, "master.toml");
+    assert_eq!(r.image_name, "manifest.toml");
     assert_eq!(r.mac.as_deref().map(str::to_ascii_lowercase), Some(sim.boards[1].mac.clone()));
     assert_eq!(r.flash_size, Some(4 * MB as u64));
     assert_eq!(r.station_id, "cli");

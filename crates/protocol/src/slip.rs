@@ -48,7 +48,7 @@ pub enum SlipEvent {
     /// other while idle; callers decide whether an empty frame matters.
     Frame(Vec<u8>),
     /// Bytes received outside of any frame (boot log, line noise). Consecutive noise bytes
-    /// are reported together.
+    /// are reported together, in chunks of at most [`SlipDecoder::MAX_NOISE`] bytes.
     Noise(Vec<u8>),
     /// An escape byte followed by something other than `DC`/`DD`. The frame in progress is
     /// dropped and the decoder waits for the next delimiter.
@@ -88,6 +88,11 @@ impl SlipDecoder {
     /// Largest frame the real loaders ever exchange is a 16 KiB data block plus headers;
     /// allow generous head room before calling a frame oversize.
     pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
+
+    /// Most noise bytes buffered between frames. A port that streams a boot log or garbage
+    /// without ever sending a delimiter gets its noise reported in chunks of this size
+    /// instead of growing the buffer for as long as the stream lasts.
+    pub const MAX_NOISE: usize = 64 * 1024;
 
     /// New decoder with [`Self::DEFAULT_MAX_FRAME`].
     pub fn new() -> Self {
@@ -148,6 +153,9 @@ impl SlipDecoder {
                     self.state = State::InFrame;
                 } else {
                     self.noise.push(b);
+                    if self.noise.len() >= Self::MAX_NOISE {
+                        events.push(SlipEvent::Noise(std::mem::take(&mut self.noise)));
+                    }
                 }
             }
             State::InFrame => match b {
@@ -226,6 +234,19 @@ mod tests {
         assert!(d.is_idle());
         d.feed(b"garbage");
         assert_eq!(d.take_noise(), Some(b"garbage".to_vec()));
+    }
+
+    #[test]
+    fn endless_noise_is_reported_in_bounded_chunks() {
+        // A port that never sends a delimiter must not grow the decoder without bound.
+        let mut d = SlipDecoder::new();
+        let mut events = Vec::new();
+        for chunk in vec![b'x'; 2 * SlipDecoder::MAX_NOISE + 5].chunks(1000) {
+            d.push(chunk, &mut events);
+        }
+        assert_eq!(events, vec![SlipEvent::Noise(vec![b'x'; SlipDecoder::MAX_NOISE]); 2]);
+        assert_eq!(d.take_noise(), Some(vec![b'x'; 5]));
+        assert!(d.is_idle());
     }
 
     #[test]

@@ -55,11 +55,23 @@ async fn main() {
         r.sparse.len(),
         r.sparse.iter().map(|p| p.wire_len).sum::<u32>()
     );
+    let stubs = Arc::new(StubSet::discover().unwrap());
+    let config = FlasherConfig { before: BeforeReset::NoReset, stubs: Some(stubs), ..Default::default() };
+    if let Ok(port) = std::env::var("FLASHLINE_PORT") {
+        // A board served by `espsim --timing realistic` on a PTY.
+        let t0 = Instant::now();
+        let t = SerialTransport::open(&port, 115_200).unwrap();
+        let mut f = Flasher::connect(t, &config, Progress::none(), CancellationToken::new()).await.unwrap();
+        let t_connect = t0.elapsed();
+        let opts = WriteOptions { pipelining, blank_skip: blank, ..Default::default() };
+        let rep = f.write(&image, &opts).await.unwrap();
+        f.finish(After::NoReset).await.unwrap();
+        println!("PTY: connect+stub+baud {t_connect:?}, total {:?}, write {:?}", t0.elapsed(), rep.elapsed);
+        return;
+    }
     let mut cfg = BoardConfig::new(Chip::Esp32, Mac([0x24, 0x0a, 0xc4, 1, 2, 3]));
     cfg.timing = TimingMode::Realistic;
     let (link, sim) = spawn_duplex(cfg);
-    let stubs = Arc::new(StubSet::discover().unwrap());
-    let config = FlasherConfig { before: BeforeReset::NoReset, stubs: Some(stubs), ..Default::default() };
     let t0 = Instant::now();
     let mut f = Flasher::connect(DuplexTransport::new(link), &config, Progress::none(), CancellationToken::new())
         .await

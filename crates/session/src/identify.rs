@@ -10,7 +10,7 @@ use crate::error::{Error, Result, Stage};
 use crate::transport::Transport;
 use flashline_protocol::chip::Mac;
 use flashline_protocol::chip::{
-    decode_mac, esp32_package_name, esp32_revision, SpiRegs, CHIP_DETECT_MAGIC_REG, ESP32_APB_CTL_DATE,
+    decode_mac, esp32_mac_crc8, esp32_package_name, esp32_revision, SpiRegs, CHIP_DETECT_MAGIC_REG, ESP32_APB_CTL_DATE,
 };
 use flashline_protocol::command::{FlashBegin, GetSecurityInfo, ReadReg, SpiAttach, WriteReg};
 use flashline_protocol::flash::{size_from_jedec, spi_cmd};
@@ -92,11 +92,7 @@ pub(crate) async fn identify<T: Transport>(
     chip: Chip,
 ) -> Result<ChipInfo> {
     conn.set_stage(Stage::Identify);
-    let spec = chip.spec();
-    let mut mac_words = Vec::with_capacity(spec.mac_regs.len());
-    for &r in spec.mac_regs {
-        mac_words.push(regs.read(conn, r).await?);
-    }
+    let mac_words = read_mac_words(conn, regs, chip).await?;
     let mac = decode_mac(chip, &mac_words).map_err(|e| Error::Identify(format!("cannot decode the MAC: {e}")))?;
     let (revision, description) = match chip {
         Chip::Esp32 => {
@@ -114,6 +110,43 @@ pub(crate) async fn identify<T: Transport>(
         other => (None, other.to_string()),
     };
     Ok(ChipInfo { chip, mac, revision, description, flash: None })
+}
+
+/// Reads the MAC words so that a reply corrupted on the link cannot produce a wrong MAC
+/// (replies carry no checksum, and the MAC goes into the audit log): on ESP32 the eFuse
+/// CRC-8 must match, on other chips two reads must agree. One retry, then an error.
+async fn read_mac_words<T: Transport>(conn: &mut Connection<T>, regs: &mut RegCache, chip: Chip) -> Result<Vec<u32>> {
+    let spec = chip.spec();
+    let mut last = Vec::new();
+    for attempt in 0..2 {
+        let mut words = Vec::with_capacity(spec.mac_regs.len());
+        for &r in spec.mac_regs {
+            let v = if attempt == 0 { regs.read(conn, r).await? } else { conn.command(&ReadReg { addr: r }).await? };
+            regs.0.insert(r, v);
+            words.push(v);
+        }
+        let ok = match chip {
+            Chip::Esp32 => match decode_mac(chip, &words) {
+                Ok(mac) => esp32_mac_crc8(&mac) as u32 == (words[1] >> 16) & 0xFF,
+                Err(_) => false,
+            },
+            _ => {
+                let mut again = Vec::with_capacity(words.len());
+                for &r in spec.mac_regs {
+                    again.push(conn.command(&ReadReg { addr: r }).await?);
+                }
+                again == words
+            }
+        };
+        if ok {
+            return Ok(words);
+        }
+        tracing::warn!(%chip, ?words, "MAC registers read inconsistently; reading again");
+        last = words;
+    }
+    Err(Error::Identify(format!(
+        "the MAC eFuse words read back inconsistently ({last:08x?}): link corrupting replies or eFuse damaged; retry, then reject the board"
+    )))
 }
 
 /// Makes the ROM talk to the flash (stubs attach by themselves on start).

@@ -286,3 +286,25 @@ async fn default_flow_control_never_overruns_a_busy_chip() {
     }
     assert_eq!(sim.flash(), expected);
 }
+
+#[tokio::test]
+async fn cancellation_mid_write_ends_promptly() {
+    let mut cfg = flashline_sim::BoardConfig::new(Chip::Esp32, mac(Chip::Esp32, 9));
+    cfg.timing = flashline_sim::TimingMode::Realistic;
+    let (link, _sim) = flashline_sim::spawn_duplex(cfg);
+    let tok = CancellationToken::new();
+    let mut f =
+        Flasher::connect(DuplexTransport::new(link), &config(true), Progress::none(), tok.clone()).await.unwrap();
+    let regions = sample_image(10, 1 << 20);
+    let image = prepared(&regions);
+    let t2 = tok.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        t2.cancel();
+    });
+    let t0 = std::time::Instant::now();
+    let e = f.write(&image, &WriteOptions::default()).await.unwrap_err();
+    assert!(matches!(e, Error::Cancelled { .. }), "{e}");
+    assert!(matches!(e.stage(), Stage::Write | Stage::Verify), "{e}");
+    assert!(t0.elapsed() < Duration::from_millis(1500), "{:?}", t0.elapsed());
+}

@@ -168,3 +168,32 @@ async fn esptool_reads_what_session_wrote_esp8266_stub() {
 async fn esptool_reads_what_session_wrote_esp8266_rom() {
     session_writes_esptool_reads_via_flash_file(Chip::Esp8266, false).await;
 }
+
+/// A board unplugged mid-write on a real PTY (the master side closes): a disconnect in the
+/// write stage, promptly.
+#[tokio::test]
+async fn pty_unplug_during_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = EspSim::start(&[
+        "--chip",
+        "esp32",
+        "--count",
+        "1",
+        "--link-dir",
+        dir.path().to_str().unwrap(),
+        "--fault",
+        "unplug-after=60000",
+    ]);
+    let port = open(sim.port(0)).await;
+    let regions = sample_image(12, 256 * 1024);
+    let image = prepared(&regions);
+    let t0 = std::time::Instant::now();
+    let r = bounded(Duration::from_secs(20), async {
+        let mut f = Flasher::connect(port, &config(true), Progress::none(), CancellationToken::new()).await?;
+        f.write(&image, &WriteOptions::default()).await
+    })
+    .await;
+    let e = r.unwrap_err();
+    assert!(matches!(e, Error::Disconnected { stage: Stage::Write } | Error::Io { stage: Stage::Write, .. }), "{e}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+}

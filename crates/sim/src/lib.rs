@@ -24,6 +24,21 @@
 //! - With a flash file, changed sectors are written in place after every batch of input
 //!   (see `persist.rs`): the file is right while running and after a kill.
 //!
+//! Realistic timing (`--timing realistic`, [`TimingModel::realistic`]) in numbers — see
+//! [`timing`] for every knob and its source:
+//! - UART 8N1 (10 bits per byte) at the current baud; esptool is stop-and-wait, the stubs
+//!   ack a data block before processing it and hold one more frame.
+//! - Flash (W25Q32JV typical): 4 KiB sector erase 45 ms, 64 KiB block erase 150 ms, page
+//!   program 30 µs + 2.5 µs/byte in 32-byte ROM program commands (+30 µs SPI overhead
+//!   each), chip erase 2 s blank … 7 s fully written (measured ESP32 4 MB modules 2–7 s).
+//! - Stub CPU: inflate 1 MB/s, MD5 1.6 MB/s, flash reads 1.25 MB/s (1-line 10 MHz); the new
+//!   stub's ESP32 clock boost halves CPU and SPI-transaction times, and it skips erasing
+//!   blank sectors until the first dirty one.
+//! - Calibrated with real esptool 5.6 against published real-hardware runs (legacy stub,
+//!   ESP32 and ESP8266, 115200–2 000 000 baud, write and read_flash): every scenario within
+//!   ±25 % — `scripts/calibrate-espsim.sh` replays them, `tests/calibration.rs` guards the
+//!   model on the paused clock, and `docs/BENCHMARKS.md` has the table.
+//!
 //! In-process use:
 //! ```no_run
 //! # async fn demo() {

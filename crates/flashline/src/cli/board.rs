@@ -212,28 +212,21 @@ impl Board {
     /// range (a second, independent pass over the flash on the chip).
     pub async fn read_checked(&mut self, offset: u32, len: u32) -> Result<Vec<u8>, Failure> {
         let data = self.flasher.read_flash(offset, len).await.map_err(|e| self.fail(e))?;
-        let chip_md5 = match self.flasher.flash_md5(offset, len).await {
-            Ok(m) => Some(m),
-            // The ESP8266 ROM cannot hash flash; the read itself already needed the stub,
-            // so this only happens on the ESP32 ROM path, which has no MD5-free reads.
-            Err(SessionError::NeedsStub { .. }) => None,
-            Err(e) => return Err(self.fail(e)),
-        };
+        self.bar.progress().report(Stage::Verify, 0, 0);
+        let chip_md5 = self.flasher.flash_md5(offset, len).await.map_err(|e| self.fail(e))?;
         self.bar.clear();
-        if let Some(m) = chip_md5 {
-            let ours = flashline_session::image::md5(&data);
-            if m != ours {
-                return Err(Failure::new(
-                    Exit::Board,
-                    format!(
-                        "{}: the data read from 0x{offset:x}+0x{len:x} does not match the board's MD5 of that range \
-                         (board {}, read {}): flaky flash or link; lower --baud and try again",
-                        self.port,
-                        flashline_session::image::hex(&m),
-                        flashline_session::image::hex(&ours)
-                    ),
-                ));
-            }
+        let ours = flashline_session::image::md5(&data);
+        if chip_md5 != ours {
+            return Err(Failure::new(
+                Exit::Board,
+                format!(
+                    "{}: the data read from 0x{offset:x}+0x{len:x} does not match the board's MD5 of that range \
+                     (board {}, read {}): flaky flash or link; lower --baud and try again",
+                    self.port,
+                    flashline_session::image::hex(&chip_md5),
+                    flashline_session::image::hex(&ours)
+                ),
+            ));
         }
         Ok(data)
     }
@@ -361,7 +354,7 @@ mod tests {
         assert!(f.message.contains("not an ESP32"), "{}", f.message);
         let f = session_failure("p", SessionError::StubNotFound { searched: "x".into() });
         assert_eq!(f.exit, Exit::Config);
-        let f = open_port(Path::new("/dev/flashline-no-such-port"), 115_200).unwrap_err();
+        let f = open_port(Path::new("/dev/flashline-no-such-port"), 115_200).err().expect("no such port");
         assert_eq!(f.exit, Exit::Port);
         assert!(f.message.contains("no such serial port"), "{}", f.message);
     }

@@ -2,8 +2,8 @@
 //!
 //! Reads the flash at full speed (stub READ_FLASH at `--baud`), its size from the JEDEC id,
 //! checks the data against the board's own MD5 of the range, trims the trailing 0xFF (a
-//! blank tail need not be written: copies are faster) and writes `PATH.bin` plus the
-//! manifest `PATH.toml` (chip, flash size, source MAC, date, bytes read, SHA-256 and length
+//! blank tail need not be written: copies are faster) and writes `DIR/flash.bin` plus the
+//! manifest `DIR/manifest.toml` (chip, flash size, source MAC, date, bytes read, SHA-256 and length
 //! of the file). Finally it prints the `[image]` block a station config needs to flash
 //! that image with `flashline run`, with the canonical digest to pin.
 
@@ -27,9 +27,9 @@ use crate::image::{CaptureInfo, GoldenImage, ImageSource, Manifest, ManifestRegi
 pub struct CaptureArgs {
     #[command(flatten)]
     pub board: BoardArgs,
-    /// Output name: writes PATH.toml (manifest) and PATH.bin (flash content); a `.toml`
-    /// or `.bin` extension given here is replaced.
-    #[arg(long, short = 'o', value_name = "PATH")]
+    /// Output directory: writes DIR/manifest.toml and DIR/flash.bin (a path ending in
+    /// `.toml` names the manifest instead; the image goes next to it as `.bin`).
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub output: PathBuf,
     /// Bytes to read from 0 when the flash chip's JEDEC id gives no size (or to capture
     /// less than the whole flash).
@@ -47,25 +47,14 @@ pub struct Outputs {
     pub bin: PathBuf,
 }
 
-/// `golden/master`, `golden/master.toml`, `golden/master.bin` → `golden/master.{toml,bin}`.
-pub fn outputs(path: &Path) -> Result<Outputs, Failure> {
-    if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
-        return Err(Failure::new(
-            Exit::Config,
-            format!("-o {}: is a directory; give a name inside it, e.g. -o {}/master", path.display(), path.display()),
-        ));
+/// `-o master/` → `master/manifest.toml` + `master/flash.bin` (the directory is created);
+/// `-o golden/v1.toml` → `golden/v1.toml` + `golden/v1.bin`.
+pub fn outputs(path: &Path) -> Outputs {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) && !path.is_dir() {
+        Outputs { manifest: path.to_path_buf(), bin: path.with_extension("bin") }
+    } else {
+        Outputs { manifest: path.join("manifest.toml"), bin: path.join("flash.bin") }
     }
-    let stem = match path.extension().and_then(|e| e.to_str()) {
-        Some("toml" | "bin") => path.with_extension(""),
-        _ => path.to_path_buf(),
-    };
-    let with_ext = |ext: &str| {
-        let mut s = stem.clone().into_os_string();
-        s.push(".");
-        s.push(ext);
-        PathBuf::from(s)
-    };
-    Ok(Outputs { manifest: with_ext("toml"), bin: with_ext("bin") })
 }
 
 /// Length to keep: up to the last byte that is not 0xFF, rounded up to a multiple of 4
@@ -78,7 +67,7 @@ pub fn trimmed_len(data: &[u8]) -> usize {
 }
 
 pub async fn run(args: CaptureArgs) -> CliResult {
-    let out = outputs(&args.output)?;
+    let out = outputs(&args.output);
     for p in [&out.manifest, &out.bin] {
         if p.exists() && !args.force {
             return Err(Failure::new(
@@ -186,14 +175,12 @@ mod tests {
 
     #[test]
     fn output_names() {
-        let o = outputs(Path::new("golden/master")).unwrap();
-        assert_eq!(o.manifest, PathBuf::from("golden/master.toml"));
-        assert_eq!(o.bin, PathBuf::from("golden/master.bin"));
-        assert_eq!(outputs(Path::new("m.toml")).unwrap().bin, PathBuf::from("m.bin"));
-        assert_eq!(outputs(Path::new("m.bin")).unwrap().manifest, PathBuf::from("m.toml"));
-        assert_eq!(outputs(Path::new("v1.2")).unwrap().manifest, PathBuf::from("v1.2.toml"));
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(outputs(dir.path()).unwrap_err().exit, Exit::Config);
+        let o = outputs(Path::new("golden/master"));
+        assert_eq!(o.manifest, PathBuf::from("golden/master/manifest.toml"));
+        assert_eq!(o.bin, PathBuf::from("golden/master/flash.bin"));
+        assert_eq!(outputs(Path::new("master/")).bin, PathBuf::from("master/flash.bin"));
+        let o = outputs(Path::new("golden/v1.toml"));
+        assert_eq!((o.manifest, o.bin), (PathBuf::from("golden/v1.toml"), PathBuf::from("golden/v1.bin")));
     }
 
     #[test]

@@ -1,13 +1,358 @@
-//! `flashline log` (being written).
+//! `flashline log`: query the audit log; `flashline log verify`: check its hash chain.
+//!
+//! ```text
+//! flashline log --db audit.sqlite --result fail --since today
+//! flashline log --config station.toml --mac aa-bb-cc-dd-ee-ff
+//! flashline log --db audit.sqlite --slot A2 --since 7d --format csv --all > a2.csv
+//! flashline log verify --db audit.sqlite
+//! ```
+//!
+//! Every filter is ANDed. `--mac` takes any common spelling (`aa:bb:..`, `AA-BB-..`,
+//! `aabb.ccdd.eeff`, `AABBCCDDEEFF`). `--since` is inclusive, `--until` exclusive, both by
+//! start time; the spellings are in [`when`]. `--image` is an image name or a prefix of its
+//! SHA-256 (4 hex digits or more). Rows come newest first; by default the newest 100
+//! (`--limit N`, or `--all`), and a note on stderr says when more matched, so stdout stays
+//! clean for `--format json|jsonl|csv`.
+//!
+//! The database is opened read-only ([`flashline_audit::AuditStore::open_read_only`]): a
+//! query never creates, migrates or writes the file and never closes a live daemon's
+//! running jobs, so it is safe to run beside the daemon.
+//!
+//! Exit status: 0 success (also when nothing matched), 2 bad arguments or config file,
+//! 4 database missing/unreadable/wrong schema. `log verify`: 0 when the chain is intact,
+//! **1 when it is broken** (every finding is printed on stdout, with kind, `seq` and
+//! attempt id), 4 when the database cannot be read.
 
-use clap::Args;
+pub mod db;
+pub mod when;
 
+use std::io::Write;
+
+use clap::{Args, Subcommand, ValueEnum};
+use flashline_audit::{
+    normalize_mac, render, AttemptFilter, AttemptResult, AuditStore, ChainProblem, ChainReport, Timestamp,
+};
+
+use self::db::DbArgs;
+use self::when::When;
 use super::{CliResult, Failure};
 use crate::exit::Exit;
 
-#[derive(Debug, Clone, Args)]
-pub struct LogArgs {}
+/// Rows shown when neither `--limit` nor `--all` is given.
+pub const DEFAULT_LIMIT: u32 = 100;
 
-pub async fn run(_args: LogArgs) -> CliResult {
-    Err(Failure::new(Exit::Failure, "`flashline log` is not available in this build"))
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LogArgs {
+    #[command(subcommand)]
+    pub command: Option<LogCommand>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub query: QueryArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum LogCommand {
+    /// Check the hash chain: report edited, inserted and deleted rows (exit status 1 when
+    /// the chain is broken, 0 when intact).
+    Verify(VerifyArgs),
+}
+
+/// Filters and output of `flashline log`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct QueryArgs {
+    /// Board MAC, any spelling (aa:bb:cc:dd:ee:ff, AA-BB-.., AABBCCDDEEFF).
+    #[arg(long, value_parser = parse_mac)]
+    pub mac: Option<String>,
+    /// Slot name from the station config (e.g. A2).
+    #[arg(long)]
+    pub slot: Option<String>,
+    #[arg(long, value_enum)]
+    pub result: Option<ResultArg>,
+    /// Started at or after: RFC 3339, a date (2026-11-22 = midnight UTC), now, today,
+    /// yesterday (UTC days), or an age like 30m, 24h, 7d.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<When>,
+    /// Started before (exclusive); same spellings as --since.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<When>,
+    /// Image name, or a prefix of its SHA-256 (at least 4 hex digits).
+    #[arg(long, value_name = "NAME|SHA")]
+    pub image: Option<String>,
+    /// Show at most N rows, the newest [default: 100].
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub limit: Option<u32>,
+    /// Show every matching row.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `--result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResultArg {
+    Pass,
+    Fail,
+    Interrupted,
+    Running,
+}
+
+impl From<ResultArg> for AttemptResult {
+    fn from(r: ResultArg) -> AttemptResult {
+        match r {
+            ResultArg::Pass => AttemptResult::Pass,
+            ResultArg::Fail => AttemptResult::Fail,
+            ResultArg::Interrupted => AttemptResult::Interrupted,
+            ResultArg::Running => AttemptResult::Running,
+        }
+    }
+}
+
+/// `--format` of `flashline log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// A JSON array of complete rows (RFC 3339 times).
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// RFC 4180 CSV with a header row and every column.
+    Csv,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
+    pub format: VerifyFormat,
+}
+
+/// `--format` of `flashline log verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum VerifyFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+fn parse_mac(s: &str) -> Result<String, String> {
+    normalize_mac(s)
+}
+
+pub async fn run(args: LogArgs) -> CliResult {
+    match args.command {
+        Some(LogCommand::Verify(v)) => verify(v).await,
+        None => query(args.db, args.query).await,
+    }
+}
+
+/// Turns the arguments into a filter; `now` anchors relative times. The limit asked of
+/// the store is one more than shown, to tell whether more rows matched.
+pub fn filter(q: &QueryArgs, now: Timestamp) -> Result<(AttemptFilter, Option<u32>), Failure> {
+    let since = q.since.map(|w| w.resolve(now));
+    let until = q.until.map(|w| w.resolve(now));
+    if let (Some(s), Some(u)) = (since, until) {
+        if s >= u {
+            return Err(Failure::new(
+                Exit::Config,
+                format!("--since {s} is not before --until {u}: the range is empty (--until is exclusive)"),
+            ));
+        }
+    }
+    if q.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
+        return Err(Failure::new(Exit::Config, "--image must not be empty"));
+    }
+    if q.slot.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        return Err(Failure::new(Exit::Config, "--slot must not be empty"));
+    }
+    let shown = if q.all { None } else { Some(q.limit.unwrap_or(DEFAULT_LIMIT)) };
+    let f = AttemptFilter {
+        mac: q.mac.clone(),
+        slot: q.slot.as_ref().map(|s| s.trim().to_string()),
+        result: q.result.map(Into::into),
+        since,
+        until,
+        image: q.image.as_ref().map(|s| s.trim().to_string()),
+        limit: shown.map(|n| n.saturating_add(1)),
+    };
+    Ok((f, shown))
+}
+
+async fn query(db: DbArgs, q: QueryArgs) -> CliResult {
+    let (filter, shown) = filter(&q, Timestamp::now())?;
+    let store = db.open().await?;
+    let result = store.query(&filter).await;
+    store.close().await;
+    let mut rows = result.map_err(db::failure)?;
+    let more = shown.is_some_and(|n| rows.len() > n as usize);
+    if let Some(n) = shown {
+        rows.truncate(n as usize);
+    }
+    let text = match q.format {
+        Format::Table => render::table(&rows),
+        Format::Json => {
+            let mut s = render::json(&rows);
+            s.push('\n');
+            s
+        }
+        Format::Jsonl => render::json_lines(&rows),
+        Format::Csv => render::csv(&rows),
+    };
+    let exit = emit(&text)?;
+    if more {
+        eprintln!(
+            "flashline: showing the newest {} matching attempts; more match (use --limit N or --all)",
+            rows.len()
+        );
+    } else if rows.is_empty() && q.format == Format::Table {
+        eprintln!("flashline: no attempt matches");
+    }
+    Ok(exit)
+}
+
+async fn verify(args: VerifyArgs) -> CliResult {
+    let store = args.db.open().await?;
+    let report = verify_report(&store).await;
+    store.close().await;
+    let (report, running) = report?;
+    let path = args.db.path()?;
+    let text = match args.format {
+        VerifyFormat::Text => verify_text(&path.display().to_string(), &report, running),
+        VerifyFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&serde_json::json!({
+                "database": path,
+                "valid": report.is_valid(),
+                "rows_checked": report.rows_checked,
+                "running": running,
+                "head": report.head,
+                "problems": report.problems,
+            }))
+            .expect("report serialises");
+            s.push('\n');
+            s
+        }
+    };
+    let exit = emit(&text)?;
+    if report.is_valid() {
+        Ok(exit)
+    } else {
+        Err(Failure::new(
+            Exit::Failure,
+            format!(
+                "hash chain of audit database {} is broken: {} problem(s), listed above",
+                path.display(),
+                report.problems.len()
+            ),
+        ))
+    }
+}
+
+async fn verify_report(store: &AuditStore) -> Result<(ChainReport, usize), Failure> {
+    let report = store.verify_chain().await.map_err(db::failure)?;
+    let running = store.query(&AttemptFilter::all().result(AttemptResult::Running)).await.map_err(db::failure)?.len();
+    Ok((report, running))
+}
+
+/// The text report: summary, then one line per finding.
+pub fn verify_text(path: &str, report: &ChainReport, running: usize) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("audit database: {path}\n"));
+    s.push_str(&format!("chained rows checked: {}\n", report.rows_checked));
+    let head = &report.head;
+    s.push_str(&format!(
+        "chain head: seq {}, attempt {}, hash {}\n",
+        head.last_seq,
+        head.last_attempt_id.map_or("-".into(), |i| format!("#{i}")),
+        head.last_hash
+    ));
+    s.push_str(&format!("running (not chained yet): {running}\n"));
+    if report.is_valid() {
+        s.push_str("result: OK, the hash chain is intact\n");
+    } else {
+        s.push_str(&format!("result: BROKEN, {} problem(s):\n", report.problems.len()));
+        for p in &report.problems {
+            s.push_str(&format!("  {:<13} {p}\n", kind(p)));
+        }
+    }
+    s
+}
+
+/// Short name of a finding, as in the JSON `kind`.
+fn kind(p: &ChainProblem) -> &'static str {
+    match p {
+        ChainProblem::Edited { .. } => "edited",
+        ChainProblem::Inserted { .. } => "inserted",
+        ChainProblem::Deleted { .. } => "deleted",
+        ChainProblem::Rewritten { .. } => "rewritten",
+        ChainProblem::AfterHead { .. } => "after_head",
+        ChainProblem::TailDeleted { .. } => "tail_deleted",
+        ChainProblem::HeadMismatch { .. } => "head_mismatch",
+    }
+}
+
+/// Writes to stdout; a closed pipe (`flashline log | head`) is not an error.
+pub fn emit(text: &str) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(Exit::Success),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Success),
+        Err(e) => Err(Failure::new(Exit::Failure, format!("cannot write to standard output: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        log: LogArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<LogArgs, clap::Error> {
+        T::try_parse_from(std::iter::once("log").chain(args.iter().copied())).map(|t| t.log)
+    }
+
+    #[test]
+    fn filters_map_onto_the_store_filter() {
+        let a = parse(&["--mac", "aabbccddeeff", "--slot", "A2", "--result", "fail", "--since", "2026-11-22"]).unwrap();
+        let now = Timestamp::parse_rfc3339("2026-11-23T10:00:00Z").unwrap();
+        let (f, shown) = filter(&a.query, now).unwrap();
+        assert_eq!(f.mac.as_deref(), Some("AA:BB:CC:DD:EE:FF"));
+        assert_eq!(f.slot.as_deref(), Some("A2"));
+        assert_eq!(f.result, Some(AttemptResult::Fail));
+        assert_eq!(f.since.unwrap().to_string(), "2026-11-22T00:00:00.000Z");
+        assert_eq!((f.until, f.limit, shown), (None, Some(DEFAULT_LIMIT + 1), Some(DEFAULT_LIMIT)));
+        let a = parse(&["--all"]).unwrap();
+        assert_eq!(filter(&a.query, now).unwrap().0.limit, None);
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors() {
+        assert!(parse(&["--mac", "AA:BB"]).is_err());
+        assert!(parse(&["--result", "ok"]).is_err());
+        assert!(parse(&["--since", "last tuesday"]).is_err());
+        assert!(parse(&["--limit", "5", "--all"]).is_err());
+        assert!(parse(&["--db", "a", "--config", "b"]).is_err());
+        assert!(parse(&["--slot", "A1", "verify"]).is_err(), "filters do not apply to verify");
+        let a = parse(&["--since", "today", "--until", "yesterday"]).unwrap();
+        let e = filter(&a.query, Timestamp::now()).unwrap_err();
+        assert_eq!(e.exit, Exit::Config);
+    }
+
+    #[test]
+    fn verify_takes_its_own_database_arguments() {
+        let a = parse(&["verify", "--db", "x.sqlite", "--format", "json"]).unwrap();
+        let Some(LogCommand::Verify(v)) = a.command else { panic!("not verify: {a:?}") };
+        assert_eq!(v.db.db.as_deref(), Some(std::path::Path::new("x.sqlite")));
+        assert_eq!(v.format, VerifyFormat::Json);
+    }
 }

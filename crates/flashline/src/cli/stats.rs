@@ -1,13 +1,108 @@
-//! `flashline stats` (being written).
+//! `flashline stats`: pass/fail counts and yield per slot and per UTC hour.
+//!
+//! ```text
+//! flashline stats --db audit.sqlite                        # today (UTC) until now
+//! flashline stats --config station.toml --since 2026-11-21 --until 2026-11-22 --format csv
+//! ```
+//!
+//! Attempts are counted by start time in `[--since, --until)` (defaults: `today`, `now`;
+//! spellings as for `flashline log`). Yield is `pass / (pass + fail)`: interrupted and
+//! running attempts are counted but never judged. The database is opened read-only.
+//!
+//! Formats: `table` (totals and per slot, then per hour), `json` (the store's
+//! [`flashline_audit::Stats`]: `since`, `until`, `total`, `per_slot`, `per_hour`, yield as a
+//! number or `null`), `csv` (one header, then one record per scope:
+//! `scope,key,total,pass,fail,interrupted,running,yield` with scope `all`, `slot` or `hour`,
+//! key the slot name or the hour's RFC 3339 start, yield a ratio with 6 decimals or empty).
+//!
+//! Exit status: 0 success, 2 bad arguments or config file, 4 database error.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use flashline_audit::render::{csv_field, stats_table};
+use flashline_audit::{Counts, Stats, Timestamp};
 
+use super::log::db::{self, DbArgs};
+use super::log::emit;
+use super::log::when::When;
 use super::{CliResult, Failure};
 use crate::exit::Exit;
 
 #[derive(Debug, Clone, Args)]
-pub struct StatsArgs {}
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Attempts started at or after [default: today, midnight UTC]. RFC 3339, a date,
+    /// now, today, yesterday, or an age like 24h, 7d.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<When>,
+    /// Attempts started before (exclusive) [default: now].
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<When>,
+    #[arg(long, value_enum, default_value_t = StatsFormat::Table)]
+    pub format: StatsFormat,
+}
 
-pub async fn run(_args: StatsArgs) -> CliResult {
-    Err(Failure::new(Exit::Failure, "`flashline stats` is not available in this build"))
+/// `--format` of `flashline stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum StatsFormat {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+/// The CSV header of `flashline stats --format csv`.
+pub const CSV_HEADER: &str = "scope,key,total,pass,fail,interrupted,running,yield";
+
+pub async fn run(args: StatsArgs) -> CliResult {
+    let now = Timestamp::now();
+    let since = args.since.unwrap_or(When::Today).resolve(now);
+    // `now` itself is included: the range is half-open.
+    let until = args.until.map_or(now.add_ms(1), |w| w.resolve(now));
+    if since >= until {
+        return Err(Failure::new(
+            Exit::Config,
+            format!("--since {since} is not before --until {until}: the range is empty (--until is exclusive)"),
+        ));
+    }
+    let store = args.db.open().await?;
+    let stats = store.stats(since, until).await;
+    store.close().await;
+    let stats = stats.map_err(db::failure)?;
+    let text = match args.format {
+        StatsFormat::Table => stats_table(&stats),
+        StatsFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&stats).expect("stats serialise");
+            s.push('\n');
+            s
+        }
+        StatsFormat::Csv => csv(&stats),
+    };
+    emit(&text)
+}
+
+/// Statistics as CSV (see the module docs).
+pub fn csv(stats: &Stats) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    let mut record = |scope: &str, key: &str, c: &Counts| {
+        let y = c.yield_ratio.map_or(String::new(), |y| format!("{y:.6}"));
+        out.push_str(&format!(
+            "{scope},{},{},{},{},{},{},{y}\n",
+            csv_field(key),
+            c.total,
+            c.pass,
+            c.fail,
+            c.interrupted,
+            c.running
+        ));
+    };
+    record("all", "", &stats.total);
+    for s in &stats.per_slot {
+        record("slot", &s.slot, &s.counts);
+    }
+    for h in &stats.per_hour {
+        record("hour", &h.hour.to_string(), &h.counts);
+    }
+    out
 }

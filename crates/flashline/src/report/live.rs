@@ -43,14 +43,45 @@ fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// Truncates to `width` characters (the live view never wraps: wrapped lines break the
-/// in-place redraw).
+/// Truncates to `width` visible characters (the live view never wraps: wrapped lines
+/// break the in-place redraw). Colour codes take no room on the screen, so they are not
+/// counted, never cut in half, and a cut line ends with a reset so the colour of its
+/// dropped tail does not leak into the next lines.
 fn fit(line: String, width: usize) -> String {
-    if line.chars().count() <= width {
-        line
-    } else {
-        line.chars().take(width.saturating_sub(1)).chain(std::iter::once('…')).collect()
+    let mut visible = 0;
+    let mut in_escape = false;
+    for c in line.chars() {
+        if in_escape {
+            in_escape = !c.is_ascii_alphabetic();
+        } else if c == '\x1b' {
+            in_escape = true;
+        } else {
+            visible += 1;
+        }
     }
+    if visible <= width {
+        return line;
+    }
+    let mut out = String::with_capacity(line.len());
+    let (mut shown, mut in_escape, mut coloured) = (0, false, false);
+    for c in line.chars() {
+        if in_escape {
+            out.push(c);
+            in_escape = !c.is_ascii_alphabetic();
+        } else if c == '\x1b' {
+            out.push(c);
+            in_escape = true;
+            coloured = true;
+        } else if shown + 1 < width {
+            out.push(c);
+            shown += 1;
+        }
+    }
+    out.push('…');
+    if coloured {
+        out.push_str("\x1b[0m");
+    }
+    out
 }
 
 /// One slot's line, without colour codes counted in its width.
@@ -193,6 +224,21 @@ mod tests {
         assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
         let coloured = render(&v, Instant::now(), 400, Style { color: true });
         assert!(coloured.iter().any(|l| l.contains("\x1b[1;32mPASS\x1b[0m")));
+    }
+
+    #[test]
+    fn cut_coloured_lines_keep_whole_codes_and_reset() {
+        let style = Style { color: true };
+        let line = style.paint("1;33", &format!("HOLD: {}", "x".repeat(60)));
+        let cut = fit(line.clone(), 40);
+        assert!(cut.starts_with("\x1b[1;33mHOLD: "), "{cut:?}");
+        assert!(cut.ends_with("…\x1b[0m"), "{cut:?}");
+        let visible: String = cut.replace("\x1b[1;33m", "").replace("\x1b[0m", "");
+        assert_eq!(visible.chars().count(), 40, "{visible:?}");
+        // Codes do not count against the width: a line that fits on screen is untouched.
+        let short = style.paint("1;32", &"y".repeat(40));
+        assert_eq!(fit(short.clone(), 40), short);
+        assert_eq!(fit("abcdef".into(), 4), "abc…");
     }
 
     #[test]

@@ -126,10 +126,13 @@ struct StageClock {
 }
 
 impl StageClock {
-    fn mark(&mut self, stage: Stage) {
-        if self.marks.last().map(|(s, _)| *s) != Some(stage) {
+    /// Notes the stage of a progress event; true when it is a new stage.
+    fn mark(&mut self, stage: Stage) -> bool {
+        let new = self.marks.last().map(|(s, _)| *s) != Some(stage);
+        if new {
             self.marks.push((stage, Instant::now()));
         }
+        new
     }
 
     fn current(&self) -> Option<Stage> {
@@ -181,16 +184,29 @@ pub async fn run(
     updates.send(JobUpdate::Started);
 
     let clock = Arc::new(Mutex::new(StageClock::default()));
+    // Stage changes go to the audit row (so a row a crash leaves `running` names its
+    // stage), in order, from a task of their own: the progress callback must not block.
+    let (stage_tx, stage_rx) = mpsc::unbounded_channel();
+    let stage_tx = Arc::new(Mutex::new(Some(stage_tx)));
+    let stage_task = tokio::spawn(record_stages(ctx.clone(), attempt, stage_rx, updates.key.clone()));
     let progress = {
         let clock = clock.clone();
         let updates = updates.clone();
+        let stage_tx = stage_tx.clone();
         Progress::callback(move |e| {
-            clock.lock().expect("stage clock").mark(e.stage);
+            if clock.lock().expect("stage clock").mark(e.stage) {
+                if let Some(tx) = stage_tx.lock().expect("stage sender").as_ref() {
+                    let _ = tx.send(e.stage);
+                }
+            }
             updates.send(JobUpdate::Progress { stage: e.stage, done: e.done, total: e.total });
         })
     };
 
     let flashed = flash_board(&ctx, &device, attempt, progress, &abort, &updates).await;
+    // No stage update may land after the completion: close the channel, let it drain.
+    stage_tx.lock().expect("stage sender").take();
+    let _ = stage_task.await;
     let end = Instant::now();
     if let Err(e) = &flashed {
         if abort.cause().is_none() && e.may_be_unplug() {
@@ -382,6 +398,20 @@ async fn flash_board(
     }
     let verify_method = if readback { "md5+readback" } else { "md5" }.to_string();
     Ok(Flashed { bytes_written, verify_method, skipped })
+}
+
+/// Writes each stage the job enters to its audit row; when stages come faster than the
+/// store takes them, only the latest is written. A failure is logged, not fatal: the
+/// row itself is completed by [`record_completion`].
+async fn record_stages(ctx: Arc<StationContext>, id: AttemptId, mut rx: mpsc::UnboundedReceiver<Stage>, slot: String) {
+    while let Some(mut stage) = rx.recv().await {
+        while let Ok(later) = rx.try_recv() {
+            stage = later;
+        }
+        if let Err(e) = ctx.store.set_stage(id, stage.as_str()).await {
+            tracing::debug!(%slot, attempt = %id, stage = stage.as_str(), error = %e, "could not record the stage");
+        }
+    }
 }
 
 /// Stores the completion, retrying while the store refuses (disk full, locked) so the row
