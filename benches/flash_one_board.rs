@@ -72,7 +72,7 @@ fn bound(image: &PreparedImage, m: &TimingModel) -> Bound {
         written += p.len as u64;
         let (mut at, end) = (p.offset, p.offset + p.len.div_ceil(4096) * 4096);
         while at < end {
-            if at % 0x10000 == 0 && end - at >= 0x10000 {
+            if at.is_multiple_of(0x10000) && end - at >= 0x10000 {
                 erase += m.block_erase;
                 at += 0x10000;
             } else {
@@ -219,7 +219,9 @@ struct Run {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -314,10 +316,14 @@ async fn run_ours(port: &Path, image: &PreparedImage, stubs: Arc<StubSet>, blank
 fn run_esptool(port: &Path, merged: &Path, stub_version: Option<&str>) -> Run {
     let load = loadavg();
     let mut cmd = Command::new(esptool());
-    cmd.env("PYTHONUNBUFFERED", "1")
-        .args(["--chip", "esp32", "--port"])
-        .arg(port)
-        .args(["--before", "no-reset", "--after", "no-reset", "-b", &BAUD.to_string()]);
+    cmd.env("PYTHONUNBUFFERED", "1").args(["--chip", "esp32", "--port"]).arg(port).args([
+        "--before",
+        "no-reset",
+        "--after",
+        "no-reset",
+        "-b",
+        &BAUD.to_string(),
+    ]);
     if let Some(v) = stub_version {
         cmd.args(["--stub-version", v]);
     }
@@ -441,7 +447,8 @@ impl Row {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let runs: usize = args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let runs: usize =
+        args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(3);
     let with_stats = !args.iter().any(|a| a == "--no-stats");
     let only: Option<String> = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let espsim = workspace_bin("espsim");
@@ -460,7 +467,8 @@ fn main() {
     let model = TimingModel::realistic(Chip::Esp32);
     let b = bound(&image, &model);
     let app_z = {
-        let app_only = PreparedImage::new(vec![Region::new(0x10000, merged[0x10000..0x10000 + APP_LEN].to_vec())]).unwrap();
+        let app_only =
+            PreparedImage::new(vec![Region::new(0x10000, merged[0x10000..0x10000 + APP_LEN].to_vec())]).unwrap();
         app_only.regions[0].full.wire_len as f64 / APP_LEN as f64
     };
 
@@ -500,7 +508,11 @@ fn main() {
             Board::Blank,
             Box::new(|p: &Path| rt.block_on(run_ours(p, &image, stubs.clone(), BlankSkip::TrustBlank))),
         ),
-        ("esptool 5.6 write-flash (defaults, stub v2)", Board::Blank, Box::new(|p: &Path| run_esptool(p, &merged_path, None))),
+        (
+            "esptool 5.6 write-flash (defaults, stub v2)",
+            Board::Blank,
+            Box::new(|p: &Path| run_esptool(p, &merged_path, None)),
+        ),
         ("esptool 5.6 --stub-version 1", Board::Blank, Box::new(|p: &Path| run_esptool(p, &merged_path, Some("1")))),
         (
             "flashline-session (Probe), old firmware on board",
@@ -563,7 +575,13 @@ fn main() {
             loads.join("; ")
         );
     }
-    println!("| lower bound (max(wire, erase+program) + verify) | {} | – | – | {} | {} | {:.2} MB | | 1.00× | |", secs(b.total()), secs(b.wire.max(b.flash())), secs(b.verify), b.written_bytes as f64 / 1e6);
+    println!(
+        "| lower bound (max(wire, erase+program) + verify) | {} | – | – | {} | {} | {:.2} MB | | 1.00× | |",
+        secs(b.total()),
+        secs(b.wire.max(b.flash())),
+        secs(b.verify),
+        b.written_bytes as f64 / 1e6
+    );
 
     if with_stats {
         println!();
@@ -573,7 +591,14 @@ fn main() {
         for (name, s) in stats_pass(&image, &merged_path, stubs.clone(), &old) {
             println!(
                 "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                s.block_erases, s.sector_erases, s.blank_sector_skips, s.program_ops, s.bytes_programmed, s.flash_bytes_read, s.bytes_in, s.overruns
+                s.block_erases,
+                s.sector_erases,
+                s.blank_sector_skips,
+                s.program_ops,
+                s.bytes_programmed,
+                s.flash_bytes_read,
+                s.bytes_in,
+                s.overruns
             );
         }
     }

@@ -73,4 +73,3 @@ pub fn merged_image(app_len: usize, seed: u64) -> Vec<u8> {
     img[0x10000..0x10000 + app.len()].copy_from_slice(&app);
     img
 }
-

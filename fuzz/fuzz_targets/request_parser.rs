@@ -42,14 +42,24 @@ fn check(p: &CommandPacket) {
         Request::MemBegin(b) => Some(MemBegin(*b).payload()),
         Request::FlashBegin(b) => Some(FlashBegin(*b).payload()),
         Request::FlashDeflBegin(b) => Some(FlashDeflBegin(*b).payload()),
-        Request::MemData { block, checksum } | Request::FlashData { block, checksum } | Request::FlashDeflData { block, checksum } => {
+        Request::MemData { block, checksum }
+        | Request::FlashData { block, checksum }
+        | Request::FlashDeflData { block, checksum } => {
+            // Words 2 and 3 of the block header are reserved (sent as zero) and not kept.
             assert_eq!(*checksum, p.checksum);
-            Some(FlashData::new(block.seq, block.data.clone()).payload())
+            let encoded = FlashData::new(block.seq, block.data.clone()).payload();
+            assert_eq!((&encoded[..8], &encoded[16..]), (&d[..8], &d[16..]));
+            None
         }
         Request::MemEnd(m) => Some(m.payload()),
         Request::FlashEnd { flag } => Some(FlashEnd { flag: *flag, ..FlashEnd::stay() }.payload()),
         Request::FlashDeflEnd { flag } => Some(FlashDeflEnd { flag: *flag, ..FlashDeflEnd::stay() }.payload()),
-        Request::SpiAttach { config, rom_format } => Some(SpiAttach { config: *config, rom_format: *rom_format }.payload()),
+        // The ROM form's second word (esptool's `is_legacy` byte and padding) is not kept.
+        Request::SpiAttach { config, rom_format } => {
+            assert_eq!(*rom_format, d.len() == 8);
+            assert_eq!(&SpiAttach { config: *config, rom_format: *rom_format }.payload()[..4], &d[..4]);
+            None
+        }
         Request::SpiSetParams(s) => Some(s.payload()),
         Request::ChangeBaudrate(c) => Some(c.payload()),
         // The last two words are reserved: compare address and size only.

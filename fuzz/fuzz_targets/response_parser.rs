@@ -69,8 +69,12 @@ fn unit<T>(_: &T, _: &ResponsePacket, _: &[u8]) {}
 
 /// Parses `resp` as the reply to `cmd`, as received and with `cmd`'s opcode, and checks the
 /// outcome; `ok` checks a decoded value against the packet and the payload it came from.
-fn check<C: Command>(cmd: &C, resp: &ResponsePacket, format: StatusFormat, ok: impl Fn(&C::Response, &ResponsePacket, &[u8]))
-where
+fn check<C: Command>(
+    cmd: &C,
+    resp: &ResponsePacket,
+    format: StatusFormat,
+    ok: impl Fn(&C::Response, &ResponsePacket, &[u8]),
+) where
     C::Response: Debug,
 {
     let expected_op = C::OPCODE as u8;

@@ -135,36 +135,36 @@ macro_rules! write_tx {
         if store.read_only {
             Err(store.read_only_err())
         } else {
-        loop {
-            let attempt: ::std::result::Result<_, $crate::store::TxError> = async {
-                #[allow(unused_mut)]
-                let mut $tx = $crate::store::WriteTx::begin(&store.writer).await?;
-                let out: ::std::result::Result<_, $crate::store::TxError> = async { Ok($body) }.await;
-                match out {
-                    Ok(v) => {
-                        $tx.commit().await?;
-                        Ok(v)
+            loop {
+                let attempt: ::std::result::Result<_, $crate::store::TxError> = async {
+                    #[allow(unused_mut)]
+                    let mut $tx = $crate::store::WriteTx::begin(&store.writer).await?;
+                    let out: ::std::result::Result<_, $crate::store::TxError> = async { Ok($body) }.await;
+                    match out {
+                        Ok(v) => {
+                            $tx.commit().await?;
+                            Ok(v)
+                        }
+                        Err(e) => {
+                            $tx.rollback().await;
+                            Err(e)
+                        }
                     }
-                    Err(e) => {
-                        $tx.rollback().await;
-                        Err(e)
+                }
+                .await;
+                match attempt {
+                    Ok(v) => break Ok(v),
+                    Err($crate::store::TxError::Audit(e)) => break Err(e),
+                    Err($crate::store::TxError::Sql(e)) => {
+                        if $crate::error::AuditError::is_busy(&e) && ::std::time::Instant::now() < deadline {
+                            ::tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(::std::time::Duration::from_millis(100));
+                            continue;
+                        }
+                        break Err(store.sql_err_since(started, e));
                     }
                 }
             }
-            .await;
-            match attempt {
-                Ok(v) => break Ok(v),
-                Err($crate::store::TxError::Audit(e)) => break Err(e),
-                Err($crate::store::TxError::Sql(e)) => {
-                    if $crate::error::AuditError::is_busy(&e) && ::std::time::Instant::now() < deadline {
-                        ::tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(::std::time::Duration::from_millis(100));
-                        continue;
-                    }
-                    break Err(store.sql_err_since(started, e));
-                }
-            }
-        }
         }
     }};
 }
@@ -383,9 +383,7 @@ impl AuditStore {
     pub async fn set_stage(&self, id: AttemptId, stage: &str) -> Result<()> {
         let stage = stage.trim();
         if stage.is_empty() || stage.len() > MAX_STAGE_LEN {
-            return Err(AuditError::Invalid(format!(
-                "stage name '{stage}' must be 1 to {MAX_STAGE_LEN} bytes long"
-            )));
+            return Err(AuditError::Invalid(format!("stage name '{stage}' must be 1 to {MAX_STAGE_LEN} bytes long")));
         }
         write_tx!(self, |tx| {
             let done = sqlx::query("UPDATE attempts SET current_stage = ? WHERE id = ? AND result = 'running'")
@@ -585,8 +583,11 @@ fn connect_options(path: &Path, opts: &StoreOptions) -> SqliteConnectOptions {
 
 /// Fails unless the file's applied migrations are exactly the embedded ones.
 async fn check_schema(path: &Path, pool: &SqlitePool) -> Result<()> {
-    let expected: Vec<(i64, Vec<u8>)> =
-        MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()).map(|m| (m.version, m.checksum.to_vec())).collect();
+    let expected: Vec<(i64, Vec<u8>)> = MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| (m.version, m.checksum.to_vec()))
+        .collect();
     let latest = expected.iter().map(|(v, _)| *v).max().unwrap_or(0);
     let schema_err = |found: Option<i64>, detail: String| AuditError::Schema {
         path: path.to_path_buf(),

@@ -57,8 +57,10 @@ async fn schema_older_newer_or_changed_is_named() {
     assert!(matches!(err, AuditError::Schema { found: Some(1), expected: 2, .. }), "{err:?}");
     assert!(err.to_string().contains("older flashline"), "{err}");
 
-    exec("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-          SELECT 2, 'current stage', 1, (SELECT checksum FROM _sqlx_migrations WHERE version = 1), 0")
+    exec(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+          SELECT 2, 'current stage', 1, (SELECT checksum FROM _sqlx_migrations WHERE version = 1), 0",
+    )
     .execute(&mut raw)
     .await
     .unwrap();
@@ -207,6 +209,7 @@ async fn a_schema_1_database_is_upgraded_and_its_chain_still_verifies() {
     let db = test_db();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
     let migrator = sqlx::migrate::Migrator::new(dir.as_path()).await.unwrap();
+    std::fs::File::create(&db.path).unwrap();
     let mut conn = raw(&db.path).await;
     migrator.run_to(1, &mut conn).await.unwrap();
     let columns = format!("{}, seq, row_hash", flashline_audit::chain::CHAIN_COLUMNS.join(", "));

@@ -108,7 +108,7 @@ pub fn parse_size(text: &str) -> Result<u32, String> {
         (lower.as_str(), 1u64)
     };
     let v: u64 = num.trim().replace('_', "").parse().map_err(|_| err())?;
-    u32::try_from(v * mult).map_err(|_| format!("'{text}' is larger than 4 GiB"))
+    v.checked_mul(mult).and_then(|b| u32::try_from(b).ok()).ok_or_else(|| format!("'{text}' is larger than 4 GiB"))
 }
 
 #[cfg(test)]
@@ -140,5 +140,15 @@ mod tests {
         assert!(parse_size("8192MB").is_err());
         assert_eq!(format_size(4 << 20), "4MB");
         assert_eq!(format_size(512 << 10), "512KB");
+    }
+
+    #[test]
+    fn huge_sizes_with_a_unit_are_errors_not_overflows() {
+        // 2^44 MB is 2^64 bytes: the multiplication used to overflow (a panic with overflow
+        // checks, and a silent 0 without them).
+        assert!(parse_size("17592186044416MB").is_err());
+        assert!(parse_size("18446744073709551615k").is_err());
+        assert!(parse_size("4096MB").is_err());
+        assert_eq!(parse_size("4095MB"), Ok(4095 << 20));
     }
 }

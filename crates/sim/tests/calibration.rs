@@ -133,6 +133,35 @@ async fn esptool_like_write(stub: Stub, baud: u32, offset: u32, data: &[u8], z: 
     t0.elapsed()
 }
 
+/// read_flash 0 `len` like esptool: one READ_FLASH, then a 4-byte ack per 4 KiB packet,
+/// then the MD5 frame. Returns the time from the request to the digest.
+async fn esptool_like_read(stub: Stub, baud: u32, len: u32) -> Duration {
+    let mut c = BoardConfig::new(stub.chip, Mac([0x24, 0x0a, 0xc4, 9, 9, 8]));
+    c.timing = TimingMode::Realistic;
+    let (io, _sim) = spawn_duplex(c);
+    let mut l = Link { io, dec: SlipDecoder::new(), pending: Vec::new() };
+    l.send(&Sync.to_packet()).await;
+    for _ in 0..8 {
+        l.frame().await;
+    }
+    let begin = BeginParams { size: 64, num_blocks: 1, block_size: 0x1800, offset: stub.text, encrypted: None };
+    l.cmd(&MemBegin(begin)).await;
+    l.cmd(&MemData::new(0, vec![0; 64])).await;
+    l.cmd(&MemEnd { flag: 0, entry: stub.entry }).await;
+    assert_eq!(l.frame().await, b"OHAI");
+    l.cmd(&ChangeBaudrate { new: baud, old: 115_200 }).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t0 = Instant::now();
+    l.cmd(&ReadFlash::esptool(0, len)).await;
+    let mut got = 0u32;
+    while got < len {
+        got += l.frame().await.len() as u32;
+        l.io.write_all(&slip::encode(&got.to_le_bytes())).await.unwrap();
+    }
+    assert_eq!(l.frame().await.len(), 16);
+    t0.elapsed()
+}
+
 #[derive(Clone, Copy)]
 struct Stub {
     chip: Chip,
@@ -175,11 +204,20 @@ async fn t3_write_is_within_band_of_real_hardware() {
 
 /// The model alone (no host, no OS) for every write scenario of the calibration table:
 /// `cargo test --release -p flashline-sim --test calibration -- --ignored --nocapture`.
-#[tokio::test(start_paused = true)]
-#[ignore = "prints a table; slow in debug builds"]
-async fn model_only_table() {
+#[test]
+#[ignore = "prints a table; takes a minute"]
+fn model_only_table() {
+    // One paused runtime per run, so that no board outlives its row.
+    fn run(stub: Stub, baud: u32, offset: u32, data: &[u8], z: &[u8]) -> f64 {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        let limit = Duration::from_secs(1000);
+        let t =
+            rt.block_on(async { tokio::time::timeout(limit, esptool_like_write(stub, baud, offset, data, z)).await });
+        t.expect("write did not finish").as_secs_f64()
+    }
     // name, stubs, baud, offset, size, zlib-9 size, full-flash image, real seconds
-    let rows: [(&str, (Stub, Stub), u32, u32, usize, usize, bool, f64); 7] = [
+    type Row = (&'static str, (Stub, Stub), u32, u32, usize, usize, bool, f64);
+    let rows: [Row; 7] = [
         ("T1", (LEGACY, NEW), 115_200, 0, 4_194_304, 1_340_826, true, 121.2),
         ("T2", (LEGACY, NEW), 460_800, 0x1000, 1_734_416, 1_137_589, false, 30.0),
         ("T3", (LEGACY, NEW), 921_600, 0x10000, 1_851_472, 1_063_799, false, 17.6),
@@ -195,8 +233,20 @@ async fn model_only_table() {
         let r = comp as f64 / size as f64 * 0.995;
         let data = if padded { padded_image(size, r) } else { app_image(size, r) };
         let z = zlib9(&data);
-        let l = esptool_like_write(legacy, baud, offset, &data, &z).await.as_secs_f64();
-        let n = esptool_like_write(new, baud, offset, &data, &z).await.as_secs_f64();
+        let l = run(legacy, baud, offset, &data, &z);
+        let n = run(new, baud, offset, &data, &z);
         println!("| {name} | {} ({comp}) | {real} | {l:.1} | {:.2} | {n:.1} |", z.len(), l / real);
+    }
+    let read = |stub: Stub, baud: u32| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        rt.block_on(async { esptool_like_read(stub, baud, 0x40_0000).await }).as_secs_f64()
+    };
+    for (name, (legacy, new), baud, real) in [
+        ("T7 ESP32", (LEGACY, NEW), 115_200, 385.0),
+        ("T7 ESP8266", (LEGACY_8266, NEW_8266), 115_200, 380.0),
+        ("T7 ESP32", (LEGACY, NEW), 2_000_000, 30.7),
+    ] {
+        let (l, n) = (read(legacy, baud), read(new, baud));
+        println!("| {name} @{baud} | read 4 MB | {real} | {l:.1} | {:.2} | {n:.1} |", l / real);
     }
 }

@@ -420,9 +420,8 @@ async fn flash_board(
 ) -> Result<Flashed, Failed> {
     let port = board::open_port(Path::new(&plan.port), plan.flasher.initial_baud)
         .map_err(|f| Failed::check(Stage::Connect, f))?;
-    let mut flasher = Flasher::connect(port, &plan.flasher, progress, cancel)
-        .await
-        .map_err(|e| Failed::session(&plan.port, e))?;
+    let mut flasher =
+        Flasher::connect(port, &plan.flasher, progress, cancel).await.map_err(|e| Failed::session(&plan.port, e))?;
     let info = flasher.info().clone();
     if let Some((store, id)) = audit {
         let identity = Identity {

@@ -456,7 +456,11 @@ mod tests {
         let data: Vec<u8> = (0..0x80000u32)
             .map(|i| {
                 x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                if (i / 1024) % 2 == 0 { (x >> 16) as u8 } else { (i % 7) as u8 }
+                if (i / 1024) % 2 == 0 {
+                    (x >> 16) as u8
+                } else {
+                    (i % 7) as u8
+                }
             })
             .collect();
         let z = zlib(&data);
