@@ -295,7 +295,7 @@ async fn run_ours(port: &Path, image: &PreparedImage, stubs: Arc<StubSet>, blank
     let log = log.lock().unwrap().clone();
     let after = |t: Instant| log.iter().filter(move |e| e.at >= t && e.at <= t_written);
     let first_begin = after(t_connected).find(|e| e.request && matches!(e.opcode, 0x02 | 0x10)).map(|e| e.at);
-    let last_end = after(t_connected).filter(|e| !e.request && matches!(e.opcode, 0x04 | 0x12)).last().map(|e| e.at);
+    let last_end = after(t_connected).rfind(|e| !e.request && matches!(e.opcode, 0x04 | 0x12)).map(|e| e.at);
     let first_begin = first_begin.unwrap_or(t_connected);
     let last_end = last_end.unwrap_or(t_written);
     let md5: Vec<&FrameEvent> = after(t_connected).filter(|e| e.request && e.opcode == 0x13).collect();
