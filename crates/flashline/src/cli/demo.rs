@@ -197,10 +197,43 @@ baud = 921600
 # wait in download mode and stay there afterwards.
 reset = "no-reset"
 after = "no-reset"
-"#,
+
+# Slot names as on a fixture: hub rows of eight ports, A1..A8, B1..B8, ...
+[slots]
+{slots}"#,
         db = db.display(),
         max_jobs = args.max_jobs,
         manifest = manifest.display(),
         chip = args.chip.file_name(),
+        slots = (0..args.boards).map(|k| format!("{} = \"sim-usb-0:{k}:1.0\"\n", slot_name(k))).collect::<String>(),
     )
+}
+
+/// Fixture-style name of simulated port `k`: A1..A8, B1..B8, ... (AA1 after Z8).
+fn slot_name(k: u32) -> String {
+    let row = k / 8;
+    let mut letters = String::new();
+    let mut r = row;
+    loop {
+        letters.insert(0, (b'A' + (r % 26) as u8) as char);
+        if r < 26 {
+            break;
+        }
+        r = r / 26 - 1;
+    }
+    format!("{letters}{}", k % 8 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_name;
+
+    #[test]
+    fn slot_names_like_a_fixture() {
+        assert_eq!(slot_name(0), "A1");
+        assert_eq!(slot_name(7), "A8");
+        assert_eq!(slot_name(8), "B1");
+        assert_eq!(slot_name(63), "H8");
+        assert_eq!(slot_name(26 * 8), "AA1");
+    }
 }
