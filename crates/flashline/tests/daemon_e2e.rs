@@ -484,6 +484,77 @@ fn removal_mid_write_fails_the_attempt_and_reinsertion_passes() {
     assert!(st.integrity_ok());
 }
 
+/// SIGHUP while a board is being written: the running job finishes with the image it
+/// started with, the next board gets the reloaded image, and a broken config on a later
+/// SIGHUP is refused while the daemon keeps serving.
+#[test]
+fn sighup_reloads_the_image_without_dropping_running_jobs() {
+    let st = Station::new(2, 1024, 16);
+    let sim = st.sim(2, "24:0a:c4:50:00:00", &["--timing", "realistic"]);
+    // `exec` keeps the shell's pid, so the printed pid is the daemon's.
+    let script = r#"echo "daemon pid $$"; exec "$1" run --config "$2""#;
+    let program: Vec<OsString> = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        script.into(),
+        "sh".into(),
+        flashline_bin().into(),
+        st.config.clone().into(),
+    ];
+    let mut tb = Testbed::start(&st, &[board("cp2102", ""), board("cp2102", "")], &program);
+    let pid: i32 = tb
+        .log
+        .iter()
+        .find_map(|l| l.strip_prefix("[child] daemon pid "))
+        .map(|p| p.trim().parse().expect("pid"))
+        .expect("the daemon's pid");
+
+    tb.cmd("add 0");
+    tb.wait_count(1, Duration::from_secs(60), "the write stage", |v| {
+        v["message"] == "stage" && v["slot"] == "S0" && v["stage"] == "write"
+    });
+
+    // A new golden image (another application) and its pin, then SIGHUP mid-write.
+    let manifest2 = flashline::cli::sample::write_sample(&st.dir.path().join("image2"), Chip::Esp32, 96 * 1024)
+        .expect("write the second image");
+    let image2 = GoldenImage::load(&ImageSource::Manifest(manifest2.clone())).expect("load the second image");
+    assert_ne!(image2.sha256(), st.image.sha256());
+    let old_text = std::fs::read_to_string(&st.config).unwrap();
+    let new_text = old_text
+        .replace(&st.manifest.display().to_string(), &manifest2.display().to_string())
+        .replace(&st.sha(), &image2.sha256().to_hex());
+    std::fs::write(&st.config, &new_text).unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGHUP).expect("SIGHUP the daemon");
+    tb.wait_count(1, Duration::from_secs(30), "the reload", |v| v["message"] == "configuration reloaded");
+    assert_eq!(tb.messages("board passed").count(), 0, "the write ended before the reload:\n{}", tb.tail());
+
+    tb.wait_count(1, Duration::from_secs(90), "the running board", is("board passed", slot(0)));
+    tb.cmd("add 1");
+    tb.wait_count(1, Duration::from_secs(90), "the next board", is("board passed", slot(1)));
+
+    // A broken config: refused, the daemon stays up with the reloaded one.
+    std::fs::write(&st.config, format!("{new_text}\nbogus_key = 1\n")).unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGHUP).expect("SIGHUP the daemon");
+    tb.wait_count(1, Duration::from_secs(30), "the refused reload", |v| {
+        v["message"].as_str().is_some_and(|m| m.starts_with("reload refused"))
+    });
+    assert_eq!(tb.quit(), "0");
+
+    let rows = st.rows();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert_pass_row(&rows[0], &st, "S0", &sim.boards[0].mac);
+    assert_eq!(rows[0].image_sha256, st.sha(), "the running job keeps the image it started with");
+    assert_eq!(rows[1].result, AttemptResult::Pass, "{:#?}", rows[1]);
+    assert_eq!(rows[1].image_sha256, image2.sha256().to_hex(), "the next job uses the reloaded image");
+    st.assert_flashed(0);
+    let flash1 = std::fs::read(st.flash.join("board1.bin")).unwrap();
+    for r in image2.regions() {
+        let start = r.offset as usize;
+        assert!(flash1.get(start..start + r.data.len()) == Some(&r.data[..]), "board 1 at 0x{:x}", r.offset);
+    }
+    assert!(st.integrity_ok());
+}
+
 /// SIGKILL mid-write: the next daemon closes the half-done row as interrupted, the
 /// database is intact, and the boards still plugged in are flashed (start-up scan).
 #[test]
