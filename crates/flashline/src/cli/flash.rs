@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use flashline_audit::{AttemptId, AuditStore, Completion, Identity, NewAttempt, SkippedRegion, StageTimings};
+use flashline_audit::{AttemptId, AuditStore, Completion, Identity, NewAttempt, SkippedRegion};
 use flashline_protocol::flash::{format_size, parse_size};
 use flashline_protocol::Chip;
 use flashline_session::{
@@ -27,6 +27,7 @@ use super::{CliResult, Failure};
 use crate::config::{Config, VerifyMode};
 use crate::exit::Exit;
 use crate::image::{GoldenImage, ImageSource};
+use crate::station::record::{skipped_regions, StageClock};
 use crate::station::{Golden, StationContext};
 
 /// Slot name of boards flashed by this command in the audit log.
@@ -192,33 +193,6 @@ impl Failed {
 
     fn check(stage: Stage, failure: Failure) -> Failed {
         Failed { stage, reason: failure.message.clone(), failure }
-    }
-}
-
-/// Per-stage times from the session's progress events (for the audit row).
-#[derive(Debug, Default)]
-struct StageClock {
-    marks: Vec<(Stage, Instant)>,
-}
-
-impl StageClock {
-    fn mark(&mut self, stage: Stage) {
-        if self.marks.last().map(|(s, _)| *s) != Some(stage) {
-            self.marks.push((stage, Instant::now()));
-        }
-    }
-
-    fn timings(&self, end: Instant) -> StageTimings {
-        let mut out: Vec<(String, u64)> = Vec::new();
-        for (i, (stage, start)) in self.marks.iter().enumerate() {
-            let stop = self.marks.get(i + 1).map(|(_, t)| *t).unwrap_or(end);
-            let ms = stop.duration_since(*start).as_millis() as u64;
-            match out.iter_mut().find(|(s, _)| s == stage.as_str()) {
-                Some((_, total)) => *total += ms,
-                None => out.push((stage.as_str().to_string(), ms)),
-            }
-        }
-        StageTimings(out)
     }
 }
 
@@ -459,25 +433,13 @@ async fn flash_board(
     }
     flasher.finish(plan.after.to_session()).await.map_err(|e| Failed::session(&plan.port, e))?;
 
-    let mut skipped = Vec::new();
+    let skipped = skipped_regions(&report);
     let (mut written, mut sent, mut skipped_blank) = (0, 0, 0);
     for r in &report.regions {
         written += r.written;
         sent += r.sent;
-        let reason = match r.outcome {
-            RegionOutcome::SkippedIdentical => Some("already identical on the board".to_string()),
-            RegionOutcome::Sparse => {
-                skipped_blank += u64::from(r.len) - r.written;
-                Some(format!(
-                    "blank-skip: {} of {} bytes were 0xFF on a blank board",
-                    u64::from(r.len) - r.written,
-                    r.len
-                ))
-            }
-            RegionOutcome::Full | RegionOutcome::FullAfterSparseMismatch => None,
-        };
-        if let Some(reason) = reason {
-            skipped.push(SkippedRegion { offset: r.offset.into(), length: r.len.into(), reason });
+        if r.outcome == RegionOutcome::Sparse {
+            skipped_blank += u64::from(r.len) - r.written;
         }
     }
     Ok(Flashed {

@@ -8,16 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flashline_audit::{
-    AttemptId, AttemptResult, AuditError, Completion, Failure, Identity, NewAttempt, SkippedRegion, StageTimings,
-    UsbInfo,
+    AttemptId, AttemptResult, AuditError, Completion, Failure, Identity, NewAttempt, SkippedRegion, UsbInfo,
 };
-use flashline_session::{
-    After, Error as SessionError, Flasher, Progress, RegionOutcome, SerialTransport, Stage, VerifyOptions,
-};
+use flashline_session::{After, Error as SessionError, Flasher, Progress, SerialTransport, Stage, VerifyOptions};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::context::StationContext;
+use super::record::{skipped_regions, StageClock};
 use crate::config::{AfterFlash, VerifyMode};
 use crate::device::DeviceInfo;
 
@@ -115,42 +113,6 @@ impl Updates {
     fn send(&self, u: JobUpdate) {
         // The dispatcher outlives its jobs; a closed channel only happens at exit.
         let _ = self.tx.send((self.key.clone(), u));
-    }
-}
-
-/// Records when each stage began, from the session's progress events, so the audit row
-/// gets per-stage timings without the session knowing about the audit.
-#[derive(Debug, Default)]
-struct StageClock {
-    marks: Vec<(Stage, Instant)>,
-}
-
-impl StageClock {
-    /// Notes the stage of a progress event; true when it is a new stage.
-    fn mark(&mut self, stage: Stage) -> bool {
-        let new = self.marks.last().map(|(s, _)| *s) != Some(stage);
-        if new {
-            self.marks.push((stage, Instant::now()));
-        }
-        new
-    }
-
-    fn current(&self) -> Option<Stage> {
-        self.marks.last().map(|(s, _)| *s)
-    }
-
-    /// Milliseconds per stage; a stage seen twice (write → verify → write) is summed.
-    fn timings(&self, end: Instant) -> StageTimings {
-        let mut out: Vec<(String, u64)> = Vec::new();
-        for (i, (stage, start)) in self.marks.iter().enumerate() {
-            let stop = self.marks.get(i + 1).map(|(_, t)| *t).unwrap_or(end);
-            let ms = stop.duration_since(*start).as_millis() as u64;
-            match out.iter_mut().find(|(s, _)| s == stage.as_str()) {
-                Some((_, total)) => *total += ms,
-                None => out.push((stage.as_str().to_string(), ms)),
-            }
-        }
-        StageTimings(out)
     }
 }
 
@@ -379,23 +341,8 @@ async fn flash_board(
     };
     flasher.finish(after).await?;
 
-    let mut skipped = Vec::new();
-    let mut bytes_written = 0;
-    for r in &report.regions {
-        bytes_written += r.written;
-        let reason = match r.outcome {
-            RegionOutcome::SkippedIdentical => Some("already identical on the board".to_string()),
-            RegionOutcome::Sparse => Some(format!(
-                "blank-skip: {} of {} bytes were 0xFF on a blank board",
-                u64::from(r.len) - r.written,
-                r.len
-            )),
-            RegionOutcome::Full | RegionOutcome::FullAfterSparseMismatch => None,
-        };
-        if let Some(reason) = reason {
-            skipped.push(SkippedRegion { offset: r.offset.into(), length: r.len.into(), reason });
-        }
-    }
+    let skipped = skipped_regions(&report);
+    let bytes_written = report.regions.iter().map(|r| r.written).sum();
     let verify_method = if readback { "md5+readback" } else { "md5" }.to_string();
     Ok(Flashed { bytes_written, verify_method, skipped })
 }
@@ -461,23 +408,6 @@ fn strip_stage(msg: &str, stage: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stage_clock_sums_repeated_stages() {
-        let mut c = StageClock::default();
-        let t = Instant::now();
-        c.marks = vec![
-            (Stage::Connect, t),
-            (Stage::Write, t + Duration::from_millis(100)),
-            (Stage::Verify, t + Duration::from_millis(300)),
-            (Stage::Write, t + Duration::from_millis(350)),
-        ];
-        let timings = c.timings(t + Duration::from_millis(400));
-        assert_eq!(timings.get("connect"), Some(100));
-        assert_eq!(timings.get("write"), Some(250));
-        assert_eq!(timings.get("verify"), Some(50));
-        assert_eq!(timings.0.len(), 3);
-    }
 
     #[test]
     fn strips_stage_prefix() {

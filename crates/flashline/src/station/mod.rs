@@ -11,6 +11,7 @@ pub mod dispatcher;
 pub mod events;
 pub mod golden;
 pub mod job;
+pub mod record;
 pub mod serve;
 pub mod view;
 
