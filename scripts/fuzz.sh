@@ -1,47 +1,153 @@
 #!/usr/bin/env bash
-# Fuzzes flashline's parsers of untrusted input with cargo-fuzz (libFuzzer): each target
-# runs for SECONDS (default 10). Exits non-zero if any target crashes (panic, failed
-# invariant, sanitizer report, leak, timeout or out-of-memory); the input that did it is
-# saved under fuzz/artifacts/TARGET/. See docs/FUZZING.md.
+# Fuzzes flashline's parsers of untrusted input with libFuzzer. Exits non-zero if any
+# target crashes (panic, failed invariant, sanitizer report, leak, timeout or
+# out-of-memory); the input that did it is saved under fuzz/artifacts/TARGET/ and the
+# command that reproduces it is printed. See docs/FUZZING.md.
 #
-#   scripts/fuzz.sh                 # short run, as CI does (about 10 s per target)
+#   scripts/fuzz.sh --ci            # the short run CI makes: every target 10 s, seeds only
 #   scripts/fuzz.sh 600             # the long run: 10 minutes per target
 #   FUZZ_TARGETS="slip_decoder response_parser" scripts/fuzz.sh 600
+#   scripts/fuzz.sh --repro slip_decoder fuzz/artifacts/slip_decoder/crash-...
+#
+# --ci fuzzes a temporary copy of the seed corpora and leaves fuzz/corpus alone. A long
+# run (SECONDS) keeps what libFuzzer finds in fuzz/corpus/TARGET/ (local, gitignored), so
+# repeated runs on one machine build on each other.
 #
 # Environment: FUZZ_TARGETS (names, space separated; default all), FUZZ_SANITIZER
-# (address, the default, or none), CARGO_TARGET_DIR (default fuzz/target).
+# (address, the default, or none), FUZZ_JOBS (targets fuzzed at the same time; default:
+# the number of CPUs, at most 2, with --ci, and 1 for a long run), FUZZ_CI_SECONDS (per
+# target with --ci, default 10; 0 skips the --ci run), FUZZ_TARGET_DIR (build directory,
+# default fuzz/target; CARGO_TARGET_DIR is not used, so the fuzzing build never mixes with
+# the workspace's).
 #
-# cargo-fuzz passes nightly-only flags (-Zsanitizer, -Cpasses=sancov-module) to rustc.
-# RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them; no nightly is needed.
+# No cargo-fuzz needed: the targets are built with plain cargo and the flags cargo-fuzz
+# 0.13 passes to rustc (sanitizer-coverage instrumentation, --cfg fuzzing, debug
+# assertions and overflow checks, -Zsanitizer=address). Some are nightly-only;
+# RUSTC_BOOTSTRAP=1 lets the stable toolchain accept them. The binaries are libFuzzer
+# executables run directly. `cargo fuzz run TARGET` (with RUSTC_BOOTSTRAP=1) still works
+# for anyone who has cargo-fuzz installed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-seconds="${1:-10}"
-case "$seconds" in
-  '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS]" >&2; exit 2 ;;
-esac
-all_targets=(slip_decoder response_parser request_parser config_parser manifest_parser flasher_args_parser)
-read -r -a targets <<< "${FUZZ_TARGETS:-${all_targets[*]}}"
-export RUSTC_BOOTSTRAP=1
+usage() {
+  echo "usage: scripts/fuzz.sh [SECONDS | --ci | --repro TARGET FILE...]" >&2
+  exit 2
+}
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "installing cargo-fuzz"
-  cargo install cargo-fuzz --locked
+mode=long
+seconds=10
+repro_target=""
+case "${1:-}" in
+  --ci) mode=ci; seconds="${FUZZ_CI_SECONDS:-10}" ;;
+  --repro)
+    [ "$#" -ge 3 ] || usage
+    mode=repro; repro_target="$2"; shift 2 ;;
+  '') ;;
+  -*) usage ;;
+  *) seconds="$1" ;;
+esac
+case "$seconds" in
+  '' | *[!0-9]*) usage ;;
+esac
+if [ "$mode" = ci ] && [ "$seconds" -eq 0 ]; then
+  echo "fuzz: skipped (FUZZ_CI_SECONDS=0)"
+  exit 0
 fi
 
-# ASan is cheap insurance for the dependencies' unsafe code; our crates have none.
-# --codegen-units 16 roughly halves the build time for a small loss in executions/s.
-build_args=(--sanitizer "${FUZZ_SANITIZER:-address}" --codegen-units 16
-  --target-dir "${CARGO_TARGET_DIR:-$root/fuzz/target}")
-# The file-format targets need the `flashline` crate and its whole dependency tree; when
-# only protocol targets are asked for, leave it out (a much shorter build).
-case " ${targets[*]} " in
-  *" config_parser "* | *" manifest_parser "* | *" flasher_args_parser "*) ;;
-  *) build_args+=(--no-default-features) ;;
+all_targets=(slip_decoder response_parser request_parser config_parser manifest_parser flasher_args_parser)
+protocol_targets=" slip_decoder response_parser request_parser "
+if [ "$mode" = repro ]; then
+  targets=("$repro_target")
+else
+  read -r -a targets <<< "${FUZZ_TARGETS:-${all_targets[*]}}"
+fi
+for t in "${targets[@]}"; do
+  case " ${all_targets[*]} " in
+    *" $t "*) ;;
+    *) echo "fuzz: unknown target $t (known: ${all_targets[*]})" >&2; exit 2 ;;
+  esac
+done
+
+# libfuzzer-sys compiles libFuzzer's C++ source. Debian's Rust images have g++; install it
+# if this machine lacks it, the way scripts/setup.sh installs its packages.
+if ! command -v c++ >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "fuzz: installing g++ (libFuzzer is C++)"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ >/dev/null
+fi
+
+export RUSTC_BOOTSTRAP=1
+target_dir="${FUZZ_TARGET_DIR:-$root/fuzz/target}"
+host="$(rustc -vV | sed -n 's/^host: //p')"
+
+# The sanitizer the targets are built with: AddressSanitizer unless FUZZ_SANITIZER=none.
+# Our crates have no unsafe code, but their dependencies do. With ASan, a cold build of
+# all six targets takes about a quarter more CPU time than without (docs/FUZZING.md), and
+# building the protocol targets with it and the file-format targets without would cost
+# more than that: two builds of everything the targets share.
+sanitizer="${FUZZ_SANITIZER:-address}"
+case "$sanitizer" in
+  address | none) ;;
+  *) echo "fuzz: FUZZ_SANITIZER must be address or none" >&2; exit 2 ;;
 esac
 
-# --- seed corpora: real frames and files, regenerated on every run -----------------------
+# The flags cargo-fuzz 0.13 gives rustc for `cargo fuzz build` (release mode with debug
+# assertions, see its src/project.rs), plus 16 codegen units (cargo-fuzz's default is 1:
+# a much longer build for a small gain in executions per second).
+rustflags_for() {
+  local flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
+  flags+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters"
+  flags+=" -Cllvm-args=-sanitizer-coverage-pc-table"
+  flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares"
+  flags+=" --cfg fuzzing -Cllvm-args=-simplifycfg-branch-fold-threshold=0"
+  flags+=" -Cllvm-args=-sanitizer-coverage-stack-depth -Cdebug-assertions -Ccodegen-units=16"
+  [ "$1" = none ] || flags+=" -Zsanitizer=$1"
+  echo "$flags"
+}
+
+# Builds the given targets with sanitizer $1 in $target_dir/$1 (one directory per
+# flag set, so that switching does not rebuild everything).
+build() {
+  local san="$1" t features=(--no-default-features)
+  shift
+  local bins=()
+  for t in "$@"; do
+    bins+=(--bin "$t")
+    # The file-format targets need the `flashline` crate and its whole dependency tree;
+    # the protocol targets alone build without it (a much shorter build).
+    case "$protocol_targets" in
+      *" $t "*) ;;
+      *) features=() ;;
+    esac
+  done
+  # --target: RUSTFLAGS then apply to the targets' code only, not to build scripts and
+  # proc macros (as cargo-fuzz does). --locked: fuzz/Cargo.lock is committed.
+  env -u CARGO_TARGET_DIR RUSTFLAGS="$(rustflags_for "$san")" \
+    cargo build --locked --release --manifest-path fuzz/Cargo.toml --target "$host" \
+    --target-dir "$target_dir/$san" --config 'profile.release.debug="line-tables-only"' \
+    "${features[@]}" "${bins[@]}"
+}
+
+binary_for() {
+  echo "$target_dir/$sanitizer/$host/release/$1"
+}
+
+# cargo-fuzz's default for ASan; LSan stays on (a leak is a crash).
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_odr_violation=0"
+
+start=$SECONDS
+build "$sanitizer" "${targets[@]}"
+echo "fuzz: build took $((SECONDS - start)) s"
+
+if [ "$mode" = repro ]; then
+  # Runs the target once on each file given (no fuzzing) and shows the panic or report.
+  exec "$(binary_for "$repro_target")" "$@"
+fi
+
+# --- seed corpora: real frames and files ---------------------------------------------
 
 # Writes the bytes given as hex tokens ("c0 01 0a") to the file $1.
 bin() {
@@ -55,8 +161,9 @@ rep() {
   for ((i = 0; i < $2; i++)); do printf '%s ' "$1"; done
 }
 
+# Writes the seed inputs (seed-*) of every target into $1/TARGET/.
 seed_corpora() {
-  local c=fuzz/corpus
+  local c="$1"
   mkdir -p "$c"/{slip_decoder,response_parser,request_parser,config_parser,manifest_parser,flasher_args_parser}
 
   # SLIP decoder input: [chunk seed, frame limit (0 = default), wire bytes...].
@@ -162,27 +269,92 @@ dict_for() {
   esac
 }
 
-seed_corpora
+# --- fuzzing ---------------------------------------------------------------------------
 
-start=$SECONDS
-cargo fuzz build "${build_args[@]}"
-echo "fuzz: build took $((SECONDS - start)) s"
+work="$(mktemp -d "${TMPDIR:-/tmp}/flashline-fuzz.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+if [ "$mode" = ci ]; then
+  corpus_root="$work/corpus"
+  jobs="${FUZZ_JOBS:-$(nproc)}"
+  [ -n "${FUZZ_JOBS:-}" ] || [ "$jobs" -le 2 ] || jobs=2
+else
+  corpus_root=fuzz/corpus
+  jobs="${FUZZ_JOBS:-1}"
+fi
+seed_corpora "$corpus_root"
+
+# Fuzzes target $1 for $seconds; its output goes to $work/$1.log (and the terminal when
+# the targets run one at a time), its exit status to $work/$1.rc.
+fuzz_one() {
+  local t="$1" dict rc=0 t0=$SECONDS
+  local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+    -artifact_prefix="fuzz/artifacts/$t/")
+  dict="$(dict_for "$t")"
+  [ -z "$dict" ] || args+=(-dict="$dict")
+  mkdir -p "fuzz/artifacts/$t"
+  if [ "$jobs" -eq 1 ]; then
+    "$(binary_for "$t")" "${args[@]}" "$corpus_root/$t" 2>&1 | tee "$work/$t.log" || rc=$?
+  else
+    "$(binary_for "$t")" "${args[@]}" "$corpus_root/$t" > "$work/$t.log" 2>&1 || rc=$?
+  fi
+  echo "$rc" > "$work/$t.rc"
+  echo "$((SECONDS - t0))" > "$work/$t.time"
+}
+
+# The artifacts present before the run, to report only the new ones.
+for t in "${targets[@]}"; do
+  mkdir -p "fuzz/artifacts/$t"
+  ls -1 "fuzz/artifacts/$t" > "$work/$t.before"
+done
+
+run_start=$SECONDS
+echo "fuzz: ${targets[*]}: ${seconds} s each, $jobs at a time, sanitizer: $sanitizer"
+for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  fuzz_one "$t" &
+done
+wait
 
 failed=()
 for t in "${targets[@]}"; do
-  echo "fuzz: $t for ${seconds} s"
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
-  dict="$(dict_for "$t")"
-  [ -z "$dict" ] || args+=(-dict="$dict")
-  t0=$SECONDS
-  if ! cargo fuzz run "${build_args[@]}" "$t" "fuzz/corpus/$t" -- "${args[@]}"; then
-    failed+=("$t")
-    echo "fuzz: $t FAILED; the input is in fuzz/artifacts/$t/ (reproduce: cargo fuzz run $t FILE)" >&2
+  rc="$(cat "$work/$t.rc")"
+  stats="$(grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb):' "$work/$t.log" |
+    sed 's/^stat:://' | tr -s ' \n' ' ' || true)"
+  cov="$(grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' "$work/$t.log" | tail -n 1 || true)"
+  if [ "$rc" -eq 0 ]; then
+    echo "fuzz: $t ok in $(cat "$work/$t.time") s: ${cov:-?}; ${stats:-no stats}"
+    continue
   fi
-  echo "fuzz: $t took $((SECONDS - t0)) s"
+  failed+=("$t")
+  if [ "$jobs" -gt 1 ]; then
+    # The report: from the panic message or sanitizer/libFuzzer error to the end (at most
+    # 200 lines), or the last 60 lines if there is no such marker.
+    echo "fuzz: ---- $t output ----" >&2
+    awk '!s && /panicked at|ERROR: |==ERROR|^SUMMARY:/ { s = NR }
+         { line[NR] = $0 }
+         END {
+           if (!s) s = NR > 60 ? NR - 59 : 1
+           n = 0
+           for (i = s; i <= NR; i++) {
+             if (++n > 200 && i <= NR - 12) { if (!cut) print "[...]"; cut = 1; continue }
+             print line[i]
+           }
+         }' "$work/$t.log" >&2
+    echo "fuzz: ---- end of $t output ----" >&2
+  fi
+  echo "fuzz: $t FAILED (exit status $rc) after $(cat "$work/$t.time") s" >&2
+  new="$(ls -1 "fuzz/artifacts/$t" | grep -vxF -f "$work/$t.before" || true)"
+  if [ -n "$new" ]; then
+    for a in $new; do
+      echo "fuzz:   input: fuzz/artifacts/$t/$a" >&2
+      echo "fuzz:   reproduce: scripts/fuzz.sh --repro $t fuzz/artifacts/$t/$a" >&2
+    done
+  else
+    echo "fuzz:   no input saved (see the output above)" >&2
+  fi
 done
 
-echo "fuzz: total $((SECONDS - start)) s"
+echo "fuzz: fuzzing took $((SECONDS - run_start)) s, $((SECONDS - start)) s in all"
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzz: crashes in: ${failed[*]}" >&2
   exit 1

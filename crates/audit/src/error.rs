@@ -39,7 +39,8 @@ pub enum AuditError {
     /// reached. Rows already recorded are intact.
     #[error(
         "audit database {path} is full (disk out of space or the configured size limit reached); \
-         free disk space or raise max_db_bytes, already recorded rows are intact: {source}"
+         free disk space or raise the limit (max_db_bytes; database_max_size in flashline's station \
+         config, applied on reload), already recorded rows are intact: {source}"
     )]
     DiskFull { path: PathBuf, source: sqlx::Error },
 

@@ -92,7 +92,8 @@ pub fn format_size(size: u32) -> String {
 }
 
 /// Parses a size or offset: decimal (`4096`), hex (`0x1000`), or with a unit (`4MB`, `4M`,
-/// `512KB`, `512k`; binary units, as flash sizes are).
+/// `512KB`, `512k`, `1000B`; binary units, as flash sizes are). Reads back everything
+/// [`format_size`] writes.
 pub fn parse_size(text: &str) -> Result<u32, String> {
     let t = text.trim();
     let err = || format!("'{text}' is not a size: use decimal, 0x-hex, or a unit like 4MB or 512KB");
@@ -104,6 +105,9 @@ pub fn parse_size(text: &str) -> Result<u32, String> {
         (n, 1u64 << 20)
     } else if let Some(n) = lower.strip_suffix("kb").or_else(|| lower.strip_suffix('k')) {
         (n, 1u64 << 10)
+    } else if let Some(n) = lower.strip_suffix('b') {
+        // What `format_size` writes for sizes that are not whole KiB.
+        (n, 1u64)
     } else {
         (lower.as_str(), 1u64)
     };
@@ -127,6 +131,15 @@ mod tests {
             assert_eq!(size_from_jedec(id), Some(mb << 20));
         }
         assert_eq!(winbond_jedec_for_size(3 << 20), None);
+    }
+
+    #[test]
+    fn formatted_sizes_parse_back() {
+        // Found by fuzzing the manifest parser: a manifest written with a size that is not a
+        // whole KiB ("1000B") did not load again.
+        for size in [0, 1, 11, 1000, 1023, 4096, 4097, 0x8000, (1 << 20) + 1, 4 << 20, u32::MAX] {
+            assert_eq!(parse_size(&format_size(size)), Ok(size), "{}", format_size(size));
+        }
     }
 
     #[test]

@@ -87,10 +87,54 @@ pub(crate) async fn connect<T: Transport>(
         tracing::debug!(attempt, "no SYNC reply in this attempt");
     }
     match conn.last_noise() {
-        Some(log) if !log.trim().is_empty() => {
-            let log: String = log.chars().rev().take(200).collect::<Vec<_>>().into_iter().rev().collect();
-            Err(Error::BootLogNoDownload { attempts, log })
-        }
+        Some(log) if !log.trim().is_empty() => Err(Error::BootLogNoDownload { attempts, log: boot_log_excerpt(&log) }),
         _ => Err(Error::NoSync { attempts }),
+    }
+}
+
+/// Longest boot-log excerpt quoted in an error.
+const LOG_EXCERPT: usize = 200;
+
+/// The tail of what a board printed, fit to be quoted in an error. The message ends up in
+/// the audit row and on the operator's live view, so the board's bytes must not reach them
+/// raw: a boot log printed at another baud rate (an ESP8266 at 74880, say) decodes to
+/// replacement characters and control bytes, and an ESC among them would garble the
+/// terminal. Readable logs keep their text (line breaks become spaces, other control
+/// characters '.'); mostly unreadable output is described instead of quoted.
+fn boot_log_excerpt(log: &str) -> String {
+    let tail: Vec<char> = log.chars().rev().take(LOG_EXCERPT).collect::<Vec<_>>().into_iter().rev().collect();
+    let readable = tail.iter().filter(|c| c.is_ascii_graphic() || c.is_ascii_whitespace()).count();
+    if readable * 10 < tail.len() * 8 {
+        return format!(
+            "{} characters of unreadable output: a boot log at another baud rate, or line noise",
+            tail.len()
+        );
+    }
+    let text: String = tail
+        .into_iter()
+        .map(|c| match c {
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            c if c.is_ascii_whitespace() => ' ',
+            _ => '.',
+        })
+        .collect();
+    text.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::boot_log_excerpt;
+
+    #[test]
+    fn boot_log_excerpts_are_printable() {
+        let log = "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT)\x1b[0m\r\n";
+        assert_eq!(
+            boot_log_excerpt(log),
+            "ets Jun  8 2016 00:22:57    rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT).[0m"
+        );
+        let garbage: String = "\u{fffd}\u{1b}\u{90}\u{311}ab".repeat(100);
+        let e = boot_log_excerpt(&garbage);
+        assert_eq!(e, "200 characters of unreadable output: a boot log at another baud rate, or line noise");
+        assert!(boot_log_excerpt(&"x".repeat(500)).len() == 200);
     }
 }

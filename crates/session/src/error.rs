@@ -48,7 +48,9 @@ impl fmt::Display for Stage {
 /// Everything that can go wrong while talking to a board.
 #[derive(Debug, Error)]
 pub enum Error {
-    #[error("{stage}: no reply to {command} within {timeout:?}: the board stopped answering (unplugged, reset, or the link is too fast for the adapter)")]
+    // Timeouts scaled by data size are fractional: a tenth of a second reads better in the
+    // audit log and the live view than nanoseconds ("6.7s", not "6.710389062s").
+    #[error("{stage}: no reply to {command} within {timeout:.1?}: the board stopped answering (unplugged, reset, or the link is too fast for the adapter)")]
     Timeout { stage: Stage, command: &'static str, timeout: Duration },
 
     #[error("{stage}: the serial port closed: board unplugged or USB hub reset")]
@@ -176,7 +178,7 @@ mod tests {
     #[test]
     fn messages_name_stage_and_cause() {
         let e = Error::Timeout { stage: Stage::Write, command: "FlashDeflData", timeout: Duration::from_secs(3) };
-        assert!(e.to_string().starts_with("write: no reply to FlashDeflData"), "{e}");
+        assert!(e.to_string().starts_with("write: no reply to FlashDeflData within 3.0s:"), "{e}");
         assert_eq!(e.stage(), Stage::Write);
         assert!(e.is_link_loss());
 

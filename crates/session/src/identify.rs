@@ -82,7 +82,21 @@ pub(crate) async fn detect_chip<T: Transport>(conn: &mut Connection<T>, regs: &m
         Err(e) => return Err(e),
     }
     let magic = regs.read(conn, CHIP_DETECT_MAGIC_REG).await?;
-    Chip::from_magic(magic).ok_or(Error::UnknownChip { magic })
+    if let Some(chip) = Chip::from_magic(magic) {
+        return Ok(chip);
+    }
+    // Replies carry no checksum: one garbled on the link reads as an unknown magic, and a
+    // good board would be turned away as "damaged". Ask once more before blaming the chip;
+    // a chip that really is unknown answers the same again.
+    let again = conn.command(&ReadReg { addr: CHIP_DETECT_MAGIC_REG }).await?;
+    regs.0.insert(CHIP_DETECT_MAGIC_REG, again);
+    match Chip::from_magic(again) {
+        Some(chip) => {
+            tracing::warn!(first = format_args!("0x{magic:08x}"), %chip, "chip magic garbled on the link once; the re-read is good");
+            Ok(chip)
+        }
+        None => Err(Error::UnknownChip { magic: again }),
+    }
 }
 
 /// Reads MAC, revision and description.

@@ -34,6 +34,7 @@ pub mod progress;
 mod read;
 pub mod reset;
 pub mod serial;
+pub mod side_hash;
 pub mod stub;
 mod stub_upload;
 pub mod transport;

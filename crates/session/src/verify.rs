@@ -7,7 +7,7 @@ use crate::image::{hex, sha256, PreparedImage};
 use crate::progress::Progress;
 use crate::read::read_flash;
 use crate::transport::Transport;
-use crate::write::chip_md5;
+use crate::write::chip_md5_expecting;
 use flashline_protocol::Chip;
 
 /// Options of [`crate::Flasher::verify`].
@@ -45,7 +45,7 @@ pub(crate) async fn verify_image<T: Transport>(
     let mut out = Vec::new();
     for r in &image.regions {
         conn.set_stage(Stage::Verify);
-        let got = chip_md5(conn, r.offset, r.len()).await?;
+        let got = chip_md5_expecting(conn, r.offset, r.len(), &r.md5).await?;
         if got != r.md5 {
             return Err(Error::VerifyMismatch {
                 offset: r.offset,

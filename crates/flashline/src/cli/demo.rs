@@ -16,7 +16,7 @@ use flashline_protocol::Chip;
 use flashline_sim::{spawn_pty, BoardConfig, PtyBoard, TimingMode};
 use tokio_util::sync::CancellationToken;
 
-use super::run::{load_stubs, open_store};
+use super::run::{load_stubs, open_store_limited};
 use super::{sample, telemetry, CliResult, Failure};
 use crate::config::Config;
 use crate::device::{DeviceInfo, DeviceSource, SimulatedSource};
@@ -84,7 +84,7 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let ui = Ui::detect();
     telemetry::init(&config.log, matches!(ui, Ui::Live { .. }));
     let golden = Arc::new(Golden::load(&config.image).map_err(|e| Failure::new(Exit::Image, e))?);
-    let store = open_store(&config.database).await?;
+    let store = open_store_limited(&config.database, config.database_max_size).await?;
     let stubs = load_stubs(&config)?;
     let ctx = Arc::new(StationContext::new(&config, golden.clone(), store.clone(), stubs, CancellationToken::new()));
 

@@ -26,7 +26,7 @@ pub async fn run(config_path: &Path) -> CliResult {
     telemetry::init(&config.log, matches!(ui, Ui::Live { .. }));
 
     let golden = Arc::new(Golden::load(&config.image).map_err(|e| Failure::new(Exit::Image, e))?);
-    let store = open_store(&config.database).await?;
+    let store = open_store_limited(&config.database, config.database_max_size).await?;
     let stubs = load_stubs(&config)?;
     let shutdown = CancellationToken::new();
     let ctx = Arc::new(StationContext::new(&config, golden, store.clone(), stubs, shutdown.clone()));
@@ -56,7 +56,12 @@ pub async fn run(config_path: &Path) -> CliResult {
 
 /// Opens the store and closes rows a previous daemon left `running`.
 pub async fn open_store(path: &Path) -> Result<AuditStore, Failure> {
-    let store = open_audit(path).await?;
+    open_store_limited(path, None).await
+}
+
+/// [`open_store`] with a size limit (`database_max_size`; `None`: the disk).
+pub async fn open_store_limited(path: &Path, max_bytes: Option<u64>) -> Result<AuditStore, Failure> {
+    let store = open_audit_with(path, StoreOptions::default().max_db_bytes(max_bytes)).await?;
     let closed = store.close_interrupted().await.map_err(|e| Failure::new(Exit::Database, e))?;
     if closed > 0 {
         tracing::warn!(rows = closed, "closed audit rows left running by a previous daemon as 'interrupted'");
@@ -67,11 +72,15 @@ pub async fn open_store(path: &Path) -> Result<AuditStore, Failure> {
 /// Opens (creating it and its directory if needed) the store without touching other
 /// writers' rows: what a command that shares the file with a running daemon must use.
 pub async fn open_audit(path: &Path) -> Result<AuditStore, Failure> {
+    open_audit_with(path, StoreOptions::default()).await
+}
+
+async fn open_audit_with(path: &Path, opts: StoreOptions) -> Result<AuditStore, Failure> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::new(Exit::Database, format!("cannot create {}: {e}", dir.display())))?;
     }
-    AuditStore::open(path, StoreOptions::default()).await.map_err(|e| Failure::new(Exit::Database, e))
+    AuditStore::open(path, opts).await.map_err(|e| Failure::new(Exit::Database, e))
 }
 
 /// The flasher stubs: from the configured directory, or discovered. Without any, ESP32
@@ -108,6 +117,14 @@ async fn handle_signals(
         tokio::select! {
             _ = hup.recv() => match reload(&config, &store, &shutdown) {
                 Ok((new_config, ctx)) => {
+                    if new_config.database_max_size != config.database_max_size {
+                        // A raised limit is how the operator clears a "database full" stop:
+                        // the dispatcher's next probe then finds the store writable again.
+                        match store.set_max_db_bytes(new_config.database_max_size).await {
+                            Ok(()) => tracing::info!(limit = ?new_config.database_max_size, "audit database size limit changed"),
+                            Err(e) => tracing::error!(error = %e, "cannot change the audit database size limit"),
+                        }
+                    }
                     tracing::info!(image = %ctx.golden.name, "reloaded configuration and golden image");
                     let msg = Control::Reload(ctx, new_config.slots.clone(), new_config.devices.unmapped_ports);
                     config = new_config;

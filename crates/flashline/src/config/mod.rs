@@ -25,7 +25,7 @@ pub use sections::{
     VerifyMode,
 };
 pub use slots::{Slot, Slots};
-pub use types::{Baud, ByteSize, Offset};
+pub use types::{Baud, ByteSize, DiskSize, Offset};
 
 /// Where the audit database goes when the config does not say (systemd `StateDirectory=`).
 pub const DEFAULT_DATABASE: &str = "/var/lib/flashline/audit.sqlite";
@@ -34,6 +34,9 @@ pub const DEFAULT_DATABASE: &str = "/var/lib/flashline/audit.sqlite";
 pub const DEFAULT_MAX_JOBS: usize = 16;
 /// Upper bound for `max_jobs`.
 pub const MAX_JOBS_LIMIT: usize = 256;
+/// Smallest `database_max_size`: a limit in bytes where megabytes were meant would stop
+/// the line at its first board.
+pub const MIN_DATABASE_SIZE: u64 = 64 << 10;
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +45,9 @@ pub struct Config {
     pub station: String,
     /// Audit database (SQLite) path.
     pub database: PathBuf,
+    /// Size the audit database may grow to (`None`: the disk is the limit). Reaching it
+    /// holds new jobs, like a full disk; it may change on reload.
+    pub database_max_size: Option<u64>,
     /// Boards flashed in parallel.
     pub max_jobs: usize,
     pub image: ImageConfig,
@@ -60,6 +66,8 @@ struct RawConfig {
     station: Spanned<String>,
     #[serde(default)]
     database: Option<PathBuf>,
+    #[serde(default)]
+    database_max_size: Option<Spanned<types::DiskSize>>,
     #[serde(default)]
     max_jobs: Option<Spanned<usize>>,
     image: Spanned<sections::RawImage>,
@@ -93,6 +101,7 @@ impl Config {
         Ok(Config {
             station: ctx.station(raw.station)?,
             database: ctx.resolve(&raw.database.unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE))),
+            database_max_size: ctx.database_max_size(raw.database_max_size)?,
             max_jobs: ctx.max_jobs(raw.max_jobs)?,
             image: {
                 let span = raw.image.span();
@@ -182,6 +191,19 @@ impl Ctx<'_> {
             );
         }
         Ok(v)
+    }
+
+    fn database_max_size(&self, v: Option<Spanned<types::DiskSize>>) -> Result<Option<u64>, ConfigError> {
+        let Some(v) = v else { return Ok(None) };
+        let n = v.get_ref().0;
+        if n < MIN_DATABASE_SIZE {
+            return self.err(
+                v.span(),
+                "database_max_size",
+                format!("{n} bytes is too small for an audit database (at least 64KB; units: KB, MB, GB)"),
+            );
+        }
+        Ok(Some(n))
     }
 
     fn max_jobs(&self, v: Option<Spanned<usize>>) -> Result<usize, ConfigError> {

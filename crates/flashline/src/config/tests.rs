@@ -42,6 +42,7 @@ fn the_example_config_parses() {
 fn defaults_for_a_minimal_config() {
     let c = parse(&minimal()).unwrap();
     assert_eq!(c.database, PathBuf::from(DEFAULT_DATABASE));
+    assert_eq!(c.database_max_size, None);
     assert_eq!(c.max_jobs, DEFAULT_MAX_JOBS);
     assert_eq!(c.image.source, ImageSource::Manifest("/etc/flashline/golden/manifest.toml".into()));
     assert_eq!(c.image.min_flash_size, None);
@@ -186,4 +187,16 @@ fn reload_returns_the_new_config_or_keeps_the_old() {
     std::fs::remove_file(&path).unwrap();
     let e = old.reload().unwrap_err().to_string();
     assert!(e.starts_with("cannot read config file") && e.contains("flashline.toml"), "{e}");
+}
+
+#[test]
+fn database_size_limit() {
+    let c = parse(&format!("database_max_size = \"2GB\"\n{}", minimal())).unwrap();
+    assert_eq!(c.database_max_size, Some(2 << 30));
+    let c = parse(&format!("database_max_size = 1048576\n{}", minimal())).unwrap();
+    assert_eq!(c.database_max_size, Some(1 << 20));
+    let e = error(&format!("database_max_size = 4096\n{}", minimal()));
+    assert!(e.contains(":1:21: database_max_size: 4096 bytes is too small"), "{e}");
+    let e = error(&format!("database_max_size = \"a lot\"\n{}", minimal()));
+    assert!(e.contains("database_max_size") && e.contains("not a size"), "{e}");
 }

@@ -91,6 +91,47 @@ pub mod opt_mac {
     }
 }
 
+/// A size on disk (the audit database's limit): `1073741824`, `"512MB"`, `"2GB"`. Units are
+/// binary (1 KB = 1024 bytes), as for flash sizes; unlike those it may exceed 4 GiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DiskSize(pub u64);
+
+impl DiskSize {
+    fn parse(text: &str) -> Result<u64, String> {
+        let err = || format!("'{text}' is not a size: use bytes or a unit like 512KB, 64MB or 2GB");
+        let lower = text.trim().to_ascii_lowercase();
+        let units = [("tb", 40), ("gb", 30), ("mb", 20), ("kb", 10), ("t", 40), ("g", 30), ("m", 20), ("k", 10)];
+        let (num, shift) = units
+            .iter()
+            .find_map(|(u, shift)| lower.strip_suffix(u).map(|n| (n, *shift)))
+            .unwrap_or((lower.as_str(), 0));
+        let v: u64 = num.trim().replace('_', "").parse().map_err(|_| err())?;
+        v.checked_mul(1u64 << shift).ok_or_else(|| format!("'{text}' is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for DiskSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = u64;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size as a number of bytes or a string like \"64MB\" or \"2GB\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+                u64::try_from(v).map_err(|_| E::custom(format!("size {v} is negative")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+                Ok(v)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+                DiskSize::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V).map(DiskSize)
+    }
+}
+
 /// A serial baud rate the Espressif loaders can run at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Baud(pub u32);
@@ -140,5 +181,22 @@ mod tests {
         assert!(toml::from_str::<T>("size = -1\noffset = 0\nchip = \"esp32\"").is_err());
         assert!(toml::from_str::<T>("size = 1\noffset = \"0xZZ\"\nchip = \"esp32\"").is_err());
         assert!(toml::from_str::<T>("size = 1\noffset = 0\nchip = \"esp31\"").is_err());
+    }
+
+    #[test]
+    fn disk_sizes() {
+        #[derive(Deserialize)]
+        struct D {
+            size: DiskSize,
+        }
+        let size = |t: &str| toml::from_str::<D>(&format!("size = {t}")).map(|d| d.size.0);
+        assert_eq!(size("\"512KB\"").unwrap(), 512 << 10);
+        assert_eq!(size("\"64MB\"").unwrap(), 64 << 20);
+        assert_eq!(size("\"6 GB\"").unwrap(), 6 << 30);
+        assert_eq!(size("\"1t\"").unwrap(), 1 << 40);
+        assert_eq!(size("1_000_000").unwrap(), 1_000_000);
+        assert!(size("-1").is_err());
+        assert!(size("\"lots\"").is_err());
+        assert!(size("\"99999999999TB\"").is_err());
     }
 }

@@ -135,13 +135,22 @@ impl Dispatcher {
                     }
                 },
                 Some((key, update)) = self.updates_rx.recv() => self.on_update(&key, update),
-                Some(joined) = self.jobs.join_next_with_id(), if !self.jobs.is_empty() => match joined {
-                    Ok((id, (key, result))) => {
-                        self.job_keys.remove(&id);
-                        self.on_finished(&key, result);
+                Some(joined) = self.jobs.join_next_with_id(), if !self.jobs.is_empty() => {
+                    // The job sent its last updates (its board's identity, its last stage)
+                    // before it returned, but `select!` may see its end first. Apply them
+                    // now: applied after its end, they would land on the slot's next job
+                    // (which starts below), whose result could then name the wrong MAC.
+                    while let Ok((key, update)) = self.updates_rx.try_recv() {
+                        self.on_update(&key, update);
                     }
-                    Err(e) => self.on_panicked(e),
-                },
+                    match joined {
+                        Ok((id, (key, result))) => {
+                            self.job_keys.remove(&id);
+                            self.on_finished(&key, result);
+                        }
+                        Err(e) => self.on_panicked(e),
+                    }
+                }
                 c = control.recv(), if accepting => match c {
                     Some(Control::Reload(ctx, slots, unmapped)) => self.on_reload(ctx, slots, unmapped),
                     Some(Control::DrainAndStop) => draining = true,
@@ -232,12 +241,17 @@ impl Dispatcher {
         });
         if entry.abort.is_some() {
             // The gate never adds twice without a remove; a job still finishing its row
-            // for the previous board is let finish, the new board waits.
+            // for the previous board is let finish, the new board waits. The view stays
+            // that job's until it ends, so its result still names its own board's MAC
+            // (resetting it here made the "board failed" line of a pulled board lose its
+            // MAC whenever the next board was plugged in quickly); `pump` gives the new
+            // board its view when its job starts.
             tracing::warn!(slot = %name, "board added while the previous job is still finishing");
+        } else {
+            let attempts = entry.view.attempts;
+            entry.view = SlotView::new(name.clone(), key.clone(), port.clone());
+            entry.view.attempts = attempts;
         }
-        let attempts = entry.view.attempts;
-        entry.view = SlotView::new(name.clone(), key.clone(), port.clone());
-        entry.view.attempts = attempts;
         entry.device = Some(dev);
         if !self.queue.contains(&key) {
             self.queue.push_back(key);
@@ -263,9 +277,15 @@ impl Dispatcher {
         let name = entry.view.name.clone();
         match update {
             JobUpdate::Started => {
+                let port = entry.view.port.clone();
                 if self.store_fault.take().is_some() {
                     self.emit(StationEvent::StoreRecovered);
                 }
+                // Announced once the audit row exists, right before the board is touched:
+                // a job that the store turns away (locked, full) never touched its board,
+                // and saying "flashing started" for each of its probes would tell the
+                // operator otherwise.
+                self.emit(StationEvent::JobStarted { slot: name, port });
             }
             JobUpdate::Progress { stage, done, total } => {
                 let v = &mut entry.view;
@@ -322,7 +342,9 @@ impl Dispatcher {
                 entry.view.phase = SlotPhase::Fail { stage: stage.clone(), reason: "interrupted by shutdown".into() };
             }
             Outcome::NotStarted { .. } => {
-                // Not the board's fault: it waits for the store, first in line.
+                // Not the board's fault: it waits for the store, first in line. Nothing
+                // was tried on the board, so this was no attempt.
+                entry.view.attempts = entry.view.attempts.saturating_sub(1);
                 entry.view.phase = if board_present { SlotPhase::Queued } else { SlotPhase::Empty };
                 if board_present {
                     self.queue.push_front(key.to_string());
@@ -375,16 +397,16 @@ impl Dispatcher {
             }
             let abort = Abort::default();
             entry.abort = Some(abort.clone());
+            // A fresh view for this board (it may have been plugged while the previous
+            // job was still finishing, see `on_added`).
+            let attempts = entry.view.attempts + 1;
+            entry.view = SlotView::new(entry.view.name.clone(), key.clone(), dev.devnode.display().to_string());
+            entry.view.attempts = attempts;
             entry.view.phase = SlotPhase::Running;
             entry.view.started = Some(Instant::now());
-            entry.view.attempts += 1;
-            entry.view.mac = None;
-            entry.view.chip = None;
-            entry.view.rework = false;
             let slot = entry.view.name.clone();
             let updates = Updates { key: key.clone(), tx: self.updates_tx.clone() };
             let ctx = self.ctx.clone();
-            self.emit(StationEvent::JobStarted { slot: slot.clone(), port: dev.devnode.display().to_string() });
             let task_key = key.clone();
             let handle = self.jobs.spawn(async move {
                 let result = job::run(ctx, dev, slot, abort, updates).await;

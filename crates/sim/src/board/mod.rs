@@ -164,6 +164,9 @@ pub struct Board {
     boot_logs: u32,
     /// Baud the host's port is set to, when the link can tell (PTY termios).
     host_baud: Option<u32>,
+    /// The link close was already asked of the transport (unplug, unplug-after). A hung
+    /// board is `Dead` too but still plugged in: pulling it must still close its link.
+    link_closed: bool,
 }
 
 impl Board {
@@ -212,6 +215,7 @@ impl Board {
             next_boot_log: None,
             boot_logs: 0,
             host_baud: None,
+            link_closed: false,
         };
         if let Some(noise) = b.faults.not_download {
             b.mode = Mode::NotDownload;
@@ -319,8 +323,9 @@ impl Board {
 
     /// Drop the link now (the transport closes it).
     pub fn unplug(&mut self, now: Duration) {
-        if self.mode != Mode::Dead {
-            self.mode = Mode::Dead;
+        self.mode = Mode::Dead;
+        if !self.link_closed {
+            self.link_closed = true;
             self.out.push(Output::Close { at: now });
         }
     }
@@ -383,6 +388,7 @@ impl Board {
             self.rx_free = t;
             if self.faults.unplug_after.is_some_and(|n| self.stats.bytes_in >= n) {
                 self.mode = Mode::Dead;
+                self.link_closed = true;
                 self.out.push(Output::Close { at: t });
                 return;
             }

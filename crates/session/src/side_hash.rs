@@ -1,0 +1,266 @@
+//! Hashing the blank gaps of a sparse write while its data blocks are on the wire.
+//!
+//! A sparse write on a blank board is link-bound: at 921600 baud a 16 KiB block takes
+//! ~0.18 s to arrive and the stub needs ~0.13 s to inflate and program it, so the chip
+//! idles a quarter of the time. The gaps' blank check (an on-chip MD5 of every range the
+//! sparse plan leaves alone, ~0.7 s per MB) is pure chip work with the link idle. Doing it
+//! as a separate step costs its full time; this module schedules it *under* data blocks.
+//!
+//! # Why it is safe with both stubs
+//!
+//! The stubs receive into two frame buffers: one being processed, one filling (the new
+//! stub's `frame_buffer_acquire` hands out none while both are taken; the legacy stub's
+//! UART interrupt would overwrite the one in use). The host never knows when the stub
+//! *finishes* a command except from a reply, so a pair is only sent when the stub is
+//! provably idle — right after the BEGIN reply, or after the reply to a cheap sync command
+//! queued behind the block being processed:
+//!
+//! ```text
+//! host:  [MD5 piece][DATA i ......]            (sync)            [MD5 piece][DATA i+1 ...
+//! stub:   MD5 ..........| post-process i ......| reply |          MD5 ..........| ...
+//! ```
+//!
+//! The MD5 occupies one buffer, the data block the other; nothing else is sent until the
+//! MD5 reply and the block's ack are in. No timing assumption decides whether a frame may
+//! be sent, so a slower or faster chip only changes how much is gained, never correctness.
+//! (Timing estimates below only choose piece sizes and whether pairing pays.)
+//!
+//! # What it gains
+//!
+//! To pair block i the host must first let the stub finish block i−1 with the link idle
+//! (the sync); then the MD5 piece runs while block i arrives. So a pair saves
+//! `min(md5 piece, wire(i)) − post(i−1)`: a lot after a block whose post-processing is
+//! short, nothing after one that flushes the stub's 32 KiB inflate buffer to flash (~0.15 s
+//! of programming on an ESP32). [`SideHashes`] predicts each block's post-processing from
+//! how many bytes it inflates and flushes ([`flushed_per_block`]), learns both costs from
+//! the syncs, and pairs only where it pays.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use flashline_protocol::flash::SECTOR_SIZE;
+
+/// First guesses until a sync measures them (new stub, blank ESP32): post-processing per
+/// inflated byte (inflate, blank-sector reads) and per byte flushed to flash (programming
+/// in 32-byte ROM commands).
+const FIRST_WORK_PER_BYTE: f64 = 0.6e-6;
+const FIRST_WORK_PER_FLUSHED_BYTE: f64 = 4.5e-6;
+/// First guess of the on-chip MD5 throughput (B/s) until a piece measures it.
+const FIRST_MD5_RATE: f64 = 1.0e6;
+/// Pairing must save at least this much per block (host and reply latency eat the rest).
+const MIN_GAIN: Duration = Duration::from_millis(8);
+/// Pieces hash a little longer than the block's wire time, so the chip never waits for it.
+const PIECE_STRETCH: f64 = 1.05;
+/// The stubs inflate into a 32 KiB buffer (`TINFL_LZ_DICT_SIZE`) and write it to flash
+/// when it is full and at the end of the stream.
+pub const STUB_INFLATE_BUFFER: u32 = 32 * 1024;
+
+/// Bytes each block of a deflate stream makes the stub write to flash, given what each
+/// block inflates to (`yields`).
+pub fn flushed_per_block(yields: &[u32]) -> Vec<u32> {
+    let buf = STUB_INFLATE_BUFFER as u64;
+    let mut total = 0u64;
+    let mut out = Vec::with_capacity(yields.len());
+    for (i, &y) in yields.iter().enumerate() {
+        let before = total / buf;
+        total += y as u64;
+        let mut flushed = (total / buf - before) * buf;
+        if i + 1 == yields.len() {
+            flushed += total % buf;
+        }
+        out.push(flushed as u32);
+    }
+    out
+}
+
+/// Ranges to prove blank, and what has been learned about the chip while doing so.
+#[derive(Debug)]
+pub struct SideHashes {
+    pending: VecDeque<(u32, u32)>,
+    md5_rate: f64,
+    work_per_byte: f64,
+    work_per_flushed_byte: f64,
+    /// The first range found not blank; the sparse write must stop.
+    pub dirty: Option<(u32, u32)>,
+    /// MD5 pieces hashed under data blocks.
+    pub pairs: u32,
+    /// Bytes hashed under data blocks.
+    pub overlapped_bytes: u64,
+}
+
+impl SideHashes {
+    /// `gaps`: (offset, len) ranges that must be blank, in address order.
+    pub fn new(gaps: Vec<(u32, u32)>) -> Self {
+        Self {
+            pending: gaps.into_iter().filter(|g| g.1 > 0).collect(),
+            md5_rate: FIRST_MD5_RATE,
+            work_per_byte: FIRST_WORK_PER_BYTE,
+            work_per_flushed_byte: FIRST_WORK_PER_FLUSHED_BYTE,
+            dirty: None,
+            pairs: 0,
+            overlapped_bytes: 0,
+        }
+    }
+
+    pub fn has_pending(&self) -> bool {
+        self.dirty.is_none() && !self.pending.is_empty()
+    }
+
+    /// Expected post-processing of a block that inflates to `yields` bytes and flushes
+    /// `flushed` of them to flash.
+    pub fn predict_post(&self, yields: u32, flushed: u32) -> Duration {
+        Duration::from_secs_f64(self.work_per_byte * yields as f64 + self.work_per_flushed_byte * flushed as f64)
+    }
+
+    /// Whether pairing a block of `wire` arrival time saves time when the stub first has
+    /// to finish work expected to take `post_before` (zero when it is idle).
+    pub fn pays(&self, wire: Duration, post_before: Duration) -> bool {
+        self.has_pending() && wire > post_before + MIN_GAIN
+    }
+
+    /// How many pieces of about `wire` the pending ranges still make.
+    pub fn pieces_left(&self, wire: Duration) -> u32 {
+        if !self.has_pending() {
+            return 0;
+        }
+        let piece = (self.md5_rate * wire.as_secs_f64() * PIECE_STRETCH).max(SECTOR_SIZE as f64);
+        let bytes: u64 = self.pending.iter().map(|g| g.1 as u64).sum();
+        (bytes as f64 / piece).ceil() as u32
+    }
+
+    /// Takes the next piece: about as long to hash as `wire`, whole sectors where the gap
+    /// allows, never crossing a gap.
+    pub fn next_piece(&mut self, wire: Duration) -> Option<(u32, u32)> {
+        let (offset, len) = self.pending.pop_front()?;
+        let want = (self.md5_rate * wire.as_secs_f64() * PIECE_STRETCH) as u32;
+        let want = want.div_ceil(SECTOR_SIZE).max(1) * SECTOR_SIZE;
+        if want >= len {
+            return Some((offset, len));
+        }
+        self.pending.push_front((offset + want, len - want));
+        Some((offset, want))
+    }
+
+    /// Everything not hashed under blocks, merged where contiguous, for a plain pass.
+    pub fn take_rest(&mut self) -> Vec<(u32, u32)> {
+        let mut out: Vec<(u32, u32)> = Vec::new();
+        for (o, l) in self.pending.drain(..) {
+            match out.last_mut() {
+                Some((po, pl)) if *po + *pl == o => *pl += l,
+                _ => out.push((o, l)),
+            }
+        }
+        out
+    }
+
+    /// An MD5 of `len` bytes took `took` on the chip (reply time, stub idle before).
+    pub fn observe_md5(&mut self, len: u32, took: Duration) {
+        if took > Duration::from_millis(2) {
+            self.md5_rate = len as f64 / took.as_secs_f64();
+        }
+    }
+
+    /// The stub needed `took` to finish a block that inflated to `yields` bytes and
+    /// flushed `flushed` bytes to flash.
+    pub fn observe_work(&mut self, yields: u32, flushed: u32, took: Duration) {
+        let t = took.as_secs_f64();
+        if flushed == 0 && yields > 0 {
+            self.work_per_byte = t / yields as f64;
+        } else if flushed > 0 {
+            let inflate = self.work_per_byte * yields as f64;
+            self.work_per_flushed_byte = (t - inflate).max(0.0) / flushed as f64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WIRE_921600: Duration = Duration::from_millis(178);
+
+    #[test]
+    fn pieces_cover_the_gaps_exactly_in_order() {
+        let gaps = vec![(0x0, 0x1000), (0x110000, 0x2F0000)];
+        let mut s = SideHashes::new(gaps.clone());
+        let mut got = Vec::new();
+        while let Some(p) = s.next_piece(WIRE_921600) {
+            assert_eq!(p.0 % SECTOR_SIZE, 0);
+            got.push(p);
+        }
+        // Contiguous and complete.
+        let mut at = got[0].0;
+        let mut covered = 0;
+        for (o, l) in &got {
+            if *o != at {
+                assert!(gaps.iter().any(|g| g.0 == *o), "a piece starts inside a gap: {o:#x}");
+            }
+            at = o + l;
+            covered += l;
+        }
+        assert_eq!(covered, 0x1000 + 0x2F0000);
+        assert!(!s.has_pending());
+    }
+
+    #[test]
+    fn piece_size_follows_the_measured_rate() {
+        let mut s = SideHashes::new(vec![(0x100000, 0x300000)]);
+        let first = s.next_piece(WIRE_921600).unwrap();
+        // 1 MB/s × 0.178 s × 1.05 ≈ 187 KB, rounded up to sectors.
+        assert_eq!(first.1, 46 * SECTOR_SIZE);
+        s.observe_md5(first.1, Duration::from_millis(100));
+        let second = s.next_piece(WIRE_921600).unwrap();
+        assert_eq!(second.0, first.0 + first.1);
+        assert!(second.1 > first.1, "faster chip, bigger pieces: {second:?}");
+    }
+
+    #[test]
+    fn flushes_follow_the_stub_buffer() {
+        // 27 KB per block: the first flush comes with the second block.
+        assert_eq!(flushed_per_block(&[27_000, 27_000, 27_000]), vec![0, 32_768, 81_000 - 32_768]);
+        assert_eq!(flushed_per_block(&[32_768, 100]), vec![32_768, 100]);
+        assert_eq!(flushed_per_block(&[10]), vec![10]);
+        assert!(flushed_per_block(&[]).is_empty());
+    }
+
+    #[test]
+    fn pairing_pays_after_cheap_blocks_only() {
+        let mut s = SideHashes::new(vec![(0x100000, 0x300000)]);
+        // Idle stub: always worth it at 921600.
+        assert!(s.pays(WIRE_921600, Duration::ZERO));
+        // After a block that only inflated: ~16 ms of work, worth it.
+        let cheap = s.predict_post(27_000, 0);
+        assert!(cheap < Duration::from_millis(30), "{cheap:?}");
+        assert!(s.pays(WIRE_921600, cheap));
+        // After a block that flushed 32 KiB: ~0.16 s of programming, barely worth waiting
+        // for at 921600 (the writer keeps pieces for cheaper blocks), not at 1 Mbaud.
+        let flush = s.predict_post(27_000, 32_768);
+        assert!(flush > Duration::from_millis(140), "{flush:?}");
+        assert!(!s.pays(Duration::from_millis(160), flush));
+        // Pieces left: 3 MB at 1 MB/s in pieces of ~0.19 s.
+        assert_eq!(s.pieces_left(WIRE_921600), 17);
+        // At 3 Mbaud a block arrives in 55 ms: only an idle stub pays.
+        assert!(!s.pays(Duration::from_millis(55), cheap + Duration::from_millis(40)));
+        // Measurements replace the guesses: a slow legacy stub that erases as it goes.
+        s.observe_work(27_000, 0, Duration::from_millis(200));
+        assert!(!s.pays(WIRE_921600, s.predict_post(27_000, 0)));
+        s.observe_work(27_000, 32_768, Duration::from_millis(200 + 33));
+        assert!(s.predict_post(0, 32_768) < Duration::from_millis(40));
+        // Nothing left, nothing to pair.
+        let mut done = SideHashes::new(vec![(0, 0x1000)]);
+        done.next_piece(WIRE_921600);
+        assert!(!done.pays(Duration::from_secs(1), Duration::ZERO));
+    }
+
+    #[test]
+    fn a_dirty_range_stops_everything_and_the_rest_merges() {
+        let mut s = SideHashes::new(vec![(0, 0x1000), (0x110000, 0x100000)]);
+        let _ = s.next_piece(WIRE_921600);
+        let p = s.next_piece(Duration::from_millis(10)).unwrap();
+        assert_eq!(p, (0x110000, 0x3000));
+        assert_eq!(s.take_rest(), vec![(0x113000, 0xFD000)]);
+        let mut d = SideHashes::new(vec![(0, 0x1000)]);
+        d.dirty = Some((0, 0x1000));
+        assert!(!d.has_pending());
+    }
+}
