@@ -510,3 +510,110 @@ async fn every_fault_next_to_healthy_boards() {
     rig.ctx.store.clone().close().await;
     eprintln!("fault matrix: {} boards, results after {results_at:?}\n{}", boards.len(), table.join("\n"));
 }
+
+/// A full audit database, seen the way the operator sees it: the station stops starting
+/// boards, the live view says why (a blocking notice above the slots) while the boards
+/// wait as queued, and everything resumes — with every row — once the limit is raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_audit_store_shows_on_the_live_view_and_resumes() {
+    let rig = rig(&["A", "B"]).await;
+    let links = rig.dir.path().join("boards");
+    std::fs::create_dir_all(&links).unwrap();
+    let boards: Vec<PtyBoard> = (0..2)
+        .map(|k| spawn_pty(BoardConfig::new(Chip::Esp32, mac(100 + k)), &links.join(format!("b{k}"))).unwrap())
+        .collect();
+    let infos: Vec<DeviceInfo> =
+        boards.iter().enumerate().map(|(k, b)| DeviceInfo::simulated(k as u32, b.link.clone())).collect();
+
+    let (source, devices) = SimulatedSource::new();
+    let mut station = Station::start(
+        rig.ctx.clone(),
+        rig.config.slots.clone(),
+        rig.config.devices.unmapped_ports,
+        vec![Box::new(source) as Box<dyn DeviceSource>],
+        rig.config.devices.filter(),
+        Ui::Logs,
+        true,
+    );
+    let mut events = station.events.take().expect("events were asked for");
+    let mut view = station.view.clone();
+    let deadline = tokio::time::Instant::now() + RUN_LIMIT;
+    let mut next = async || match tokio::time::timeout_at(deadline, events.recv()).await {
+        Ok(Some(ev)) => ev,
+        other => panic!("no station event in time: {other:?}"),
+    };
+
+    // Freeze the file at its size, then re-flash board A until the store has no room left
+    // for another row (a page holds several rows, so this takes a few boards).
+    rig.ctx.store.set_max_db_bytes(Some(1)).await.expect("set a limit below the file size");
+    let mut passes = 0u32;
+    let reason = 'full: loop {
+        assert!(passes < 200, "the store never filled up");
+        devices.plug(infos[0].clone());
+        loop {
+            match next().await {
+                StationEvent::Finished { outcome, .. } => {
+                    assert_eq!(outcome, Outcome::Pass, "a board that got a row passes");
+                    passes += 1;
+                    devices.unplug(&infos[0].syspath);
+                    break;
+                }
+                StationEvent::StoreFault { reason } => break 'full reason,
+                _ => {}
+            }
+        }
+    };
+    assert!(reason.contains("full"), "{reason}");
+
+    // Refused: no board starts, both wait, the notice says why.
+    devices.plug(infos[1].clone());
+    let shown = tokio::time::timeout_at(
+        deadline,
+        view.wait_for(|v| {
+            v.notice.as_ref().is_some_and(|n| n.blocking)
+                && v.slots.iter().any(|s| s.name == "B" && s.phase == SlotPhase::Queued)
+        }),
+    )
+    .await
+    .expect("the view shows the store fault and the waiting board")
+    .expect("the station is running")
+    .clone();
+    let notice = shown.notice.clone().unwrap();
+    assert!(notice.text.contains("full"), "{notice:?}");
+    // On a wide terminal the whole reason is on screen, above the slots.
+    let screen = live::render(&shown, Instant::now(), 1000, live::Style { color: false });
+    let at = screen.iter().position(|l| l.contains(&notice.text));
+    let slot_b = screen.iter().position(|l| l.starts_with("B ") && l.contains("waiting"));
+    assert!(at.is_some() && at < slot_b, "notice not above the waiting slot:\n{}", screen.join("\n"));
+    assert!(!rig.flash_matches(&boards[1].handle), "board B was written while the store refused rows");
+    // Everything recorded before is still there (board A's refused attempt either has no
+    // row yet, or a running one whose completion waits for the store).
+    let rows = rig.ctx.store.query(&AttemptFilter::all()).await.expect("reads still work");
+    assert_eq!(rows.iter().filter(|r| r.result == AttemptResult::Pass).count() as u32, passes, "{rows:#?}");
+
+    // The operator frees space: both boards are flashed, the notice goes away.
+    rig.ctx.store.set_max_db_bytes(None).await.expect("lift the limit");
+    let mut finished = BTreeMap::new();
+    let mut recovered = false;
+    while finished.len() < 2 || !recovered {
+        match next().await {
+            StationEvent::Finished { slot, outcome, .. } => {
+                assert_eq!(outcome, Outcome::Pass, "{slot}");
+                finished.insert(slot, ());
+            }
+            StationEvent::StoreRecovered => recovered = true,
+            _ => {}
+        }
+    }
+    let after = view.borrow().clone();
+    assert!(after.notice.is_none(), "{:?}", after.notice);
+    station.control.send(Control::DrainAndStop).await.unwrap();
+    drop(devices);
+    let (_, end) = tokio::time::timeout(Duration::from_secs(10), station.wait()).await.expect("the station stops");
+    end.unwrap();
+    let rows = rig.ctx.store.query(&AttemptFilter::all()).await.unwrap();
+    assert_eq!(rows.len() as u32, passes + 2, "every board has exactly one row: {rows:#?}");
+    assert!(rows.iter().all(|r| r.result == AttemptResult::Pass), "{rows:#?}");
+    assert!(boards.iter().all(|b| rig.flash_matches(&b.handle)));
+    assert!(rig.ctx.store.integrity_check().await.unwrap().ok);
+}

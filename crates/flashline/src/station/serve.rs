@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::context::StationContext;
 use super::dispatcher::{Control, Dispatcher};
@@ -39,6 +39,8 @@ pub struct Station {
     pub control: mpsc::Sender<Control>,
     /// Every station event, when asked for at start (the demo counts results with it).
     pub events: Option<mpsc::UnboundedReceiver<StationEvent>>,
+    /// The view every reporter reads (slots, totals, the store notice).
+    pub view: watch::Receiver<StationView>,
     task: tokio::task::JoinHandle<(StationView, Result<(), DeviceError>)>,
     painter: Option<tokio::task::JoinHandle<StationView>>,
 }
@@ -56,6 +58,7 @@ impl Station {
     ) -> Station {
         let mut dispatcher = Dispatcher::new(ctx, slots, unmapped);
         let events = want_events.then(|| dispatcher.subscribe());
+        let view = dispatcher.watch();
         let painter = match ui {
             Ui::Live { color } => {
                 let rx = dispatcher.watch();
@@ -69,7 +72,7 @@ impl Station {
         let devices = device::start(sources, filter);
         let (control, control_rx) = mpsc::channel(8);
         let task = tokio::spawn(dispatcher.run(devices, control_rx));
-        Station { control, events, task, painter }
+        Station { control, events, view, task, painter }
     }
 
     /// Waits for the dispatcher to end (after `Control::Shutdown`, `DrainAndStop`, or the
