@@ -1,14 +1,18 @@
-//! The daemon as a process, for the crash and storage-fault tests: a station on disk
-//! (config, sample golden image, audit database), `espsim` boards, and `flashline run`
-//! inside a umockdev testbed driven by `tests/umockdev/harness.py`.
+//! The daemon as a process, for the end-to-end tests (`daemon_e2e.rs`) and the crash and
+//! storage-fault tests (`crash_storage.rs`): a station on disk (config, sample golden
+//! image, audit database), `espsim` boards, and `flashline run` inside a umockdev testbed
+//! driven by `tests/umockdev/harness.py`.
 //!
-//! The same approach as `daemon_e2e.rs`, plus what these tests need on top: the daemon
-//! (re)started by a small shell loop so it can be killed and started again in the same
-//! testbed, the log lines remembered with their position so each daemon life can be read
-//! on its own, and read-only looks at the database while a daemon runs (or is dead).
+//! The daemon can be started directly or by a small shell script (e.g. a loop that kills
+//! and starts it again in the same testbed); the log lines are remembered with their
+//! position so each daemon life can be read on its own, and the database is only ever
+//! looked at read-only, while a daemon runs (or is dead).
 //!
 //! Needs Debian's umockdev, gir1.2-umockdev-1.0 and python3-gi; without them the tests
 //! fail and say what to install.
+
+// Each test binary that includes this module uses only part of it.
+#![allow(dead_code)]
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
@@ -31,6 +35,8 @@ const PACKAGES: &str = "umockdev gir1.2-umockdev-1.0 python3-gi";
 pub const PYTHON: &str = "/usr/bin/python3";
 /// Stage transitions are logged at debug level; the tests wait on them.
 const RUST_LOG: &str = "info,flashline::report=debug";
+/// The daemon's log line once it listens for boards: where a testbed run starts the test.
+pub const DAEMON_READY: &str = "device source ready";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -89,8 +95,8 @@ pub struct Station {
     pub config: PathBuf,
     pub db: PathBuf,
     links: PathBuf,
-    flash: PathBuf,
-    manifest: PathBuf,
+    pub flash: PathBuf,
+    pub manifest: PathBuf,
     pub image: GoldenImage,
 }
 
@@ -101,13 +107,22 @@ pub struct Extra {
     pub top: String,
     /// Keys of `[flash]`.
     pub flash: String,
+    /// Keys of `[log]`.
+    pub log: String,
 }
 
 impl Station {
     /// A station with slots S0..S{slots-1} on the harness's default ports and the sample
     /// image with an application of `app_kib` KiB.
     pub fn new(slots: usize, app_kib: usize, max_jobs: usize, extra: &Extra) -> Station {
-        let dir = tempfile::Builder::new().prefix("fl-crash-").tempdir().expect("tempdir");
+        let st = Station::without_db_dir(slots, app_kib, max_jobs, extra);
+        std::fs::create_dir_all(st.db.parent().unwrap()).unwrap();
+        st
+    }
+
+    /// Like [`Station::new`], but the database's directory is left for the daemon to create.
+    pub fn without_db_dir(slots: usize, app_kib: usize, max_jobs: usize, extra: &Extra) -> Station {
+        let dir = tempfile::Builder::new().prefix("fl-daemon-").tempdir().expect("tempdir");
         let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), Chip::Esp32, app_kib * 1024)
             .expect("write the sample image");
         let image = GoldenImage::load(&ImageSource::Manifest(manifest.clone())).expect("load the sample image");
@@ -116,7 +131,6 @@ impl Station {
         std::fs::create_dir_all(&links).unwrap();
         std::fs::create_dir_all(&flash).unwrap();
         std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-        std::fs::create_dir_all(dir.path().join("db")).unwrap();
         let db = dir.path().join("db/audit.sqlite");
         let config = dir.path().join("station.toml");
         let st = Station { dir, config, db, links, flash, manifest, image };
@@ -151,12 +165,13 @@ unmapped_ports = "ignore"
 [log]
 format = "json"
 level = "info"
-
+{log}
 [slots]
 {map}"#,
             db = self.db.display(),
             top = extra.top,
             flash = extra.flash,
+            log = extra.log,
             manifest = self.manifest.display(),
             sha = self.sha(),
         );
@@ -184,6 +199,27 @@ level = "info"
         sim
     }
 
+    /// One espsim process with `count` ESP32 boards linked at `links/boardK` (the harness's
+    /// default bridges), their flash in `flash/boardK.bin`. MACs: `mac_base` + K.
+    pub fn sims(&self, count: usize, mac_base: &str, extra: &[&str]) -> EspSim {
+        let mut args: Vec<OsString> = vec![
+            "--chip".into(),
+            "esp32".into(),
+            "--count".into(),
+            count.to_string().into(),
+            "--link-dir".into(),
+            self.links.clone().into(),
+            "--flash-dir".into(),
+            self.flash.clone().into(),
+            "--mac-base".into(),
+            mac_base.into(),
+        ];
+        args.extend(extra.iter().map(OsString::from));
+        let sim = EspSim::start_bin(espsim_bin(), &args);
+        assert_eq!(sim.boards.len(), count, "espsim boards: {:?}", sim.boards);
+        sim
+    }
+
     /// The harness spec of board `k`, bridged to its espsim PTY; `extra` like `,present`.
     pub fn board(&self, k: usize, extra: &str) -> String {
         format!("kind=cp2102,id={k},bridge={}{extra}", self.links.join(format!("b{k}/board0")).display())
@@ -196,6 +232,17 @@ level = "info"
             let start = r.offset as usize;
             flash.get(start..start + r.data.len()) == Some(&r.data[..])
         })
+    }
+
+    /// Board `k` of [`Station::sims`]: its flash holds every region of the golden image.
+    pub fn assert_flashed(&self, k: usize) {
+        let path = self.flash.join(format!("board{k}.bin"));
+        let flash = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for r in self.image.regions() {
+            let start = r.offset as usize;
+            let got = flash.get(start..start + r.data.len());
+            assert!(got == Some(&r.data[..]), "board {k}: flash at 0x{:x} differs from {}", r.offset, r.file.display());
+        }
     }
 
     pub fn sha(&self) -> String {
@@ -228,6 +275,21 @@ level = "info"
             .expect("run flashline log verify");
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.code(), text)
+    }
+
+    /// `/bin/sh -c SCRIPT sh FLASHLINE CONFIG`: a shell script around the daemon, with the
+    /// flashline binary as `$1` and this station's config as `$2`.
+    pub fn shell_program(&self, script: &str) -> Vec<OsString> {
+        let mut program: Vec<OsString> = ["/bin/sh", "-c", script, "sh"].map(OsString::from).into();
+        program.push(flashline_bin().into());
+        program.push(self.config.clone().into());
+        program
+    }
+
+    /// A harness run with the daemon on this station's config.
+    pub fn run_daemon(&self, boards: &[String]) -> Testbed {
+        let program = [flashline_bin().into_os_string(), "run".into(), "--config".into(), self.config.clone().into()];
+        Testbed::start(self, boards, &program, DAEMON_READY)
     }
 }
 
@@ -311,14 +373,9 @@ impl Testbed {
                 Ok(l) => l,
                 Err(e) => panic!("{e:?} after {timeout:?} waiting for {what}; output so far:\n{}", self.tail()),
             };
-            self.log.push(line.clone());
+            self.record(&line);
             if line.starts_with("[harness] error") {
                 panic!("{line}\nwhile waiting for {what}; output so far:\n{}", self.tail());
-            }
-            if let Some(json) = line.strip_prefix("[child] ").filter(|l| l.starts_with('{')) {
-                if let Ok(v) = serde_json::from_str::<Value>(json) {
-                    self.events.push((self.log.len() - 1, v));
-                }
             }
             if let Some(rc) = line.strip_prefix("[harness] exit ") {
                 self.exit = Some(rc.to_string());
@@ -332,11 +389,16 @@ impl Testbed {
     /// Reads whatever output is already there, without waiting.
     pub fn drain(&mut self) {
         while let Ok(line) = self.lines.try_recv() {
-            self.log.push(line.clone());
-            if let Some(json) = line.strip_prefix("[child] ").filter(|l| l.starts_with('{')) {
-                if let Ok(v) = serde_json::from_str::<Value>(json) {
-                    self.events.push((self.log.len() - 1, v));
-                }
+            self.record(&line);
+        }
+    }
+
+    /// Remembers an output line, and the program's JSON log line in it (if it is one).
+    fn record(&mut self, line: &str) {
+        self.log.push(line.to_string());
+        if let Some(json) = line.strip_prefix("[child] ").filter(|l| l.starts_with('{')) {
+            if let Ok(v) = serde_json::from_str::<Value>(json) {
+                self.events.push((self.log.len() - 1, v));
             }
         }
     }
@@ -370,6 +432,11 @@ impl Testbed {
         self.events.iter().filter(move |(i, _)| *i >= from).map(|(_, v)| v)
     }
 
+    /// The events (over the whole run) with this log message.
+    pub fn messages<'a>(&'a self, message: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.events_since(0).filter(move |v| v["message"] == message)
+    }
+
     /// Waits until at least `n` events logged at or after line `from` satisfy `pred`.
     pub fn wait_count(&mut self, from: usize, n: usize, timeout: Duration, what: &str, pred: impl Fn(&Value) -> bool) {
         let count = |evs: &[(usize, Value)]| evs.iter().filter(|(i, v)| *i >= from && pred(v)).count();
@@ -385,14 +452,9 @@ impl Testbed {
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    self.log.push(line.clone());
+                    self.record(&line);
                     if line.starts_with("[harness] error") {
                         panic!("{line}; output so far:\n{}", self.tail());
-                    }
-                    if let Some(json) = line.strip_prefix("[child] ").filter(|l| l.starts_with('{')) {
-                        if let Ok(v) = serde_json::from_str::<Value>(json) {
-                            self.events.push((self.log.len() - 1, v));
-                        }
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => break,
