@@ -321,16 +321,12 @@ async fn write_probing_under_blocks<T: Transport>(
         }
     }
     if side.dirty.is_none() {
-        for (offset, len) in side.take_rest() {
-            if chip_md5_expecting(conn, offset, len, &md5_of_blank(len)).await? != md5_of_blank(len) {
-                side.dirty = Some((offset, len));
-                break;
-            }
-        }
+        side.dirty = first_not_blank(conn, side.take_rest()).await?;
+    } else if let Some((offset, len)) = side.dirty {
+        tracing::info!(offset = format_args!("0x{offset:08x}"), len, "flash not blank; writing the whole region");
     }
     tracing::debug!(pairs = side.pairs, bytes = side.overlapped_bytes, "gap hashes under data blocks");
-    if let Some((offset, len)) = side.dirty {
-        tracing::info!(offset = format_args!("0x{offset:08x}"), len, "flash not blank; writing the whole region");
+    if side.dirty.is_some() {
         ctr.done = start_done;
         conn.set_stage(Stage::Write);
         let full = write_payloads(conn, target, region, std::slice::from_ref(&region.full), opts, ctr).await?;
@@ -390,13 +386,22 @@ pub fn gaps(region: &PreparedRegion) -> Vec<(u32, u32)> {
 
 /// On-chip check that every sector blank-skip would leave alone is all 0xFF.
 async fn gaps_are_blank<T: Transport>(conn: &mut Connection<T>, region: &PreparedRegion) -> Result<bool> {
-    for (offset, len) in gaps(region) {
-        if chip_md5_expecting(conn, offset, len, &md5_of_blank(len)).await? != md5_of_blank(len) {
+    Ok(first_not_blank(conn, gaps(region)).await?.is_none())
+}
+
+/// The first of `ranges` whose flash is not all 0xFF (an on-chip MD5 of each, in order).
+async fn first_not_blank<T: Transport>(
+    conn: &mut Connection<T>,
+    ranges: Vec<(u32, u32)>,
+) -> Result<Option<(u32, u32)>> {
+    for (offset, len) in ranges {
+        let blank = md5_of_blank(len);
+        if chip_md5_expecting(conn, offset, len, &blank).await? != blank {
             tracing::info!(offset = format_args!("0x{offset:08x}"), len, "flash not blank; writing the whole region");
-            return Ok(false);
+            return Ok(Some((offset, len)));
         }
     }
-    Ok(true)
+    Ok(None)
 }
 
 fn check_md5(region: &PreparedRegion, got: [u8; 16]) -> Result<()> {
