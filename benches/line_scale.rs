@@ -71,7 +71,7 @@ fn loadavg() -> String {
 fn station_main(config: &Path, ports: Vec<PathBuf>) {
     use flashline::cli::run::{load_stubs, open_store};
     use flashline::config::Config;
-    use flashline::device::{DeviceInfo, DeviceSource, SimulatedSource};
+    use flashline::device::DeviceInfo;
     use flashline::station::serve::{Station, Ui};
     use flashline::station::{Control, Golden, StationContext, StationEvent};
 
@@ -102,18 +102,8 @@ fn station_main(config: &Path, ports: Vec<PathBuf>) {
             stubs,
             tokio_util::sync::CancellationToken::new(),
         ));
-        let (source, devices) = SimulatedSource::new();
-        let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(source)];
         let started = Instant::now();
-        let mut station = Station::start(
-            ctx,
-            config.slots.clone(),
-            config.devices.unmapped_ports,
-            sources,
-            config.devices.filter(),
-            Ui::Logs,
-            true,
-        );
+        let (mut station, devices) = Station::start_simulated(ctx, &config, Ui::Logs);
         let mut events = station.events.take().expect("events");
         // Every board at once, like a fixture whose boards power up together.
         for (k, p) in ports.into_iter().enumerate() {

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flashline::config::Config;
-use flashline::device::{DeviceInfo, DeviceSource, SimulatedSource};
+use flashline::device::DeviceInfo;
 use flashline::report::live;
 use flashline::station::serve::{Station, Ui};
 use flashline::station::view::SlotPhase;
@@ -376,17 +376,7 @@ async fn every_fault_next_to_healthy_boards() {
         boards.push(Plugged { case, board, info });
     }
 
-    let (source, devices) = SimulatedSource::new();
-    let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(source)];
-    let mut station = Station::start(
-        rig.ctx.clone(),
-        rig.config.slots.clone(),
-        rig.config.devices.unmapped_ports,
-        sources,
-        rig.config.devices.filter(),
-        Ui::Logs,
-        true,
-    );
+    let (mut station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
     let mut events = station.events.take().expect("events were asked for");
     for b in boards.iter().filter(|b| !b.case.late) {
         devices.plug(b.info.clone());
@@ -525,16 +515,7 @@ async fn a_full_audit_store_shows_on_the_live_view_and_resumes() {
     let infos: Vec<DeviceInfo> =
         boards.iter().enumerate().map(|(k, b)| DeviceInfo::simulated(k as u32, b.link.clone())).collect();
 
-    let (source, devices) = SimulatedSource::new();
-    let mut station = Station::start(
-        rig.ctx.clone(),
-        rig.config.slots.clone(),
-        rig.config.devices.unmapped_ports,
-        vec![Box::new(source) as Box<dyn DeviceSource>],
-        rig.config.devices.filter(),
-        Ui::Logs,
-        true,
-    );
+    let (mut station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
     let mut events = station.events.take().expect("events were asked for");
     let mut view = station.view.clone();
     let deadline = tokio::time::Instant::now() + RUN_LIMIT;

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use flashline::cli::run::{load_stubs, open_store};
 use flashline::config::Config;
-use flashline::device::{DeviceInfo, DeviceSource, SimulatedDevices, SimulatedSource};
+use flashline::device::{DeviceInfo, SimulatedDevices};
 use flashline::image::{GoldenImage, ImageSource};
 use flashline::station::serve::{Station, Ui};
 use flashline::station::{Control, Golden, Outcome, StationContext, StationEvent};
@@ -611,17 +611,7 @@ async fn a_thousand_insertions_leak_nothing_and_lose_no_row() {
         stubs.as_ref().map_or("none (ROM loader)".into(), |s| s.dir().display().to_string())
     );
     let ctx = Arc::new(StationContext::new(&config, golden.clone(), store.clone(), stubs, CancellationToken::new()));
-    let (source, devices) = SimulatedSource::new();
-    let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(source)];
-    let mut station = Station::start(
-        ctx,
-        config.slots.clone(),
-        config.devices.unmapped_ports,
-        sources,
-        config.devices.filter(),
-        Ui::Logs,
-        true,
-    );
+    let (mut station, devices) = Station::start_simulated(ctx, &config, Ui::Logs);
     let events = station.events.take().expect("events were asked for");
 
     let slots: Vec<Slot> = (0..width)

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::run::{load_stubs, open_store_limited};
 use super::{sample, telemetry, CliResult, Failure};
 use crate::config::Config;
-use crate::device::{DeviceInfo, DeviceSource, SimulatedSource};
+use crate::device::DeviceInfo;
 use crate::exit::Exit;
 use crate::station::serve::{Station, Ui};
 use crate::station::{Control, Golden, StationContext, StationEvent};
@@ -89,18 +89,8 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let ctx = Arc::new(StationContext::new(&config, golden.clone(), store.clone(), stubs, CancellationToken::new()));
 
     let boards = start_boards(&args, work.path())?;
-    let (source, devices) = SimulatedSource::new();
-    let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(source)];
     let started = Instant::now();
-    let mut station = Station::start(
-        ctx,
-        config.slots.clone(),
-        config.devices.unmapped_ports,
-        sources,
-        config.devices.filter(),
-        ui,
-        true,
-    );
+    let (mut station, devices) = Station::start_simulated(ctx, &config, ui);
     let mut events = station.events.take().expect("events were asked for");
 
     // Plug the boards one after another, like an operator filling a hub.

@@ -10,8 +10,8 @@ use super::context::StationContext;
 use super::dispatcher::{Control, Dispatcher};
 use super::events::StationEvent;
 use super::view::StationView;
-use crate::config::{Slots, UnmappedPorts};
-use crate::device::{self, DeviceError, DeviceFilter, DeviceSource};
+use crate::config::{Config, Slots, UnmappedPorts};
+use crate::device::{self, DeviceError, DeviceFilter, DeviceSource, SimulatedDevices, SimulatedSource};
 use crate::report::{live, log};
 
 /// How the station shows itself.
@@ -73,6 +73,24 @@ impl Station {
         let (control, control_rx) = mpsc::channel(8);
         let task = tokio::spawn(dispatcher.run(devices, control_rx));
         Station { control, events, view, task, painter }
+    }
+
+    /// Starts the station as `flashline demo` runs it: the config's slots, unmapped-port
+    /// policy and device filter, fed by a simulated device source, with events asked for.
+    /// Returns the hand that plugs and unplugs the boards.
+    pub fn start_simulated(ctx: Arc<StationContext>, config: &Config, ui: Ui) -> (Station, SimulatedDevices) {
+        let (source, devices) = SimulatedSource::new();
+        let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(source)];
+        let station = Station::start(
+            ctx,
+            config.slots.clone(),
+            config.devices.unmapped_ports,
+            sources,
+            config.devices.filter(),
+            ui,
+            true,
+        );
+        (station, devices)
     }
 
     /// Waits for the dispatcher to end (after `Control::Shutdown`, `DrainAndStop`, or the
