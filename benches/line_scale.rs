@@ -69,11 +69,11 @@ fn loadavg() -> String {
 /// Runs the pipeline on the given ports; prints `RESULT passed failed wall_s cpu_s hwm_kb
 /// max_fds` on stdout.
 fn station_main(config: &Path, ports: Vec<PathBuf>) {
-    use flashline::cli::run::{load_stubs, open_store};
     use flashline::config::Config;
     use flashline::device::DeviceInfo;
+    use flashline::pipeline::SerialPorts;
     use flashline::station::serve::{Station, Ui};
-    use flashline::station::{Control, Golden, StationContext, StationEvent};
+    use flashline::station::{Control, StationContext, StationEvent};
 
     let max_fds = Arc::new(Mutex::new(0usize));
     let stop = Arc::new(AtomicBool::new(false));
@@ -92,16 +92,11 @@ fn station_main(config: &Path, ports: Vec<PathBuf>) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let (passed, failed, wall) = rt.block_on(async move {
         let config = Config::load(config).unwrap_or_else(|e| panic!("config: {e}"));
-        let golden = Arc::new(Golden::load(&config.image).unwrap_or_else(|e| panic!("image: {e}")));
-        let store = open_store(&config.database).await.unwrap_or_else(|e| panic!("store: {}", e.message));
-        let stubs = load_stubs(&config).unwrap_or_else(|e| panic!("stubs: {}", e.message));
-        let ctx = Arc::new(StationContext::new(
-            &config,
-            golden,
-            store.clone(),
-            stubs,
-            tokio_util::sync::CancellationToken::new(),
-        ));
+        let ctx = StationContext::build(&config, Arc::new(SerialPorts), tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap_or_else(|e| panic!("station: {}", e.message));
+        let store = ctx.store.clone();
+        let ctx = Arc::new(ctx);
         let started = Instant::now();
         let (mut station, devices) = Station::start_simulated(ctx, &config, Ui::Logs);
         let mut events = station.events.take().expect("events");

@@ -103,3 +103,17 @@ mod tests {
         assert_eq!(Exit::Config.to_string(), "2 (usage or configuration error)");
     }
 }
+
+/// A command or start-up step that failed: the exit code and the one line the operator
+/// reads.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl fmt::Display) -> Failure {
+        Failure { exit, message: message.to_string() }
+    }
+}

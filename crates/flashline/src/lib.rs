@@ -14,5 +14,6 @@ pub mod config;
 pub mod device;
 pub mod exit;
 pub mod image;
+pub mod pipeline;
 pub mod report;
 pub mod station;

@@ -16,6 +16,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run { config } => cli::run::run(&config).await,
+            #[cfg(feature = "sim")]
             Command::Demo(args) => cli::demo::demo(args).await,
             Command::Info(args) => cli::info::run(args).await,
             Command::Capture(args) => cli::capture::run(args).await,

@@ -99,10 +99,11 @@ unmapped_ports = "ignore"
     let path = dir.path().join("station.toml");
     std::fs::write(&path, text).unwrap();
     let config = Config::load(&path).unwrap_or_else(|e| panic!("the test config does not load: {e}"));
-    let golden = Arc::new(Golden::load(&config.image).expect("load the golden image"));
-    let store = flashline::cli::run::open_store(&config.database).await.expect("open the audit store");
-    let stubs = flashline::cli::run::load_stubs(&config).expect("load the flasher stubs");
-    let ctx = Arc::new(StationContext::new(&config, golden.clone(), store, stubs, CancellationToken::new()));
+    let ctx = StationContext::build(&config, Arc::new(flashline::pipeline::SerialPorts), CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("the test station does not start: {}", e.message));
+    let golden = ctx.plan.golden.clone();
+    let ctx = Arc::new(ctx);
     Rig { dir, config, golden, ctx }
 }
 
@@ -163,10 +164,10 @@ async fn calibrate(rig: &Rig) -> Profile {
         })
     };
     let mut flasher =
-        Flasher::connect(DuplexTransport::new(link), &rig.ctx.flasher, progress, CancellationToken::new())
+        Flasher::connect(DuplexTransport::new(link), &rig.ctx.plan.flasher, progress, CancellationToken::new())
             .await
             .expect("calibration board connects");
-    flasher.write(&rig.golden.prepared, &rig.ctx.write).await.expect("calibration board is written");
+    flasher.write(&rig.golden.prepared, &rig.ctx.plan.write).await.expect("calibration board is written");
     let stats = sim.stats();
     let mut p = profile.lock().unwrap().clone();
     p.after_write = stats.bytes_in;

@@ -31,10 +31,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flashline::cli::run::{load_stubs, open_store};
 use flashline::config::Config;
 use flashline::device::{DeviceInfo, SimulatedDevices};
 use flashline::image::{GoldenImage, ImageSource};
+use flashline::pipeline::SerialPorts;
 use flashline::station::serve::{Station, Ui};
 use flashline::station::{Control, Golden, Outcome, StationContext, StationEvent};
 use flashline_audit::{AttemptFilter, AttemptResult, AttemptRow};
@@ -43,7 +43,6 @@ use flashline_protocol::Chip;
 use flashline_sim::{spawn_pty, BoardConfig, BootNoise, Fault, Mode, PtyBoard};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Insertions before the baseline is taken: every pool, cache and lazily opened
@@ -309,7 +308,7 @@ struct Soak {
     golden: Arc<Golden>,
     links: PathBuf,
     devices: SimulatedDevices,
-    events: mpsc::UnboundedReceiver<StationEvent>,
+    events: flashline::station::EventReceiver,
     slots: Vec<Slot>,
     by_name: HashMap<String, usize>,
     ins: Vec<Insertion>,
@@ -603,14 +602,15 @@ async fn a_thousand_insertions_leak_nothing_and_lose_no_row() {
     std::fs::create_dir_all(&links).unwrap();
 
     let before_station = snapshot(&db);
-    let golden = Arc::new(Golden::load(&config.image).unwrap_or_else(|e| panic!("{e}")));
-    let store = open_store(&config.database).await.unwrap_or_else(|e| panic!("{}", e.message));
-    let stubs = load_stubs(&config).unwrap_or_else(|e| panic!("{}", e.message));
+    let ctx = StationContext::build(&config, Arc::new(SerialPorts), CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    let (golden, store) = (ctx.plan.golden.clone(), ctx.store.clone());
     println!(
         "soak: flasher stubs: {}",
-        stubs.as_ref().map_or("none (ROM loader)".into(), |s| s.dir().display().to_string())
+        ctx.plan.flasher.stubs.as_ref().map_or("none (ROM loader)".into(), |s| s.dir().display().to_string())
     );
-    let ctx = Arc::new(StationContext::new(&config, golden.clone(), store.clone(), stubs, CancellationToken::new()));
+    let ctx = Arc::new(ctx);
     let (mut station, devices) = Station::start_simulated(ctx, &config, Ui::Logs);
     let events = station.events.take().expect("events were asked for");
 

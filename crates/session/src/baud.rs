@@ -23,14 +23,17 @@ const SETTLE: Duration = Duration::from_millis(50);
 /// How long the proof-of-link read may take at the new rate.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
-/// The rates to try for a requested `target`, given the current rate `current`.
-pub fn rate_plan(target: u32, current: u32) -> Vec<u32> {
+/// The rates to try for a requested `target`, given the current rate `current`: the
+/// target, then the `fallback` rates below it (the station's `[flash] baud_fallback`;
+/// `None` means [`FALLBACK_RATES`]) that are still faster than `current`.
+pub fn rate_plan(target: u32, current: u32, fallback: Option<&[u32]>) -> Vec<u32> {
     let target = target.min(MAX_BAUD);
     if target <= current {
         return Vec::new();
     }
     let mut plan = vec![target];
-    plan.extend(FALLBACK_RATES.iter().copied().filter(|&r| r < target && r > current));
+    let fallback = fallback.unwrap_or(FALLBACK_RATES);
+    plan.extend(fallback.iter().copied().filter(|&r| r < target && r > current));
     plan
 }
 
@@ -60,10 +63,11 @@ pub(crate) async fn change_baud<T: Transport>(
     regs: &mut RegCache,
     chip: Chip,
     target: u32,
+    fallback: Option<&[u32]>,
 ) -> Result<u32> {
     conn.set_stage(Stage::Baud);
     let start = conn.port_ref().baud();
-    let plan = rate_plan(target, start);
+    let plan = rate_plan(target, start, fallback);
     if plan.is_empty() {
         return Ok(start);
     }
@@ -139,10 +143,14 @@ mod tests {
 
     #[test]
     fn plans() {
-        assert_eq!(rate_plan(921_600, 115_200), vec![921_600, 460_800, 230_400]);
-        assert_eq!(rate_plan(5_000_000, 115_200)[0], 3_000_000);
-        assert_eq!(rate_plan(2_000_000, 115_200), vec![2_000_000, 1_500_000, 921_600, 460_800, 230_400]);
-        assert!(rate_plan(115_200, 115_200).is_empty());
+        assert_eq!(rate_plan(921_600, 115_200, None), vec![921_600, 460_800, 230_400]);
+        assert_eq!(rate_plan(5_000_000, 115_200, None)[0], 3_000_000);
+        assert_eq!(rate_plan(2_000_000, 115_200, None), vec![2_000_000, 1_500_000, 921_600, 460_800, 230_400]);
+        assert!(rate_plan(115_200, 115_200, None).is_empty());
+        // A configured fallback list replaces the standard rates (slower than the start
+        // rate are dropped: the start rate is where a failed change returns anyway).
+        assert_eq!(rate_plan(921_600, 115_200, Some(&[460_800, 115_200])), vec![921_600, 460_800]);
+        assert_eq!(rate_plan(921_600, 115_200, Some(&[])), vec![921_600]);
     }
 
     #[test]

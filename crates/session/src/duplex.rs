@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 
 /// Called with `(dtr, rts)` whenever the session changes a modem line, so a simulator can
 /// react to the reset circuit.
-pub type LinesHook = Box<dyn FnMut(bool, bool) + Send>;
+pub type LinesHook = Box<dyn FnMut(bool, bool) + Send + Sync>;
 
 /// A duplex pipe that remembers its modem lines and baud rate.
 pub struct DuplexTransport {
@@ -26,7 +26,7 @@ impl DuplexTransport {
     }
 
     /// Forwards every modem-line change to `hook` (e.g. `move |d, r| sim.set_lines(d, r)`).
-    pub fn with_lines_hook(mut self, hook: impl FnMut(bool, bool) + Send + 'static) -> Self {
+    pub fn with_lines_hook(mut self, hook: impl FnMut(bool, bool) + Send + Sync + 'static) -> Self {
         self.hook = Some(Box::new(hook));
         self
     }

@@ -15,7 +15,7 @@ use crate::identify::{attach_flash_rom, detect_chip, flash_id, identify, rom_for
 use crate::image::PreparedImage;
 use crate::progress::Progress;
 use crate::read::read_flash;
-use crate::reset::{hard_reset, BeforeReset};
+use crate::reset::{hard_reset, After, BeforeReset};
 use crate::stub::StubSet;
 use crate::stub_upload::run_stub;
 use crate::transport::Transport;
@@ -37,6 +37,9 @@ pub struct FlasherConfig {
     pub initial_baud: u32,
     /// Rate to switch to (falls back to lower rates if the link fails).
     pub baud: u32,
+    /// The lower rates to try, fastest first, when `baud` does not hold (`None`: the
+    /// standard rates, [`crate::FALLBACK_RATES`]; empty: stay at `initial_baud`).
+    pub baud_fallback: Option<Vec<u32>>,
     /// Flasher stubs; `None` runs everything through the ROM loader.
     pub stubs: Option<Arc<StubSet>>,
     /// Fail unless the board is this chip.
@@ -54,25 +57,13 @@ impl Default for FlasherConfig {
             connect_attempts: 7,
             initial_baud: 115_200,
             baud: 921_600,
+            baud_fallback: None,
             stubs: None,
             expect_chip: None,
             flash_size: None,
             baud_before_stub: true,
         }
     }
-}
-
-/// What to do with the board at the end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum After {
-    /// Pulse EN (RTS) so the application starts.
-    #[default]
-    HardReset,
-    /// For boards without a reset circuit: leave the chip in ROM download mode (a running
-    /// stub is told FLASH_BEGIN(0) + FLASH_END(0), which reboots it into the ROM).
-    NoReset,
-    /// Leave the stub running (a later run finds it by its SYNC reply).
-    StayInStub,
 }
 
 /// A connected, identified board.
@@ -124,7 +115,7 @@ impl<T: Transport> Flasher<T> {
         let rom_can_baud = chip.spec().rom_is_esp32_class;
         if want_stub && config.baud_before_stub && rom_can_baud {
             f.progress.report(Stage::Baud, 0, 0);
-            change_baud(&mut f.conn, &mut f.regs, chip, config.baud).await?;
+            change_baud(&mut f.conn, &mut f.regs, chip, config.baud, config.baud_fallback.as_deref()).await?;
         }
         if want_stub {
             f.progress.report(Stage::Stub, 0, 0);
@@ -134,7 +125,7 @@ impl<T: Transport> Flasher<T> {
         }
         if f.conn.port_ref().baud() < config.baud {
             f.progress.report(Stage::Baud, 0, 0);
-            change_baud(&mut f.conn, &mut f.regs, chip, config.baud).await?;
+            change_baud(&mut f.conn, &mut f.regs, chip, config.baud, config.baud_fallback.as_deref()).await?;
         }
         f.probe_flash(config.flash_size).await?;
         Ok(f)

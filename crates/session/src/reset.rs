@@ -25,26 +25,128 @@ pub enum ResetStrategy {
     None,
 }
 
-/// What to do before syncing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What to do before syncing: the one type the station config (`[flash] reset`), the
+/// command line (`--before`) and the session share. Its names are esptool's where esptool
+/// has one (`default-reset`, `usb-reset`, `no-reset`), flashline's config names otherwise;
+/// both spellings parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum BeforeReset {
     /// Cycle through the strategies that fit the port (esptool's `default-reset`).
     #[default]
     Auto,
-    /// Only this strategy, on every attempt.
-    Strategy(ResetStrategy),
-    /// No line toggling (PTYs, boards without an auto-reset circuit).
+    /// Only esptool's classic DTR/RTS sequence (auto-program circuit on the board).
+    Classic,
+    /// Only esptool's "unix tight" sequence: DTR and RTS changed together, for adapters
+    /// that glitch between the two ioctls.
+    UnixTight,
+    /// Only the USB-Serial/JTAG peripheral's sequence (esptool's `usb-reset`).
+    UsbJtagSerial,
+    /// No line toggling (PTYs, fixtures that hold BOOT/EN, boards without the circuit).
     NoReset,
 }
+
+/// What to do with the board at the end: shared by `[flash] after`, `--after` and the
+/// session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum After {
+    /// Pulse EN (RTS) so the application starts.
+    #[default]
+    HardReset,
+    /// For boards without a reset circuit: leave the chip in ROM download mode (a running
+    /// stub is told FLASH_BEGIN(0) + FLASH_END(0), which reboots it into the ROM).
+    NoReset,
+    /// Leave the stub running (a later run finds it by its SYNC reply).
+    StayInStub,
+}
+
+/// Names of a setting's values: the canonical one first, then accepted aliases.
+pub trait Named: Sized + Copy + PartialEq + 'static {
+    /// What the value is called in messages ("reset strategy").
+    const WHAT: &'static str;
+    /// Every value with its names (canonical first).
+    const TABLE: &'static [(Self, &'static [&'static str])];
+
+    /// The canonical name.
+    fn name(self) -> &'static str {
+        Self::TABLE.iter().find(|(v, _)| *v == self).map(|(_, n)| n[0]).unwrap_or("?")
+    }
+
+    /// The canonical names, for help texts and clap's possible values.
+    fn names() -> Vec<&'static str> {
+        Self::TABLE.iter().map(|(_, n)| n[0]).collect()
+    }
+
+    /// Parses a canonical name or an alias (`_` and `-` are the same).
+    fn parse_name(s: &str) -> Result<Self, String> {
+        let norm = s.trim().to_ascii_lowercase().replace('_', "-");
+        Self::TABLE
+            .iter()
+            .find(|(_, names)| names.contains(&norm.as_str()))
+            .map(|(v, _)| *v)
+            .ok_or_else(|| format!("unknown {} '{s}' (expected one of {})", Self::WHAT, Self::names().join(", ")))
+    }
+}
+
+impl Named for BeforeReset {
+    const WHAT: &'static str = "reset strategy";
+    const TABLE: &'static [(Self, &'static [&'static str])] = &[
+        (BeforeReset::Auto, &["auto", "default-reset"]),
+        (BeforeReset::Classic, &["classic", "classic-reset"]),
+        (BeforeReset::UnixTight, &["unix-tight", "unix-tight-reset"]),
+        (BeforeReset::UsbJtagSerial, &["usb-jtag-serial", "usb-reset"]),
+        (BeforeReset::NoReset, &["no-reset"]),
+    ];
+}
+
+impl Named for After {
+    const WHAT: &'static str = "after-flash action";
+    const TABLE: &'static [(Self, &'static [&'static str])] = &[
+        (After::HardReset, &["hard-reset"]),
+        (After::NoReset, &["no-reset"]),
+        (After::StayInStub, &["no-reset-stub", "stay-in-stub"]),
+    ];
+}
+
+macro_rules! named_impls {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                <$t as Named>::parse_name(s)
+            }
+        }
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                <$t as Named>::parse_name(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+named_impls!(BeforeReset);
+named_impls!(After);
 
 const SHORT: Duration = Duration::from_millis(50);
 const LONG: Duration = Duration::from_millis(550);
 
-/// The strategies to cycle through over the connect attempts.
+/// The strategies to cycle through over the connect attempts. A single named strategy
+/// uses esptool's short delay: boards on a production fixture reset cleanly with 50 ms.
 pub fn strategies(before: &BeforeReset, usb_ids: Option<(u16, u16)>) -> Vec<ResetStrategy> {
     match before {
         BeforeReset::NoReset => vec![ResetStrategy::None],
-        BeforeReset::Strategy(s) => vec![*s],
+        BeforeReset::Classic => vec![ResetStrategy::Classic { delay: SHORT }],
+        BeforeReset::UnixTight => vec![ResetStrategy::UnixTight { delay: SHORT }],
+        BeforeReset::UsbJtagSerial => vec![ResetStrategy::UsbJtagSerial],
         BeforeReset::Auto if usb_ids == Some((ESPRESSIF_VID, USB_JTAG_SERIAL_PID)) => {
             vec![ResetStrategy::UsbJtagSerial]
         }
@@ -176,6 +278,29 @@ mod tests {
         let auto = strategies(&BeforeReset::Auto, Some((0x10C4, 0xEA60)));
         assert_eq!(auto.len(), 4);
         assert_eq!(auto[0], ResetStrategy::UnixTight { delay: SHORT });
+        assert_eq!(strategies(&BeforeReset::Classic, None), vec![ResetStrategy::Classic { delay: SHORT }]);
+        assert_eq!(strategies(&BeforeReset::UsbJtagSerial, None), vec![ResetStrategy::UsbJtagSerial]);
+    }
+
+    #[test]
+    fn names_round_trip_and_take_esptool_spellings() {
+        for (v, names) in BeforeReset::TABLE {
+            assert_eq!(v.to_string().parse::<BeforeReset>(), Ok(*v));
+            for n in *names {
+                assert_eq!(n.parse::<BeforeReset>(), Ok(*v), "{n}");
+            }
+        }
+        for (v, _) in After::TABLE {
+            assert_eq!(v.to_string().parse::<After>(), Ok(*v));
+        }
+        assert_eq!("default_reset".parse::<BeforeReset>(), Ok(BeforeReset::Auto));
+        assert_eq!("usb-reset".parse::<BeforeReset>(), Ok(BeforeReset::UsbJtagSerial));
+        assert_eq!("HARD_RESET".parse::<After>(), Ok(After::HardReset));
+        let e = "soft-reset".parse::<After>().unwrap_err();
+        assert!(e.contains("unknown after-flash action 'soft-reset'") && e.contains("hard-reset, no-reset"), "{e}");
+        let v: BeforeReset = serde_json::from_str("\"no-reset\"").unwrap();
+        assert_eq!(v, BeforeReset::NoReset);
+        assert_eq!(serde_json::to_string(&After::NoReset).unwrap(), "\"no-reset\"");
     }
 
     #[tokio::test(start_paused = true)]

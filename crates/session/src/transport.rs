@@ -44,6 +44,35 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
     fn name(&self) -> String;
 }
 
+/// A boxed link is a link: the station opens ports through an injected opener that
+/// returns `Box<dyn Transport>` (a serial port, or an in-memory simulated board).
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn set_dtr(&mut self, level: bool) -> io::Result<()> {
+        (**self).set_dtr(level)
+    }
+    fn set_rts(&mut self, level: bool) -> io::Result<()> {
+        (**self).set_rts(level)
+    }
+    fn set_dtr_rts(&mut self, dtr: bool, rts: bool) -> io::Result<()> {
+        (**self).set_dtr_rts(dtr, rts)
+    }
+    fn set_baud(&mut self, baud: u32) -> io::Result<()> {
+        (**self).set_baud(baud)
+    }
+    fn baud(&self) -> u32 {
+        (**self).baud()
+    }
+    fn clear_input(&mut self) -> io::Result<()> {
+        (**self).clear_input()
+    }
+    fn usb_ids(&self) -> Option<(u16, u16)> {
+        (**self).usb_ids()
+    }
+    fn name(&self) -> String {
+        (**self).name()
+    }
+}
+
 /// True when a modem-line error means "this port has no modem lines" (a PTY answers the
 /// ioctl with ENOTTY, some drivers with EINVAL) rather than a broken port.
 pub fn is_no_modem_lines(err: &io::Error) -> bool {

@@ -6,17 +6,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use flashline_protocol::flash::{format_size, parse_size};
 use flashline_protocol::Chip;
 use flashline_session::{
-    After, BeforeReset, CancellationToken, Error as SessionError, Flasher, FlasherConfig, SerialTransport, Stage,
-    StubSet,
+    After, BeforeReset, CancellationToken, Error as SessionError, Flasher, FlasherConfig, Named, SerialTransport,
+    Stage, StubSet,
 };
 
 use super::progress_bar::ProgressBar;
 use super::Failure;
-use crate::config::{AfterFlash, Baud};
+use crate::config::Baud;
 use crate::exit::Exit;
 
 /// Default link speed once the loader runs (esptool's usual `-b 921600`).
@@ -35,13 +35,14 @@ pub struct BoardArgs {
     #[arg(long, value_parser = parse_chip, value_name = "CHIP")]
     pub chip: Option<Chip>,
     /// How to put the board into download mode: `default-reset` pulses DTR/RTS (auto-reset
-    /// circuit), `no-reset` expects it there already (BOOT held, or a fixture).
-    #[arg(long, value_enum, value_name = "HOW")]
-    pub before: Option<BeforeArg>,
+    /// circuit), `no-reset` expects it there already (BOOT held, or a fixture); also
+    /// `classic`, `unix-tight`, `usb-reset` (the `[flash] reset` names are accepted too).
+    #[arg(long, value_parser = named::<BeforeReset>, value_name = "HOW")]
+    pub before: Option<BeforeReset>,
     /// What to do at the end: `hard-reset` starts the firmware (RTS pulse), `no-reset`
-    /// leaves the chip in its download mode.
-    #[arg(long, value_enum, value_name = "HOW")]
-    pub after: Option<AfterArg>,
+    /// leaves the chip in its download mode, `no-reset-stub` leaves the stub running.
+    #[arg(long, value_parser = named::<After>, value_name = "HOW")]
+    pub after: Option<After>,
     /// Directory of flasher stubs (esptool's `<chip>.json`); default: found in an installed
     /// esptool, or $FLASHLINE_STUB_DIR.
     #[arg(long, value_name = "DIR")]
@@ -55,36 +56,10 @@ pub struct BoardArgs {
     pub connect_attempts: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BeforeArg {
-    #[value(alias = "default_reset")]
-    DefaultReset,
-    #[value(alias = "no_reset")]
-    NoReset,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AfterArg {
-    #[value(alias = "hard_reset")]
-    HardReset,
-    #[value(alias = "no_reset")]
-    NoReset,
-}
-
-impl AfterArg {
-    pub fn to_session(self) -> After {
-        match self {
-            AfterArg::HardReset => After::HardReset,
-            AfterArg::NoReset => After::NoReset,
-        }
-    }
-
-    pub fn from_config(a: AfterFlash) -> AfterArg {
-        match a {
-            AfterFlash::HardReset => AfterArg::HardReset,
-            AfterFlash::NoReset => AfterArg::NoReset,
-        }
-    }
+/// clap parser for a setting that has one type from config to session (`--before`,
+/// `--after`): the names come from the type itself.
+pub fn named<T: Named>(s: &str) -> Result<T, String> {
+    T::parse_name(s)
 }
 
 /// clap parser for `--chip`: the families the session flashes.
@@ -140,10 +115,8 @@ impl BoardArgs {
     ) -> Result<FlasherConfig, Failure> {
         let mut cfg = base.unwrap_or_default();
         cfg.baud = self.baud_or(fallback_baud)?;
-        match self.before {
-            Some(BeforeArg::DefaultReset) => cfg.before = BeforeReset::Auto,
-            Some(BeforeArg::NoReset) => cfg.before = BeforeReset::NoReset,
-            None => {}
+        if let Some(before) = self.before {
+            cfg.before = before;
         }
         if self.stub_dir.is_some() || self.no_stub || cfg.stubs.is_none() {
             cfg.stubs = self.stubs()?;
@@ -263,49 +236,7 @@ pub fn check_range(port: &str, offset: u32, len: u32, size: u32) -> Result<(), F
 
 /// Opens the serial port, telling "no such port", "in use" and "no permission" apart.
 pub fn open_port(path: &Path, baud: u32) -> Result<SerialTransport, Failure> {
-    let name = path.display().to_string();
-    if !path.exists() {
-        return Err(Failure::new(Exit::Port, format!("{name}: no such serial port; {}", present_ports())));
-    }
-    SerialTransport::open(&name, baud).map_err(|e| port_failure(&name, &e))
-}
-
-fn port_failure(name: &str, e: &std::io::Error) -> Failure {
-    let errno = e.raw_os_error();
-    let text = e.to_string();
-    let what = if e.kind() == std::io::ErrorKind::PermissionDenied || errno == Some(nix::libc::EACCES) {
-        "permission denied: add your user to the 'dialout' group (then log in again), \
-         or install config/99-flashline.rules"
-            .to_string()
-    } else if errno == Some(nix::libc::EBUSY) || text.contains("busy") || text.contains("exclusive") {
-        "the port is in use by another program (serial monitor, ModemManager, a running flashline daemon?)".to_string()
-    } else if errno == Some(nix::libc::ENOTTY) || text.contains("Not a typewriter") {
-        "this is not a serial port".to_string()
-    } else if e.kind() == std::io::ErrorKind::NotFound {
-        format!("no such serial port; {}", present_ports())
-    } else {
-        format!("cannot open the port: {e}")
-    };
-    Failure::new(Exit::Port, format!("{name}: {what}"))
-}
-
-/// "serial ports present: /dev/ttyUSB0, /dev/ttyACM1" (what to try instead).
-fn present_ports() -> String {
-    let mut found: Vec<String> = std::fs::read_dir("/dev")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n.starts_with("ttyUSB") || n.starts_with("ttyACM"))
-                .map(|n| format!("/dev/{n}"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    if found.is_empty() {
-        "no USB serial ports are present: is the board plugged in (and its USB cable a data cable)?".into()
-    } else {
-        format!("serial ports present: {}", found.join(", "))
-    }
+    crate::pipeline::ports::open_serial(path, baud).map_err(|e| Failure::new(e.exit(), e))
 }
 
 /// The exit code and message for a session error on `port`.

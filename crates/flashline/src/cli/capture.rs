@@ -15,7 +15,7 @@ use flashline_audit::Timestamp;
 use flashline_protocol::flash::format_size;
 use flashline_session::FlasherConfig;
 
-use super::board::{self, AfterArg, BoardArgs};
+use super::board::{self, BoardArgs};
 use super::progress_bar::human;
 use super::read::write_file;
 use super::{CliResult, Failure};
@@ -100,7 +100,7 @@ pub async fn run(args: CaptureArgs) -> CliResult {
     let data = board.read_checked(0, flash_size).await?;
     let took = t0.elapsed();
     let date = Timestamp::now().to_string();
-    board.finish(args.board.after.unwrap_or(AfterArg::HardReset).to_session()).await?;
+    board.finish(args.board.after.unwrap_or_default()).await?;
 
     let keep = trimmed_len(&data);
     if keep == 0 {

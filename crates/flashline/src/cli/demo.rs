@@ -16,11 +16,11 @@ use flashline_protocol::Chip;
 use flashline_sim::{spawn_pty, BoardConfig, PtyBoard, TimingMode};
 use tokio_util::sync::CancellationToken;
 
-use super::run::{load_stubs, open_store_limited};
 use super::{sample, telemetry, CliResult, Failure};
 use crate::config::Config;
 use crate::device::DeviceInfo;
 use crate::exit::Exit;
+use crate::pipeline::SerialPorts;
 use crate::station::serve::{Station, Ui};
 use crate::station::{Control, Golden, StationContext, StationEvent};
 
@@ -30,7 +30,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 8)]
     pub boards: u32,
     /// Chip family of the boards (and of the sample image).
-    #[arg(long, default_value = "esp32", value_parser = parse_chip)]
+    #[arg(long, default_value = "esp32", value_parser = super::board::parse_chip)]
     pub chip: Chip,
     /// Simulator timing: `realistic` (UART and flash at real speed) or `off` (instant).
     #[arg(long, default_value = "realistic", value_parser = ["realistic", "off"])]
@@ -50,13 +50,6 @@ pub struct DemoArgs {
     /// Size of the sample application in KiB.
     #[arg(long, default_value_t = 384)]
     pub app_kib: usize,
-}
-
-fn parse_chip(s: &str) -> Result<Chip, String> {
-    match s.parse::<Chip>()? {
-        c @ (Chip::Esp32 | Chip::Esp8266) => Ok(c),
-        other => Err(format!("the simulator models esp32 and esp8266, not {other}")),
-    }
 }
 
 pub async fn demo(args: DemoArgs) -> CliResult {
@@ -83,10 +76,8 @@ pub async fn demo(args: DemoArgs) -> CliResult {
 
     let ui = Ui::detect();
     telemetry::init(&config.log, matches!(ui, Ui::Live { .. }));
-    let golden = Arc::new(Golden::load(&config.image).map_err(|e| Failure::new(Exit::Image, e))?);
-    let store = open_store_limited(&config.database, config.database_max_size).await?;
-    let stubs = load_stubs(&config)?;
-    let ctx = Arc::new(StationContext::new(&config, golden.clone(), store.clone(), stubs, CancellationToken::new()));
+    let ctx = Arc::new(StationContext::build(&config, Arc::new(SerialPorts), CancellationToken::new()).await?);
+    let (golden, store) = (ctx.plan.golden.clone(), ctx.store.clone());
 
     let boards = start_boards(&args, work.path())?;
     let started = Instant::now();

@@ -7,7 +7,7 @@ use clap::Args;
 use flashline_protocol::flash::{format_size, SECTOR_SIZE};
 use flashline_session::FlasherConfig;
 
-use super::board::{self, AfterArg, BoardArgs};
+use super::board::{self, BoardArgs};
 use super::{CliResult, Failure};
 use crate::exit::Exit;
 
@@ -68,7 +68,7 @@ pub async fn run(args: EraseArgs) -> CliResult {
     };
     let took = t0.elapsed();
     let summary = board.summary();
-    board.finish(args.board.after.unwrap_or(AfterArg::HardReset).to_session()).await?;
+    board.finish(args.board.after.unwrap_or_default()).await?;
     eprintln!("erased {what} of {summary} in {:.1} s", took.as_secs_f64());
     Ok(Exit::Success)
 }

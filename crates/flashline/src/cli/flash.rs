@@ -8,27 +8,25 @@
 //! by `flashline run`: created before the board is touched, completed pass or fail.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use clap::Args;
-use flashline_audit::{AttemptId, AuditStore, Completion, Identity, NewAttempt, SkippedRegion};
-use flashline_protocol::flash::{format_size, parse_size};
+use flashline_audit::NewAttempt;
+use flashline_protocol::flash::parse_size;
 use flashline_protocol::Chip;
-use flashline_session::{
-    BlankSkip, CancellationToken, Error as SessionError, Flasher, FlasherConfig, PreparedImage, Progress,
-    Region as SessionRegion, RegionOutcome, Stage, VerifyOptions, WriteOptions,
-};
+use flashline_session::BlankSkip;
 
-use super::board::{self, session_failure, AfterArg, BoardArgs};
+use super::board::{session_failure, BoardArgs};
 use super::progress_bar::{human, ProgressBar};
-use super::run::{load_stubs, open_audit};
 use super::{CliResult, Failure};
 use crate::config::{Config, VerifyMode};
 use crate::exit::Exit;
 use crate::image::{GoldenImage, ImageSource};
-use crate::station::record::{skipped_regions, StageClock};
-use crate::station::{Golden, StationContext};
+use crate::pipeline::{
+    check_image_chip, run_attempt, AttemptOutcome, AttemptRun, AuditTarget, BoardError, CompletionRetry, Plan,
+    SerialPorts, Stop, StopCause,
+};
+use crate::station::{load_stubs, open_audit, Golden};
 
 /// Slot name of boards flashed by this command in the audit log.
 pub const CLI_SLOT: &str = "cli";
@@ -153,93 +151,23 @@ fn declared_chip(image: &GoldenImage) -> Option<Chip> {
     image.declared_chip().and_then(|c| c.parse().ok())
 }
 
-/// Checks the image against a chip (before connecting when `--chip` is given, and against
-/// the detected chip after): the declared family always, the bootloader header unless
-/// `force`.
-fn check_image_chip(image: &GoldenImage, chip: Chip, force: bool) -> Result<(), Failure> {
-    if let Some(declared) = declared_chip(image) {
-        if declared != chip {
-            return Err(Failure::new(
-                Exit::Image,
-                format!("the image {} is for {declared}, not {chip}", image.source().path().display()),
-            ));
-        }
-    }
-    if !force {
-        image.check_chip(chip).map_err(|e| {
-            Failure::new(
-                Exit::Image,
-                format!("{e} (--force writes it anyway)").replace("the config expects", "the board is"),
-            )
-        })?;
-    }
-    Ok(())
-}
-
-/// A failure of the board part, with what the audit row records.
-struct Failed {
-    stage: Stage,
-    reason: String,
-    failure: Failure,
-}
-
-impl Failed {
-    fn session(port: &str, e: SessionError) -> Failed {
-        let stage = e.stage();
-        let msg = e.to_string();
-        let reason = msg.strip_prefix(stage.as_str()).and_then(|m| m.strip_prefix(": ")).unwrap_or(&msg).to_string();
-        Failed { stage, reason, failure: session_failure(port, e) }
-    }
-
-    fn check(stage: Stage, failure: Failure) -> Failed {
-        Failed { stage, reason: failure.message.clone(), failure }
-    }
-}
-
-/// Everything resolved before the board is touched.
-struct Plan {
-    port: String,
-    flasher: FlasherConfig,
-    write: WriteOptions,
-    verify: VerifyMode,
-    after: AfterArg,
-    erase_all: bool,
-    force: bool,
-    image: GoldenImage,
-    prepared: Arc<PreparedImage>,
-}
-
-/// What a passed board reports.
-struct Flashed {
-    description: String,
-    mac: String,
-    written: u64,
-    sent: u64,
-    skipped_blank: u64,
-    skipped: Vec<SkippedRegion>,
-    verify_method: String,
-}
-
 pub async fn run(args: FlashArgs) -> CliResult {
     let inputs = parse_inputs(&args.inputs)?;
     let (image, name) = load_image(&inputs)?;
     let declared = declared_chip(&image);
     if let Some(chip) = args.board.chip {
-        check_image_chip(&image, chip, args.force)?;
+        check_image_chip(&image, chip, args.force).map_err(|e| board_failure("", e))?;
     }
     let config = match &args.config {
         Some(p) => Some(Config::load(p).map_err(|e| Failure::new(e.exit_code(), e))?),
         None => None,
     };
     let expect = args.board.chip.or(declared).or(config.as_ref().map(|c| c.image.chip));
-
-    let regions: Vec<SessionRegion> =
-        image.regions().iter().map(|r| SessionRegion::new(r.offset, r.data.clone())).collect();
-    let prepared = tokio::task::spawn_blocking(move || PreparedImage::new(regions))
-        .await
-        .map_err(|e| Failure::new(Exit::Failure, format!("image preparation panicked: {e}")))?
-        .map_err(|e| Failure::new(Exit::Image, format!("{}: {e}", image.source().path().display())))?;
-    let prepared = Arc::new(prepared);
+    let source = image.source().path().display().to_string();
+    let mut golden =
+        Golden::prepare(image, expect, None).await.map_err(|e| Failure::new(Exit::Image, format!("{source}: {e}")))?;
+    golden.name = name.clone();
+    let golden = Arc::new(golden);
 
     // Settings: the station config's (as the daemon derives them), then the options.
     let db = args.db.clone().or(config.as_ref().map(|c| c.database.clone()));
@@ -248,242 +176,110 @@ pub async fn run(args: FlashArgs) -> CliResult {
         None => None,
     };
     let station = config.as_ref().map(|c| c.station.clone()).unwrap_or_else(|| CLI_STATION.to_string());
-    let (mut flasher, mut write, mut verify, mut after) =
-        (FlasherConfig::default(), WriteOptions::default(), VerifyMode::Md5, AfterArg::HardReset);
-    let mut fallback_baud = None;
-    if let (Some(config), Some(store)) = (&config, &store) {
-        let golden = Golden {
-            image: image.clone(),
-            prepared: prepared.clone(),
-            name: name.clone(),
-            chip: expect.unwrap_or(config.image.chip),
-            min_flash_size: None,
-        };
-        let ctx =
-            StationContext::new(config, Arc::new(golden), store.clone(), load_stubs(config)?, CancellationToken::new());
-        (flasher, write, verify, after) =
-            (ctx.flasher.clone(), ctx.write.clone(), ctx.verify, AfterArg::from_config(ctx.after));
-        fallback_baud = Some(config.flash.baud.0);
-    }
-    let mut flasher = args.board.flasher_config(Some(std::mem::take(&mut flasher)), fallback_baud)?;
-    flasher.expect_chip = expect;
+    let mut plan = match &config {
+        Some(config) => Plan::from_config(config, golden.clone(), load_stubs(config)?),
+        None => Plan::defaults(golden.clone()),
+    };
+    let fallback_baud = config.as_ref().map(|c| c.flash.baud.0);
+    plan.flasher = args.board.flasher_config(Some(std::mem::take(&mut plan.flasher)), fallback_baud)?;
+    plan.flasher.expect_chip = expect;
     if args.no_blank_skip {
-        write.blank_skip = BlankSkip::Off;
+        plan.write.blank_skip = BlankSkip::Off;
     }
-    write.skip_identical |= args.skip_identical;
+    plan.write.skip_identical |= args.skip_identical;
     if args.readback {
-        verify = VerifyMode::Readback;
+        plan.verify = VerifyMode::Readback;
     }
     if let Some(a) = args.board.after {
-        after = a;
+        plan.after = a;
     }
-    let plan = Plan {
-        port: args.board.port_name(),
-        flasher,
-        write,
-        verify,
-        after,
-        erase_all: args.erase_all,
-        force: args.force,
-        image,
-        prepared,
-    };
+    plan.erase_all = args.erase_all;
+    plan.force = args.force;
+    let port = args.board.port_name();
 
-    let attempt = match &store {
-        Some(store) => {
-            let new = NewAttempt {
-                station_id: station,
-                slot: CLI_SLOT.to_string(),
-                port: plan.port.clone(),
-                usb: None,
-                image_name: name.clone(),
-                image_sha256: plan.image.sha256().to_hex(),
-                started_at: None,
-            };
-            let id = store
-                .begin_attempt(new)
-                .await
-                .map_err(|e| Failure::new(Exit::Database, format!("audit store: {e}; the board was not touched")))?;
-            Some(id)
-        }
-        None => None,
-    };
+    let audit = store.as_ref().map(|store| AuditTarget {
+        store: store.clone(),
+        attempt: NewAttempt {
+            station_id: station,
+            slot: CLI_SLOT.to_string(),
+            port: port.clone(),
+            usb: None,
+            image_name: name.clone(),
+            image_sha256: golden.sha256_hex(),
+            started_at: None,
+        },
+        retry: CompletionRetry::Limited(5),
+    });
 
     let bar = ProgressBar::stderr();
-    let clock = Arc::new(Mutex::new(StageClock::default()));
-    let progress = {
-        let (clock, sink) = (clock.clone(), bar.progress());
-        Progress::callback(move |e| {
-            clock.lock().expect("stage clock").mark(e.stage);
-            sink.report(e.stage, e.done, e.total);
-        })
-    };
     // Ctrl-C stops the board promptly and still completes its audit row.
-    let cancel = CancellationToken::new();
+    let stop = Stop::default();
     let on_ctrl_c = {
-        let cancel = cancel.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
+                stop.cancel(StopCause::Operator);
             }
         })
     };
-    let t0 = Instant::now();
-    let result = flash_board(&plan, progress, cancel, store.as_ref().zip(attempt)).await;
+    let end = run_attempt(AttemptRun {
+        plan: &plan,
+        opener: &SerialPorts,
+        devnode: args.board.port.clone(),
+        audit,
+        stop,
+        removal_grace: std::time::Duration::ZERO,
+        progress: bar.progress(),
+        events: &|_| {},
+    })
+    .await;
     on_ctrl_c.abort();
     bar.clear();
-    let took = t0.elapsed();
-    let timings = clock.lock().expect("stage clock").timings(Instant::now());
 
-    if let (Some(store), Some(id)) = (&store, attempt) {
-        let completion = match &result {
-            Ok(done) => {
-                let mut c = Completion::pass(done.written, done.verify_method.clone());
-                c.skipped_regions = done.skipped.clone();
-                c.with_timings(timings)
+    let done = match end.outcome {
+        AttemptOutcome::Pass(done) => done,
+        AttemptOutcome::NotStarted { reason } => {
+            return Err(Failure::new(Exit::Database, format!("{reason}; the board was not touched")))
+        }
+        AttemptOutcome::Fail { error, .. } => {
+            if let Some(e) = end.unrecorded {
+                tracing::error!(error = %e, "the failed board's audit row could not be completed");
             }
-            Err(f) => Completion::fail(f.stage.as_str(), &f.reason).with_timings(timings),
-        };
-        complete(store, id, completion, result.is_ok()).await?;
+            return Err(board_failure(&port, error));
+        }
+        AttemptOutcome::Interrupted { stage } => {
+            return Err(Failure::new(Exit::Failure, format!("{port}: interrupted during {stage}")))
+        }
+    };
+    if let (Some(e), Some(id)) = (end.unrecorded, end.attempt) {
+        return Err(Failure::new(
+            Exit::Database,
+            format!("audit store: {e}; the board passed but attempt {id} stays 'running' (the daemon closes it as interrupted)"),
+        ));
     }
-    let done = result.map_err(|f| f.failure)?;
     eprintln!(
-        "flashed {name} ({}) to {}, MAC {} on {}: {} written ({} sent, {} blank skipped), verified ({}) in {:.1} s{}",
-        plan.image.sha256().to_hex().get(..12).unwrap_or_default(),
-        done.description,
-        done.mac,
-        plan.port,
+        "flashed {name} ({}) to {}, MAC {} on {port}: {} written ({} sent, {} blank skipped), verified ({}) in {:.1} s{}",
+        golden.sha256_hex().get(..12).unwrap_or_default(),
+        done.info.description,
+        done.info.mac,
         human(done.written as f64),
         human(done.sent as f64),
         human(done.skipped_blank as f64),
         done.verify_method,
-        took.as_secs_f64(),
-        attempt.map(|id| format!("; audit attempt {id}")).unwrap_or_default()
+        end.took.as_secs_f64(),
+        end.attempt.map(|id| format!("; audit attempt {id}")).unwrap_or_default()
     );
     Ok(Exit::Success)
 }
 
-/// Completes the audit row, retrying briefly while the store is busy.
-async fn complete(store: &AuditStore, id: AttemptId, completion: Completion, passed: bool) -> Result<(), Failure> {
-    let mut delay = Duration::from_millis(200);
-    let mut tries = 0;
-    loop {
-        match store.complete_attempt(id, completion.clone()).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_retryable() && tries < 5 => {
-                tries += 1;
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            Err(e) => {
-                let board = if passed { "the board passed" } else { "the board failed" };
-                return Err(Failure::new(
-                    Exit::Database,
-                    format!("audit store: {e}; {board} but attempt {id} stays 'running' (the daemon closes it as interrupted)"),
-                ));
-            }
-        }
+/// The exit code and message of a failed board.
+fn board_failure(port: &str, error: BoardError) -> Failure {
+    match error {
+        BoardError::Open(e) => Failure::new(e.exit(), e),
+        BoardError::Session(e) => session_failure(port, e),
+        BoardError::Check { exit, reason, .. } if port.is_empty() => Failure::new(exit, reason),
+        BoardError::Check { exit, reason, .. } => Failure::new(exit, format!("{port}: {reason}")),
     }
-}
-
-async fn flash_board(
-    plan: &Plan,
-    progress: Progress,
-    cancel: CancellationToken,
-    audit: Option<(&AuditStore, AttemptId)>,
-) -> Result<Flashed, Failed> {
-    let port = board::open_port(Path::new(&plan.port), plan.flasher.initial_baud)
-        .map_err(|f| Failed::check(Stage::Connect, f))?;
-    let mut flasher =
-        Flasher::connect(port, &plan.flasher, progress, cancel).await.map_err(|e| Failed::session(&plan.port, e))?;
-    let info = flasher.info().clone();
-    if let Some((store, id)) = audit {
-        let identity = Identity {
-            mac: info.mac.to_string(),
-            chip: info.description.clone(),
-            chip_revision: info.revision.map(|(major, minor)| format!("v{major}.{minor}")),
-            flash_id: info.flash.as_ref().map(|f| f.jedec_id),
-            flash_size: info.flash.as_ref().and_then(|f| f.size).map(u64::from),
-        };
-        if let Err(e) = store.update_identity(id, &identity).await {
-            tracing::warn!(error = %e, "could not record the board identity");
-        }
-    }
-    check_board(plan, &info).map_err(|f| Failed::check(Stage::Identify, f))?;
-
-    let mut write = plan.write.clone();
-    if plan.erase_all {
-        let erased = if flasher.is_stub() {
-            flasher.erase_chip().await
-        } else {
-            let size = info.flash.and_then(|f| f.size).unwrap_or(0);
-            flasher.erase_region(0, size).await
-        };
-        erased.map_err(|e| Failed::session(&plan.port, e))?;
-        write.blank_skip = BlankSkip::TrustBlank;
-        write.verify = true;
-    }
-    let report = flasher.write(&plan.prepared, &write).await.map_err(|e| Failed::session(&plan.port, e))?;
-    let readback = plan.verify == VerifyMode::Readback;
-    if readback {
-        flasher
-            .verify(&plan.prepared, VerifyOptions { readback: true })
-            .await
-            .map_err(|e| Failed::session(&plan.port, e))?;
-    }
-    flasher.finish(plan.after.to_session()).await.map_err(|e| Failed::session(&plan.port, e))?;
-
-    let skipped = skipped_regions(&report);
-    let (mut written, mut sent, mut skipped_blank) = (0, 0, 0);
-    for r in &report.regions {
-        written += r.written;
-        sent += r.sent;
-        if r.outcome == RegionOutcome::Sparse {
-            skipped_blank += u64::from(r.len) - r.written;
-        }
-    }
-    Ok(Flashed {
-        description: info.description.clone(),
-        mac: info.mac.to_string(),
-        written,
-        sent,
-        skipped_blank,
-        skipped,
-        verify_method: if readback { "md5+readback" } else { "md5" }.to_string(),
-    })
-}
-
-/// The checks between identifying the board and writing it.
-fn check_board(plan: &Plan, info: &flashline_session::ChipInfo) -> Result<(), Failure> {
-    let port = &plan.port;
-    check_image_chip(&plan.image, info.chip, plan.force)
-        .map_err(|f| Failure::new(f.exit, format!("{port}: {}", f.message)))?;
-    let Some(size) = info.flash.and_then(|f| f.size) else {
-        return Err(Failure::new(
-            Exit::Board,
-            format!("{port}: the flash size is unknown (JEDEC id not in the table): refusing to write blind"),
-        ));
-    };
-    plan.image.check_fits(size).map_err(|e| {
-        Failure::new(
-            Exit::Image,
-            format!("{port}: {e}: this image is too large for the board ({} flash)", format_size(size)),
-        )
-    })?;
-    if let (Some(declared), false) = (plan.image.declared_flash_size(), plan.force) {
-        if declared > size {
-            return Err(Failure::new(
-                Exit::Image,
-                format!(
-                    "{port}: the image was made for {} of flash but the board has {}: its partitions would not fit \
-                     (--force writes it anyway)",
-                    format_size(declared),
-                    format_size(size)
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use flashline_protocol::flash::format_size;
 use flashline_session::{ChipInfo, FlasherConfig};
 use serde::Serialize;
 
-use super::board::{self, AfterArg, BoardArgs};
+use super::board::{self, BoardArgs};
 use super::{CliResult, Failure};
 use crate::exit::Exit;
 
@@ -81,7 +81,7 @@ pub async fn run(args: InfoArgs) -> CliResult {
     let cfg = args.board.flasher_config(Some(FlasherConfig::default()), None)?;
     let board = board::connect(&args.board, &cfg).await?;
     let info = BoardInfo::new(&board.port, board.flasher.info());
-    board.finish(args.board.after.unwrap_or(AfterArg::HardReset).to_session()).await?;
+    board.finish(args.board.after.unwrap_or_default()).await?;
     if args.json {
         let text = serde_json::to_string_pretty(&info)
             .map_err(|e| Failure::new(Exit::Failure, format!("cannot encode the board info: {e}")))?;

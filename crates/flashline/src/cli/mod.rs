@@ -2,6 +2,7 @@
 
 pub mod board;
 pub mod capture;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod erase;
 pub mod flash;
@@ -10,6 +11,7 @@ pub mod log;
 pub mod progress_bar;
 pub mod read;
 pub mod run;
+#[cfg(feature = "sim")]
 pub mod sample;
 pub mod stats;
 pub mod telemetry;
@@ -37,6 +39,7 @@ pub enum Command {
         config: PathBuf,
     },
     /// Simulated boards hot-plugged into the real pipeline, with a built-in sample image.
+    #[cfg(feature = "sim")]
     Demo(demo::DemoArgs),
     /// Show one board: chip, revision, MAC, flash id and size.
     Info(info::InfoArgs),
@@ -62,17 +65,6 @@ fn exit_codes_help() -> String {
     s
 }
 
-/// A command's failure: what to print and which exit code to use.
-#[derive(Debug)]
-pub struct Failure {
-    pub exit: Exit,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(exit: Exit, message: impl std::fmt::Display) -> Failure {
-        Failure { exit, message: message.to_string() }
-    }
-}
+pub use crate::exit::Failure;
 
 pub type CliResult = Result<Exit, Failure>;

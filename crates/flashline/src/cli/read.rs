@@ -9,7 +9,7 @@ use clap::Args;
 use flashline_protocol::flash::parse_size;
 use flashline_session::FlasherConfig;
 
-use super::board::{self, AfterArg, BoardArgs};
+use super::board::{self, BoardArgs};
 use super::progress_bar::human;
 use super::{CliResult, Failure};
 use crate::exit::Exit;
@@ -56,7 +56,7 @@ pub async fn run(args: ReadArgs) -> CliResult {
     let t0 = Instant::now();
     let data = board.read_checked(args.offset, len).await?;
     let took = t0.elapsed();
-    board.finish(args.board.after.unwrap_or(AfterArg::HardReset).to_session()).await?;
+    board.finish(args.board.after.unwrap_or_default()).await?;
     write_file(&args.output, &data)?;
     eprintln!(
         "read {} from 0x{:x} in {:.1} s ({}/s), checked against the board's MD5; wrote {}",

@@ -8,8 +8,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use flashline_audit::{AuditStore, StoreOptions};
-use flashline_session::StubSet;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -17,24 +15,23 @@ use super::{telemetry, CliResult, Failure};
 use crate::config::Config;
 use crate::device::{DeviceSource, UdevSource};
 use crate::exit::Exit;
+use crate::pipeline::SerialPorts;
 use crate::station::serve::{Station, Ui};
-use crate::station::{Control, Golden, StationContext};
+use crate::station::{Control, StationContext};
 
 pub async fn run(config_path: &Path) -> CliResult {
     let config = Config::load(config_path).map_err(|e| Failure::new(e.exit_code(), e))?;
     let ui = Ui::detect();
     telemetry::init(&config.log, matches!(ui, Ui::Live { .. }));
 
-    let golden = Arc::new(Golden::load(&config.image).map_err(|e| Failure::new(Exit::Image, e))?);
-    let store = open_store_limited(&config.database, config.database_max_size).await?;
-    let stubs = load_stubs(&config)?;
     let shutdown = CancellationToken::new();
-    let ctx = Arc::new(StationContext::new(&config, golden, store.clone(), stubs, shutdown.clone()));
-    tracing::info!(station = %config.station, image = %ctx.golden.name, sha256 = %ctx.golden.sha256_hex(), db = %config.database.display(), "station starting");
+    let ctx = Arc::new(StationContext::build(&config, Arc::new(SerialPorts), shutdown.clone()).await?);
+    let store = ctx.store.clone();
+    tracing::info!(station = %config.station, image = %ctx.plan.golden.name, sha256 = %ctx.plan.golden.sha256_hex(), db = %config.database.display(), "station starting");
 
     let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(UdevSource::new())];
     let station = Station::start(
-        ctx,
+        ctx.clone(),
         config.slots.clone(),
         config.devices.unmapped_ports,
         sources,
@@ -43,7 +40,7 @@ pub async fn run(config_path: &Path) -> CliResult {
         false,
     );
     let control = station.control.clone();
-    let signals = tokio::spawn(handle_signals(config, control, store.clone(), shutdown));
+    let signals = tokio::spawn(handle_signals(config, control, ctx));
     let (view, devices) = station.wait().await;
     signals.abort();
     store.close().await;
@@ -54,59 +51,8 @@ pub async fn run(config_path: &Path) -> CliResult {
     }
 }
 
-/// Opens the store and closes rows a previous daemon left `running`.
-pub async fn open_store(path: &Path) -> Result<AuditStore, Failure> {
-    open_store_limited(path, None).await
-}
-
-/// [`open_store`] with a size limit (`database_max_size`; `None`: the disk).
-pub async fn open_store_limited(path: &Path, max_bytes: Option<u64>) -> Result<AuditStore, Failure> {
-    let store = open_audit_with(path, StoreOptions::default().max_db_bytes(max_bytes)).await?;
-    let closed = store.close_interrupted().await.map_err(|e| Failure::new(Exit::Database, e))?;
-    if closed > 0 {
-        tracing::warn!(rows = closed, "closed audit rows left running by a previous daemon as 'interrupted'");
-    }
-    Ok(store)
-}
-
-/// Opens (creating it and its directory if needed) the store without touching other
-/// writers' rows: what a command that shares the file with a running daemon must use.
-pub async fn open_audit(path: &Path) -> Result<AuditStore, Failure> {
-    open_audit_with(path, StoreOptions::default()).await
-}
-
-async fn open_audit_with(path: &Path, opts: StoreOptions) -> Result<AuditStore, Failure> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::new(Exit::Database, format!("cannot create {}: {e}", dir.display())))?;
-    }
-    AuditStore::open(path, opts).await.map_err(|e| Failure::new(Exit::Database, e))
-}
-
-/// The flasher stubs: from the configured directory, or discovered. Without any, ESP32
-/// boards still flash through the ROM loader; ESP8266 boards cannot be verified.
-pub fn load_stubs(config: &Config) -> Result<Option<Arc<StubSet>>, Failure> {
-    let found = match &config.flash.stub_dir {
-        Some(dir) => StubSet::from_dir(dir),
-        None => StubSet::discover(),
-    };
-    match found {
-        Ok(set) => Ok(Some(Arc::new(set))),
-        Err(e) if config.image.chip == flashline_protocol::Chip::Esp32 && config.flash.stub_dir.is_none() => {
-            tracing::warn!(error = %e, "no flasher stub: ESP32 boards are flashed through the slower ROM loader");
-            Ok(None)
-        }
-        Err(e) => Err(Failure::new(Exit::Config, e)),
-    }
-}
-
 /// SIGHUP: reload; SIGTERM/SIGINT: stop.
-async fn handle_signals(
-    mut config: Config,
-    control: tokio::sync::mpsc::Sender<Control>,
-    store: AuditStore,
-    shutdown: CancellationToken,
-) {
+async fn handle_signals(mut config: Config, control: tokio::sync::mpsc::Sender<Control>, mut ctx: Arc<StationContext>) {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
         (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
     else {
@@ -115,19 +61,20 @@ async fn handle_signals(
     };
     loop {
         tokio::select! {
-            _ = hup.recv() => match reload(&config, &store, &shutdown) {
-                Ok((new_config, ctx)) => {
+            _ = hup.recv() => match reload(&config, &ctx).await {
+                Ok((new_config, new_ctx)) => {
                     if new_config.database_max_size != config.database_max_size {
                         // A raised limit is how the operator clears a "database full" stop:
                         // the dispatcher's next probe then finds the store writable again.
-                        match store.set_max_db_bytes(new_config.database_max_size).await {
+                        match new_ctx.store.set_max_db_bytes(new_config.database_max_size).await {
                             Ok(()) => tracing::info!(limit = ?new_config.database_max_size, "audit database size limit changed"),
                             Err(e) => tracing::error!(error = %e, "cannot change the audit database size limit"),
                         }
                     }
-                    tracing::info!(image = %ctx.golden.name, "reloaded configuration and golden image");
-                    let msg = Control::Reload(ctx, new_config.slots.clone(), new_config.devices.unmapped_ports);
+                    tracing::info!(image = %new_ctx.plan.golden.name, "reloaded configuration and golden image");
+                    let msg = Control::Reload(new_ctx.clone(), new_config.slots.clone(), new_config.devices.unmapped_ports);
                     config = new_config;
+                    ctx = new_ctx;
                     if control.send(msg).await.is_err() { return; }
                 }
                 Err(e) => tracing::error!(error = %e.message, "reload refused; the previous configuration stays in force"),
@@ -138,19 +85,13 @@ async fn handle_signals(
     }
 }
 
-/// Builds a new context from the re-read config; the shutdown token is the daemon's, so
-/// jobs of every generation see the same stop.
-fn reload(
-    current: &Config,
-    store: &AuditStore,
-    shutdown: &CancellationToken,
-) -> Result<(Config, Arc<StationContext>), Failure> {
+/// Re-reads the config and builds a new context from it (the image is loaded and
+/// prepared off the runtime, while the running jobs go on).
+async fn reload(current: &Config, ctx: &StationContext) -> Result<(Config, Arc<StationContext>), Failure> {
     let config = current.reload().map_err(|e| Failure::new(e.exit_code(), e))?;
     if config.database != current.database {
         return Err(Failure::new(Exit::Config, "the database path cannot change on reload; restart the daemon"));
     }
-    let golden = Arc::new(Golden::load(&config.image).map_err(|e| Failure::new(Exit::Image, e))?);
-    let stubs = load_stubs(&config)?;
-    let ctx = Arc::new(StationContext::new(&config, golden, store.clone(), stubs, shutdown.clone()));
-    Ok((config, ctx))
+    let new = ctx.reload(&config).await?;
+    Ok((config, Arc::new(new)))
 }

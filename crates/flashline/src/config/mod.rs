@@ -21,8 +21,7 @@ use toml::Spanned;
 
 pub use error::ConfigError;
 pub use sections::{
-    AfterFlash, DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel, ResetStrategy, UnmappedPorts,
-    VerifyMode,
+    DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel, UnmappedPorts, VerifyMode,
 };
 pub use slots::{Slot, Slots};
 pub use types::{Baud, ByteSize, DiskSize, Offset};

@@ -4,6 +4,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use flashline_protocol::Chip;
+use flashline_session::{After, BeforeReset};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -90,35 +91,6 @@ pub enum VerifyMode {
     Readback,
 }
 
-/// How a board is put into its serial bootloader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ResetStrategy {
-    /// `usb-jtag-serial` for Espressif's own USB port (303a:1001), `classic` otherwise.
-    #[default]
-    Auto,
-    /// esptool's classic DTR/RTS sequence (auto-program circuit on the board).
-    Classic,
-    /// esptool's "unix tight" sequence: DTR and RTS changed together, for adapters that
-    /// glitch between the two ioctls.
-    UnixTight,
-    /// The USB-Serial/JTAG peripheral's sequence.
-    UsbJtagSerial,
-    /// Do not touch DTR/RTS: the fixture holds BOOT/EN itself.
-    NoReset,
-}
-
-/// What the board does once flashed and verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AfterFlash {
-    /// Reset into the new firmware (lets a test fixture see it boot).
-    #[default]
-    HardReset,
-    /// Stay in the bootloader.
-    NoReset,
-}
-
 /// `[flash]`: how boards are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlashConfig {
@@ -133,8 +105,10 @@ pub struct FlashConfig {
     pub skip_identical: bool,
     /// Directory of flasher stubs (esptool's stub JSON files); `None` for the built-in ones.
     pub stub_dir: Option<PathBuf>,
-    pub reset: ResetStrategy,
-    pub after: AfterFlash,
+    /// How a board is put into its serial bootloader (one type with `--before`).
+    pub reset: BeforeReset,
+    /// What the board does once flashed and verified (one type with `--after`).
+    pub after: After,
 }
 
 pub const DEFAULT_BAUD: u32 = 921_600;
@@ -164,9 +138,9 @@ pub(super) struct RawFlash {
     #[serde(default)]
     stub_dir: Option<Spanned<PathBuf>>,
     #[serde(default)]
-    reset: ResetStrategy,
+    reset: BeforeReset,
     #[serde(default)]
-    after: AfterFlash,
+    after: After,
 }
 
 impl Default for RawFlash {
@@ -178,8 +152,8 @@ impl Default for RawFlash {
             skip_blank: true,
             skip_identical: false,
             stub_dir: None,
-            reset: ResetStrategy::default(),
-            after: AfterFlash::default(),
+            reset: BeforeReset::default(),
+            after: After::default(),
         }
     }
 }

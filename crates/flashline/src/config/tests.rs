@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use flashline_protocol::Chip;
+use flashline_session::{After, BeforeReset};
 
 use super::*;
 use crate::device::{DeviceInfo, UsbLocation, VidPid, DEFAULT_ADAPTERS};
@@ -49,7 +50,7 @@ fn defaults_for_a_minimal_config() {
     let f = &c.flash;
     assert_eq!((f.baud, f.verify, f.skip_blank, f.skip_identical), (Baud(921_600), VerifyMode::Md5, true, false));
     assert_eq!(f.baud_fallback, [Baud(460_800), Baud(115_200)]);
-    assert_eq!((f.reset, f.after, f.stub_dir.as_ref()), (ResetStrategy::Auto, AfterFlash::HardReset, None));
+    assert_eq!((f.reset, f.after, f.stub_dir.as_ref()), (BeforeReset::Auto, After::HardReset, None));
     assert_eq!(c.devices.filter(), crate::device::DeviceFilter::default());
     assert_eq!(c.devices.unmapped_ports, UnmappedPorts::Flash);
     assert!(c.slots.is_empty());

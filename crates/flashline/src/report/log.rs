@@ -1,12 +1,11 @@
 //! Structured logs of station events: one `tracing` event per transition, with `slot`
 //! and `mac` fields so journald (or any log shipper) can filter by board.
 
-use tokio::sync::mpsc;
-
+use crate::station::events::EventReceiver;
 use crate::station::{Outcome, StationEvent};
 
 /// Logs every event until the dispatcher stops.
-pub async fn log_events(mut rx: mpsc::UnboundedReceiver<StationEvent>) {
+pub async fn log_events(mut rx: EventReceiver) {
     while let Some(ev) = rx.recv().await {
         log_event(&ev);
     }

@@ -1,72 +1,134 @@
-//! What every job of the station shares: the golden image, the audit store, the flasher
-//! settings. Immutable; a config reload builds a new one, and running jobs keep theirs.
+//! What every job of the station shares: the plan (golden image, flasher settings), the
+//! audit store, the port opener. Immutable; a config reload builds a new one
+//! ([`StationContext::reload`]), and running jobs keep theirs.
+//!
+//! This is the one place a station is put together from its config: `flashline run`,
+//! `flashline demo`, `flashline flash --config`, the benches and the tests all call
+//! [`StationContext::build`] (or [`StationContext::assemble`] with parts they made).
 
+use std::path::Path;
 use std::sync::Arc;
 
-use flashline_audit::AuditStore;
-use flashline_session::{BeforeReset, BlankSkip, FlasherConfig, ResetStrategy as SessionReset, StubSet, WriteOptions};
+use flashline_audit::{AuditStore, StoreOptions};
+use flashline_session::StubSet;
 use tokio_util::sync::CancellationToken;
 
 use super::golden::Golden;
-use crate::config::{AfterFlash, Config, ResetStrategy, VerifyMode};
-
-/// esptool's short reset delay; with a single configured strategy there is no cycling to
-/// the long one, and boards on a production fixture reset cleanly with 50 ms.
-const RESET_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+use crate::config::Config;
+use crate::exit::{Exit, Failure};
+use crate::pipeline::{Plan, PortOpener};
 
 #[derive(Debug)]
 pub struct StationContext {
     pub station: String,
-    pub golden: Arc<Golden>,
+    /// What every board gets and how.
+    pub plan: Plan,
     pub store: AuditStore,
-    pub flasher: FlasherConfig,
-    pub write: WriteOptions,
-    pub verify: VerifyMode,
-    pub after: AfterFlash,
+    /// Where the jobs' ports come from (serial ports; simulated boards in the demo).
+    pub opener: Arc<dyn PortOpener>,
     pub max_jobs: usize,
     /// Fires when the daemon shuts down.
     pub shutdown: CancellationToken,
 }
 
 impl StationContext {
-    /// Builds the context for `config` with an already loaded image and open store.
-    pub fn new(
+    /// Builds a station from its config: loads and prepares the golden image (off the
+    /// async runtime), opens the audit store (closing rows a previous daemon left
+    /// `running`), loads the flasher stubs.
+    pub async fn build(
+        config: &Config,
+        opener: Arc<dyn PortOpener>,
+        shutdown: CancellationToken,
+    ) -> Result<StationContext, Failure> {
+        let golden = load_golden(config).await?;
+        let store = open_store_limited(&config.database, config.database_max_size).await?;
+        let stubs = load_stubs(config)?;
+        Ok(Self::assemble(config, golden, store, stubs, opener, shutdown))
+    }
+
+    /// Puts a station together from parts already made (a test's own store, the
+    /// demo's image).
+    pub fn assemble(
         config: &Config,
         golden: Arc<Golden>,
         store: AuditStore,
         stubs: Option<Arc<StubSet>>,
+        opener: Arc<dyn PortOpener>,
         shutdown: CancellationToken,
     ) -> StationContext {
-        let flash = &config.flash;
-        let before = match flash.reset {
-            ResetStrategy::Auto => BeforeReset::Auto,
-            ResetStrategy::Classic => BeforeReset::Strategy(SessionReset::Classic { delay: RESET_DELAY }),
-            ResetStrategy::UnixTight => BeforeReset::Strategy(SessionReset::UnixTight { delay: RESET_DELAY }),
-            ResetStrategy::UsbJtagSerial => BeforeReset::Strategy(SessionReset::UsbJtagSerial),
-            ResetStrategy::NoReset => BeforeReset::NoReset,
-        };
-        let flasher = FlasherConfig {
-            before,
-            baud: flash.baud.0,
-            stubs,
-            expect_chip: Some(golden.chip),
-            ..FlasherConfig::default()
-        };
-        let write = WriteOptions {
-            blank_skip: if flash.skip_blank { BlankSkip::Probe } else { BlankSkip::Off },
-            skip_identical: flash.skip_identical,
-            ..WriteOptions::default()
-        };
         StationContext {
             station: config.station.clone(),
-            golden,
+            plan: Plan::from_config(config, golden, stubs),
             store,
-            flasher,
-            write,
-            verify: flash.verify,
-            after: flash.after,
+            opener,
             max_jobs: config.max_jobs,
             shutdown,
         }
+    }
+
+    /// The context for a re-read config (SIGHUP): a new image and settings, the same
+    /// store, opener and shutdown token, so jobs of every generation see the same stop.
+    pub async fn reload(&self, config: &Config) -> Result<StationContext, Failure> {
+        let golden = load_golden(config).await?;
+        let stubs = load_stubs(config)?;
+        Ok(Self::assemble(config, golden, self.store.clone(), stubs, self.opener.clone(), self.shutdown.clone()))
+    }
+}
+
+/// Loads, checks and prepares (compresses) the golden image on a blocking thread: the
+/// compression of a 4 MB image takes seconds of CPU, which must not stall the runtime's
+/// other work (running jobs during a reload, the live view, signals).
+pub async fn load_golden(config: &Config) -> Result<Arc<Golden>, Failure> {
+    let cfg = config.image.clone();
+    tokio::task::spawn_blocking(move || Golden::load(&cfg))
+        .await
+        .map_err(|e| Failure::new(Exit::Failure, format!("loading the golden image panicked: {e}")))?
+        .map(Arc::new)
+        .map_err(|e| Failure::new(Exit::Image, e))
+}
+
+/// Opens the daemon's store and closes rows a previous daemon left `running`.
+pub async fn open_store(path: &Path) -> Result<AuditStore, Failure> {
+    open_store_limited(path, None).await
+}
+
+/// [`open_store`] with a size limit (`database_max_size`; `None`: the disk).
+pub async fn open_store_limited(path: &Path, max_bytes: Option<u64>) -> Result<AuditStore, Failure> {
+    let store = open_audit_with(path, StoreOptions::default().max_db_bytes(max_bytes)).await?;
+    let closed = store.close_interrupted().await.map_err(|e| Failure::new(Exit::Database, e))?;
+    if closed > 0 {
+        tracing::warn!(rows = closed, "closed audit rows left running by a previous daemon as 'interrupted'");
+    }
+    Ok(store)
+}
+
+/// Opens (creating it and its directory if needed) the store without touching other
+/// writers' rows: what a command that shares the file with a running daemon must use.
+pub async fn open_audit(path: &Path) -> Result<AuditStore, Failure> {
+    open_audit_with(path, StoreOptions::default()).await
+}
+
+async fn open_audit_with(path: &Path, opts: StoreOptions) -> Result<AuditStore, Failure> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::new(Exit::Database, format!("cannot create {}: {e}", dir.display())))?;
+    }
+    AuditStore::open(path, opts).await.map_err(|e| Failure::new(Exit::Database, e))
+}
+
+/// The flasher stubs: from the configured directory, or discovered. Without any, ESP32
+/// boards still flash through the ROM loader; ESP8266 boards cannot be verified.
+pub fn load_stubs(config: &Config) -> Result<Option<Arc<StubSet>>, Failure> {
+    let found = match &config.flash.stub_dir {
+        Some(dir) => StubSet::from_dir(dir),
+        None => StubSet::discover(),
+    };
+    match found {
+        Ok(set) => Ok(Some(Arc::new(set))),
+        Err(e) if config.image.chip == flashline_protocol::Chip::Esp32 && config.flash.stub_dir.is_none() => {
+            tracing::warn!(error = %e, "no flasher stub: ESP32 boards are flashed through the slower ROM loader");
+            Ok(None)
+        }
+        Err(e) => Err(Failure::new(Exit::Config, e)),
     }
 }

@@ -9,15 +9,16 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::context::StationContext;
-use super::events::StationEvent;
-use super::job::{self, Abort, CancelCause, JobResult, JobUpdate, Outcome, Updates};
+use super::events::{EventReceiver, StationEvent, EVENT_BUFFER};
+use super::job::{self, JobResult, JobUpdate, Outcome, Updates, PROGRESS_BUFFER};
 use super::view::{Notice, SlotPhase, SlotView, StationView, Totals};
 use crate::config::{Slots, UnmappedPorts};
 use crate::device::{DeviceError, DeviceEvent, DeviceInfo, DeviceStream};
+use crate::pipeline::{Stop, StopCause};
 
 /// How long to wait before trying the audit store again after it refused a row.
 const STORE_RETRY: Duration = Duration::from_secs(2);
@@ -38,7 +39,7 @@ pub enum Control {
 struct Entry {
     view: SlotView,
     device: Option<DeviceInfo>,
-    abort: Option<Abort>,
+    abort: Option<Stop>,
 }
 
 /// The dispatcher's state.
@@ -53,9 +54,11 @@ pub struct Dispatcher {
     job_keys: HashMap<tokio::task::Id, String>,
     updates_tx: mpsc::UnboundedSender<(String, JobUpdate)>,
     updates_rx: mpsc::UnboundedReceiver<(String, JobUpdate)>,
+    progress_tx: mpsc::Sender<(String, JobUpdate)>,
+    progress_rx: mpsc::Receiver<(String, JobUpdate)>,
     view: StationView,
     view_tx: watch::Sender<StationView>,
-    subscribers: Vec<mpsc::UnboundedSender<StationEvent>>,
+    events: broadcast::Sender<StationEvent>,
     /// Set while the audit store refuses writes: no new job starts before `retry_at`.
     store_fault: Option<String>,
     retry_at: Option<Instant>,
@@ -64,9 +67,10 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(ctx: Arc<StationContext>, slots_cfg: Slots, unmapped: UnmappedPorts) -> Dispatcher {
-        let view = StationView::new(ctx.station.clone(), ctx.golden.name.clone(), ctx.golden.sha256_hex());
+        let view = StationView::new(ctx.station.clone(), ctx.plan.golden.name.clone(), ctx.plan.golden.sha256_hex());
         let (view_tx, _) = watch::channel(view.clone());
         let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+        let (progress_tx, progress_rx) = mpsc::channel(PROGRESS_BUFFER);
         Dispatcher {
             ctx,
             slots_cfg,
@@ -77,9 +81,11 @@ impl Dispatcher {
             job_keys: HashMap::new(),
             updates_tx,
             updates_rx,
+            progress_tx,
+            progress_rx,
             view,
             view_tx,
-            subscribers: Vec::new(),
+            events: broadcast::channel(EVENT_BUFFER).0,
             store_fault: None,
             retry_at: None,
             totals: Totals::default(),
@@ -91,11 +97,15 @@ impl Dispatcher {
         self.view_tx.subscribe()
     }
 
-    /// Every station event, in order, none dropped (logs, audit of the demo, tests).
-    pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<StationEvent> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.subscribers.push(tx);
-        rx
+    /// Every station event, in order (logs, the demo's counters, tests). Bounded: a
+    /// subscriber more than [`EVENT_BUFFER`] events behind loses the oldest.
+    pub fn subscribe(&self) -> EventReceiver {
+        EventReceiver::new(self.events.subscribe())
+    }
+
+    /// A handle that can add subscribers after the dispatcher started.
+    pub fn event_sender(&self) -> broadcast::Sender<StationEvent> {
+        self.events.clone()
     }
 
     /// Runs until shut down. Returns the final view and how the device sources ended.
@@ -135,12 +145,16 @@ impl Dispatcher {
                     }
                 },
                 Some((key, update)) = self.updates_rx.recv() => self.on_update(&key, update),
+                Some((key, update)) = self.progress_rx.recv() => self.on_update(&key, update),
                 Some(joined) = self.jobs.join_next_with_id(), if !self.jobs.is_empty() => {
                     // The job sent its last updates (its board's identity, its last stage)
                     // before it returned, but `select!` may see its end first. Apply them
                     // now: applied after its end, they would land on the slot's next job
                     // (which starts below), whose result could then name the wrong MAC.
                     while let Ok((key, update)) = self.updates_rx.try_recv() {
+                        self.on_update(&key, update);
+                    }
+                    while let Ok((key, update)) = self.progress_rx.try_recv() {
                         self.on_update(&key, update);
                     }
                     match joined {
@@ -208,7 +222,8 @@ impl Dispatcher {
     }
 
     fn emit(&mut self, ev: StationEvent) {
-        self.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+        // No subscriber is not an error: outputs come and go.
+        let _ = self.events.send(ev);
     }
 
     fn on_device(&mut self, ev: DeviceEvent) {
@@ -266,7 +281,7 @@ impl Dispatcher {
         self.queue.retain(|k| k != key);
         let name = entry.view.name.clone();
         match &entry.abort {
-            Some(abort) => abort.cancel(CancelCause::Removed),
+            Some(abort) => abort.cancel(StopCause::Removed),
             None => entry.view.phase = SlotPhase::Empty,
         }
         self.emit(StationEvent::BoardRemoved { slot: name });
@@ -356,8 +371,8 @@ impl Dispatcher {
     }
 
     fn on_reload(&mut self, ctx: Arc<StationContext>, slots: Slots, unmapped: UnmappedPorts) {
-        self.view.image_name = ctx.golden.name.clone();
-        self.view.image_sha256 = ctx.golden.sha256_hex();
+        self.view.image_name = ctx.plan.golden.name.clone();
+        self.view.image_sha256 = ctx.plan.golden.sha256_hex();
         self.ctx = ctx;
         self.slots_cfg = slots;
         self.unmapped = unmapped;
@@ -371,7 +386,7 @@ impl Dispatcher {
         self.queue.clear();
         for e in self.entries.values_mut() {
             if let Some(a) = &e.abort {
-                a.cancel(CancelCause::Shutdown);
+                a.cancel(StopCause::Shutdown);
             }
         }
         self.ctx.shutdown.cancel();
@@ -395,7 +410,7 @@ impl Dispatcher {
                 waiting.push_back(key);
                 continue;
             }
-            let abort = Abort::default();
+            let abort = Stop::default();
             entry.abort = Some(abort.clone());
             // A fresh view for this board (it may have been plugged while the previous
             // job was still finishing, see `on_added`).
@@ -405,7 +420,7 @@ impl Dispatcher {
             entry.view.phase = SlotPhase::Running;
             entry.view.started = Some(Instant::now());
             let slot = entry.view.name.clone();
-            let updates = Updates { key: key.clone(), tx: self.updates_tx.clone() };
+            let updates = Updates { key: key.clone(), progress: self.progress_tx.clone(), tx: self.updates_tx.clone() };
             let ctx = self.ctx.clone();
             let task_key = key.clone();
             let handle = self.jobs.spawn(async move {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use flashline_session::Stage;
+use tokio::sync::broadcast;
 
 use super::job::Outcome;
 
@@ -17,4 +18,60 @@ pub enum StationEvent {
     StoreFault { reason: String },
     StoreRecovered,
     Reloaded { image: String, sha256: String },
+}
+
+/// Events a subscriber may fall behind by before it loses the oldest (memory stays
+/// bounded whatever a subscriber does; a lagging one is told how many it lost).
+pub const EVENT_BUFFER: usize = 16 * 1024;
+
+/// One subscriber's feed of station events, in order. Any number of outputs (logs, the
+/// demo's counters, tests, a web page, metrics) subscribe without the dispatcher knowing.
+#[derive(Debug)]
+pub struct EventReceiver {
+    rx: broadcast::Receiver<StationEvent>,
+    lost: u64,
+}
+
+impl EventReceiver {
+    pub(crate) fn new(rx: broadcast::Receiver<StationEvent>) -> EventReceiver {
+        EventReceiver { rx, lost: 0 }
+    }
+
+    /// The next event; `None` once the dispatcher has stopped and every event was seen.
+    pub async fn recv(&mut self) -> Option<StationEvent> {
+        loop {
+            match self.rx.recv().await {
+                Ok(ev) => return Some(ev),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    self.lost += n;
+                    tracing::warn!(lost = n, "a station event subscriber fell behind; oldest events dropped");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Events this subscriber lost by falling behind.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_loses_the_oldest_and_is_told() {
+        let (tx, rx) = broadcast::channel(2);
+        let mut r = EventReceiver::new(rx);
+        for i in 0..4 {
+            tx.send(StationEvent::BoardRemoved { slot: format!("A{i}") }).unwrap();
+        }
+        drop(tx);
+        assert_eq!(r.recv().await, Some(StationEvent::BoardRemoved { slot: "A2".into() }));
+        assert_eq!(r.lost(), 2);
+        assert_eq!(r.recv().await, Some(StationEvent::BoardRemoved { slot: "A3".into() }));
+        assert_eq!(r.recv().await, None);
+    }
 }

@@ -18,7 +18,9 @@ pub struct Golden {
     pub prepared: Arc<PreparedImage>,
     /// Short name for the audit log and the live view (the manifest's file name).
     pub name: String,
-    pub chip: Chip,
+    /// The chip family boards must be (the station's `[image] chip`; a one-off flash
+    /// without `--chip` or a declared chip takes whatever board answers).
+    pub chip: Option<Chip>,
     pub min_flash_size: Option<u32>,
 }
 
@@ -26,17 +28,33 @@ impl Golden {
     /// Loads the image the config names, checks its pin, chip and size, and prepares it.
     pub fn load(cfg: &ImageConfig) -> Result<Golden, ImageError> {
         let image = GoldenImage::load_pinned(cfg)?;
-        Self::from_image(image, cfg.chip, cfg.min_flash_size)
+        Self::from_image(image, Some(cfg.chip), cfg.min_flash_size)
     }
 
     /// Prepares an already loaded image (the demo builds its image in memory).
-    pub fn from_image(image: GoldenImage, chip: Chip, min_flash_size: Option<u32>) -> Result<Golden, ImageError> {
+    pub fn from_image(
+        image: GoldenImage,
+        chip: Option<Chip>,
+        min_flash_size: Option<u32>,
+    ) -> Result<Golden, ImageError> {
         let regions: Vec<SessionRegion> =
             image.regions().iter().map(|r| SessionRegion::new(r.offset, r.data.clone())).collect();
         let prepared = PreparedImage::new(regions)
             .map_err(|e| ImageError::Prepare { file: image.source().path().to_path_buf(), reason: e.to_string() })?;
         let name = image_name(image.source());
         Ok(Golden { image, prepared: Arc::new(prepared), name, chip, min_flash_size })
+    }
+
+    /// [`Golden::from_image`] on a blocking thread (compression takes seconds of CPU).
+    pub async fn prepare(
+        image: GoldenImage,
+        chip: Option<Chip>,
+        min_flash_size: Option<u32>,
+    ) -> Result<Golden, ImageError> {
+        let file = image.source().path().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::from_image(image, chip, min_flash_size))
+            .await
+            .unwrap_or_else(|e| Err(ImageError::Prepare { file, reason: format!("preparation panicked: {e}") }))
     }
 
     pub fn sha256_hex(&self) -> String {

@@ -1,23 +1,25 @@
 //! The running station: the dispatcher owns every slot, jobs flash boards, reporters
 //! show what the dispatcher publishes.
 //!
-//! Data flow: device source → [`dispatcher::Dispatcher`] → [`job::run`] per board →
-//! [`job::JobUpdate`]s back to the dispatcher → [`view::StationView`] (live view) and
-//! [`events::StationEvent`]s (logs, tests, summaries). The audit row is written by the job
-//! itself, before it touches the board and before it reports its end.
+//! Data flow: device source → [`dispatcher::Dispatcher`] → [`job::run`] per board (the
+//! [`crate::pipeline`] with the station's plan, opener and store) → [`job::JobUpdate`]s
+//! back to the dispatcher → [`view::StationView`] (a `watch`: live view) and
+//! [`events::StationEvent`]s (a bounded broadcast: logs, the demo, tests, any new
+//! output). The audit row is written by the pipeline itself, before it touches the board
+//! and before the job reports its end. [`StationContext::build`] is the one place a
+//! station is put together from its config.
 
 pub mod context;
 pub mod dispatcher;
 pub mod events;
 pub mod golden;
 pub mod job;
-pub mod record;
 pub mod serve;
 pub mod view;
 
-pub use context::StationContext;
+pub use context::{load_golden, load_stubs, open_audit, open_store, open_store_limited, StationContext};
 pub use dispatcher::{Control, Dispatcher};
-pub use events::StationEvent;
+pub use events::{EventReceiver, StationEvent};
 pub use golden::Golden;
 pub use job::Outcome;
 pub use view::StationView;

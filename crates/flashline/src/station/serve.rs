@@ -4,11 +4,11 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use super::context::StationContext;
 use super::dispatcher::{Control, Dispatcher};
-use super::events::StationEvent;
+use super::events::{EventReceiver, StationEvent};
 use super::view::StationView;
 use crate::config::{Config, Slots, UnmappedPorts};
 use crate::device::{self, DeviceError, DeviceFilter, DeviceSource, SimulatedDevices, SimulatedSource};
@@ -37,8 +37,10 @@ impl Ui {
 /// A started station.
 pub struct Station {
     pub control: mpsc::Sender<Control>,
-    /// Every station event, when asked for at start (the demo counts results with it).
-    pub events: Option<mpsc::UnboundedReceiver<StationEvent>>,
+    /// Every station event from the start, when asked for at start (the demo counts
+    /// results with it). Later outputs use [`Station::subscribe`].
+    pub events: Option<EventReceiver>,
+    events_tx: broadcast::Sender<StationEvent>,
     /// The view every reporter reads (slots, totals, the store notice).
     pub view: watch::Receiver<StationView>,
     task: tokio::task::JoinHandle<(StationView, Result<(), DeviceError>)>,
@@ -56,8 +58,9 @@ impl Station {
         ui: Ui,
         want_events: bool,
     ) -> Station {
-        let mut dispatcher = Dispatcher::new(ctx, slots, unmapped);
+        let dispatcher = Dispatcher::new(ctx, slots, unmapped);
         let events = want_events.then(|| dispatcher.subscribe());
+        let events_tx = dispatcher.event_sender();
         let view = dispatcher.watch();
         let painter = match ui {
             Ui::Live { color } => {
@@ -72,7 +75,7 @@ impl Station {
         let devices = device::start(sources, filter);
         let (control, control_rx) = mpsc::channel(8);
         let task = tokio::spawn(dispatcher.run(devices, control_rx));
-        Station { control, events, view, task, painter }
+        Station { control, events, events_tx, view, task, painter }
     }
 
     /// Starts the station as `flashline demo` runs it: the config's slots, unmapped-port
@@ -91,6 +94,12 @@ impl Station {
             true,
         );
         (station, devices)
+    }
+
+    /// A new output: every station event from now on (a web page, metrics, a test).
+    /// The dispatcher does not know its subscribers.
+    pub fn subscribe(&self) -> EventReceiver {
+        EventReceiver::new(self.events_tx.subscribe())
     }
 
     /// Waits for the dispatcher to end (after `Control::Shutdown`, `DrainAndStop`, or the

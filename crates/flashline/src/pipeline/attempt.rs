@@ -1,0 +1,296 @@
+//! One attempt, start to end: the audit row is created before the board is touched (a
+//! store that refuses it leaves the board alone), every stage the board enters is noted
+//! on the row, and the run does not end until the completion is stored (or, for the
+//! daemon, until a shutdown gives up on it: the next start closes such a row as
+//! `interrupted`).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flashline_audit::{AttemptId, AttemptResult, AuditError, AuditStore, Completion, Failure, Identity, NewAttempt};
+use flashline_session::{ChipInfo, Error as SessionError, Progress, Stage};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::board::{flash_board, BoardError, Flashed};
+use super::plan::Plan;
+use super::ports::{OpenRequest, PortOpener};
+use super::record::StageClock;
+use super::stop::{Stop, StopCause};
+
+/// How hard the completion of a row is retried when the store refuses it.
+#[derive(Debug, Clone)]
+pub enum CompletionRetry {
+    /// Until it is stored (disk full, locked: the row must not be lost); given up only
+    /// when `shutdown` has fired and the run was stopped by it.
+    UntilShutdown(CancellationToken),
+    /// This many retries of a retryable fault (a one-off command reports the rest).
+    Limited(u32),
+}
+
+/// Where and how the attempt is recorded.
+#[derive(Debug, Clone)]
+pub struct AuditTarget {
+    pub store: AuditStore,
+    pub attempt: NewAttempt,
+    pub retry: CompletionRetry,
+}
+
+/// What the run tells its caller while it goes (the dispatcher turns these into slot
+/// updates; progress goes through the [`Progress`] sink).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptEvent {
+    /// The audit row exists (or none is kept); the board is about to be touched.
+    Started,
+    /// The board said who it is.
+    Identified { chip: String, mac: String, rework: bool },
+    /// The audit store refused a write; the run keeps retrying (completion) or gives up
+    /// before touching the board (start).
+    StoreFault(String),
+    /// The store accepted a write again after a fault.
+    StoreOk,
+}
+
+/// How an attempt ended.
+#[derive(Debug)]
+pub enum AttemptOutcome {
+    Pass(Flashed),
+    Fail {
+        stage: String,
+        reason: String,
+        error: BoardError,
+    },
+    /// Stopped by a daemon shutdown; the row says `interrupted`.
+    Interrupted {
+        stage: String,
+    },
+    /// The audit store could not create the row; the board was not touched.
+    NotStarted {
+        reason: String,
+    },
+}
+
+/// The run's final word.
+#[derive(Debug)]
+pub struct AttemptEnd {
+    pub outcome: AttemptOutcome,
+    pub took: Duration,
+    pub attempt: Option<AttemptId>,
+    /// The completion could not be stored (only with [`CompletionRetry::Limited`]).
+    pub unrecorded: Option<AuditError>,
+}
+
+/// One attempt's inputs.
+pub struct AttemptRun<'a> {
+    pub plan: &'a Plan,
+    pub opener: &'a dyn PortOpener,
+    pub devnode: std::path::PathBuf,
+    pub audit: Option<AuditTarget>,
+    pub stop: Stop,
+    /// How long a run whose port broke waits for the removal event before it records
+    /// the failure as the port's (a udev remove trails the broken port by some ms).
+    pub removal_grace: Duration,
+    pub progress: Progress,
+    pub events: &'a (dyn Fn(AttemptEvent) + Send + Sync),
+}
+
+/// Runs one attempt. Never panics on board behaviour; every path ends in a completed row
+/// (or in `NotStarted` when no row could be created).
+pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
+    let t0 = Instant::now();
+    let events = run.events;
+    let attempt = match &run.audit {
+        Some(a) => match a.store.begin_attempt(a.attempt.clone()).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                let reason = store_reason(&e);
+                events(AttemptEvent::StoreFault(reason.clone()));
+                let outcome = AttemptOutcome::NotStarted { reason };
+                return AttemptEnd { outcome, took: t0.elapsed(), attempt: None, unrecorded: None };
+            }
+        },
+        None => None,
+    };
+    events(AttemptEvent::Started);
+
+    // Stage changes go to the row (so a row a crash leaves `running` names its stage),
+    // latest first, from a task of their own: the progress callback must not block.
+    let clock = Arc::new(Mutex::new(StageClock::default()));
+    let (stage_tx, stage_rx) = watch::channel(None::<Stage>);
+    let stage_task = match (&run.audit, attempt) {
+        (Some(a), Some(id)) => Some(tokio::spawn(record_stages(a.store.clone(), id, stage_rx))),
+        _ => None,
+    };
+    let progress = {
+        let (clock, inner) = (clock.clone(), run.progress.clone());
+        let stage_tx = Mutex::new(Some(stage_tx));
+        let stage_tx = Arc::new(stage_tx);
+        let closer = stage_tx.clone();
+        let p = Progress::callback(move |e| {
+            if clock.lock().expect("stage clock").mark(e.stage) {
+                if let Some(tx) = stage_tx.lock().expect("stage sender").as_ref() {
+                    let _ = tx.send(Some(e.stage));
+                }
+            }
+            inner.report(e.stage, e.done, e.total);
+        });
+        (p, closer)
+    };
+    let (progress, stage_closer) = progress;
+
+    let audit = run.audit.as_ref();
+    let on_identified = |info: ChipInfo| async move {
+        let rework = match (audit, attempt) {
+            (Some(a), Some(id)) => record_identity(&a.store, id, &info).await,
+            _ => false,
+        };
+        events(AttemptEvent::Identified { chip: info.description.clone(), mac: info.mac.to_string(), rework });
+    };
+    let req = OpenRequest { devnode: run.devnode.clone(), baud: run.plan.flasher.initial_baud };
+    let flashed = match run.opener.open(&req).await {
+        Ok(port) => flash_board(port, run.plan, progress, run.stop.token(), on_identified).await,
+        Err(e) => Err(BoardError::Open(e)),
+    };
+    // No stage update may land after the completion: close the channel, let it drain.
+    stage_closer.lock().expect("stage sender").take();
+    if let Some(task) = stage_task {
+        let _ = task.await;
+    }
+    if let Err(e) = &flashed {
+        if run.stop.cause().is_none() && e.may_be_unplug() && !run.removal_grace.is_zero() {
+            // An unplug usually breaks the port before udev reports the removal: give the
+            // removal a moment to arrive, so the row says what happened.
+            let _ = tokio::time::timeout(run.removal_grace, run.stop.token().cancelled()).await;
+        }
+    }
+    let end = Instant::now();
+    let (timings, last_stage) = {
+        let c = clock.lock().expect("stage clock");
+        (c.timings(end), c.current())
+    };
+
+    let (completion, outcome) = match flashed {
+        Ok(done) => {
+            let mut c = Completion::pass(done.written, done.verify_method.clone());
+            c.skipped_regions = done.skipped.clone();
+            (c.with_timings(timings), AttemptOutcome::Pass(done))
+        }
+        Err(error) => {
+            let stage = error.stage().as_str().to_string();
+            match run.stop.cause() {
+                Some(StopCause::Shutdown) => {
+                    let reason = format!("daemon shut down during {stage}");
+                    let c = Completion {
+                        result: AttemptResult::Interrupted,
+                        failure: Some(Failure { stage: stage.clone(), reason }),
+                        ..Completion::fail(&stage, "-")
+                    };
+                    (c.with_timings(timings), AttemptOutcome::Interrupted { stage })
+                }
+                Some(StopCause::Removed) => {
+                    let reason = format!("board removed during {stage}");
+                    let c = Completion::fail(&stage, &reason).with_timings(timings);
+                    (c, AttemptOutcome::Fail { stage, reason, error })
+                }
+                cause => {
+                    // A cancel names the stage the board was in, not the one it reported.
+                    let stage = match (&error, cause) {
+                        (BoardError::Session(SessionError::Cancelled { .. }), _) => {
+                            last_stage.map(|s| s.as_str().to_string()).unwrap_or(stage)
+                        }
+                        _ => stage,
+                    };
+                    let reason = match cause {
+                        Some(StopCause::Operator) => format!("stopped by the operator during {stage}"),
+                        _ => error.reason(),
+                    };
+                    let c = Completion::fail(&stage, &reason).with_timings(timings);
+                    (c, AttemptOutcome::Fail { stage, reason, error })
+                }
+            }
+        }
+    };
+    let unrecorded = match (&run.audit, attempt) {
+        (Some(a), Some(id)) => record_completion(a, id, completion, &run.stop, events).await.err(),
+        _ => None,
+    };
+    AttemptEnd { outcome, took: t0.elapsed(), attempt, unrecorded }
+}
+
+/// Records who the board is; true when its MAC was seen before (rework). A failure is
+/// logged, not fatal: the identity is repeated in the logs and the row still completes.
+async fn record_identity(store: &AuditStore, id: AttemptId, info: &ChipInfo) -> bool {
+    let identity = Identity {
+        mac: info.mac.to_string(),
+        chip: info.description.clone(),
+        chip_revision: info.revision.map(|(major, minor)| format!("v{major}.{minor}")),
+        flash_id: info.flash.as_ref().map(|f| f.jedec_id),
+        flash_size: info.flash.as_ref().and_then(|f| f.size).map(u64::from),
+    };
+    match store.update_identity(id, &identity).await {
+        Ok(prev) => prev.is_some(),
+        Err(e) => {
+            tracing::warn!(attempt = %id, error = %e, "could not record the board identity");
+            false
+        }
+    }
+}
+
+/// Writes each stage the board enters to its row; when stages come faster than the
+/// store takes them, only the latest is written.
+async fn record_stages(store: AuditStore, id: AttemptId, mut rx: watch::Receiver<Option<Stage>>) {
+    while rx.changed().await.is_ok() {
+        let Some(stage) = *rx.borrow_and_update() else { continue };
+        if let Err(e) = store.set_stage(id, stage.as_str()).await {
+            tracing::debug!(attempt = %id, stage = stage.as_str(), error = %e, "could not record the stage");
+        }
+    }
+}
+
+/// Stores the completion under the target's retry policy.
+async fn record_completion(
+    target: &AuditTarget,
+    id: AttemptId,
+    completion: Completion,
+    stop: &Stop,
+    events: &(dyn Fn(AttemptEvent) + Send + Sync),
+) -> Result<(), AuditError> {
+    let mut delay = Duration::from_millis(200);
+    let mut faulted = false;
+    let mut tries = 0;
+    loop {
+        match target.store.complete_attempt(id, completion.clone()).await {
+            Ok(()) => {
+                if faulted {
+                    events(AttemptEvent::StoreOk);
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                faulted = true;
+                let reason = store_reason(&e);
+                tracing::error!(attempt = %id, error = %reason, "cannot complete the audit row; retrying");
+                events(AttemptEvent::StoreFault(reason));
+                match &target.retry {
+                    CompletionRetry::UntilShutdown(shutdown) => {
+                        if shutdown.is_cancelled() && stop.cause() == Some(StopCause::Shutdown) {
+                            return Err(e);
+                        }
+                    }
+                    CompletionRetry::Limited(n) => {
+                        if !e.is_retryable() || tries >= *n {
+                            return Err(e);
+                        }
+                    }
+                }
+                tries += 1;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+fn store_reason(e: &AuditError) -> String {
+    format!("audit store: {e}")
+}

@@ -1,0 +1,148 @@
+//! The board part of the pipeline: connect → identify → checks → (erase) → write →
+//! verify → finish, over any [`Transport`].
+
+use flashline_audit::SkippedRegion;
+use flashline_session::{
+    BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, Progress, RegionOutcome, Stage, Transport,
+    VerifyOptions,
+};
+
+use super::checks::check_board;
+use super::plan::Plan;
+use super::ports::OpenError;
+use super::record::skipped_regions;
+use crate::config::VerifyMode;
+use crate::exit::Exit;
+
+/// What a passed board reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flashed {
+    pub info: ChipInfo,
+    /// Bytes programmed into flash.
+    pub written: u64,
+    /// Bytes sent over the link (compressed).
+    pub sent: u64,
+    /// Bytes not written because the board's flash was already blank there.
+    pub skipped_blank: u64,
+    pub skipped: Vec<SkippedRegion>,
+    pub verify_method: String,
+}
+
+/// Why a board run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    /// The port could not be opened.
+    #[error("{0}")]
+    Open(OpenError),
+    /// The session failed (no answer, link lost, verify mismatch, ...).
+    #[error("{0}")]
+    Session(SessionError),
+    /// A check of the image against the board refused it.
+    #[error("{reason}")]
+    Check { stage: Stage, exit: Exit, reason: String },
+}
+
+impl BoardError {
+    /// The stage the failure belongs to.
+    pub fn stage(&self) -> Stage {
+        match self {
+            BoardError::Open(_) => Stage::Connect,
+            BoardError::Session(e) => e.stage(),
+            BoardError::Check { stage, .. } => *stage,
+        }
+    }
+
+    /// The port broke or went silent: what an unplugged board looks like from here.
+    pub fn may_be_unplug(&self) -> bool {
+        matches!(
+            self,
+            BoardError::Open(_)
+                | BoardError::Session(
+                    SessionError::Io { .. } | SessionError::Disconnected { .. } | SessionError::Timeout { .. }
+                )
+        )
+    }
+
+    /// The reason without the leading "stage: " the session puts in its messages (the
+    /// audit row has the stage in its own column).
+    pub fn reason(&self) -> String {
+        let msg = self.to_string();
+        let stage = self.stage();
+        msg.strip_prefix(stage.as_str()).and_then(|m| m.strip_prefix(": ")).unwrap_or(&msg).to_string()
+    }
+}
+
+impl From<SessionError> for BoardError {
+    fn from(e: SessionError) -> Self {
+        BoardError::Session(e)
+    }
+}
+
+/// Runs one board over an open link. `on_identified` sees the board before the checks
+/// (the audit row records who the board is even when it is then refused).
+pub async fn flash_board<T, F, Fut>(
+    port: T,
+    plan: &Plan,
+    progress: Progress,
+    cancel: CancellationToken,
+    on_identified: F,
+) -> Result<Flashed, BoardError>
+where
+    T: Transport,
+    F: FnOnce(ChipInfo) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut flasher = Flasher::connect(port, &plan.flasher, progress, cancel).await?;
+    let info = flasher.info().clone();
+    on_identified(info.clone()).await;
+    check_board(plan, &info)?;
+
+    let mut write = plan.write.clone();
+    if plan.erase_all {
+        if flasher.is_stub() {
+            flasher.erase_chip().await?;
+        } else {
+            let size = info.flash.and_then(|f| f.size).unwrap_or(0);
+            flasher.erase_region(0, size).await?;
+        }
+        write.blank_skip = BlankSkip::TrustBlank;
+        write.verify = true;
+    }
+    let prepared = &plan.golden.prepared;
+    let report = flasher.write(prepared, &write).await?;
+    if plan.verify == VerifyMode::Readback {
+        flasher.verify(prepared, VerifyOptions { readback: true }).await?;
+    }
+    flasher.finish(plan.after).await?;
+
+    let (mut written, mut sent, mut skipped_blank) = (0, 0, 0);
+    for r in &report.regions {
+        written += r.written;
+        sent += r.sent;
+        if r.outcome == RegionOutcome::Sparse {
+            skipped_blank += u64::from(r.len) - r.written;
+        }
+    }
+    Ok(Flashed {
+        info,
+        written,
+        sent,
+        skipped_blank,
+        skipped: skipped_regions(&report),
+        verify_method: plan.verify_method().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_drops_the_stage_prefix() {
+        let e = BoardError::Check { stage: Stage::Identify, exit: Exit::Image, reason: "too big".into() };
+        assert_eq!(e.reason(), "too big");
+        let e = BoardError::Session(SessionError::NoSync { attempts: 3 });
+        assert!(!e.reason().starts_with("connect: "), "{}", e.reason());
+        assert!(!e.may_be_unplug());
+    }
+}

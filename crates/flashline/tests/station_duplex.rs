@@ -1,0 +1,192 @@
+//! The station end to end with its ports injected: dispatcher, jobs and the pipeline run
+//! against in-process simulated boards over the in-memory duplex link (no pseudo-terminal,
+//! no udev), including the fault cases. The PTY and umockdev tests stay the system level.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashline::config::Config;
+use flashline::device::DeviceInfo;
+use flashline::pipeline::SimulatedPorts;
+use flashline::station::serve::{Station, Ui};
+use flashline::station::{Control, Outcome, StationContext, StationEvent};
+use flashline_audit::{AttemptFilter, AttemptResult};
+use flashline_protocol::chip::Mac;
+use flashline_protocol::Chip;
+use flashline_session::Stage;
+use flashline_sim::{BoardConfig, Fault, SimHandle};
+use tokio_util::sync::CancellationToken;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    config: Config,
+    ctx: Arc<StationContext>,
+    ports: SimulatedPorts,
+}
+
+/// A station config over `n` simulated ports, built by the one station builder with the
+/// simulated-ports opener.
+async fn rig(n: u32, max_jobs: usize) -> Rig {
+    let dir = tempfile::Builder::new().prefix("fl-duplex-").tempdir().unwrap();
+    let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), Chip::Esp32, 64 * 1024).unwrap();
+    let image =
+        flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
+    let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
+    let text = format!(
+        "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\nmanifest = \"{m}\"\n\
+         sha256 = \"{sha}\"\nchip = \"esp32\"\n\n[flash]\nbaud = 921600\nafter = \"no-reset\"\n\n[slots]\n{slots}",
+        db = dir.path().join("audit.db").display(),
+        m = manifest.display(),
+        sha = image.sha256().to_hex(),
+    );
+    let path = dir.path().join("station.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let ports = SimulatedPorts::new();
+    let ctx = StationContext::build(&config, Arc::new(ports.clone()), CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    Rig { _dir: dir, config, ctx: Arc::new(ctx), ports }
+}
+
+fn devnode(k: u32) -> PathBuf {
+    PathBuf::from(format!("/dev/sim-duplex{k}"))
+}
+
+fn board(chip: Chip, k: u32, faults: Vec<Fault>) -> BoardConfig {
+    let mut cfg = BoardConfig::new(chip, Mac([0x24, 0x0a, 0xc4, 0x33, 0x00, k as u8]));
+    cfg.faults = faults;
+    cfg
+}
+
+/// Runs the station until every plugged board has a result; `pull_at` names slots whose
+/// board is pulled out when its job enters that stage.
+async fn run(
+    rig: &Rig,
+    boards: Vec<BoardConfig>,
+    pull_at: &[(&str, Stage)],
+) -> (BTreeMap<String, Outcome>, Vec<SimHandle>) {
+    let (mut station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
+    let mut events = station.events.take().unwrap();
+    let mut handles = Vec::new();
+    let mut infos = Vec::new();
+    for (k, cfg) in boards.into_iter().enumerate() {
+        let k = k as u32;
+        handles.push(rig.ports.attach(devnode(k), cfg).unwrap());
+        let info = DeviceInfo::simulated(k, devnode(k));
+        devices.plug(info.clone());
+        infos.push(info);
+    }
+    let mut finished = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while finished.len() < infos.len() {
+        let ev = tokio::time::timeout_at(deadline, events.recv()).await.expect("a result within the limit").unwrap();
+        match ev {
+            StationEvent::Stage { slot, stage } if pull_at.contains(&(slot.as_str(), stage)) => {
+                let k: u32 = slot[1..].parse::<u32>().unwrap() - 1;
+                rig.ports.detach(&devnode(k));
+                devices.unplug(&infos[k as usize].syspath);
+            }
+            StationEvent::Finished { slot, outcome, .. } => {
+                assert!(finished.insert(slot.clone(), outcome).is_none(), "{slot} finished twice");
+            }
+            _ => {}
+        }
+    }
+    station.control.send(Control::DrainAndStop).await.unwrap();
+    drop(devices);
+    let (_view, end) = tokio::time::timeout(Duration::from_secs(10), station.wait()).await.unwrap();
+    end.unwrap();
+    (finished, handles)
+}
+
+fn flash_matches(rig: &Rig, handle: &SimHandle) -> bool {
+    let flash = handle.flash();
+    rig.ctx.plan.golden.image.regions().iter().all(|r| {
+        let s = r.offset as usize;
+        flash.get(s..s + r.data.len()) == Some(&r.data[..])
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boards_on_injected_ports_pass_and_are_recorded() {
+    let rig = rig(6, 4).await;
+    let boards = (0..6).map(|k| board(Chip::Esp32, k, Vec::new())).collect();
+    let (finished, handles) = run(&rig, boards, &[]).await;
+    assert_eq!(finished.len(), 6);
+    assert!(finished.values().all(|o| *o == Outcome::Pass), "{finished:?}");
+    assert!(handles.iter().all(|h| flash_matches(&rig, h)));
+    let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 6);
+    assert!(rows.iter().all(|r| r.result == AttemptResult::Pass && r.mac.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faulty_boards_fail_with_their_stage_and_the_others_pass() {
+    let rig = rig(5, 5).await;
+    let boards = vec![
+        board(Chip::Esp32, 0, Vec::new()),
+        board(Chip::Esp8266, 1, Vec::new()),
+        board(Chip::Esp32, 2, vec![Fault::HangAfter(20_000)]),
+        // Stops answering inside the write, so the pull lands in the write stage.
+        board(Chip::Esp32, 3, vec![Fault::HangAfter(60_000)]),
+        board(Chip::Esp32, 4, vec![Fault::BadFlash { addr: 0x10000, len: 1 }]),
+    ];
+    let (finished, handles) = run(&rig, boards, &[("A4", Stage::Write)]).await;
+    assert_eq!(finished["A1"], Outcome::Pass);
+    assert!(flash_matches(&rig, &handles[0]));
+    match &finished["A2"] {
+        Outcome::Fail { stage, reason } => {
+            assert_eq!(stage, "identify");
+            assert!(reason.contains("ESP8266") && reason.contains("ESP32"), "{reason}");
+        }
+        o => panic!("wrong chip: {o:?}"),
+    }
+    match &finished["A3"] {
+        Outcome::Fail { stage, reason } => {
+            assert!(reason.contains("no reply") || reason.contains("timed out"), "{stage}: {reason}")
+        }
+        o => panic!("hung board: {o:?}"),
+    }
+    assert_eq!(
+        finished["A4"],
+        Outcome::Fail { stage: "write".into(), reason: "board removed during write".into() },
+        "pulled board"
+    );
+    match &finished["A5"] {
+        Outcome::Fail { stage, .. } => assert!(stage == "write" || stage == "verify", "{stage}"),
+        o => panic!("bad flash: {o:?}"),
+    }
+    // One row per board, each completed.
+    let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r.result != AttemptResult::Running), "{rows:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_interrupts_running_jobs_and_closes_their_rows() {
+    let rig = rig(2, 2).await;
+    let (station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
+    let mut events = station.subscribe();
+    for k in 0..2 {
+        // A board that stops answering mid-write keeps its job busy until the shutdown.
+        rig.ports.attach(devnode(k), board(Chip::Esp32, k, vec![Fault::HangAfter(30_000)])).unwrap();
+        devices.plug(DeviceInfo::simulated(k, devnode(k)));
+    }
+    let mut started = 0;
+    while started < 2 {
+        if let Some(StationEvent::JobStarted { .. }) = events.recv().await {
+            started += 1;
+        }
+    }
+    station.control.send(Control::Shutdown).await.unwrap();
+    let (_view, _) = tokio::time::timeout(LIMIT, station.wait()).await.unwrap();
+    drop(devices);
+    let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.result == AttemptResult::Interrupted), "{rows:?}");
+}
