@@ -265,14 +265,7 @@ pub fn plan_payload_with(offset: u32, data: &[u8], how: ImageCompression) -> Pay
                 yields: y,
             })
             .collect();
-        Payload {
-            offset,
-            len: data.len() as u32,
-            encoding: Encoding::Deflate,
-            wire_len: stream.len() as u32,
-            blocks,
-            md5: md5(data),
-        }
+        payload(offset, data, Encoding::Deflate, stream.len(), blocks)
     } else {
         let blocks = data
             .chunks(block)
@@ -289,15 +282,13 @@ pub fn plan_payload_with(offset: u32, data: &[u8], how: ImageCompression) -> Pay
                 }
             })
             .collect();
-        Payload {
-            offset,
-            len: data.len() as u32,
-            encoding: Encoding::Raw,
-            wire_len: data.len() as u32,
-            blocks,
-            md5: md5(data),
-        }
+        payload(offset, data, Encoding::Raw, data.len(), blocks)
     }
+}
+
+/// A payload of `data` at `offset`, sent as `blocks` (`wire_len` bytes on the link).
+fn payload(offset: u32, data: &[u8], encoding: Encoding, wire_len: usize, blocks: Vec<Block>) -> Payload {
+    Payload { offset, len: data.len() as u32, encoding, wire_len: wire_len as u32, blocks, md5: md5(data) }
 }
 
 impl PreparedImage {

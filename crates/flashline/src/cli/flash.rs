@@ -195,6 +195,7 @@ pub async fn run(args: FlashArgs) -> CliResult {
     }
     plan.erase_all = args.erase_all;
     plan.force = args.force;
+    plan.check_declared_size = true;
     let port = args.board.port_name();
 
     let audit = store.as_ref().map(|store| AuditTarget {

@@ -53,7 +53,7 @@ pub fn check_board(plan: &Plan, info: &ChipInfo) -> Result<(), BoardError> {
             );
         }
     }
-    if let (Some(declared), false) = (image.declared_flash_size(), plan.force) {
+    if let (Some(declared), true) = (image.declared_flash_size(), plan.check_declared_size && !plan.force) {
         if declared > size {
             return refuse(
                 Exit::Image,

@@ -25,6 +25,10 @@ pub struct Plan {
     /// Skip the checks that go beyond "it fits": the bootloader header's chip and the
     /// flash size the image declares.
     pub force: bool,
+    /// Refuse a board with less flash than the image's header declares. One-off commands
+    /// check it (unless forced); a station leaves the decision to its `[image]
+    /// min_flash_size` (a line may flash 1 MB modules with an image made for 4 MB).
+    pub check_declared_size: bool,
 }
 
 impl Plan {
@@ -47,7 +51,16 @@ impl Plan {
             skip_identical: flash.skip_identical,
             ..WriteOptions::default()
         };
-        Plan { golden, flasher, write, verify: flash.verify, after: flash.after, erase_all: false, force: false }
+        Plan {
+            golden,
+            flasher,
+            write,
+            verify: flash.verify,
+            after: flash.after,
+            erase_all: false,
+            force: false,
+            check_declared_size: false,
+        }
     }
 
     /// The plan of a one-off command without a station config: the session's defaults,
@@ -61,6 +74,7 @@ impl Plan {
             after: After::HardReset,
             erase_all: false,
             force: false,
+            check_declared_size: true,
         }
     }
 
