@@ -25,6 +25,8 @@ fn main() -> std::process::ExitCode {
             Command::Erase(args) => cli::erase::run(args).await,
             Command::Log(args) => cli::log::run(args).await,
             Command::Stats(args) => cli::stats::run(args).await,
+            Command::Ports(args) => cli::ports::run(args).await,
+            Command::Config(cmd) => cli::config_check::run(cmd).await,
         }
     });
     match result {

@@ -2,12 +2,14 @@
 
 pub mod board;
 pub mod capture;
+pub mod config_check;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod erase;
 pub mod flash;
 pub mod info;
 pub mod log;
+pub mod ports;
 pub mod progress_bar;
 pub mod read;
 pub mod run;
@@ -55,6 +57,11 @@ pub enum Command {
     Log(log::LogArgs),
     /// Pass/fail and yield per slot and per hour.
     Stats(stats::StatsArgs),
+    /// The USB serial ports present, with their USB path and configured slot.
+    Ports(ports::PortsArgs),
+    /// Station config tools (`config check [FILE]`).
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
 }
 
 fn exit_codes_help() -> String {

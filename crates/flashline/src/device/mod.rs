@@ -19,7 +19,7 @@ pub use gate::Gate;
 pub use location::{interface_port, UsbLocation};
 pub use pipeline::{start, DeviceSource, DeviceStream, EVENT_BUFFER};
 pub use simulated::{SimulatedDevices, SimulatedSource};
-pub use udev::UdevSource;
+pub use udev::{scan as scan_ports, UdevSource};
 pub use vidpid::{DeviceFilter, VidPid, DEFAULT_ADAPTERS, ESPRESSIF_USB_JTAG_SERIAL};
 
 use crate::exit::Exit;

@@ -89,7 +89,7 @@ async fn monitor(tx: mpsc::Sender<SourceEvent>) -> Result<(), DeviceError> {
 }
 
 /// USB serial ports present now.
-fn scan() -> std::io::Result<Vec<DeviceInfo>> {
+pub fn scan() -> std::io::Result<Vec<DeviceInfo>> {
     let mut en = udev::Enumerator::new()?;
     en.match_subsystem(SUBSYSTEM)?;
     // With udevd running, a device it has not processed yet lacks ID_PATH and friends; its

@@ -1,0 +1,79 @@
+//! `flashline config check [FILE]`: validates a station config and everything it names
+//! (the golden image and its SHA-256 pin, the flasher stubs, an existing audit database)
+//! without starting the daemon, with the daemon's exit codes: 2 config, 3 image,
+//! 4 database.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use flashline_audit::AuditStore;
+
+use super::{CliResult, Failure};
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::station::{load_golden, load_stubs};
+
+/// Where the packaged daemon's config lives.
+pub const DEFAULT_CONFIG: &str = "/etc/flashline/flashline.toml";
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a station config, its image and its database without starting the daemon.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The station config [default: /etc/flashline/flashline.toml].
+    pub file: Option<PathBuf>,
+}
+
+pub async fn run(cmd: ConfigCommand) -> CliResult {
+    match cmd {
+        ConfigCommand::Check(args) => check(args).await,
+    }
+}
+
+async fn check(args: CheckArgs) -> CliResult {
+    let path = args.file.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let config = Config::load(&path).map_err(|e| Failure::new(e.exit_code(), e))?;
+    let golden = load_golden(&config).await?;
+    let stubs = load_stubs(&config)?;
+    let db = &config.database;
+    let db_state = if db.exists() {
+        let store = AuditStore::open_read_only(db)
+            .await
+            .map_err(|e| Failure::new(Exit::Database, format!("{e} (config {})", path.display())))?;
+        store.close().await;
+        "exists, schema current"
+    } else {
+        match db.parent() {
+            Some(dir) if dir.is_dir() => "will be created at the first start",
+            Some(dir) => {
+                return Err(Failure::new(
+                    Exit::Database,
+                    format!(
+                        "the audit database's directory {} does not exist (config {})",
+                        dir.display(),
+                        path.display()
+                    ),
+                ))
+            }
+            None => "will be created at the first start",
+        }
+    };
+    println!("{}: ok", path.display());
+    println!("  station   {}", config.station);
+    println!(
+        "  image     {} ({} regions, {} bytes, sha256 {}), chip {}",
+        golden.name,
+        golden.image.regions().len(),
+        golden.image.end(),
+        golden.sha256_hex(),
+        config.image.chip
+    );
+    println!("  stubs     {}", if stubs.is_some() { "loaded" } else { "none (ROM loader)" });
+    println!("  database  {} ({db_state})", db.display());
+    println!("  slots     {} named, max_jobs {}", config.slots.len(), config.max_jobs);
+    Ok(Exit::Success)
+}

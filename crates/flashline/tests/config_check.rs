@@ -1,0 +1,50 @@
+//! `flashline config check`: a station config and everything it names are validated
+//! without starting the daemon, with the daemon's exit codes.
+
+use std::path::Path;
+use std::process::Command;
+
+use flashline_protocol::Chip;
+
+fn check(config: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flashline")).args(["config", "check"]).arg(config).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn write_config(dir: &Path, manifest: &Path, sha: &str, db: &Path) -> std::path::PathBuf {
+    let text = format!(
+        "station = \"st1\"\ndatabase = \"{}\"\n[image]\nmanifest = \"{}\"\nsha256 = \"{sha}\"\nchip = \"esp32\"\n",
+        db.display(),
+        manifest.display()
+    );
+    let path = dir.join("station.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_good_config_passes_and_each_fault_has_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), Chip::Esp32, 32 * 1024).unwrap();
+    let image =
+        flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
+    let sha = image.sha256().to_hex();
+    let db = dir.path().join("audit.db");
+
+    let (code, out) = check(&write_config(dir.path(), &manifest, &sha, &db));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(": ok") && out.contains("will be created at the first start"), "{out}");
+    assert!(!db.exists(), "a check creates no database");
+
+    let (code, out) = check(&write_config(dir.path(), &manifest, &"0".repeat(64), &db));
+    assert_eq!(code, 3, "a changed image is an image error: {out}");
+
+    let (code, out) = check(&write_config(dir.path(), &manifest, &sha, &dir.path().join("missing/audit.db")));
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("does not exist"), "{out}");
+
+    std::fs::write(dir.path().join("bad.toml"), "station = 12\n").unwrap();
+    let (code, out) = check(&dir.path().join("bad.toml"));
+    assert_eq!(code, 2, "{out}");
+}
