@@ -606,10 +606,7 @@ async fn a_thousand_insertions_leak_nothing_and_lose_no_row() {
     let golden = Arc::new(Golden::load(&config.image).unwrap_or_else(|e| panic!("{e}")));
     let store = open_store(&config.database).await.unwrap_or_else(|e| panic!("{}", e.message));
     let stubs = load_stubs(&config).unwrap_or_else(|e| panic!("{}", e.message));
-    println!(
-        "soak: flasher stubs: {}",
-        stubs.as_ref().map_or("none (ROM loader)".into(), |s| s.dir().display().to_string())
-    );
+    println!("soak: flasher stubs: {}", stubs.as_ref().map_or("none (ROM loader)".into(), |s| s.source().to_string()));
     let ctx = Arc::new(StationContext::new(&config, golden.clone(), store.clone(), stubs, CancellationToken::new()));
     let (mut station, devices) = Station::start_simulated(ctx, &config, Ui::Logs);
     let events = station.events.take().expect("events were asked for");
