@@ -8,9 +8,8 @@
 //! on the daemon's JSON log lines and finally read the audit rows.
 //!
 //! Needs Debian's umockdev, gir1.2-umockdev-1.0 and python3-gi; without them the tests
-//! fail and say what to install. The esptool flasher stubs are found in the workspace's
-//! `.venv` (scripts/setup-esptool.sh) or through `FLASHLINE_STUB_DIR`. The station, espsim
-//! and testbed code is shared with the crash tests in `support_daemon`.
+//! fail and say what to install. The daemon uses its built-in flasher stubs. The station,
+//! espsim and testbed code is shared with the crash tests in `support_daemon`.
 
 mod support_daemon;
 

@@ -60,8 +60,6 @@ async fn rig(names: &[&str]) -> Rig {
         .expect("write the sample image");
     let image = flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone()))
         .expect("load the sample image");
-    let stubs = flashline_session::StubSet::discover()
-        .unwrap_or_else(|e| panic!("the fault matrix needs the esptool flasher stubs (scripts/setup-esptool.sh): {e}"));
     let mut slots = String::new();
     for (k, n) in names.iter().enumerate() {
         slots.push_str(&format!("{n} = \"sim-usb-0:{k}:1.0\"\n"));
@@ -80,7 +78,6 @@ min_flash_size = "4MB"
 
 [flash]
 baud = 921600
-stub_dir = "{stubs}"
 # Pseudo-terminals have no DTR/RTS lines: the boards wait in download mode.
 reset = "no-reset"
 after = "no-reset"
@@ -94,7 +91,6 @@ unmapped_ports = "ignore"
         max_jobs = names.len(),
         manifest = manifest.display(),
         sha = image.sha256().to_hex(),
-        stubs = stubs.dir().display(),
     );
     let path = dir.path().join("station.toml");
     std::fs::write(&path, text).unwrap();

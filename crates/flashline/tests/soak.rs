@@ -608,7 +608,7 @@ async fn a_thousand_insertions_leak_nothing_and_lose_no_row() {
     let (golden, store) = (ctx.plan.golden.clone(), ctx.store.clone());
     println!(
         "soak: flasher stubs: {}",
-        ctx.plan.flasher.stubs.as_ref().map_or("none (ROM loader)".into(), |s| s.dir().display().to_string())
+        ctx.plan.flasher.stubs.as_ref().map_or("none (ROM loader)".into(), |s| s.source().to_string())
     );
     let ctx = Arc::new(ctx);
     let (mut station, devices) = Station::start_simulated(ctx, &config, Ui::Logs);

@@ -55,7 +55,7 @@ async fn main() {
         r.sparse.len(),
         r.sparse.iter().map(|p| p.wire_len).sum::<u32>()
     );
-    let stubs = Arc::new(StubSet::discover().unwrap());
+    let stubs = Arc::new(StubSet::builtin());
     let config = FlasherConfig { before: BeforeReset::NoReset, stubs: Some(stubs), ..Default::default() };
     if let Ok(port) = std::env::var("FLASHLINE_PORT") {
         // A board served by `espsim --timing realistic` on a PTY.

@@ -5,7 +5,6 @@
 
 use flashline_protocol::{Chip, Opcode, Status};
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -86,14 +85,14 @@ pub enum Error {
     #[error("identify: {0}")]
     Identify(String),
 
-    #[error("stub: no flasher stub found (looked in: {searched}); install one with `pip install esptool==5.6.0` or set FLASHLINE_STUB_DIR to a directory holding <chip>.json")]
+    #[error("stub: {searched} holds no flasher stub (<chip>.json in esptool's stub format): fix the directory, or remove [flash] stub_dir / --stub-dir / FLASHLINE_STUB_DIR to use the built-in stubs")]
     StubNotFound { searched: String },
 
-    #[error("stub: no flasher stub for {chip} in {dir}")]
-    StubMissingChip { chip: Chip, dir: PathBuf },
+    #[error("stub: no flasher stub for {chip} in {from}: add {file}.json there, or remove [flash] stub_dir / --stub-dir / FLASHLINE_STUB_DIR to use the built-in stubs", file = chip.file_name())]
+    StubMissingChip { chip: Chip, from: String },
 
-    #[error("stub: {path} is not a usable stub image: {reason}")]
-    StubInvalid { path: PathBuf, reason: String },
+    #[error("stub: {file} is not a usable stub image: {reason}")]
+    StubInvalid { file: String, reason: String },
 
     #[error("stub: the flasher stub did not start: expected its OHAI greeting, got {got:02x?}")]
     StubNoGreeting { got: Vec<u8> },
@@ -101,7 +100,7 @@ pub enum Error {
     #[error("baud: the link failed at every rate tried ({tried}); use a shorter cable or a lower baud rate")]
     Baud { tried: String },
 
-    #[error("{stage}: {what} is not possible with the {chip} ROM loader; it needs the flasher stub (install esptool 5.6.0 so the stub can be found)")]
+    #[error("{stage}: {what} is not possible with the {chip} ROM loader; it needs the flasher stub, which this connection runs without (--no-stub)")]
     NeedsStub { stage: Stage, chip: Chip, what: &'static str },
 
     #[error("{stage}: {reason}")]
@@ -198,7 +197,9 @@ mod tests {
         assert_eq!(e.stage(), Stage::Verify);
 
         let e = Error::StubNotFound { searched: "x".into() };
-        assert!(e.to_string().contains("pip install esptool==5.6.0"));
+        assert!(e.to_string().contains("to use the built-in stubs"), "{e}");
+        let e = Error::StubMissingChip { chip: Chip::Esp8266, from: "/etc/flashline/stubs".into() };
+        assert!(e.to_string().contains("add esp8266.json there"), "{e}");
         let e = Error::InvalidRequest { stage: Stage::Erase, reason: "offset not aligned".into() };
         assert_eq!(e.to_string(), "erase: offset not aligned");
     }

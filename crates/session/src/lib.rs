@@ -8,12 +8,17 @@
 //! [`Stage`] and says what to do; progress goes to a [`Progress`] sink; a
 //! `CancellationToken` (or dropping the future) stops a board promptly.
 //!
+//! The flasher stubs are built in ([`StubSet::builtin`], from the esp-flasher-stub
+//! release esptool ships; see the crate's `stubs/README.md`): no Python and no esptool
+//! are needed at run time. [`StubSet::resolve`] swaps in a directory of stub files when
+//! the operator names one.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), flashline_session::Error> {
 //! use flashline_session::*;
 //! use std::sync::Arc;
 //! let image = Arc::new(PreparedImage::new(vec![Region::new(0x1000, vec![0u8; 4096])])?);
-//! let config = FlasherConfig { stubs: Some(Arc::new(StubSet::discover()?)), ..Default::default() };
+//! let config = FlasherConfig { stubs: Some(Arc::new(StubSet::builtin())), ..Default::default() };
 //! let port = SerialTransport::open("/dev/ttyUSB0", 115_200).map_err(|e| Error::Io { stage: Stage::Connect, source: e })?;
 //! let mut f = Flasher::connect(port, &config, Progress::none(), Default::default()).await?;
 //! let report = f.write(&image, &WriteOptions::default()).await?;
@@ -51,7 +56,7 @@ pub use image::{Block, Encoding, ImageCompression, Payload, PreparedImage, Prepa
 pub use progress::{Progress, ProgressEvent};
 pub use reset::{After, BeforeReset, Named, ResetStrategy};
 pub use serial::SerialTransport;
-pub use stub::{StubImage, StubSet};
+pub use stub::{StubImage, StubSet, StubSource};
 pub use transport::Transport;
 pub use verify::{RegionVerify, VerifyOptions};
 pub use write::{chip_work_bound, BlankSkip, Pipelining, RegionOutcome, RegionReport, WriteOptions, WriteReport};

@@ -57,6 +57,37 @@ pub fn esptool() -> PathBuf {
     path
 }
 
+/// Directory of the pinned esptool's Python package (`.../site-packages/esptool`), as the
+/// Python interpreter that runs [`esptool()`] (its `#!` line) imports it. Panics, naming the
+/// fix, when that interpreter cannot import esptool.
+pub fn esptool_package_dir() -> PathBuf {
+    let exe = esptool();
+    let script = std::fs::read(&exe).unwrap_or_else(|e| panic!("cannot read {}: {e}", exe.display()));
+    let shebang = script
+        .strip_prefix(b"#!")
+        .and_then(|rest| rest.split(|b| *b == b'\n').next())
+        .map(|line| String::from_utf8_lossy(line).into_owned());
+    let mut words: Vec<String> = match shebang {
+        Some(line) => line.split_whitespace().map(str::to_owned).collect(),
+        None => vec![exe.with_file_name("python3").display().to_string()],
+    };
+    assert!(!words.is_empty(), "{} has an empty #! line", exe.display());
+    let program = words.remove(0);
+    let out = Command::new(&program)
+        .args(&words)
+        .args(["-c", "import esptool, os; print(os.path.dirname(esptool.__file__))"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (the interpreter of {}): {e}", exe.display()));
+    assert!(
+        out.status.success(),
+        "{program} cannot import esptool: {}: run scripts/setup-esptool.sh",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(dir.join("__init__.py").is_file(), "{} is not the esptool package", dir.display());
+    dir
+}
+
 /// Result of one esptool run.
 #[derive(Debug)]
 pub struct EsptoolRun {

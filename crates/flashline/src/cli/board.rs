@@ -43,8 +43,8 @@ pub struct BoardArgs {
     /// leaves the chip in its download mode, `no-reset-stub` leaves the stub running.
     #[arg(long, value_parser = named::<After>, value_name = "HOW")]
     pub after: Option<After>,
-    /// Directory of flasher stubs (esptool's `<chip>.json`); default: found in an installed
-    /// esptool, or $FLASHLINE_STUB_DIR.
+    /// Directory of flasher stubs (esptool's `<chip>.json`) to use instead of the built-in
+    /// ones; default: $FLASHLINE_STUB_DIR if set, else the built-in stubs.
     #[arg(long, value_name = "DIR")]
     pub stub_dir: Option<PathBuf>,
     /// Do not upload the flasher stub: talk to the ROM loader only (slow; the ESP8266 ROM
@@ -86,25 +86,13 @@ impl BoardArgs {
         }
     }
 
-    /// The flasher stubs, unless `--no-stub`. Without `--stub-dir` a missing stub is not
-    /// fatal here: the ROM loader still works for most things, and the operations that
-    /// need a stub say so.
+    /// The flasher stubs, unless `--no-stub`: the built-in ones, or the directory given by
+    /// `--stub-dir` / $FLASHLINE_STUB_DIR (which must then load).
     pub fn stubs(&self) -> Result<Option<Arc<StubSet>>, Failure> {
         if self.no_stub {
             return Ok(None);
         }
-        match &self.stub_dir {
-            Some(d) => StubSet::from_dir(d)
-                .map(|s| Some(Arc::new(s)))
-                .map_err(|e| Failure::new(Exit::Config, format!("--stub-dir {}: {e}", d.display()))),
-            None => match StubSet::discover() {
-                Ok(s) => Ok(Some(Arc::new(s))),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no flasher stub: using the ROM loader (slower)");
-                    Ok(None)
-                }
-            },
-        }
+        StubSet::resolve(self.stub_dir.as_deref()).map(|s| Some(Arc::new(s))).map_err(|e| Failure::new(Exit::Config, e))
     }
 
     /// The session settings for these options (`base` carries a station config's).

@@ -116,19 +116,11 @@ async fn open_audit_with(path: &Path, opts: StoreOptions) -> Result<AuditStore, 
     AuditStore::open(path, opts).await.map_err(|e| Failure::new(Exit::Database, e))
 }
 
-/// The flasher stubs: from the configured directory, or discovered. Without any, ESP32
-/// boards still flash through the ROM loader; ESP8266 boards cannot be verified.
+/// The flasher stubs: the built-in ones, unless `[flash] stub_dir` or `$FLASHLINE_STUB_DIR`
+/// names a directory (which must then load and hold the station's chip).
 pub fn load_stubs(config: &Config) -> Result<Option<Arc<StubSet>>, Failure> {
-    let found = match &config.flash.stub_dir {
-        Some(dir) => StubSet::from_dir(dir),
-        None => StubSet::discover(),
-    };
-    match found {
-        Ok(set) => Ok(Some(Arc::new(set))),
-        Err(e) if config.image.chip == flashline_protocol::Chip::Esp32 && config.flash.stub_dir.is_none() => {
-            tracing::warn!(error = %e, "no flasher stub: ESP32 boards are flashed through the slower ROM loader");
-            Ok(None)
-        }
-        Err(e) => Err(Failure::new(Exit::Config, e)),
-    }
+    let set = StubSet::resolve(config.flash.stub_dir.as_deref()).map_err(|e| Failure::new(Exit::Config, e))?;
+    // A directory without the station's chip would fail every board: refuse at start.
+    set.get(config.image.chip).map_err(|e| Failure::new(Exit::Config, e))?;
+    Ok(Some(Arc::new(set)))
 }
