@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
+        match cli.command.bind(&cli.link)? {
             Command::Run { config } => cli::run::run(&config).await,
             #[cfg(feature = "sim")]
             Command::Demo(args) => cli::demo::demo(args).await,
@@ -23,6 +23,7 @@ fn main() -> std::process::ExitCode {
             Command::Flash(args) => cli::flash::run(args).await,
             Command::Read(args) => cli::read::run(args).await,
             Command::Erase(args) => cli::erase::run(args).await,
+            Command::EraseRegion(args) => cli::erase::run(args.into()).await,
             Command::Log(args) => cli::log::run(args).await,
             Command::Stats(args) => cli::stats::run(args).await,
             Command::Ports(args) => cli::ports::run(args).await,

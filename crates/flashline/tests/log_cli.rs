@@ -605,7 +605,7 @@ async fn the_station_config_names_the_database() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v.iter().map(|r| r["id"].as_i64().unwrap()).collect::<Vec<_>>(), [4, 2]);
-    assert_eq!(flashline(&["log", "verify", "-c", c]).code, 0);
+    assert_eq!(flashline(&["log", "verify", "-C", c]).code, 0);
     assert_eq!(flashline(&["stats", "--config", c, "--since", "2025-03-10"]).code, 0);
 
     // A broken config is a configuration error (2), named by file and line.

@@ -342,3 +342,49 @@ fn missing_port() {
     on_board("flash", &port, &["0x1000"]).fails(Exit::Config, "OFFSET FILE pairs need a FILE");
     on_board("flash", &port, &[dir.path().join("nope.bin").to_str().unwrap()]).fails(Exit::Image, "is missing");
 }
+
+/// What esptool and espflash users type works: link options before the command, short
+/// `-p/-b/-c`, esptool's command names, `read-flash ADDR SIZE FILE`, `erase-region`,
+/// and `$ESPTOOL_PORT` for the port.
+#[test]
+fn esptool_habits() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim("esp32", dir.path(), &[]);
+    let port = sim.port(0).to_str().unwrap().to_string();
+    let lines = ["--before", "no-reset", "--after", "no-reset"];
+    let with = |pre: &[&str], cmd: &[&str]| {
+        let mut a: Vec<&str> = pre.to_vec();
+        a.extend_from_slice(&lines);
+        a.extend_from_slice(cmd);
+        a.into_iter().map(str::to_string).collect::<Vec<String>>()
+    };
+    let run = |args: Vec<String>, env: Option<(&str, &str)>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_flashline"));
+        c.args(&args).current_dir(workspace_root()).env_remove("FLASHLINE_PORT").env_remove("ESPTOOL_PORT");
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text)
+    };
+
+    let (code, out) = run(with(&["-p", &port, "-b", "460800", "-c", "esp32"], &["flash-id"]), None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ESP32"), "{out}");
+
+    let first = dir.path().join("first.bin");
+    let f = first.to_str().unwrap();
+    let (code, out) = run(with(&[], &["read-flash", "0x1000", "0x1000", f]), Some(("ESPTOOL_PORT", &port)));
+    assert_eq!(code, 0, "read-flash with $ESPTOOL_PORT: {out}");
+    assert_eq!(std::fs::read(&first).unwrap().len(), 0x1000);
+
+    let (code, out) = run(with(&["-p", &port], &["erase-region", "0x1000", "0x1000"]), None);
+    assert_eq!(code, 0, "erase-region: {out}");
+    let (code, out) = run(with(&[], &["read", "0x1000", "4k", f, "-p", &port]), None);
+    assert_eq!(code, 0, "options after the command: {out}");
+    assert!(std::fs::read(&first).unwrap().iter().all(|b| *b == 0xFF), "erased region reads 0xFF");
+
+    let (code, out) = run(with(&["-c", "esp8266", "-p", &port], &["chip-id"]), None);
+    assert_eq!(code, i32::from(Exit::Board.code()), "{out}");
+}

@@ -22,26 +22,49 @@ use crate::exit::Exit;
 /// Default link speed once the loader runs (esptool's usual `-b 921600`).
 pub const DEFAULT_BAUD: u32 = 921_600;
 
-/// Options every board command takes.
-#[derive(Debug, Clone, Args)]
-pub struct BoardArgs {
-    /// Serial port of the board (e.g. /dev/ttyUSB0).
-    #[arg(long, short = 'p', value_name = "PORT")]
-    pub port: PathBuf,
+/// The link options, as esptool and espflash users type them: before or after the
+/// command (`flashline -p /dev/ttyUSB0 -b 460800 read-flash ...`), with
+/// `$FLASHLINE_PORT` / `$ESPTOOL_PORT` for the port.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LinkArgs {
+    /// Serial port of the board (e.g. /dev/ttyUSB0) [env: FLASHLINE_PORT, ESPTOOL_PORT];
+    /// without one, the only USB serial port present is used.
+    #[arg(long, short = 'p', global = true, value_name = "PORT")]
+    pub port: Option<PathBuf>,
     /// Link speed once the loader runs [default: 921600].
-    #[arg(long, short = 'b', value_name = "BAUD")]
+    #[arg(long, short = 'b', global = true, value_name = "BAUD")]
     pub baud: Option<u32>,
-    /// Refuse the board unless it is this chip (esp32, esp8266).
-    #[arg(long, value_parser = parse_chip, value_name = "CHIP")]
+    /// Refuse the board unless it is this chip (esp32, esp8266); the demo's chip.
+    #[arg(long, short = 'c', global = true, value_parser = parse_chip, value_name = "CHIP")]
     pub chip: Option<Chip>,
     /// How to put the board into download mode: `default-reset` pulses DTR/RTS (auto-reset
     /// circuit), `no-reset` expects it there already (BOOT held, or a fixture); also
     /// `classic`, `unix-tight`, `usb-reset` (the `[flash] reset` names are accepted too).
-    #[arg(long, value_parser = named::<BeforeReset>, value_name = "HOW")]
+    #[arg(long, global = true, value_parser = named::<BeforeReset>, value_name = "HOW")]
     pub before: Option<BeforeReset>,
     /// What to do at the end: `hard-reset` starts the firmware (RTS pulse), `no-reset`
     /// leaves the chip in its download mode, `no-reset-stub` leaves the stub running.
-    #[arg(long, value_parser = named::<After>, value_name = "HOW")]
+    #[arg(long, global = true, value_parser = named::<After>, value_name = "HOW")]
+    pub after: Option<After>,
+}
+
+/// Environment variables naming the port, in the order they are read.
+pub const PORT_ENV: [&str; 2] = ["FLASHLINE_PORT", "ESPTOOL_PORT"];
+
+/// Options every board command takes (the link options come from [`LinkArgs`] through
+/// [`BoardArgs::bind`]).
+#[derive(Debug, Clone, Args)]
+pub struct BoardArgs {
+    /// The board's port, resolved by [`BoardArgs::bind`].
+    #[arg(skip)]
+    pub port: PathBuf,
+    #[arg(skip)]
+    pub baud: Option<u32>,
+    #[arg(skip)]
+    pub chip: Option<Chip>,
+    #[arg(skip)]
+    pub before: Option<BeforeReset>,
+    #[arg(skip)]
     pub after: Option<After>,
     /// Directory of flasher stubs (esptool's `<chip>.json`) to use instead of the built-in
     /// ones; default: $FLASHLINE_STUB_DIR if set, else the built-in stubs.
@@ -76,6 +99,23 @@ pub fn parse_number(s: &str) -> Result<u32, String> {
 }
 
 impl BoardArgs {
+    /// Takes the link options and resolves the port: `--port`, else `$FLASHLINE_PORT`,
+    /// else `$ESPTOOL_PORT`, else the only USB serial port present (several or none: the
+    /// candidates are listed and nothing is touched).
+    pub fn bind(mut self, link: &LinkArgs) -> Result<BoardArgs, Failure> {
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let port = match link.port.clone().or_else(|| PORT_ENV.iter().find_map(|n| env(n))) {
+            Some(p) => p,
+            None => only_port(crate::device::scan_ports().unwrap_or_default())?,
+        };
+        self.port = port;
+        self.baud = link.baud;
+        self.chip = link.chip;
+        self.before = link.before;
+        self.after = link.after;
+        Ok(self)
+    }
+
     /// The link speed: `--baud`, else `fallback` (a station config), else 921600.
     pub fn baud_or(&self, fallback: Option<u32>) -> Result<u32, Failure> {
         let baud = self.baud.or(fallback).unwrap_or(DEFAULT_BAUD);
@@ -207,6 +247,31 @@ impl Board {
     }
 }
 
+/// The port to use when none was named: the one candidate, else a list to choose from.
+pub fn only_port(found: Vec<crate::device::DeviceInfo>) -> Result<PathBuf, Failure> {
+    let lines = super::ports::describe(found, None);
+    let candidates: Vec<_> = lines.iter().filter(|l| l.flashed).collect();
+    match candidates.as_slice() {
+        [one] => Ok(PathBuf::from(&one.port)),
+        [] => Err(Failure::new(
+            Exit::Port,
+            "no serial port given (--port/-p, $FLASHLINE_PORT or $ESPTOOL_PORT) and no USB serial port of a \
+             known adapter is present: is the board plugged in (and its USB cable a data cable)?",
+        )),
+        many => Err(Failure::new(
+            Exit::Port,
+            format!(
+                "no serial port given and {} are present; choose one with --port: {}",
+                many.len(),
+                many.iter()
+                    .map(|l| format!("{} ({} {})", l.port, l.vid_pid, l.usb_path))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
 /// Checks that `[offset, offset + len)` lies inside a flash of `size` bytes.
 pub fn check_range(port: &str, offset: u32, len: u32, size: u32) -> Result<(), Failure> {
     if u64::from(offset) + u64::from(len) > u64::from(size) {
@@ -262,6 +327,7 @@ pub fn session_failure(port: &str, e: SessionError) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::DeviceInfo;
 
     #[test]
     fn errors_map_to_documented_codes() {
@@ -276,6 +342,17 @@ mod tests {
         let f = open_port(Path::new("/dev/flashline-no-such-port"), 115_200).err().expect("no such port");
         assert_eq!(f.exit, Exit::Port);
         assert!(f.message.contains("no such serial port"), "{}", f.message);
+    }
+
+    #[test]
+    fn without_a_port_the_only_candidate_is_used() {
+        let port = |k: u32| DeviceInfo::simulated(k, PathBuf::from(format!("/dev/ttyUSB{k}")));
+        assert_eq!(only_port(vec![port(3)]).unwrap(), PathBuf::from("/dev/ttyUSB3"));
+        let e = only_port(Vec::new()).unwrap_err();
+        assert_eq!(e.exit, Exit::Port);
+        assert!(e.message.contains("no serial port given"), "{}", e.message);
+        let e = only_port(vec![port(1), port(0)]).unwrap_err();
+        assert!(e.message.contains("2 are present") && e.message.contains("/dev/ttyUSB0 (10c4:ea60"), "{}", e.message);
     }
 
     #[test]

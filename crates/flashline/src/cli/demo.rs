@@ -29,8 +29,9 @@ pub struct DemoArgs {
     /// Number of simulated boards.
     #[arg(long, default_value_t = 8)]
     pub boards: u32,
-    /// Chip family of the boards (and of the sample image).
-    #[arg(long, default_value = "esp32", value_parser = super::board::parse_chip)]
+    /// Chip family of the boards and of the sample image: the global `--chip` (default
+    /// esp32).
+    #[arg(skip = Chip::Esp32)]
     pub chip: Chip,
     /// Simulator timing: `realistic` (UART and flash at real speed) or `off` (instant).
     #[arg(long, default_value = "realistic", value_parser = ["realistic", "off"])]

@@ -20,6 +20,25 @@ pub struct EraseArgs {
     pub region: Option<Vec<u32>>,
 }
 
+/// `flashline erase-region ADDR SIZE`: esptool's spelling of `erase --region`.
+#[derive(Debug, Clone, Args)]
+pub struct EraseRegionArgs {
+    #[command(flatten)]
+    pub board: BoardArgs,
+    /// Start of the region (a multiple of 4 KiB: 0x1000, 4k).
+    #[arg(value_parser = board::parse_number)]
+    pub addr: u32,
+    /// Size of the region (a multiple of 4 KiB).
+    #[arg(value_parser = board::parse_number)]
+    pub size: u32,
+}
+
+impl From<EraseRegionArgs> for EraseArgs {
+    fn from(a: EraseRegionArgs) -> EraseArgs {
+        EraseArgs { board: a.board, region: Some(vec![a.addr, a.size]) }
+    }
+}
+
 /// Checks a region before the board is touched.
 fn check_region(offset: u32, size: u32) -> Result<(), Failure> {
     if !offset.is_multiple_of(SECTOR_SIZE) || !size.is_multiple_of(SECTOR_SIZE) {

@@ -47,7 +47,7 @@ pub struct FlashArgs {
     pub db: Option<PathBuf>,
     /// Station config: its database, station id and [flash] settings are used (command
     /// line options win).
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'C', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Erase the whole flash first, so nothing of a used board survives past the image.
     #[arg(long)]

@@ -28,6 +28,9 @@ use crate::exit::Exit;
 #[derive(Debug, Parser)]
 #[command(name = "flashline", version, about, long_about = None, after_help = exit_codes_help())]
 pub struct Cli {
+    /// Link options, accepted before or after the command (esptool's habit).
+    #[command(flatten)]
+    pub link: board::LinkArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -37,22 +40,28 @@ pub enum Command {
     /// Run the station daemon: flash every board plugged into the hubs.
     Run {
         /// The station's configuration file.
-        #[arg(long, short)]
+        #[arg(long, short = 'C')]
         config: PathBuf,
     },
     /// Simulated boards hot-plugged into the real pipeline, with a built-in sample image.
     #[cfg(feature = "sim")]
     Demo(demo::DemoArgs),
     /// Show one board: chip, revision, MAC, flash id and size.
+    #[command(visible_aliases = ["board-info", "chip-id", "flash-id", "read-mac"])]
     Info(info::InfoArgs),
     /// Read a master board's whole flash into a golden image (files + manifest).
     Capture(capture::CaptureArgs),
     /// Flash one board (image, manifest, or OFFSET FILE pairs), verified.
+    #[command(visible_alias = "write-flash")]
     Flash(flash::FlashArgs),
     /// Read a flash range of one board into a file.
+    #[command(visible_alias = "read-flash")]
     Read(read::ReadArgs),
     /// Erase one board's flash, or a region of it.
+    #[command(visible_alias = "erase-flash")]
     Erase(erase::EraseArgs),
+    /// Erase ADDR SIZE of one board's flash (esptool's `erase-region`).
+    EraseRegion(erase::EraseRegionArgs),
     /// Query the audit log (and `log verify` its hash chain).
     Log(log::LogArgs),
     /// Pass/fail and yield per slot and per hour.
@@ -62,6 +71,45 @@ pub enum Command {
     /// Station config tools (`config check [FILE]`).
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
+}
+
+impl Command {
+    /// Gives the board commands the link options given before or after the command (and
+    /// resolves their port); the demo takes the global `--chip`.
+    pub fn bind(self, link: &board::LinkArgs) -> Result<Command, Failure> {
+        Ok(match self {
+            Command::Info(mut a) => {
+                a.board = a.board.bind(link)?;
+                Command::Info(a)
+            }
+            Command::Capture(mut a) => {
+                a.board = a.board.bind(link)?;
+                Command::Capture(a)
+            }
+            Command::Flash(mut a) => {
+                a.board = a.board.bind(link)?;
+                Command::Flash(a)
+            }
+            Command::Read(mut a) => {
+                a.board = a.board.bind(link)?;
+                Command::Read(a)
+            }
+            Command::Erase(mut a) => {
+                a.board = a.board.bind(link)?;
+                Command::Erase(a)
+            }
+            Command::EraseRegion(mut a) => {
+                a.board = a.board.bind(link)?;
+                Command::EraseRegion(a)
+            }
+            #[cfg(feature = "sim")]
+            Command::Demo(mut a) => {
+                a.chip = link.chip.unwrap_or(a.chip);
+                Command::Demo(a)
+            }
+            other => other,
+        })
+    }
 }
 
 fn exit_codes_help() -> String {

@@ -24,9 +24,12 @@ pub struct ReadArgs {
     /// Bytes to read (0x400000, 4MB, 1M), or `all` for the rest of the flash.
     #[arg(value_parser = parse_len)]
     pub size: ReadLen,
-    /// File to write.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: PathBuf,
+    /// File to write (esptool's `read-flash ADDR SIZE FILE`).
+    #[arg(value_name = "FILE", required_unless_present = "output")]
+    pub file: Option<PathBuf>,
+    /// File to write (same as FILE).
+    #[arg(long, short = 'o', value_name = "FILE", conflicts_with = "file")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,14 +60,15 @@ pub async fn run(args: ReadArgs) -> CliResult {
     let data = board.read_checked(args.offset, len).await?;
     let took = t0.elapsed();
     board.finish(args.board.after.unwrap_or_default()).await?;
-    write_file(&args.output, &data)?;
+    let output = args.file.or(args.output).ok_or_else(|| Failure::new(Exit::Config, "say where to write: FILE"))?;
+    write_file(&output, &data)?;
     eprintln!(
         "read {} from 0x{:x} in {:.1} s ({}/s), checked against the board's MD5; wrote {}",
         human(data.len() as f64),
         args.offset,
         took.as_secs_f64(),
         human(data.len() as f64 / took.as_secs_f64().max(1e-3)),
-        args.output.display()
+        output.display()
     );
     Ok(Exit::Success)
 }

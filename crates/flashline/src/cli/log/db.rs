@@ -16,7 +16,7 @@ pub struct DbArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "config")]
     pub db: Option<PathBuf>,
     /// The station config file; its `database` is read (default: /var/lib/flashline/audit.sqlite).
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, short = 'C', value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
 
