@@ -15,6 +15,7 @@ use flashline_session::{
 };
 
 use super::progress_bar::ProgressBar;
+use super::report_format::ReportFormat;
 use super::Failure;
 use crate::config::Baud;
 use crate::exit::Exit;
@@ -77,6 +78,9 @@ pub struct BoardArgs {
     /// Reset-and-sync attempts before giving up on the board.
     #[arg(long, default_value_t = 7, value_name = "N")]
     pub connect_attempts: u32,
+    /// Report as text (stderr) or as one JSON object (stdout).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
 }
 
 /// clap parser for a setting that has one type from config to session (`--before`,

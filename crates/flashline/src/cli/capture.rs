@@ -18,6 +18,7 @@ use flashline_session::FlasherConfig;
 use super::board::{self, BoardArgs};
 use super::progress_bar::human;
 use super::read::write_file;
+use super::report_format::{print_json, ReportFormat};
 use super::{CliResult, Failure};
 use crate::config::{ByteSize, Offset};
 use crate::exit::Exit;
@@ -152,6 +153,21 @@ pub async fn run(args: CaptureArgs) -> CliResult {
         out.bin.display(),
         out.manifest.display()
     );
+    if args.board.format == ReportFormat::Json {
+        return print_json(&serde_json::json!({
+            "port": args.board.port_name(),
+            "chip": info.chip.file_name(),
+            "description": info.description,
+            "mac": info.mac.to_string(),
+            "flash_size": flash_size,
+            "image_size": keep,
+            "manifest": manifest_abs.display().to_string(),
+            "bin": out.bin.display().to_string(),
+            "image_sha256": image.sha256().to_hex(),
+            "seconds": took.as_secs_f64(),
+        }))
+        .map(|()| Exit::Success);
+    }
     eprintln!("add this to the station config:");
     print!("{}", image_block(&manifest_abs, &image.sha256(), info.chip, flash_size));
     Ok(Exit::Success)

@@ -8,6 +8,7 @@ use flashline_protocol::flash::{format_size, SECTOR_SIZE};
 use flashline_session::FlasherConfig;
 
 use super::board::{self, BoardArgs};
+use super::report_format::{hex, print_json, ReportFormat};
 use super::{CliResult, Failure};
 use crate::exit::Exit;
 
@@ -87,8 +88,22 @@ pub async fn run(args: EraseArgs) -> CliResult {
     };
     let took = t0.elapsed();
     let summary = board.summary();
+    let (chip, mac) = (board.flasher.info().chip, board.flasher.info().mac);
+    let port = board.port.clone();
     board.finish(args.board.after.unwrap_or_default()).await?;
     eprintln!("erased {what} of {summary} in {:.1} s", took.as_secs_f64());
+    if args.board.format == ReportFormat::Json {
+        let (offset, size) = region.unwrap_or((0, flash_size));
+        print_json(&serde_json::json!({
+            "port": port,
+            "chip": chip.file_name(),
+            "mac": mac.to_string(),
+            "offset": hex(offset.into()),
+            "size": size,
+            "whole_flash": region.is_none(),
+            "seconds": took.as_secs_f64(),
+        }))?;
+    }
     Ok(Exit::Success)
 }
 

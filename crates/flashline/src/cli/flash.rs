@@ -18,6 +18,7 @@ use flashline_session::BlankSkip;
 
 use super::board::{session_failure, BoardArgs};
 use super::progress_bar::{human, ProgressBar};
+use super::report_format::{print_json, ReportFormat};
 use super::{CliResult, Failure};
 use crate::config::{Config, VerifyMode};
 use crate::exit::Exit;
@@ -270,6 +271,22 @@ pub async fn run(args: FlashArgs) -> CliResult {
         end.took.as_secs_f64(),
         end.attempt.map(|id| format!("; audit attempt {id}")).unwrap_or_default()
     );
+    if args.board.format == ReportFormat::Json {
+        print_json(&serde_json::json!({
+            "port": port,
+            "chip": done.info.chip.file_name(),
+            "description": done.info.description,
+            "mac": done.info.mac.to_string(),
+            "image": name,
+            "image_sha256": golden.sha256_hex(),
+            "written": done.written,
+            "sent": done.sent,
+            "skipped_blank": done.skipped_blank,
+            "verify": done.verify_method,
+            "seconds": end.took.as_secs_f64(),
+            "attempt": end.attempt.map(|id| id.0),
+        }))?;
+    }
     Ok(Exit::Success)
 }
 

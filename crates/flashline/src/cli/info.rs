@@ -7,14 +7,15 @@ use flashline_session::{ChipInfo, FlasherConfig};
 use serde::Serialize;
 
 use super::board::{self, BoardArgs};
-use super::{CliResult, Failure};
+use super::report_format::{print_json, ReportFormat};
+use super::CliResult;
 use crate::exit::Exit;
 
 #[derive(Debug, Clone, Args)]
 pub struct InfoArgs {
     #[command(flatten)]
     pub board: BoardArgs,
-    /// Print one JSON object instead of text.
+    /// Print one JSON object instead of text (same as `--format json`).
     #[arg(long)]
     pub json: bool,
 }
@@ -82,10 +83,8 @@ pub async fn run(args: InfoArgs) -> CliResult {
     let board = board::connect(&args.board, &cfg).await?;
     let info = BoardInfo::new(&board.port, board.flasher.info());
     board.finish(args.board.after.unwrap_or_default()).await?;
-    if args.json {
-        let text = serde_json::to_string_pretty(&info)
-            .map_err(|e| Failure::new(Exit::Failure, format!("cannot encode the board info: {e}")))?;
-        println!("{text}");
+    if args.json || args.board.format == ReportFormat::Json {
+        print_json(&info)?;
     } else {
         print!("{}", info.to_text());
     }

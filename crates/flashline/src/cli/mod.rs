@@ -12,6 +12,7 @@ pub mod log;
 pub mod ports;
 pub mod progress_bar;
 pub mod read;
+pub mod report_format;
 pub mod run;
 #[cfg(feature = "sim")]
 pub mod sample;

@@ -11,6 +11,7 @@ use flashline_session::FlasherConfig;
 
 use super::board::{self, BoardArgs};
 use super::progress_bar::human;
+use super::report_format::{hex, print_json, ReportFormat};
 use super::{CliResult, Failure};
 use crate::exit::Exit;
 
@@ -59,6 +60,8 @@ pub async fn run(args: ReadArgs) -> CliResult {
     let t0 = Instant::now();
     let data = board.read_checked(args.offset, len).await?;
     let took = t0.elapsed();
+    let (chip, mac) = (board.flasher.info().chip, board.flasher.info().mac);
+    let port = board.port.clone();
     board.finish(args.board.after.unwrap_or_default()).await?;
     let output = args.file.or(args.output).ok_or_else(|| Failure::new(Exit::Config, "say where to write: FILE"))?;
     write_file(&output, &data)?;
@@ -70,6 +73,18 @@ pub async fn run(args: ReadArgs) -> CliResult {
         human(data.len() as f64 / took.as_secs_f64().max(1e-3)),
         output.display()
     );
+    if args.board.format == ReportFormat::Json {
+        print_json(&serde_json::json!({
+            "port": port,
+            "chip": chip.file_name(),
+            "mac": mac.to_string(),
+            "offset": hex(args.offset.into()),
+            "size": data.len(),
+            "md5": flashline_session::image::hex(&flashline_session::image::md5(&data)),
+            "file": output.display().to_string(),
+            "seconds": took.as_secs_f64(),
+        }))?;
+    }
     Ok(Exit::Success)
 }
 
