@@ -55,8 +55,9 @@ pub enum AuditError {
     /// The database cannot be opened or written: missing directory, permissions, refused
     /// login.
     #[error(
-        "cannot open or write audit database {location}; check that the directory exists and is \
-         writable by the daemon's user (the -wal and -shm files are created next to it): {source}"
+        "cannot open or write audit database {location}; check that it can be reached and written by \
+         the daemon's user (for a file: the directory exists and is writable, the -wal and -shm files \
+         are created next to it): {source}"
     )]
     Access { location: String, source: BoxError },
 

@@ -211,3 +211,134 @@ impl AuditStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::BoxFuture;
+    use crate::model::AttemptResult;
+
+    /// A backend that must never be reached: every data method panics. Proves that the
+    /// handle decides on its own what it refuses.
+    #[derive(Debug)]
+    struct Unreachable {
+        read_only: bool,
+    }
+
+    impl AuditBackend for Unreachable {
+        fn location(&self) -> &str {
+            "test-db"
+        }
+        fn is_read_only(&self) -> bool {
+            self.read_only
+        }
+        fn begin_attempt<'a>(&'a self, _: &'a NewAttempt) -> BoxFuture<'a, Result<AttemptId>> {
+            unreachable!("begin_attempt reached the backend")
+        }
+        fn update_identity<'a>(&'a self, _: AttemptId, _: &'a Identity) -> BoxFuture<'a, Result<Option<AttemptId>>> {
+            unreachable!("update_identity reached the backend")
+        }
+        fn set_stage<'a>(&'a self, _: AttemptId, _: &'a str) -> BoxFuture<'a, Result<()>> {
+            unreachable!("set_stage reached the backend")
+        }
+        fn complete_attempt<'a>(&'a self, _: AttemptId, _: &'a Completion) -> BoxFuture<'a, Result<()>> {
+            unreachable!("complete_attempt reached the backend")
+        }
+        fn close_interrupted(&self, _: Timestamp) -> BoxFuture<'_, Result<u64>> {
+            unreachable!("close_interrupted reached the backend")
+        }
+        fn get(&self, _: AttemptId) -> BoxFuture<'_, Result<AttemptRow>> {
+            unreachable!("get reached the backend")
+        }
+        fn query<'a>(&'a self, _: &'a AttemptFilter) -> BoxFuture<'a, Result<Vec<AttemptRow>>> {
+            unreachable!("query reached the backend")
+        }
+        fn stats(&self, _: Timestamp, _: Timestamp) -> BoxFuture<'_, Result<Stats>> {
+            unreachable!("stats reached the backend")
+        }
+        fn chain_head(&self) -> BoxFuture<'_, Result<ChainHead>> {
+            unreachable!("chain_head reached the backend")
+        }
+        fn verify_chain(&self) -> BoxFuture<'_, Result<ChainReport>> {
+            unreachable!("verify_chain reached the backend")
+        }
+        fn integrity_check(&self) -> BoxFuture<'_, Result<IntegrityReport>> {
+            unreachable!("integrity_check reached the backend")
+        }
+        fn set_max_db_bytes(&self, _: Option<u64>) -> BoxFuture<'_, Result<()>> {
+            unreachable!("set_max_db_bytes reached the backend")
+        }
+        fn insert_synthetic<'a>(&'a self, _: &'a SyntheticSpec) -> BoxFuture<'a, Result<SyntheticSummary>> {
+            unreachable!("insert_synthetic reached the backend")
+        }
+        fn close(&self) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn store(read_only: bool) -> AuditStore {
+        AuditStore::from_backend(Arc::new(Unreachable { read_only }))
+    }
+
+    fn new_attempt() -> NewAttempt {
+        NewAttempt {
+            station_id: "line-1".into(),
+            slot: "A1".into(),
+            port: "1-2.1".into(),
+            usb: None,
+            image_name: "golden.bin".into(),
+            image_sha256: "ab".repeat(32),
+            started_at: None,
+        }
+    }
+
+    fn identity(mac: &str) -> Identity {
+        Identity { mac: mac.into(), chip: "ESP32".into(), chip_revision: None, flash_id: None, flash_size: None }
+    }
+
+    #[tokio::test]
+    async fn a_read_only_store_refuses_every_write_without_asking_the_backend() {
+        let s = store(true);
+        let id = AttemptId(1);
+        let results: [(&str, Result<()>); 7] = [
+            ("begin_attempt", s.begin_attempt(new_attempt()).await.map(drop)),
+            ("update_identity", s.update_identity(id, &identity("AA:BB:CC:DD:EE:FF")).await.map(drop)),
+            ("set_stage", s.set_stage(id, "write").await),
+            ("complete_attempt", s.complete_attempt(id, Completion::pass(1, "md5")).await),
+            ("close_interrupted", s.close_interrupted().await.map(drop)),
+            ("set_max_db_bytes", s.set_max_db_bytes(None).await),
+            ("insert_synthetic", s.insert_synthetic(&SyntheticSpec::new(1, 1)).await.map(drop)),
+        ];
+        for (what, r) in results {
+            match r {
+                Err(AuditError::ReadOnly { location }) => assert_eq!(location, "test-db", "{what}"),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_input_never_reaches_the_backend() {
+        let s = store(false);
+        let id = AttemptId(1);
+        let mut bad_sha = new_attempt();
+        bad_sha.image_sha256 = "xyz".into();
+        let mut empty_port = new_attempt();
+        empty_port.port = "  ".into();
+        let mut running = Completion::pass(1, "md5");
+        running.result = AttemptResult::Running;
+        let results: [(&str, Result<()>); 8] = [
+            ("sha", s.begin_attempt(bad_sha).await.map(drop)),
+            ("port", s.begin_attempt(empty_port).await.map(drop)),
+            ("mac", s.update_identity(id, &identity("not a mac")).await.map(drop)),
+            ("chip", s.update_identity(id, &Identity { chip: " ".into(), ..identity("AABBCCDDEEFF") }).await.map(drop)),
+            ("empty stage", s.set_stage(id, " ").await),
+            ("long stage", s.set_stage(id, &"x".repeat(MAX_STAGE_LEN + 1)).await),
+            ("running completion", s.complete_attempt(id, running).await),
+            ("filter mac", s.query(&AttemptFilter::all().mac("nope")).await.map(drop)),
+        ];
+        for (what, r) in results {
+            assert!(matches!(r, Err(AuditError::Invalid(_))), "{what}: {r:?}");
+        }
+    }
+}

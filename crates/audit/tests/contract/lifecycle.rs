@@ -72,8 +72,15 @@ pub async fn a_row_is_completed_exactly_once<F: Fixture>() {
     assert!(matches!(identify_late, Err(AuditError::AlreadyCompleted { .. })), "{identify_late:?}");
     let unknown = store.complete_attempt(AttemptId(999), pass()).await;
     assert!(matches!(unknown, Err(AuditError::NotFound { .. })), "{unknown:?}");
+    let unknown = store.update_identity(AttemptId(999), &identity("AA:BB:CC:DD:EE:03")).await;
+    assert!(matches!(unknown, Err(AuditError::NotFound { .. })), "{unknown:?}");
+    let unknown = store.get(AttemptId(999)).await;
+    assert!(matches!(unknown, Err(AuditError::NotFound { .. })), "{unknown:?}");
+    assert!(unknown.unwrap_err().location().is_some_and(|l| l == store.location()), "the error names the database");
     assert_eq!(store.get(id).await.unwrap().result, AttemptResult::Pass);
-    assert!(store.verify_chain().await.unwrap().is_valid());
+    let report = store.verify_chain().await.unwrap();
+    assert!(report.is_valid(), "{:?}", report.problems);
+    assert_eq!(report.rows_checked, 1, "a refused completion adds nothing to the chain");
 }
 
 pub async fn invalid_input_is_refused_without_writing<F: Fixture>() {
