@@ -7,9 +7,7 @@ use super::SqliteBackend;
 use crate::error::Result;
 use crate::model::AttemptResult;
 use crate::stats::{Stats, StatsGroup};
-use crate::time::Timestamp;
-
-const HOUR_MS: i64 = 3_600_000;
+use crate::time::{Timestamp, HOUR_MS};
 
 impl SqliteBackend {
     pub(crate) async fn read_stats(&self, since: Timestamp, until: Timestamp) -> Result<Stats> {
