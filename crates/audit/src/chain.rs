@@ -27,11 +27,14 @@
 //! Anyone with write access to the file can recompute the whole chain; what the chain
 //! proves is that nothing was changed *through any path but this store* since a known
 //! head. Exporting [`ChainHead`] now and then (log line, printed report) pins it.
+//!
+//! This module is pure: every backend hashes with it, so a chain written by one backend
+//! verifies in another. A backend reads each stored value with its storage class into a
+//! [`Value`] (a database without storage classes maps its column types to them) and
+//! persists the head; walking the chain is [`crate::verify`].
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection, TypeInfo, ValueRef};
 
 /// Domain separation: a hash of this chain can never collide with any other use of SHA-256.
 const DOMAIN: &[u8] = b"flashline-audit-chain-v1\n";
@@ -70,11 +73,11 @@ pub const CHAIN_COLUMNS: [&str; 26] = [
 ];
 
 /// Index of `prev_hash` in [`CHAIN_COLUMNS`].
-pub(crate) const PREV_HASH_INDEX: usize = 25;
+pub const PREV_HASH_INDEX: usize = 25;
 
-/// A column value by SQLite storage class.
+/// A column value by storage class (the SQLite classes, which every backend maps to).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
+pub enum Value {
     Null,
     Int(i64),
     Text(String),
@@ -83,15 +86,18 @@ pub(crate) enum Value {
 }
 
 impl Value {
-    pub(crate) fn opt_int(v: Option<i64>) -> Value {
+    /// `Int`, or `Null` for `None`.
+    pub fn opt_int(v: Option<i64>) -> Value {
         v.map_or(Value::Null, Value::Int)
     }
 
-    pub(crate) fn opt_text(v: Option<&str>) -> Value {
+    /// `Text`, or `Null` for `None`.
+    pub fn opt_text(v: Option<&str>) -> Value {
         v.map_or(Value::Null, |s| Value::Text(s.to_owned()))
     }
 
-    pub(crate) fn as_text(&self) -> Option<&str> {
+    /// The text of a `Text` value.
+    pub fn as_text(&self) -> Option<&str> {
         match self {
             Value::Text(s) => Some(s),
             _ => None,
@@ -123,33 +129,8 @@ impl Value {
     }
 }
 
-/// SQL list of [`CHAIN_COLUMNS`].
-pub(crate) fn chain_column_list() -> String {
-    CHAIN_COLUMNS.join(", ")
-}
-
-/// Reads [`CHAIN_COLUMNS`] from `row`, starting at column index `offset`, exactly as
-/// stored (storage class included), so a hand-edited value of the wrong type still hashes.
-pub(crate) fn read_values(row: &SqliteRow, offset: usize) -> Result<Vec<Value>, sqlx::Error> {
-    (offset..offset + CHAIN_COLUMNS.len())
-        .map(|i| {
-            let raw = row.try_get_raw(i)?;
-            if raw.is_null() {
-                return Ok(Value::Null);
-            }
-            let class = raw.type_info().name().to_owned();
-            Ok(match class.as_str() {
-                "INTEGER" => Value::Int(row.try_get_unchecked(i)?),
-                "REAL" => Value::Real(row.try_get_unchecked(i)?),
-                "BLOB" => Value::Blob(row.try_get_unchecked(i)?),
-                _ => Value::Text(row.try_get_unchecked(i)?),
-            })
-        })
-        .collect()
-}
-
 /// The chain hash of a row given its [`CHAIN_COLUMNS`] values (including `prev_hash`).
-pub(crate) fn row_hash(values: &[Value]) -> String {
+pub fn row_hash(values: &[Value]) -> String {
     debug_assert_eq!(values.len(), CHAIN_COLUMNS.len());
     let mut buf = Vec::with_capacity(512);
     buf.extend_from_slice(DOMAIN);
@@ -167,23 +148,6 @@ pub struct ChainHead {
     /// Its `row_hash` ([`GENESIS_HASH`] when none).
     pub last_hash: String,
     pub last_attempt_id: Option<i64>,
-}
-
-pub(crate) async fn read_head(conn: &mut SqliteConnection) -> Result<ChainHead, sqlx::Error> {
-    let row = sqlx::query("SELECT last_seq, last_hash, last_attempt_id FROM chain_head WHERE id = 1")
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(ChainHead { last_seq: row.try_get(0)?, last_hash: row.try_get(1)?, last_attempt_id: row.try_get(2)? })
-}
-
-pub(crate) async fn write_head(conn: &mut SqliteConnection, head: &ChainHead) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE chain_head SET last_seq = ?, last_hash = ?, last_attempt_id = ? WHERE id = 1")
-        .bind(head.last_seq)
-        .bind(&head.last_hash)
-        .bind(head.last_attempt_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

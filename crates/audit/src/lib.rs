@@ -1,4 +1,4 @@
-//! flashline's audit store: one tamper-evident row per programming attempt, in SQLite.
+//! flashline's audit store: one tamper-evident row per programming attempt.
 //!
 //! Every board put on the line gets exactly one row. The row is inserted as `running` when
 //! the job starts ([`AuditStore::begin_attempt`]), gets the board's identity after the
@@ -12,37 +12,62 @@
 //! "one row per board" true when the disk is full or the database locked.
 //!
 //! Storage faults come back as typed errors ([`AuditError::Locked`],
-//! [`AuditError::DiskFull`], [`AuditError::Corrupt`], [`AuditError::Io`]) so the daemon can
-//! stop starting jobs, say why, and carry on when the fault clears.
+//! [`AuditError::DiskFull`], [`AuditError::Corrupt`], [`AuditError::Io`],
+//! [`AuditError::Access`]) so the daemon can stop starting jobs, say why, and carry on
+//! when the fault clears. No error carries a database driver's type.
 //!
 //! Times are UTC milliseconds since the Unix epoch in the database ([`Timestamp`]) and
 //! RFC 3339 text in every rendered output ([`render`]).
+//!
+//! # Structure
+//!
+//! - [`AuditStore`] is the handle everyone uses (cheap to clone). It checks and normalises
+//!   inputs, refuses writes when read-only, and calls an [`AuditBackend`].
+//! - [`AuditBackend`] is the contract a database implements, in flashline's terms
+//!   (attempt, identity, completion, filter, stats, chain).
+//! - Backend-neutral logic: the model ([`AttemptRow`], [`Completion`], ...), the chain
+//!   hash ([`chain`]), the chain walk ([`ChainWalker`]), filters ([`AttemptFilter`]),
+//!   statistics arithmetic ([`Stats::from_groups`]), rendering, time, synthetic rows.
+//! - [`sqlite`]: the SQLite backend ([`AuditStore::open_sqlite`],
+//!   [`AuditStore::open_sqlite_read_only`]).
+//!
+//! # Adding a backend
+//!
+//! Implement [`AuditBackend`] (a module next to `sqlite/`, with an `open_*` function on
+//! [`AuditStore`] that wraps it with [`AuditStore::from_backend`]), map the database's
+//! error codes to [`AuditError`] variants in that module, and run the contract tests with
+//! a factory for it: `crates/audit/tests/sqlite_contract.rs` shows how (one
+//! `contract_tests!` line plus a fixture that opens, reopens and tampers with a database).
 
+mod backend;
 pub mod chain;
 mod error;
+mod integrity;
 mod mac;
 mod model;
 mod options;
 mod query;
 pub mod render;
-mod schema;
+pub mod sqlite;
 mod stats;
 mod store;
 pub mod synthetic;
 mod time;
-mod verify;
+pub mod verify;
 
+pub use backend::{AuditBackend, BoxFuture};
 pub use chain::{ChainHead, GENESIS_HASH};
-pub use error::{AuditError, Result};
+pub use error::{AuditError, BoxError, Result};
+pub use integrity::IntegrityReport;
 pub use mac::{format_mac, normalize_mac};
 pub use model::{
     AttemptId, AttemptResult, AttemptRow, Completion, Failure, Identity, NewAttempt, SkippedRegion, StageTimings,
     UsbInfo, INTERRUPTED_REASON,
 };
 pub use options::{Durability, StoreOptions};
-pub use query::AttemptFilter;
-pub use stats::{Counts, HourStats, SlotStats, Stats};
-pub use store::{AuditStore, IntegrityReport, MAX_STAGE_LEN, UNKNOWN_STAGE};
+pub use query::{AttemptFilter, ImageMatch};
+pub use stats::{Counts, HourStats, SlotStats, Stats, StatsGroup};
+pub use store::{AuditStore, MAX_STAGE_LEN, UNKNOWN_STAGE};
 pub use synthetic::{insert_synthetic, SyntheticSpec, SyntheticSummary};
 pub use time::Timestamp;
-pub use verify::{ChainProblem, ChainReport};
+pub use verify::{ChainProblem, ChainReport, ChainRow, ChainWalker};

@@ -1,4 +1,5 @@
-//! How a store is opened.
+//! How a store is opened: the knobs every backend applies in its own way (SQLite:
+//! pragmas; a server database: its timeouts and pool).
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ pub enum Durability {
     Normal,
 }
 
-/// Options for [`crate::AuditStore::open`].
+/// Options for [`crate::AuditStore::open_sqlite`] (and the backends to come).
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// How long a write waits for a lock held by another connection before it fails with
@@ -62,14 +63,4 @@ impl StoreOptions {
         self.durability = d;
         self
     }
-}
-
-/// Page size the store creates databases with; `max_db_bytes` is converted with it.
-pub(crate) const PAGE_SIZE: u64 = 4096;
-
-/// `max_page_count` for "no limit": SQLite's maximum (4294967294 pages).
-pub(crate) const UNLIMITED_PAGES: u64 = 4_294_967_294;
-
-pub(crate) fn max_pages(limit: Option<u64>) -> u64 {
-    limit.map_or(UNLIMITED_PAGES, |b| (b / PAGE_SIZE).clamp(1, UNLIMITED_PAGES))
 }

@@ -1,12 +1,14 @@
 //! Looking attempts up: "which boards failed today?", "when was AA:BB:.. flashed?".
+//!
+//! The filter and its meaning are shared by every backend: [`AttemptFilter::normalized`]
+//! and [`AttemptFilter::image_match`] decide what matches, a backend only translates the
+//! result into its query language (the SQLite one is in `sqlite/query.rs`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AuditError, Result};
 use crate::mac::normalize_mac;
-use crate::model::{AttemptResult, AttemptRow};
-use crate::schema::{decode_row, ROW_COLUMNS};
-use crate::store::AuditStore;
+use crate::model::AttemptResult;
 use crate::time::Timestamp;
 
 /// Which attempts to return. Every set field must match (AND). Results are newest first
@@ -70,77 +72,40 @@ impl AttemptFilter {
     }
 }
 
-/// A bound value of the generated WHERE clause.
-enum Arg {
-    Int(i64),
-    Text(String),
+/// How [`AttemptFilter::image`] matches, decided once for every backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageMatch {
+    /// The image name, exactly.
+    Name(String),
+    /// The image name exactly, or an image SHA-256 starting with `sha_prefix` (lowercase
+    /// hex, 4 to 64 digits).
+    NameOrShaPrefix { name: String, sha_prefix: String },
 }
 
-/// Builds the SQL and its arguments. Only fixed fragments with `?` placeholders are put
-/// into the text; every user value is bound.
-fn build(filter: &AttemptFilter) -> Result<(String, Vec<Arg>)> {
-    let mut clauses: Vec<&'static str> = Vec::new();
-    let mut args = Vec::new();
-    if let Some(mac) = &filter.mac {
-        clauses.push("mac = ?");
-        args.push(Arg::Text(normalize_mac(mac).map_err(AuditError::Invalid)?));
+impl AttemptFilter {
+    /// The filter a backend runs: the MAC in its stored spelling, the image trimmed. Fails
+    /// with [`AuditError::Invalid`] for a MAC that is no MAC, before any database is asked.
+    pub fn normalized(&self) -> Result<AttemptFilter> {
+        let mut f = self.clone();
+        if let Some(mac) = &f.mac {
+            f.mac = Some(normalize_mac(mac).map_err(AuditError::Invalid)?);
+        }
+        if let Some(image) = &f.image {
+            f.image = Some(image.trim().to_owned());
+        }
+        Ok(f)
     }
-    if let Some(slot) = &filter.slot {
-        clauses.push("slot = ?");
-        args.push(Arg::Text(slot.clone()));
-    }
-    if let Some(result) = filter.result {
-        clauses.push("result = ?");
-        args.push(Arg::Text(result.as_str().into()));
-    }
-    if let Some(since) = filter.since {
-        clauses.push("started_at_ms >= ?");
-        args.push(Arg::Int(since.as_unix_ms()));
-    }
-    if let Some(until) = filter.until {
-        clauses.push("started_at_ms < ?");
-        args.push(Arg::Int(until.as_unix_ms()));
-    }
-    if let Some(image) = &filter.image {
-        let image = image.trim();
+
+    /// How the image field matches: a value of 4 to 64 hex digits is also taken as a
+    /// SHA-256 prefix (any case); anything else is a name only.
+    pub fn image_match(&self) -> Option<ImageMatch> {
+        let image = self.image.as_deref()?.trim();
         let hex_prefix = (4..=64).contains(&image.len()) && image.bytes().all(|b| b.is_ascii_hexdigit());
-        if hex_prefix {
-            // GLOB on a BINARY column with a literal prefix is a range scan of the index.
-            // The prefix is hex only, so it holds no GLOB metacharacters.
-            clauses.push("(image_name = ? OR image_sha256 GLOB ?)");
-            args.push(Arg::Text(image.into()));
-            args.push(Arg::Text(format!("{}*", image.to_ascii_lowercase())));
+        Some(if hex_prefix {
+            ImageMatch::NameOrShaPrefix { name: image.into(), sha_prefix: image.to_ascii_lowercase() }
         } else {
-            clauses.push("image_name = ?");
-            args.push(Arg::Text(image.into()));
-        }
-    }
-    let mut sql = format!("SELECT {ROW_COLUMNS} FROM attempts");
-    if !clauses.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&clauses.join(" AND "));
-    }
-    sql.push_str(" ORDER BY started_at_ms DESC, id DESC");
-    if let Some(limit) = filter.limit {
-        sql.push_str(" LIMIT ?");
-        args.push(Arg::Int(i64::from(limit)));
-    }
-    Ok((sql, args))
-}
-
-impl AuditStore {
-    /// Attempts matching `filter`, newest first.
-    pub async fn query(&self, filter: &AttemptFilter) -> Result<Vec<AttemptRow>> {
-        let (sql, args) = build(filter)?;
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for a in args {
-            q = match a {
-                Arg::Int(i) => q.bind(i),
-                Arg::Text(s) => q.bind(s),
-            };
-        }
-        let rows = q.fetch_all(&self.reader).await.map_err(|e| self.sql_err(e))?;
-        rows.iter().map(|r| decode_row(&self.path, r)).collect()
+            ImageMatch::Name(image.into())
+        })
     }
 }
 
@@ -149,23 +114,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn empty_filter_selects_everything_newest_first() {
-        let (sql, args) = build(&AttemptFilter::all()).unwrap();
-        assert!(!sql.contains("WHERE"));
-        assert!(sql.ends_with("ORDER BY started_at_ms DESC, id DESC"));
-        assert!(args.is_empty());
+    fn normalizing_spells_the_mac_as_stored_and_refuses_a_bad_one() {
+        let f = AttemptFilter::all().mac("aa-bb-cc-dd-ee-ff").image("  golden.bin ").normalized().unwrap();
+        assert_eq!(f.mac.as_deref(), Some("AA:BB:CC:DD:EE:FF"));
+        assert_eq!(f.image.as_deref(), Some("golden.bin"));
+        assert!(matches!(AttemptFilter::all().mac("nope").normalized(), Err(AuditError::Invalid(_))));
     }
 
     #[test]
-    fn values_are_bound_never_spliced() {
-        let f = AttemptFilter::all().slot("A1' OR 1=1 --").image("golden v2; DROP TABLE attempts").limit(3);
-        let (sql, args) = build(&f).unwrap();
-        assert!(!sql.contains("OR 1=1") && !sql.contains("DROP"));
-        assert_eq!(args.len(), 3);
-    }
-
-    #[test]
-    fn bad_mac_is_rejected_before_querying() {
-        assert!(matches!(build(&AttemptFilter::all().mac("nope")), Err(AuditError::Invalid(_))));
+    fn image_is_a_sha_prefix_only_from_four_to_sixty_four_hex_digits() {
+        let table = [
+            ("golden-v2.bin", None),
+            ("abc", None),
+            ("ABCD", Some("abcd")),
+            (" cdcdcd ", Some("cdcdcd")),
+            (&*"ab".repeat(32), Some(&*"ab".repeat(32))),
+            (&*"a".repeat(65), None),
+            ("abcg", None),
+        ];
+        for (image, prefix) in table {
+            let got = AttemptFilter::all().image(image).image_match().unwrap();
+            let want = match prefix {
+                Some(p) => ImageMatch::NameOrShaPrefix { name: image.trim().into(), sha_prefix: p.into() },
+                None => ImageMatch::Name(image.trim().into()),
+            };
+            assert_eq!(got, want, "{image}");
+        }
+        assert_eq!(AttemptFilter::all().image_match(), None);
     }
 }

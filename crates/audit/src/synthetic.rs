@@ -1,22 +1,22 @@
 //! Deterministic synthetic attempts for benchmarks and load tests.
 //!
 //! Rows are generated from a seed (same seed, same rows), already completed and chained,
-//! and inserted with multi-row `INSERT`s in transactions of [`SyntheticSpec::batch`] rows,
-//! so a million rows take seconds, not the hours one-by-one commits would. The result is a
-//! database that [`crate::AuditStore::verify_chain`] accepts.
+//! by [`SyntheticRows`]; a backend inserts them in bulk, in transactions of
+//! [`SyntheticSpec::batch`] rows (SQLite: multi-row `INSERT`s), so a million rows take
+//! seconds, not the hours one-by-one commits would. The result is a database that
+//! [`crate::AuditStore::verify_chain`] accepts.
 //!
 //! Rework flags are computed among the rows of one call: use a database of its own.
 
 use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
-use sqlx::Row;
 
-use crate::chain::{self, Value, CHAIN_COLUMNS};
+use crate::chain::Value;
 use crate::error::Result;
 use crate::mac::format_mac;
 use crate::model::{AttemptId, AttemptResult, SkippedRegion, StageTimings};
-use crate::store::{write_tx, AuditStore};
+use crate::store::AuditStore;
 use crate::time::Timestamp;
 
 /// What to generate.
@@ -84,68 +84,9 @@ pub fn synthetic_mac(seed: u64, i: u64) -> String {
     format_mac([(b[0] | 0x02) & 0xFE, b[1], b[2], l[1], l[2], l[3]])
 }
 
-/// Statement size: 28 columns x 256 rows stays far below SQLite's 32766 parameters.
-const ROWS_PER_STATEMENT: usize = 256;
-
 /// Inserts synthetic rows as described by `spec`.
 pub async fn insert_synthetic_with(store: &AuditStore, spec: &SyntheticSpec) -> Result<SyntheticSummary> {
-    let mut gen = Generator::new(spec);
-    let mut summary =
-        SyntheticSummary { inserted: 0, first_id: None, last_id: None, first_started: None, last_started: None };
-    let columns = format!("{}, seq, row_hash", CHAIN_COLUMNS.join(", "));
-    let placeholders = format!("({})", vec!["?"; CHAIN_COLUMNS.len() + 2].join(", "));
-
-    while summary.inserted < spec.count {
-        let in_batch = (spec.count - summary.inserted).min(spec.batch.max(1) as u64) as usize;
-        let batch_gen = &mut gen;
-        let (first, last) = write_tx!(store, |tx| {
-            let mut head = chain::read_head(&mut tx).await?;
-            let max_id: Option<i64> =
-                sqlx::query("SELECT MAX(id) FROM attempts").fetch_one(&mut *tx).await?.try_get(0)?;
-            let mut next_id = max_id.unwrap_or(0) + 1;
-            let first_id = next_id;
-            let mut left = in_batch;
-            // A retried transaction must produce the same rows: generate from a copy.
-            let mut g = batch_gen.clone();
-            while left > 0 {
-                let k = left.min(ROWS_PER_STATEMENT);
-                let sql =
-                    format!("INSERT INTO attempts ({columns}) VALUES {}", vec![placeholders.as_str(); k].join(", "));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for _ in 0..k {
-                    let mut values = g.next_row(next_id);
-                    values[chain::PREV_HASH_INDEX] = Value::Text(head.last_hash.clone());
-                    let hash = chain::row_hash(&values);
-                    head.last_seq += 1;
-                    values.push(Value::Int(head.last_seq));
-                    values.push(Value::Text(hash.clone()));
-                    head.last_hash = hash;
-                    head.last_attempt_id = Some(next_id);
-                    next_id += 1;
-                    for v in values {
-                        q = match v {
-                            Value::Null => q.bind(None::<i64>),
-                            Value::Int(i) => q.bind(i),
-                            Value::Text(s) => q.bind(s),
-                            Value::Real(f) => q.bind(f),
-                            Value::Blob(b) => q.bind(b),
-                        };
-                    }
-                }
-                q.execute(&mut *tx).await?;
-                left -= k;
-            }
-            chain::write_head(&mut tx, &head).await?;
-            *batch_gen = g;
-            (first_id, next_id - 1)
-        })?;
-        summary.first_id.get_or_insert(AttemptId(first));
-        summary.last_id = Some(AttemptId(last));
-        summary.inserted += in_batch as u64;
-    }
-    summary.first_started = (spec.count > 0).then_some(spec.start);
-    summary.last_started = gen.last_started;
-    Ok(summary)
+    store.insert_synthetic(spec).await
 }
 
 const STAGES: [&str; 7] = ["connect", "identify", "stub", "erase", "write", "verify", "reset"];
@@ -157,8 +98,10 @@ const REASONS: [&str; 5] = [
     "chip said: \"invalid command\", status 0x05",
 ];
 
-#[derive(Clone)]
-struct Generator {
+/// The rows of a [`SyntheticSpec`], one after the other. Cloning keeps the position, so a
+/// backend that retries a batch can generate it again from a copy.
+#[derive(Debug, Clone)]
+pub struct SyntheticRows {
     spec_seed: u64,
     start: i64,
     spacing: i64,
@@ -174,9 +117,10 @@ struct Generator {
     image_sha: String,
 }
 
-impl Generator {
-    fn new(spec: &SyntheticSpec) -> Self {
-        Generator {
+impl SyntheticRows {
+    /// The rows of `spec`, from the first.
+    pub fn new(spec: &SyntheticSpec) -> Self {
+        SyntheticRows {
             spec_seed: spec.seed,
             start: spec.start.as_unix_ms(),
             spacing: spec.spacing_ms.max(1),
@@ -193,8 +137,14 @@ impl Generator {
         }
     }
 
-    /// The [`CHAIN_COLUMNS`] values of the next row (prev_hash left for the caller).
-    fn next_row(&mut self, id: i64) -> Vec<Value> {
+    /// Start time of the last row generated.
+    pub fn last_started(&self) -> Option<Timestamp> {
+        self.last_started
+    }
+
+    /// The [`crate::chain::CHAIN_COLUMNS`] values of the next row, which gets the attempt id `id` (ids
+    /// must grow). `prev_hash` is left `Null` for the caller, who chains the row.
+    pub fn next_row(&mut self, id: i64) -> Vec<Value> {
         let i = self.i;
         self.i += 1;
         let mut rng = Rng(splitmix64(self.spec_seed ^ i.wrapping_mul(0xA076_1D64_78BD_642F)));

@@ -1,6 +1,8 @@
 //! Walking the hash chain and naming what was changed.
 //!
-//! Rows are read in `seq` order in batches, with one row of look-ahead. For each row the
+//! Pure logic shared by every backend: the backend reads the chained rows in `seq` order
+//! (in batches, on one consistent snapshot) and feeds them to a [`ChainWalker`], which
+//! keeps one row of look-ahead. For each row the
 //! verifier knows the hash the row should link to (the anchor: the previous accepted
 //! row's `row_hash`) and checks two things: its content still hashes to its `row_hash`,
 //! and its `prev_hash` is the anchor. The combination tells what happened:
@@ -14,22 +16,16 @@
 //!
 //! After an edited row the next link is not judged (its successor committed to the
 //! original hash, which is unknown), so one edit gives one finding. At the end the last
-//! row is compared with `chain_head`, which catches deleted or appended newest rows.
+//! row is compared with the recorded [`ChainHead`], which catches deleted or appended
+//! newest rows.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::chain::{self, ChainHead, Value, CHAIN_COLUMNS, GENESIS_HASH, PREV_HASH_INDEX};
-use crate::error::Result;
-use crate::store::AuditStore;
 
-/// Rows read per batch while walking the chain.
-const BATCH: i64 = 5_000;
-
-/// One finding of [`AuditStore::verify_chain`].
+/// One finding of [`crate::AuditStore::verify_chain`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChainProblem {
@@ -82,7 +78,7 @@ impl fmt::Display for ChainProblem {
     }
 }
 
-/// Result of [`AuditStore::verify_chain`].
+/// Result of [`crate::AuditStore::verify_chain`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainReport {
     /// Chained (completed) rows read.
@@ -98,237 +94,276 @@ impl ChainReport {
     }
 }
 
-struct ChainRow {
-    seq: i64,
-    id: i64,
-    row_hash: Option<String>,
-    values: Vec<Value>,
+/// One chained row as stored: its `seq`, its stored `row_hash` and its [`CHAIN_COLUMNS`]
+/// values (read exactly as stored, storage class included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainRow {
+    pub seq: i64,
+    pub row_hash: Option<String>,
+    pub values: Vec<Value>,
 }
 
 impl ChainRow {
+    fn id(&self) -> i64 {
+        match self.values.first() {
+            Some(Value::Int(i)) => *i,
+            _ => -1,
+        }
+    }
+
     fn prev_hash(&self) -> Option<&str> {
-        self.values[PREV_HASH_INDEX].as_text()
+        self.values.get(PREV_HASH_INDEX).and_then(Value::as_text)
     }
 }
 
-impl AuditStore {
-    /// Walks the whole chain; see the module docs for what each finding means. Reads run on
-    /// a snapshot-consistent read transaction so concurrent completions do not confuse it.
-    pub async fn verify_chain(&self) -> Result<ChainReport> {
-        let mut tx = self.reader.begin().await.map_err(|e| self.sql_err(e))?;
-        let head = chain::read_head(&mut tx).await.map_err(|e| self.sql_err(e))?;
-        let sql = format!(
-            "SELECT seq, row_hash, {} FROM attempts WHERE seq > ? AND seq IS NOT NULL ORDER BY seq LIMIT ?",
-            chain::chain_column_list()
-        );
-        let mut buf: VecDeque<ChainRow> = VecDeque::new();
-        let mut fetched_to = i64::MIN;
-        let mut exhausted = false;
+/// Walks a chain row by row: [`ChainWalker::push`] every chained row in ascending `seq`
+/// order, then [`ChainWalker::finish`] for the report.
+#[derive(Debug)]
+pub struct ChainWalker {
+    head: ChainHead,
+    /// The row pushed last, judged once its successor (or the end) is known.
+    pending: Option<ChainRow>,
+    problems: Vec<ChainProblem>,
+    checked: u64,
+    /// Hash the next row must link to; `None` right after an edited row (unknown).
+    anchor: Option<String>,
+    anchor_seq: i64,
+    anchor_id: Option<i64>,
+    seen_head: bool,
+    after_head: Vec<(i64, i64)>,
+    head_id_hash: Option<Option<String>>,
+}
 
-        let mut problems = Vec::new();
-        let mut checked = 0u64;
-        // Hash the next row must link to; None right after an edited row (unknown).
-        let mut anchor: Option<String> = Some(GENESIS_HASH.to_owned());
-        let (mut anchor_seq, mut anchor_id) = (0i64, None::<i64>);
-        let mut seen_head = head.last_seq == 0;
-        let mut after_head: Vec<(i64, i64)> = Vec::new();
-        let mut head_id_hash: Option<Option<String>> = None;
-
-        loop {
-            if buf.len() < 2 && !exhausted {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(fetched_to)
-                    .bind(BATCH)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(|e| self.sql_err(e))?;
-                exhausted = (rows.len() as i64) < BATCH;
-                for r in &rows {
-                    let seq: i64 = r.try_get(0).map_err(|e| self.sql_err(e))?;
-                    let row_hash: Option<String> = r.try_get_unchecked(1).ok().flatten();
-                    let values = chain::read_values(r, 2).map_err(|e| self.sql_err(e))?;
-                    let id = match values[0] {
-                        Value::Int(i) => i,
-                        _ => -1,
-                    };
-                    fetched_to = seq;
-                    buf.push_back(ChainRow { seq, id, row_hash, values });
-                }
-                continue;
-            }
-            let Some(r) = buf.pop_front() else { break };
-            checked += 1;
-            let content_ok = r.row_hash.as_deref() == Some(chain::row_hash(&r.values).as_str());
-            let link_ok = anchor.as_deref().is_none_or(|a| r.prev_hash() == Some(a));
-            // The next row links to this row's predecessor: this row was never part of the
-            // chain, however well it hashes or links itself.
-            let next_skips_it = anchor.is_some() && buf.front().is_some_and(|n| n.prev_hash() == anchor.as_deref());
-            if next_skips_it {
-                problems.push(ChainProblem::Inserted { seq: r.seq, id: r.id });
-                continue;
-            }
-            if !link_ok {
-                if !content_ok {
-                    problems.push(ChainProblem::Edited { seq: r.seq, id: r.id });
-                } else if r.seq > anchor_seq + 1 {
-                    problems.push(ChainProblem::Deleted {
-                        after_seq: anchor_seq,
-                        after_id: anchor_id,
-                        before_seq: r.seq,
-                        before_id: r.id,
-                        missing: r.seq - anchor_seq - 1,
-                    });
-                } else {
-                    problems.push(ChainProblem::Rewritten {
-                        seq: anchor_seq,
-                        id: anchor_id,
-                        next_seq: r.seq,
-                        next_id: r.id,
-                    });
-                }
-            } else if !content_ok {
-                problems.push(ChainProblem::Edited { seq: r.seq, id: r.id });
-            }
-
-            if seen_head {
-                after_head.push((r.seq, r.id));
-            }
-            if head.last_attempt_id == Some(r.id) {
-                head_id_hash = Some(r.row_hash.clone());
-            }
-            if r.row_hash.as_deref() == Some(head.last_hash.as_str()) {
-                seen_head = true;
-                after_head.clear();
-            }
-            anchor = if content_ok { r.row_hash.clone() } else { None };
-            anchor_seq = r.seq;
-            anchor_id = Some(r.id);
+impl ChainWalker {
+    /// A walker that checks the rows against `head`, the chain head as recorded.
+    pub fn new(head: ChainHead) -> Self {
+        debug_assert_eq!(CHAIN_COLUMNS.len(), PREV_HASH_INDEX + 1);
+        let seen_head = head.last_seq == 0;
+        ChainWalker {
+            head,
+            pending: None,
+            problems: Vec::new(),
+            checked: 0,
+            anchor: Some(GENESIS_HASH.to_owned()),
+            anchor_seq: 0,
+            anchor_id: None,
+            seen_head,
+            after_head: Vec::new(),
+            head_id_hash: None,
         }
-        drop(tx);
+    }
 
-        if seen_head {
-            problems.extend(after_head.into_iter().map(|(seq, id)| ChainProblem::AfterHead { seq, id }));
-        } else if head_id_hash.is_some() {
+    /// The next chained row (ascending `seq`).
+    pub fn push(&mut self, row: ChainRow) {
+        if let Some(prev) = self.pending.take() {
+            let next_prev = row.prev_hash().map(str::to_owned);
+            self.judge(prev, Some(next_prev));
+        }
+        self.pending = Some(row);
+    }
+
+    /// Judges the last row and the head; the findings in chain order.
+    pub fn finish(mut self) -> ChainReport {
+        if let Some(last) = self.pending.take() {
+            self.judge(last, None);
+        }
+        let mut problems = self.problems;
+        if self.seen_head {
+            problems.extend(self.after_head.into_iter().map(|(seq, id)| ChainProblem::AfterHead { seq, id }));
+        } else if self.head_id_hash.is_some() {
             problems.push(ChainProblem::HeadMismatch {
-                head_seq: head.last_seq,
-                head_hash: head.last_hash.clone(),
-                last_seq: anchor_seq,
-                last_hash: anchor.clone().unwrap_or_default(),
+                head_seq: self.head.last_seq,
+                head_hash: self.head.last_hash.clone(),
+                last_seq: self.anchor_seq,
+                last_hash: self.anchor.clone().unwrap_or_default(),
             });
         } else {
             problems.push(ChainProblem::TailDeleted {
-                last_seq: anchor_seq,
-                head_seq: head.last_seq,
-                head_attempt_id: head.last_attempt_id,
+                last_seq: self.anchor_seq,
+                head_seq: self.head.last_seq,
+                head_attempt_id: self.head.last_attempt_id,
             });
         }
-        debug_assert_eq!(CHAIN_COLUMNS.len(), PREV_HASH_INDEX + 1);
-        Ok(ChainReport { rows_checked: checked, head, problems })
+        ChainReport { rows_checked: self.checked, head: self.head, problems }
+    }
+
+    /// Judges `r` knowing the `prev_hash` of its successor (`None`: `r` is the last row;
+    /// `Some(None)`: the successor has no text `prev_hash`).
+    fn judge(&mut self, r: ChainRow, next_prev: Option<Option<String>>) {
+        self.checked += 1;
+        let id = r.id();
+        let content_ok = r.row_hash.as_deref() == Some(chain::row_hash(&r.values).as_str());
+        let link_ok = self.anchor.as_deref().is_none_or(|a| r.prev_hash() == Some(a));
+        // The next row links to this row's predecessor: this row was never part of the
+        // chain, however well it hashes or links itself.
+        let next_skips_it =
+            self.anchor.is_some() && next_prev.as_ref().is_some_and(|n| n.as_deref() == self.anchor.as_deref());
+        if next_skips_it {
+            self.problems.push(ChainProblem::Inserted { seq: r.seq, id });
+            return;
+        }
+        if !link_ok {
+            if !content_ok {
+                self.problems.push(ChainProblem::Edited { seq: r.seq, id });
+            } else if r.seq > self.anchor_seq + 1 {
+                self.problems.push(ChainProblem::Deleted {
+                    after_seq: self.anchor_seq,
+                    after_id: self.anchor_id,
+                    before_seq: r.seq,
+                    before_id: id,
+                    missing: r.seq - self.anchor_seq - 1,
+                });
+            } else {
+                self.problems.push(ChainProblem::Rewritten {
+                    seq: self.anchor_seq,
+                    id: self.anchor_id,
+                    next_seq: r.seq,
+                    next_id: id,
+                });
+            }
+        } else if !content_ok {
+            self.problems.push(ChainProblem::Edited { seq: r.seq, id });
+        }
+
+        if self.seen_head {
+            self.after_head.push((r.seq, id));
+        }
+        if self.head.last_attempt_id == Some(id) {
+            self.head_id_hash = Some(r.row_hash.clone());
+        }
+        if r.row_hash.as_deref() == Some(self.head.last_hash.as_str()) {
+            self.seen_head = true;
+            self.after_head.clear();
+        }
+        self.anchor = if content_ok { r.row_hash } else { None };
+        self.anchor_seq = r.seq;
+        self.anchor_id = Some(id);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use sqlx::{ConnectOptions, Row};
-
     use super::*;
-    use crate::model::{Completion, NewAttempt};
-    use crate::options::StoreOptions;
 
-    /// Someone who knows the hash definition changes a row and recomputes its hash: the row
-    /// itself verifies, but its successor recorded the old hash.
-    #[tokio::test]
-    async fn a_changed_and_rehashed_row_is_named_through_its_successor() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.db");
-        let store = AuditStore::open(&path, StoreOptions::default()).await.unwrap();
-        let mut ids = Vec::new();
-        for slot in ["A1", "A2", "A3"] {
-            let id = store
-                .begin_attempt(NewAttempt {
-                    station_id: "s".into(),
-                    slot: slot.into(),
-                    port: "p".into(),
-                    usb: None,
-                    image_name: "i".into(),
-                    image_sha256: "ab".repeat(32),
-                    started_at: None,
-                })
-                .await
-                .unwrap();
-            store.complete_attempt(id, Completion::fail("write", "timeout")).await.unwrap();
-            ids.push(id.0);
+    /// A valid chain of `n` rows built with the real hash, and its head.
+    fn chain_of(n: i64) -> (Vec<ChainRow>, ChainHead) {
+        let mut prev = GENESIS_HASH.to_owned();
+        let mut rows = Vec::new();
+        for seq in 1..=n {
+            let mut values: Vec<Value> = (0..CHAIN_COLUMNS.len()).map(|i| Value::Int(i as i64 * seq)).collect();
+            values[0] = Value::Int(100 + seq);
+            values[PREV_HASH_INDEX] = Value::Text(prev.clone());
+            let hash = chain::row_hash(&values);
+            prev = hash.clone();
+            rows.push(ChainRow { seq, row_hash: Some(hash), values });
         }
-
-        let mut raw = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).connect().await.unwrap();
-        sqlx::query("UPDATE attempts SET result = 'pass', failure_stage = NULL, failure_reason = NULL WHERE id = ?")
-            .bind(ids[1])
-            .execute(&mut raw)
-            .await
-            .unwrap();
-        let sql = format!("SELECT {} FROM attempts WHERE id = ?", chain::chain_column_list());
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ids[1]).fetch_one(&mut raw).await.unwrap();
-        let rehashed = chain::row_hash(&chain::read_values(&row, 0).unwrap());
-        sqlx::query("UPDATE attempts SET row_hash = ? WHERE id = ?")
-            .bind(&rehashed)
-            .bind(ids[1])
-            .execute(&mut raw)
-            .await
-            .unwrap();
-        let stored: String = sqlx::query("SELECT row_hash FROM attempts WHERE id = ?")
-            .bind(ids[1])
-            .fetch_one(&mut raw)
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(stored, rehashed);
-
-        let report = store.verify_chain().await.unwrap();
-        assert_eq!(
-            report.problems,
-            vec![ChainProblem::Rewritten { seq: 2, id: Some(ids[1]), next_seq: 3, next_id: ids[2] }]
-        );
+        let head = ChainHead { last_seq: n, last_hash: prev, last_attempt_id: (n > 0).then_some(100 + n) };
+        (rows, head)
     }
 
-    /// Rewriting the newest row and its hash leaves no successor to notice; the head does.
-    #[tokio::test]
-    async fn a_rehashed_newest_row_is_caught_by_the_head() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.db");
-        let store = AuditStore::open(&path, StoreOptions::default()).await.unwrap();
-        let id = store
-            .begin_attempt(NewAttempt {
-                station_id: "s".into(),
-                slot: "A1".into(),
-                port: "p".into(),
-                usb: None,
-                image_name: "i".into(),
-                image_sha256: "ab".repeat(32),
-                started_at: None,
-            })
-            .await
-            .unwrap();
-        store.complete_attempt(id, Completion::fail("write", "timeout")).await.unwrap();
-        let mut raw = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).connect().await.unwrap();
-        sqlx::query("UPDATE attempts SET failure_reason = 'cable' WHERE id = ?")
-            .bind(id.0)
-            .execute(&mut raw)
-            .await
-            .unwrap();
-        let sql = format!("SELECT {} FROM attempts WHERE id = ?", chain::chain_column_list());
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_one(&mut raw).await.unwrap();
-        let rehashed = chain::row_hash(&chain::read_values(&row, 0).unwrap());
-        sqlx::query("UPDATE attempts SET row_hash = ? WHERE id = ?")
-            .bind(&rehashed)
-            .bind(id.0)
-            .execute(&mut raw)
-            .await
-            .unwrap();
-        let report = store.verify_chain().await.unwrap();
+    fn walk(rows: Vec<ChainRow>, head: ChainHead) -> ChainReport {
+        let mut w = ChainWalker::new(head);
+        for r in rows {
+            w.push(r);
+        }
+        w.finish()
+    }
+
+    fn rehash(r: &mut ChainRow) {
+        r.row_hash = Some(chain::row_hash(&r.values));
+    }
+
+    #[test]
+    fn each_kind_of_tamper_gives_its_one_finding() {
+        type Tamper = fn(&mut Vec<ChainRow>, &mut ChainHead);
+        let cases: [(&str, Tamper, Vec<ChainProblem>); 7] = [
+            ("untouched", |_, _| {}, vec![]),
+            (
+                "edited",
+                |rows, _| rows[1].values[5] = Value::Text("x".into()),
+                vec![ChainProblem::Edited { seq: 2, id: 102 }],
+            ),
+            (
+                "deleted",
+                |rows, _| {
+                    rows.remove(1);
+                },
+                vec![ChainProblem::Deleted {
+                    after_seq: 1,
+                    after_id: Some(101),
+                    before_seq: 3,
+                    before_id: 103,
+                    missing: 1,
+                }],
+            ),
+            (
+                "rewritten",
+                |rows, _| {
+                    rows[1].values[5] = Value::Null;
+                    rehash(&mut rows[1]);
+                },
+                vec![ChainProblem::Rewritten { seq: 2, id: Some(102), next_seq: 3, next_id: 103 }],
+            ),
+            (
+                "tail deleted",
+                |rows, _| {
+                    rows.pop();
+                },
+                vec![ChainProblem::TailDeleted { last_seq: 3, head_seq: 4, head_attempt_id: Some(104) }],
+            ),
+            (
+                "inserted",
+                |rows, _| {
+                    // A plausible row linking to seq 2, slipped in before seq 3.
+                    let mut forged = rows[1].clone();
+                    forged.values[0] = Value::Int(999);
+                    forged.values[PREV_HASH_INDEX] = Value::Text(rows[1].row_hash.clone().unwrap());
+                    rehash(&mut forged);
+                    rows.insert(2, forged);
+                    for (i, r) in rows.iter_mut().enumerate() {
+                        r.seq = i as i64 + 1;
+                    }
+                },
+                vec![ChainProblem::Inserted { seq: 3, id: 999 }],
+            ),
+            (
+                "appended after head",
+                |rows, _| {
+                    let last = rows.last().unwrap();
+                    let mut values = last.values.clone();
+                    values[0] = Value::Int(998);
+                    values[PREV_HASH_INDEX] = Value::Text(last.row_hash.clone().unwrap());
+                    let row_hash = Some(chain::row_hash(&values));
+                    rows.push(ChainRow { seq: 5, row_hash, values });
+                },
+                vec![ChainProblem::AfterHead { seq: 5, id: 998 }],
+            ),
+        ];
+        for (name, tamper, expected) in cases {
+            let (mut rows, mut head) = chain_of(4);
+            tamper(&mut rows, &mut head);
+            let report = walk(rows, head);
+            assert_eq!(report.problems, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_rehashed_newest_row_is_caught_by_the_head() {
+        let (mut rows, head) = chain_of(3);
+        rows[2].values[4] = Value::Text("cable".into());
+        rehash(&mut rows[2]);
+        let report = walk(rows, head);
         assert!(
-            matches!(report.problems.as_slice(), [ChainProblem::HeadMismatch { head_seq: 1, last_seq: 1, .. }]),
+            matches!(report.problems.as_slice(), [ChainProblem::HeadMismatch { head_seq: 3, last_seq: 3, .. }]),
             "{:?}",
             report.problems
         );
+    }
+
+    #[test]
+    fn an_empty_chain_with_an_empty_head_is_valid() {
+        let (rows, head) = chain_of(0);
+        let report = walk(rows, head);
+        assert!(report.is_valid() && report.rows_checked == 0);
     }
 }

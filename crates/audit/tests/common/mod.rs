@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flashline_audit::{AuditStore, Completion, Identity, NewAttempt, StageTimings, StoreOptions, Timestamp, UsbInfo};
+use flashline_audit::{
+    AttemptId, AuditStore, ChainProblem, Completion, Identity, NewAttempt, StageTimings, StoreOptions, Timestamp,
+    UsbInfo,
+};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, SqliteConnection};
 
@@ -83,7 +86,7 @@ pub async fn record(
     start: Timestamp,
     mac: Option<&str>,
     completion: Completion,
-) -> flashline_audit::AttemptId {
+) -> AttemptId {
     let mut a = new_attempt(slot);
     a.started_at = Some(start);
     let id = store.begin_attempt(a).await.expect("begin");
@@ -93,4 +96,19 @@ pub async fn record(
     let completion = completion.ended_at(start.add_ms(30_000));
     store.complete_attempt(id, completion).await.expect("complete");
     id
+}
+
+/// Five completed rows (seq 1..=5, the third a failure), ids in a vector.
+pub async fn five(store: &AuditStore) -> Vec<AttemptId> {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let c = if i == 2 { Completion::fail("write", "timeout, no \"ACK\"") } else { pass() };
+        ids.push(record(store, "A1", at(i * MIN), Some(&format!("AA:BB:CC:DD:01:{i:02X}")), c).await);
+    }
+    ids
+}
+
+/// What `verify_chain` finds.
+pub async fn problems(store: &AuditStore) -> Vec<ChainProblem> {
+    store.verify_chain().await.unwrap().problems
 }

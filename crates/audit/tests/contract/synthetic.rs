@@ -1,15 +1,13 @@
 //! Bulk synthetic data: deterministic, chained, queryable.
 
-mod common;
-
-use common::*;
+use super::Fixture;
+use crate::common::*;
 use flashline_audit::synthetic::{insert_synthetic_with, synthetic_mac, SyntheticSpec};
-use flashline_audit::{insert_synthetic, AttemptFilter, AttemptResult, Durability, StoreOptions};
+use flashline_audit::{insert_synthetic, AttemptFilter, AttemptResult};
 
-#[tokio::test]
-async fn synthetic_rows_are_valid_chained_and_deterministic() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn synthetic_rows_are_valid_chained_and_deterministic<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let summary = insert_synthetic(&store, 5_000, 42).await.unwrap();
     assert_eq!(summary.inserted, 5_000);
     assert_eq!(summary.first_id.unwrap().0, 1);
@@ -47,10 +45,8 @@ async fn synthetic_rows_are_valid_chained_and_deterministic() {
     }
 
     // Same seed, same rows: the chain heads agree.
-    let db2 = test_db();
-    let store2 = flashline_audit::AuditStore::open(&db2.path, StoreOptions::default().durability(Durability::Normal))
-        .await
-        .unwrap();
+    let f2 = F::new().await;
+    let store2 = f2.open().await;
     let mut spec = SyntheticSpec::new(5_000, 42);
     spec.batch = 777; // batch size must not change the data
     insert_synthetic_with(&store2, &spec).await.unwrap();
@@ -64,10 +60,9 @@ async fn synthetic_rows_are_valid_chained_and_deterministic() {
     assert!(last.iter().any(|r| r.rework), "a real attempt on a synthetic board is rework");
 }
 
-#[tokio::test]
-async fn stats_over_synthetic_days_add_up() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn stats_over_synthetic_days_add_up<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let mut spec = SyntheticSpec::new(3_000, 9);
     spec.spacing_ms = 60_000; // 50 hours
     insert_synthetic_with(&store, &spec).await.unwrap();

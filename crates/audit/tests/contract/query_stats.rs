@@ -1,8 +1,7 @@
 //! Every filter, and the statistics on a dataset whose numbers are known.
 
-mod common;
-
-use common::*;
+use super::Fixture;
+use crate::common::*;
 use flashline_audit::{AttemptFilter, AttemptResult, AuditStore, Completion, NewAttempt, Timestamp};
 
 /// Dataset (times after T0 = 2026-11-22T00:00Z):
@@ -64,10 +63,9 @@ fn ids_of(rows: &[flashline_audit::AttemptRow]) -> Vec<i64> {
     rows.iter().map(|r| r.id.0).collect()
 }
 
-#[tokio::test]
-async fn every_filter_selects_exactly_its_rows_newest_first() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn every_filter_selects_exactly_its_rows_newest_first<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let ids = dataset(&store).await;
     let id = |n: usize| ids[n - 1].0;
     let q = |f: AttemptFilter| {
@@ -113,10 +111,9 @@ async fn every_filter_selects_exactly_its_rows_newest_first() {
     assert!(rows[0].rework && !rows[1].rework);
 }
 
-#[tokio::test]
-async fn stats_count_per_slot_and_per_hour() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn stats_count_per_slot_and_per_hour<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     dataset(&store).await;
     let stats = store.stats(at(0), at(24 * HOUR)).await.unwrap();
 

@@ -1,16 +1,14 @@
 //! Many jobs at once: every row present exactly once, the chain valid.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
+use super::Fixture;
+use crate::common::*;
 use flashline_audit::{AttemptFilter, AttemptResult, Completion};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_parallel_jobs_each_get_exactly_one_completed_row() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn sixty_four_parallel_jobs_each_get_exactly_one_completed_row<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let mut tasks = Vec::new();
     for i in 0..64u32 {
         let store = store.clone();
@@ -53,10 +51,9 @@ async fn sixty_four_parallel_jobs_each_get_exactly_one_completed_row() {
     assert!(store.integrity_check().await.unwrap().ok);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn verifying_while_jobs_complete_sees_a_consistent_chain() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn verifying_while_jobs_complete_sees_a_consistent_chain<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let writer = {
         let store = store.clone();
         tokio::spawn(async move {

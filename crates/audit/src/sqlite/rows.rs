@@ -1,7 +1,5 @@
 //! Embedded migrations and the mapping between table rows and [`AttemptRow`].
 
-use std::path::Path;
-
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -21,35 +19,36 @@ pub(crate) const ROW_COLUMNS: &str = "id, started_at_ms, ended_at_ms, station_id
      verify_method, rework, rework_of, skipped_regions, stage_timings, seq, prev_hash, row_hash, current_stage";
 
 /// Decodes one row selected with [`ROW_COLUMNS`].
-pub(crate) fn decode_row(path: &Path, row: &SqliteRow) -> Result<AttemptRow> {
-    let id: i64 = get(path, row, 0, "id", "id")?;
-    let int_opt = |col: &'static str| get::<Option<i64>>(path, row, id, col, col);
-    let text_opt = |col: &'static str| get::<Option<String>>(path, row, id, col, col);
-    let text = |col: &'static str| get::<String>(path, row, id, col, col);
+pub(crate) fn decode_row(location: &str, row: &SqliteRow) -> Result<AttemptRow> {
+    let id: i64 = get(location, row, 0, "id", "id")?;
+    let int_opt = |col: &'static str| get::<Option<i64>>(location, row, id, col, col);
+    let text_opt = |col: &'static str| get::<Option<String>>(location, row, id, col, col);
+    let text = |col: &'static str| get::<String>(location, row, id, col, col);
     let narrow = |col: &'static str, v: Option<i64>| -> Result<Option<u64>> {
-        v.map(|x| u64::try_from(x).map_err(|_| decode_err(path, id, col, format!("negative value {x}")))).transpose()
+        v.map(|x| u64::try_from(x).map_err(|_| decode_err(location, id, col, format!("negative value {x}"))))
+            .transpose()
     };
 
     let result_text = text("result")?;
-    let result: AttemptResult = result_text.parse().map_err(|e: String| decode_err(path, id, "result", e))?;
+    let result: AttemptResult = result_text.parse().map_err(|e: String| decode_err(location, id, "result", e))?;
     let skipped_text = text("skipped_regions")?;
     let skipped_regions: Vec<SkippedRegion> =
-        serde_json::from_str(&skipped_text).map_err(|e| decode_err(path, id, "skipped_regions", e.to_string()))?;
+        serde_json::from_str(&skipped_text).map_err(|e| decode_err(location, id, "skipped_regions", e.to_string()))?;
     let timings_text = text("stage_timings")?;
     let stage_timings: StageTimings =
-        serde_json::from_str(&timings_text).map_err(|e| decode_err(path, id, "stage_timings", e.to_string()))?;
+        serde_json::from_str(&timings_text).map_err(|e| decode_err(location, id, "stage_timings", e.to_string()))?;
     let u16_opt = |col: &'static str| -> Result<Option<u16>> {
         narrow(col, int_opt(col)?)?
-            .map(|v| u16::try_from(v).map_err(|_| decode_err(path, id, col, format!("{v} out of range"))))
+            .map(|v| u16::try_from(v).map_err(|_| decode_err(location, id, col, format!("{v} out of range"))))
             .transpose()
     };
     let flash_id = narrow("flash_id", int_opt("flash_id")?)?
-        .map(|v| u32::try_from(v).map_err(|_| decode_err(path, id, "flash_id", format!("{v} out of range"))))
+        .map(|v| u32::try_from(v).map_err(|_| decode_err(location, id, "flash_id", format!("{v} out of range"))))
         .transpose()?;
 
     Ok(AttemptRow {
         id: AttemptId(id),
-        started_at: Timestamp::from_unix_ms(get(path, row, id, "started_at_ms", "started_at_ms")?),
+        started_at: Timestamp::from_unix_ms(get(location, row, id, "started_at_ms", "started_at_ms")?),
         ended_at: int_opt("ended_at_ms")?.map(Timestamp::from_unix_ms),
         station_id: text("station_id")?,
         slot: text("slot")?,
@@ -67,10 +66,10 @@ pub(crate) fn decode_row(path: &Path, row: &SqliteRow) -> Result<AttemptRow> {
         result,
         failure_stage: text_opt("failure_stage")?,
         failure_reason: text_opt("failure_reason")?,
-        bytes_written: narrow("bytes_written", Some(get(path, row, id, "bytes_written", "bytes_written")?))?
+        bytes_written: narrow("bytes_written", Some(get(location, row, id, "bytes_written", "bytes_written")?))?
             .unwrap_or(0),
         verify_method: text_opt("verify_method")?,
-        rework: get::<i64>(path, row, id, "rework", "rework")? != 0,
+        rework: get::<i64>(location, row, id, "rework", "rework")? != 0,
         rework_of: int_opt("rework_of")?.map(AttemptId),
         skipped_regions,
         stage_timings,
@@ -81,13 +80,13 @@ pub(crate) fn decode_row(path: &Path, row: &SqliteRow) -> Result<AttemptRow> {
     })
 }
 
-fn get<T>(path: &Path, row: &SqliteRow, id: i64, name: &str, col: &'static str) -> Result<T>
+fn get<T>(location: &str, row: &SqliteRow, id: i64, name: &str, col: &'static str) -> Result<T>
 where
     T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {
-    row.try_get::<T, _>(name).map_err(|e| decode_err(path, id, col, e.to_string()))
+    row.try_get::<T, _>(name).map_err(|e| decode_err(location, id, col, e.to_string()))
 }
 
-fn decode_err(path: &Path, id: i64, column: &'static str, detail: String) -> AuditError {
-    AuditError::Decode { path: path.to_path_buf(), id, column, detail }
+fn decode_err(location: &str, id: i64, column: &'static str, detail: String) -> AuditError {
+    AuditError::Decode { location: location.to_owned(), id, column, detail }
 }

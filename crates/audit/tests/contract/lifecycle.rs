@@ -1,16 +1,14 @@
-//! Begin/identify/complete, interrupted recovery, rework, validation.
+//! Begin/identify/stage/complete, interrupted recovery, rework, validation.
 
-mod common;
-
-use common::*;
+use super::Fixture;
+use crate::common::*;
 use flashline_audit::{
-    AttemptId, AttemptResult, AuditError, AuditStore, Completion, SkippedRegion, StageTimings, INTERRUPTED_REASON,
+    AttemptId, AttemptResult, AuditError, Completion, SkippedRegion, StageTimings, INTERRUPTED_REASON, UNKNOWN_STAGE,
 };
 
-#[tokio::test]
-async fn begin_identify_complete_round_trip() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn begin_identify_complete_round_trip<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let mut new = new_attempt("A2");
     new.started_at = Some(at(0));
     new.image_sha256 = sha(0xcd).to_uppercase();
@@ -63,10 +61,9 @@ async fn begin_identify_complete_round_trip() {
     assert!(store.integrity_check().await.unwrap().ok);
 }
 
-#[tokio::test]
-async fn a_row_is_completed_exactly_once() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn a_row_is_completed_exactly_once<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let id = store.begin_attempt(new_attempt("A1")).await.unwrap();
     store.complete_attempt(id, pass()).await.unwrap();
     let again = store.complete_attempt(id, Completion::fail("write", "late")).await;
@@ -75,14 +72,20 @@ async fn a_row_is_completed_exactly_once() {
     assert!(matches!(identify_late, Err(AuditError::AlreadyCompleted { .. })), "{identify_late:?}");
     let unknown = store.complete_attempt(AttemptId(999), pass()).await;
     assert!(matches!(unknown, Err(AuditError::NotFound { .. })), "{unknown:?}");
+    let unknown = store.update_identity(AttemptId(999), &identity("AA:BB:CC:DD:EE:03")).await;
+    assert!(matches!(unknown, Err(AuditError::NotFound { .. })), "{unknown:?}");
+    let unknown = store.get(AttemptId(999)).await;
+    assert!(matches!(unknown, Err(AuditError::NotFound { .. })), "{unknown:?}");
+    assert!(unknown.unwrap_err().location().is_some_and(|l| l == store.location()), "the error names the database");
     assert_eq!(store.get(id).await.unwrap().result, AttemptResult::Pass);
-    assert!(store.verify_chain().await.unwrap().is_valid());
+    let report = store.verify_chain().await.unwrap();
+    assert!(report.is_valid(), "{:?}", report.problems);
+    assert_eq!(report.rows_checked, 1, "a refused completion adds nothing to the chain");
 }
 
-#[tokio::test]
-async fn invalid_input_is_refused_without_writing() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn invalid_input_is_refused_without_writing<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let mut bad = new_attempt("A1");
     bad.image_sha256 = "1234".into();
     assert!(matches!(store.begin_attempt(bad).await, Err(AuditError::Invalid(_))));
@@ -108,12 +111,11 @@ async fn invalid_input_is_refused_without_writing() {
     assert_eq!(store.query(&flashline_audit::AttemptFilter::all()).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn dead_daemon_leaves_running_rows_that_the_next_start_closes_as_interrupted() {
-    let db = test_db();
+pub async fn dead_daemon_leaves_running_rows_that_the_next_start_closes_as_interrupted<F: Fixture>() {
+    let f = F::new().await;
     let (done, orphan_a, orphan_b);
     {
-        let store = open(&db.path).await;
+        let store = f.open().await;
         done = record(&store, "A1", at(0), Some("AA:BB:CC:DD:EE:10"), pass()).await;
         orphan_a = store.begin_attempt(new_attempt("A2")).await.unwrap();
         store.update_identity(orphan_a, &identity("AA:BB:CC:DD:EE:11")).await.unwrap();
@@ -123,7 +125,7 @@ async fn dead_daemon_leaves_running_rows_that_the_next_start_closes_as_interrupt
         std::mem::forget(store);
     }
 
-    let store = open(&db.path).await;
+    let store = f.open().await;
     assert_eq!(store.get(orphan_a).await.unwrap().result, AttemptResult::Running, "opening alone changes nothing");
     assert_eq!(store.close_interrupted().await.unwrap(), 2);
     for id in [orphan_a, orphan_b] {
@@ -143,15 +145,14 @@ async fn dead_daemon_leaves_running_rows_that_the_next_start_closes_as_interrupt
     store.close().await;
 
     // And the result survives a clean restart.
-    let store = open(&db.path).await;
+    let store = f.open().await;
     assert_eq!(store.get(orphan_b).await.unwrap().result, AttemptResult::Interrupted);
     assert!(store.verify_chain().await.unwrap().is_valid());
 }
 
-#[tokio::test]
-async fn rework_is_flagged_when_a_mac_comes_back() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn rework_is_flagged_when_a_mac_comes_back<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let first = record(&store, "A1", at(0), Some("aa:bb:cc:dd:ee:20"), Completion::fail("write", "timeout")).await;
     let other = record(&store, "A2", at(MIN), Some("AA:BB:CC:DD:EE:21"), pass()).await;
 
@@ -178,10 +179,9 @@ async fn rework_is_flagged_when_a_mac_comes_back() {
     assert!(store.verify_chain().await.unwrap().is_valid());
 }
 
-#[tokio::test]
-async fn completion_order_defines_the_chain_not_start_order() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn completion_order_defines_the_chain_not_start_order<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let a = store.begin_attempt(new_attempt("A1")).await.unwrap();
     let b = store.begin_attempt(new_attempt("A2")).await.unwrap();
     let c = store.begin_attempt(new_attempt("A3")).await.unwrap();
@@ -199,66 +199,66 @@ async fn completion_order_defines_the_chain_not_start_order() {
     assert!(store.verify_chain().await.unwrap().is_valid());
 }
 
-#[tokio::test]
-async fn reopening_an_existing_database_keeps_everything() {
-    let db = test_db();
-    let store = open(&db.path).await;
+pub async fn reopening_an_existing_database_keeps_everything<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
     let id = record(&store, "A1", at(0), Some("AA:BB:CC:DD:EE:30"), pass()).await;
     store.close().await;
-    let store = AuditStore::open(&db.path, options()).await.unwrap();
+    let store = f.open().await;
     assert_eq!(store.get(id).await.unwrap().mac.as_deref(), Some("AA:BB:CC:DD:EE:30"));
     let id2 = record(&store, "A1", at(MIN), None, pass()).await;
     assert_eq!(store.get(id2).await.unwrap().seq, Some(2));
     assert!(store.verify_chain().await.unwrap().is_valid());
 }
 
-/// Set for the child process of the test below; names its database.
-const ABORT_CHILD_DB: &str = "FLASHLINE_AUDIT_ABORT_CHILD_DB";
+pub async fn the_stage_of_a_running_row_ends_up_in_its_interrupted_record<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
+    let staged = store.begin_attempt(new_attempt("A1")).await.unwrap();
+    assert_eq!(store.get(staged).await.unwrap().current_stage, None);
+    for stage in ["connect", "identify", "erase", " write "] {
+        store.set_stage(staged, stage).await.unwrap();
+    }
+    assert_eq!(store.get(staged).await.unwrap().current_stage.as_deref(), Some("write"));
+    let unstaged = store.begin_attempt(new_attempt("A2")).await.unwrap();
+    let passed = store.begin_attempt(new_attempt("A3")).await.unwrap();
+    store.set_stage(passed, "verify").await.unwrap();
+    store.complete_attempt(passed, pass()).await.unwrap();
+    store.close().await;
 
-/// Not a test of its own: the "daemon" the test below runs in a child process and kills.
-#[tokio::test]
-#[ignore = "run as a child process by a_daemon_process_killed_mid_job_..."]
-async fn abort_child() {
-    let Ok(path) = std::env::var(ABORT_CHILD_DB) else { return };
-    let store = open(std::path::Path::new(&path)).await;
-    record(&store, "A1", at(0), Some("AA:BB:CC:DD:EE:40"), pass()).await;
-    let id = store.begin_attempt(new_attempt("A2")).await.unwrap();
-    store.update_identity(id, &identity("AA:BB:CC:DD:EE:41")).await.unwrap();
-    use std::io::Write;
-    println!("RUNNING_ID={}", id.0);
-    std::io::stdout().flush().unwrap();
-    // Power cut / SIGKILL stand-in: no destructor, no close, no checkpoint.
-    std::process::abort();
-}
-
-#[tokio::test]
-async fn a_daemon_process_killed_mid_job_leaves_a_row_that_the_next_start_closes() {
-    let db = test_db();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["abort_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(ABORT_CHILD_DB, &db.path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "the child must die");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let id: i64 = stdout
-        .lines()
-        .find_map(|l| l.split("RUNNING_ID=").nth(1))
-        .unwrap_or_else(|| panic!("child output: {stdout}"))
-        .trim()
-        .parse()
-        .unwrap();
-
-    let store = open(&db.path).await;
-    let row = store.get(AttemptId(id)).await.unwrap();
-    assert_eq!(row.result, AttemptResult::Running);
-    assert_eq!(row.mac.as_deref(), Some("AA:BB:CC:DD:EE:41"), "identity committed before the crash survives");
-    assert_eq!(store.close_interrupted().await.unwrap(), 1);
-    let row = store.get(AttemptId(id)).await.unwrap();
+    // The daemon died; the next start closes what it left.
+    let store = f.open().await;
+    assert_eq!(store.close_interrupted().await.unwrap(), 2);
+    let row = store.get(staged).await.unwrap();
     assert_eq!(row.result, AttemptResult::Interrupted);
+    assert_eq!(row.failure_stage.as_deref(), Some("write"), "interrupted during write");
     assert_eq!(row.failure_reason.as_deref(), Some(INTERRUPTED_REASON));
+    assert_eq!(row.current_stage, None, "completion clears the live stage");
+    let row = store.get(unstaged).await.unwrap();
+    assert_eq!(row.failure_stage.as_deref(), Some(UNKNOWN_STAGE));
+    let row = store.get(passed).await.unwrap();
+    assert_eq!((row.result, row.failure_stage, row.current_stage), (AttemptResult::Pass, None, None));
     let report = store.verify_chain().await.unwrap();
     assert!(report.is_valid(), "{:?}", report.problems);
-    assert_eq!(report.rows_checked, 2);
-    assert!(store.integrity_check().await.unwrap().ok);
+    assert_eq!(report.rows_checked, 3);
+}
+
+pub async fn set_stage_only_touches_running_rows<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
+    let id = store.begin_attempt(new_attempt("A1")).await.unwrap();
+    for bad in ["", "   ", &"x".repeat(flashline_audit::MAX_STAGE_LEN + 1)] {
+        let r = store.set_stage(id, bad).await;
+        assert!(matches!(r, Err(AuditError::Invalid(_))), "{bad:?}: {r:?}");
+    }
+    let r = store.set_stage(AttemptId(999), "write").await;
+    assert!(matches!(r, Err(AuditError::NotFound { .. })), "{r:?}");
+    store.set_stage(id, "write").await.unwrap();
+    store.complete_attempt(id, Completion::fail("write", "no reply")).await.unwrap();
+    let r = store.set_stage(id, "verify").await;
+    assert!(matches!(r, Err(AuditError::AlreadyCompleted { result: AttemptResult::Fail, .. })), "{r:?}");
+    let row = store.get(id).await.unwrap();
+    assert_eq!((row.failure_stage.as_deref(), row.current_stage), (Some("write"), None));
+
+    assert!(store.verify_chain().await.unwrap().is_valid());
 }
