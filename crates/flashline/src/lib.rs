@@ -8,11 +8,15 @@
 //! - [`device`]: where boards come from: the real udev monitor or a simulated source, both
 //!   feeding the same filter and dedupe stage.
 //! - [`exit`]: the process exit codes the daemon and CLI use.
+//! - [`text`]: escaping of input echoed to a terminal or log; [`input_file`]: bounded reads
+//!   of files named by configs and image descriptions.
 
 pub mod cli;
 pub mod config;
 pub mod device;
 pub mod exit;
 pub mod image;
+pub mod input_file;
 pub mod report;
 pub mod station;
+pub mod text;

@@ -26,7 +26,7 @@ use super::run::{load_stubs, open_audit};
 use super::{CliResult, Failure};
 use crate::config::{Config, VerifyMode};
 use crate::exit::Exit;
-use crate::image::{GoldenImage, ImageSource};
+use crate::image::{GoldenImage, ImageSource, RegionScope};
 use crate::station::record::{skipped_regions, StageClock};
 use crate::station::{Golden, StationContext};
 
@@ -135,7 +135,9 @@ pub fn load_image(inputs: &Inputs) -> Result<(GoldenImage, String), Failure> {
             let text = serde_json::json!({ "flash_files": files }).to_string();
             std::fs::write(&json_path, text)
                 .map_err(|e| Failure::new(Exit::Failure, format!("cannot write {}: {e}", json_path.display())))?;
-            let image = GoldenImage::load(&ImageSource::FlasherArgs(json_path.clone())).map_err(|e| {
+            // The pairs are the user's explicit choice: they may name files anywhere.
+            let source = ImageSource::FlasherArgs(json_path.clone());
+            let image = GoldenImage::load_scoped(&source, RegionScope::Anywhere).map_err(|e| {
                 let msg = e.to_string().replace(&json_path.display().to_string(), "the command line");
                 Failure::new(Exit::Image, msg)
             })?;
