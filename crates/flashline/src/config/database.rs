@@ -6,7 +6,8 @@
 //! started on one of those runs a whole shift without an audit log and says nothing. So
 //! the value must name a file: not empty, not a special name or URL, not a directory or a
 //! device, and it is made absolute here, so neither the working directory nor the driver
-//! can change what it means.
+//! can change what it means. [`check_database_path`] applies the same rules to a path given
+//! on a command line (`--db`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,20 +22,27 @@ const KEY: &str = "database";
 /// The absolute database path the config asks for ([`DEFAULT_DATABASE`] if unset).
 pub(super) fn validate(raw: Option<Spanned<String>>, ctx: &Ctx) -> Result<PathBuf, ConfigError> {
     let Some(raw) = raw else { return Ok(PathBuf::from(DEFAULT_DATABASE)) };
-    let span = raw.span();
     let v = raw.get_ref();
+    checked(v, || ctx.resolve(Path::new(v))).or_else(|message| ctx.err(raw.span(), KEY, message))
+}
+
+/// Applies the rules of the `database` key to a path given elsewhere (a `--db` option):
+/// returns it absolute (from the working directory), or why it names no database file.
+pub fn check_database_path(path: &Path) -> Result<PathBuf, String> {
+    checked(&path.to_string_lossy(), || std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}
+
+/// `v` made absolute by `resolve`, if it names a file that is or can become a database.
+fn checked(v: &str, resolve: impl FnOnce() -> PathBuf) -> Result<PathBuf, String> {
+    let advice = format!("give the audit database's file, like {DEFAULT_DATABASE}");
     if let Some(problem) = problem(v) {
-        return ctx.err(span, KEY, format!("{problem}; give the audit database's file, like {DEFAULT_DATABASE}"));
+        return Err(format!("{problem}; {advice}"));
     }
-    let path = ctx.resolve(Path::new(v));
+    let path = resolve();
     if let Ok(meta) = fs::metadata(&path) {
         if !meta.is_file() {
             let what = if meta.is_dir() { "a directory" } else { "not a regular file" };
-            return ctx.err(
-                span,
-                KEY,
-                format!("{} is {what}; give the audit database's file, like {DEFAULT_DATABASE}", path.display()),
-            );
+            return Err(format!("{} is {what}; {advice}", path.display()));
         }
     }
     Ok(path)
@@ -61,7 +69,7 @@ fn problem(v: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::problem;
+    use super::*;
 
     #[test]
     fn values_that_do_not_name_a_file() {
@@ -88,5 +96,15 @@ mod tests {
         for v in ["audit.sqlite", "/var/lib/flashline/audit.sqlite", "state/audit.db", "memory.sqlite", "a:b.sqlite"] {
             assert_eq!(problem(v), None, "{v:?}");
         }
+    }
+
+    #[test]
+    fn paths_given_outside_a_config() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(check_database_path(Path::new("a.sqlite")), Ok(cwd.join("a.sqlite")));
+        assert_eq!(check_database_path(Path::new("/x/a.sqlite")), Ok(PathBuf::from("/x/a.sqlite")));
+        assert!(check_database_path(Path::new("")).unwrap_err().contains("the path is empty"));
+        assert!(check_database_path(Path::new(":memory:")).unwrap_err().contains("special name"));
+        assert!(check_database_path(Path::new("/dev/null")).unwrap_err().contains("not a regular file"));
     }
 }

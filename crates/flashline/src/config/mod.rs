@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use database::check_database_path;
 pub use error::ConfigError;
 pub use sections::{
     AfterFlash, DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel, ResetStrategy, UnmappedPorts,
