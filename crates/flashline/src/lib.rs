@@ -15,6 +15,8 @@
 //! - [`report`]: outputs that subscribe to the station (live view, structured logs).
 //! - [`cli`]: the `flashline` commands, thin fronts over the above.
 //! - [`exit`]: the process exit codes the daemon and CLI use.
+//! - [`text`]: escaping of input echoed to a terminal or log; [`input_file`]: bounded reads
+//!   of files named by configs and image descriptions.
 //!
 //! See docs/ARCHITECTURE.md for the flow of one board and how to add a chip, a port
 //! type, an audit backend or an output.
@@ -24,6 +26,8 @@ pub mod config;
 pub mod device;
 pub mod exit;
 pub mod image;
+pub mod input_file;
 pub mod pipeline;
 pub mod report;
 pub mod station;
+pub mod text;

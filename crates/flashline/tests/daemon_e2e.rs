@@ -333,10 +333,10 @@ fn bad_config_and_image_inputs_exit_with_documented_codes() {
     std::fs::write(st.dir.path().join("db"), b"not a directory").unwrap();
     refuses(&st.config, 4, &[&st.db.parent().unwrap().display().to_string()]);
 
-    // The database path is a directory: 4.
+    // The database path is a directory: the config names no database file (2, the key).
     let st = Station::without_db_dir(1, 32, 4, &Extra::default());
     std::fs::create_dir_all(&st.db).unwrap();
-    refuses(&st.config, 4, &[]);
+    refuses(&st.config, 2, &["database: ", "is a directory"]);
 
     // No config file at all: 2, naming it.
     let missing = st.dir.path().join("nope.toml");

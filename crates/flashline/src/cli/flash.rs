@@ -22,7 +22,7 @@ use super::report_format::{print_json, ReportFormat};
 use super::{CliResult, Failure};
 use crate::config::{Config, VerifyMode};
 use crate::exit::Exit;
-use crate::image::{GoldenImage, ImageSource};
+use crate::image::{GoldenImage, ImageSource, RegionScope};
 use crate::pipeline::{
     check_image_chip, run_attempt, AttemptOutcome, AttemptRun, AuditTarget, BoardError, CompletionRetry, Plan,
     SerialPorts, Stop, StopCause,
@@ -62,6 +62,10 @@ pub struct FlashArgs {
     /// Write 0xFF blocks too, instead of skipping them on a blank board.
     #[arg(long)]
     pub no_blank_skip: bool,
+    /// Let a manifest or flasher_args.json name region files outside its own directory
+    /// (by default they must stay inside it, symlinks resolved).
+    #[arg(long)]
+    pub allow_outside: bool,
     /// Skip the checks of the image against the board that go beyond "it fits": the
     /// bootloader header's chip and the flash size the image declares.
     #[arg(long)]
@@ -113,10 +117,11 @@ pub fn parse_inputs(args: &[String]) -> Result<Inputs, Failure> {
 
 /// Loads and checks the image: a description file as the daemon would, or OFFSET FILE
 /// pairs through the same loader (as an ESP-IDF `flash_files` list).
-pub fn load_image(inputs: &Inputs) -> Result<(GoldenImage, String), Failure> {
+pub fn load_image(inputs: &Inputs, allow_outside: bool) -> Result<(GoldenImage, String), Failure> {
     match inputs {
         Inputs::Source(src) => {
-            let image = GoldenImage::load(src).map_err(|e| Failure::new(Exit::Image, e))?;
+            let image = GoldenImage::load_scoped(src, RegionScope::allow_outside(allow_outside))
+                .map_err(|e| Failure::new(Exit::Image, e))?;
             let name = src.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             Ok((image, name))
         }
@@ -134,7 +139,9 @@ pub fn load_image(inputs: &Inputs) -> Result<(GoldenImage, String), Failure> {
             let text = serde_json::json!({ "flash_files": files }).to_string();
             std::fs::write(&json_path, text)
                 .map_err(|e| Failure::new(Exit::Failure, format!("cannot write {}: {e}", json_path.display())))?;
-            let image = GoldenImage::load(&ImageSource::FlasherArgs(json_path.clone())).map_err(|e| {
+            // The pairs are the user's explicit choice: they may name files anywhere.
+            let source = ImageSource::FlasherArgs(json_path.clone());
+            let image = GoldenImage::load_scoped(&source, RegionScope::Anywhere).map_err(|e| {
                 let msg = e.to_string().replace(&json_path.display().to_string(), "the command line");
                 Failure::new(Exit::Image, msg)
             })?;
@@ -154,7 +161,7 @@ fn declared_chip(image: &GoldenImage) -> Option<Chip> {
 
 pub async fn run(args: FlashArgs) -> CliResult {
     let inputs = parse_inputs(&args.inputs)?;
-    let (image, name) = load_image(&inputs)?;
+    let (image, name) = load_image(&inputs, args.allow_outside)?;
     let declared = declared_chip(&image);
     if let Some(chip) = args.board.chip {
         check_image_chip(&image, chip, args.force).map_err(|e| board_failure("", e))?;
@@ -333,7 +340,7 @@ mod tests {
         let b = dir.path().join("b.bin");
         std::fs::write(&a, [1u8; 100]).unwrap();
         std::fs::write(&b, [2u8; 10]).unwrap();
-        let (img, name) = load_image(&Inputs::Pairs(vec![(0x10000, a.clone()), (0x2000, b.clone())])).unwrap();
+        let (img, name) = load_image(&Inputs::Pairs(vec![(0x10000, a.clone()), (0x2000, b.clone())]), false).unwrap();
         assert_eq!(name, "a.bin+b.bin");
         assert_eq!(img.regions()[0].offset, 0x2000);
         // Same layout as a manifest → same canonical digest.
@@ -346,10 +353,10 @@ mod tests {
         .unwrap();
         assert_eq!(GoldenImage::load(&ImageSource::Manifest(m)).unwrap().sha256(), img.sha256());
         // Layout errors name the command line, not a temporary file.
-        let e = load_image(&Inputs::Pairs(vec![(0x2000, a.clone()), (0x2010, b)])).unwrap_err();
+        let e = load_image(&Inputs::Pairs(vec![(0x2000, a.clone()), (0x2010, b)]), false).unwrap_err();
         assert_eq!(e.exit, Exit::Image);
         assert!(e.message.starts_with("the command line:"), "{}", e.message);
-        let e = load_image(&Inputs::Pairs(vec![(0, dir.path().join("missing.bin"))])).unwrap_err();
+        let e = load_image(&Inputs::Pairs(vec![(0, dir.path().join("missing.bin"))]), false).unwrap_err();
         assert!(e.message.contains("missing.bin is missing"), "{}", e.message);
     }
 }

@@ -1,24 +1,32 @@
 //! Config errors that point at the file, line, column and key an operator has to fix.
+//!
+//! Keys, values and file names in these messages come from the file (or the command
+//! line), so every one of them is shown through [`Escaped`]: a slot name holding `\e[31m`
+//! is printed as `\x1b[31m`, not sent to the operator's terminal.
 
-use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::exit::Exit;
+use crate::input_file::ReadError;
+use crate::text::{escaped_path, Escaped};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {}: {source}", file.display())]
-    Read { file: PathBuf, source: io::Error },
+    #[error("cannot read config file {}: {source}", escaped_path(file))]
+    Read { file: PathBuf, source: ReadError },
 
     /// Syntax, type, unknown-key and validation errors alike.
-    #[error("{}:{line}:{column}: {key}{message}", file.display(), key = key_prefix(key))]
+    #[error("{}:{line}:{column}: {}{}", escaped_path(file), Escaped(key_prefix(key)), Escaped(message))]
     Invalid { file: PathBuf, line: usize, column: usize, key: String, message: String },
 
     #[error(
-        "{}: {key} changed from {old} to {new}; this cannot change on reload, restart flashline to apply it \
+        "{}: {} changed from {} to {}; this cannot change on reload, restart flashline to apply it \
          (the running configuration stays in force)",
-        file.display()
+        escaped_path(file),
+        Escaped(key),
+        Escaped(old),
+        Escaped(new)
     )]
     RestartRequired { file: PathBuf, key: String, old: String, new: String },
 }

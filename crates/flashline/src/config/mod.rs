@@ -2,29 +2,38 @@
 //!
 //! TOML, unknown keys rejected everywhere: a misspelled `skip_identicall = true` must stop
 //! the line, not be ignored. Every error names the file, line, column and key. Relative
-//! paths are relative to the config file's directory, so the daemon behaves the same
-//! whatever its working directory (systemd starts it in `/`).
+//! paths are relative to the config file's directory and made absolute at load, so the
+//! daemon behaves the same whatever its working directory (systemd starts it in `/`).
+//!
+//! The file is input like any other: it is read only if it is a regular file of at most
+//! [`MAX_CONFIG_SIZE`], names that end up in audit rows (station id, slot names) must be
+//! printable, and every value echoed in an error is escaped (see [`crate::text`]).
 //!
 //! The commented reference is `config/flashline.toml` at the repository root.
 
+mod database;
 pub mod error;
 mod sections;
+mod slot_location;
 mod slots;
 pub mod types;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use database::check_database_path;
 pub use error::ConfigError;
 pub use sections::{
     DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel, UnmappedPorts, VerifyMode,
 };
 pub use slots::{Slot, Slots};
 pub use types::{Baud, ByteSize, DiskSize, Offset};
+
+use crate::input_file::{read_text, Symlinks};
+use crate::text::needs_escape;
 
 /// Where the audit database goes when the config does not say (systemd `StateDirectory=`).
 pub const DEFAULT_DATABASE: &str = "/var/lib/flashline/audit.sqlite";
@@ -36,13 +45,16 @@ pub const MAX_JOBS_LIMIT: usize = 256;
 /// Smallest `database_max_size`: a limit in bytes where megabytes were meant would stop
 /// the line at its first board.
 pub const MIN_DATABASE_SIZE: u64 = 64 << 10;
+/// Largest config file read: a station config is a few KB; anything near this is not one.
+pub const MAX_CONFIG_SIZE: u64 = 1 << 20;
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Station id, written into every audit row.
     pub station: String,
-    /// Audit database (SQLite) path.
+    /// Audit database (SQLite): an absolute path naming a file (never empty, `:memory:`, a
+    /// URI or a directory).
     pub database: PathBuf,
     /// Size the audit database may grow to (`None`: the disk is the limit). Reaching it
     /// holds new jobs, like a full disk; it may change on reload.
@@ -64,7 +76,7 @@ pub struct Config {
 struct RawConfig {
     station: Spanned<String>,
     #[serde(default)]
-    database: Option<PathBuf>,
+    database: Option<Spanned<String>>,
     #[serde(default)]
     database_max_size: Option<Spanned<types::DiskSize>>,
     #[serde(default)]
@@ -75,7 +87,7 @@ struct RawConfig {
     #[serde(default)]
     devices: sections::RawDevices,
     #[serde(default)]
-    slots: BTreeMap<Spanned<String>, Spanned<String>>,
+    slots: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     log: LogConfig,
 }
@@ -83,11 +95,13 @@ struct RawConfig {
 impl Config {
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
+        let text = read_text(path, MAX_CONFIG_SIZE, Symlinks::Follow)
+            .map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
         Config::parse(&text, path)
     }
 
-    /// Validates config `text`; `path` names it in errors and anchors relative paths.
+    /// Validates config `text`; `path` names it in errors and anchors relative paths (a
+    /// relative `path` is taken from the working directory, once, here).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let de =
             toml::de::Deserializer::parse(text).map_err(|e| ConfigError::at(path, text, e.span(), "", e.message()))?;
@@ -95,11 +109,15 @@ impl Config {
             let key = error::display_key(&e.path().to_string());
             ConfigError::at(path, text, e.inner().span(), &key, e.inner().message())
         })?;
-        let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let base = if dir.as_os_str().is_empty() { std::env::current_dir() } else { std::path::absolute(dir) }
+            .map_err(|e| {
+                ConfigError::at(path, text, None, "", format!("cannot make the config's directory absolute: {e}"))
+            })?;
         let ctx = Ctx { path, text, base: &base };
         Ok(Config {
             station: ctx.station(raw.station)?,
-            database: ctx.resolve(&raw.database.unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE))),
+            database: database::validate(raw.database, &ctx)?,
             database_max_size: ctx.database_max_size(raw.database_max_size)?,
             max_jobs: ctx.max_jobs(raw.max_jobs)?,
             image: {
@@ -182,7 +200,7 @@ impl Ctx<'_> {
                 "the station id is empty; name this station (it goes into every audit row)",
             );
         }
-        if v.chars().count() > 64 || v.chars().any(char::is_control) {
+        if v.chars().count() > 64 || v.chars().any(needs_escape) {
             return self.err(
                 span,
                 "station",
@@ -215,5 +233,7 @@ impl Ctx<'_> {
     }
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

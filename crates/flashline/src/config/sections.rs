@@ -23,6 +23,10 @@ pub struct ImageConfig {
     pub chip: Chip,
     /// Smallest flash a board may have; the image must fit it.
     pub min_flash_size: Option<u32>,
+    /// Region files named by the manifest or `flasher_args.json` may lie outside its
+    /// directory (after resolving symbolic links). Off by default: a description file
+    /// then cannot make the station read, and write to boards, files from elsewhere.
+    pub allow_outside: bool,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +40,8 @@ pub(super) struct RawImage {
     chip: Chip,
     #[serde(default)]
     min_flash_size: Option<ByteSize>,
+    #[serde(default)]
+    allow_outside: bool,
 }
 
 impl RawImage {
@@ -76,6 +82,7 @@ impl RawImage {
             sha256: self.sha256,
             chip: self.chip,
             min_flash_size: self.min_flash_size.map(|s| s.0),
+            allow_outside: self.allow_outside,
         })
     }
 }

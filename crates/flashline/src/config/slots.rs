@@ -7,13 +7,14 @@
 //! ```
 //!
 //! Names are keys, so TOML itself refuses a name used twice; a USB location used twice
-//! (or a port and one of its interfaces) is refused here.
+//! (or a port and one of its interfaces) is refused here, and so is a value that is not
+//! one of the accepted spellings (see [`super::slot_location`]) or not a string at all.
 
 use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::{ConfigError, Ctx};
+use super::{slot_location, ConfigError, Ctx};
 use crate::device::{DeviceInfo, UsbLocation};
 
 /// A named hub port.
@@ -61,8 +62,11 @@ impl Slots {
         self.slots.is_empty()
     }
 
-    pub(super) fn validate(raw: BTreeMap<Spanned<String>, Spanned<String>>, ctx: &Ctx) -> Result<Slots, ConfigError> {
-        let mut entries: Vec<(Spanned<String>, Spanned<String>)> = raw.into_iter().collect();
+    pub(super) fn validate(
+        raw: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+        ctx: &Ctx,
+    ) -> Result<Slots, ConfigError> {
+        let mut entries: Vec<(Spanned<String>, Spanned<toml::Value>)> = raw.into_iter().collect();
         entries.sort_by_key(|(k, _)| k.span().start);
         let mut slots: Vec<Slot> = Vec::with_capacity(entries.len());
         for (name, path) in entries {
@@ -78,7 +82,18 @@ impl Slots {
                     format!("slot name '{n}' must be 1 to {MAX_SLOT_NAME} letters, digits, '-' or '_'"),
                 );
             }
-            let location: UsbLocation = match path.get_ref().parse() {
+            let Some(text) = path.get_ref().as_str() else {
+                return ctx.err(
+                    path.span(),
+                    &key,
+                    format!(
+                        "expected a string (a USB location in quotes, like \"1-2.3\"), found {} {}",
+                        path.get_ref().type_str(),
+                        path.get_ref()
+                    ),
+                );
+            };
+            let location: UsbLocation = match slot_location::parse(text) {
                 Ok(l) => l,
                 Err(e) => return ctx.err(path.span(), &key, e),
             };
@@ -88,7 +103,7 @@ impl Slots {
                 return ctx.err(
                     path.span(),
                     "",
-                    format!("[slots] '{n}' maps to usb path '{}' {how} '{}'", path.get_ref(), other.name),
+                    format!("[slots] '{n}' maps to usb path '{text}' {how} '{}'", other.name),
                 );
             }
             slots.push(Slot { name: n.clone(), location });

@@ -7,9 +7,9 @@ use super::*;
 use crate::device::{DeviceInfo, UsbLocation, VidPid, DEFAULT_ADAPTERS};
 use crate::image::ImageSource;
 
-const DIGEST: &str = "1b045c75f74b6425888da62284cb52a484ad4199300e9cbba17793fccfcadc98";
+pub(super) const DIGEST: &str = "1b045c75f74b6425888da62284cb52a484ad4199300e9cbba17793fccfcadc98";
 
-fn minimal() -> String {
+pub(super) fn minimal() -> String {
     format!(
         "station = \"st1\"\n[image]\nmanifest = \"golden/manifest.toml\"\nsha256 = \"{DIGEST}\"\nchip = \"esp32\"\n"
     )
@@ -20,7 +20,7 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 }
 
 /// The error's one-line message, which is what the operator sees.
-fn error(text: &str) -> String {
+pub(super) fn error(text: &str) -> String {
     parse(text).unwrap_err().to_string()
 }
 

@@ -21,13 +21,12 @@
 //! ESP-IDF's, and new IDF versions add keys. Files are relative to the JSON file.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::Path;
 
 use flashline_protocol::flash::parse_size;
 use serde::Deserialize;
 
-use super::{resolve, ImageError, Region};
+use super::{read_description, resolve, ImageError, Region, RegionScope};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct FlasherArgs {
@@ -57,8 +56,7 @@ pub struct ExtraEsptoolArgs {
 
 impl FlasherArgs {
     pub fn load(path: &Path) -> Result<FlasherArgs, ImageError> {
-        let text = fs::read_to_string(path).map_err(|e| ImageError::io(path.to_path_buf(), path, e))?;
-        FlasherArgs::parse(&text, path)
+        FlasherArgs::parse(&read_description(path)?, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<FlasherArgs, ImageError> {
@@ -79,8 +77,8 @@ impl FlasherArgs {
         parse_size(s).ok()
     }
 
-    /// Reads every file of `flash_files`, relative to `json_path`.
-    pub fn read_regions(&self, json_path: &Path) -> Result<Vec<Region>, ImageError> {
+    /// Reads every file of `flash_files`, relative to `json_path`, where `scope` allows.
+    pub fn read_regions(&self, json_path: &Path, scope: RegionScope) -> Result<Vec<Region>, ImageError> {
         if self.flash_files.is_empty() {
             return Err(ImageError::Empty { source_file: json_path.to_path_buf() });
         }
@@ -92,7 +90,7 @@ impl FlasherArgs {
                 if file.is_empty() {
                     return Err(malformed(format!("flash_files: offset {offset} has an empty file name")));
                 }
-                Region::read(off, resolve(json_path, Path::new(file)), json_path)
+                Region::read(off, resolve(json_path, Path::new(file)), json_path, scope)
             })
             .collect()
     }

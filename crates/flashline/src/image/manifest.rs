@@ -19,14 +19,13 @@
 //!
 //! Unknown keys are rejected, like in the config: a typo must not silently drop a check.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use flashline_protocol::chip::Mac;
 use flashline_protocol::Chip;
 use serde::{Deserialize, Serialize};
 
-use super::{resolve, ImageError, Region, Sha256Digest};
+use super::{read_description, resolve, ImageError, Region, RegionScope, Sha256Digest};
 use crate::config::error::line_col;
 use crate::config::types::{chip_name, opt_mac, ByteSize, Offset};
 
@@ -76,8 +75,7 @@ pub struct ManifestRegion {
 impl Manifest {
     /// Reads and parses the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ImageError> {
-        let text = fs::read_to_string(path).map_err(|e| ImageError::io(path.to_path_buf(), path, e))?;
-        Manifest::parse(&text, path)
+        Manifest::parse(&read_description(path)?, path)
     }
 
     /// Parses manifest `text`; `path` is only used in error messages.
@@ -110,14 +108,14 @@ impl Manifest {
         format!("# flashline image manifest: region files are relative to this file.\n{body}")
     }
 
-    /// Reads every region file (relative to `manifest_path`) and checks it against the
-    /// digest and length the manifest records.
-    pub fn read_regions(&self, manifest_path: &Path) -> Result<Vec<Region>, ImageError> {
+    /// Reads every region file (relative to `manifest_path`, where `scope` allows) and
+    /// checks it against the digest and length the manifest records.
+    pub fn read_regions(&self, manifest_path: &Path, scope: RegionScope) -> Result<Vec<Region>, ImageError> {
         self.regions
             .iter()
             .map(|r| {
                 let file = resolve(manifest_path, &r.file);
-                let region = Region::read(r.offset.0, file.clone(), manifest_path)?;
+                let region = Region::read(r.offset.0, file.clone(), manifest_path, scope)?;
                 if let Some(expected) = r.length {
                     if expected != region.file_len {
                         return Err(ImageError::FileLength {

@@ -6,20 +6,24 @@
 //! - ESP-IDF's `flasher_args.json` from a build directory ([`flasher_args`]);
 //! - a single merged binary (esptool `merge_bin`) written at offset 0.
 //!
-//! Files are resolved relative to the manifest (or `flasher_args.json`). Loading checks
+//! Files are resolved relative to the manifest (or `flasher_args.json`) and must stay in
+//! its directory unless allowed ([`RegionScope`]). Every file is read as untrusted input:
+//! regular files only, at most [`MAX_FLASH_SIZE`] (a region) or [`MAX_DESCRIPTION_SIZE`]
+//! (a description), never blocking on a FIFO or reading a device. Loading checks
 //! everything that can be checked without a board: files present and readable, offsets
-//! aligned, regions disjoint (also at flash-sector level, since erasing is per sector),
-//! not empty, the bootloader header's chip id; [`GoldenImage::load_pinned`] adds the pinned
-//! digest, the expected chip family and the configured minimum flash size. Per board the
-//! dispatcher calls [`GoldenImage::check_fits`] with the detected flash size.
+//! aligned, regions disjoint (also at flash-sector level, since erasing is per sector)
+//! and within the largest flash a supported chip has, not empty, the bootloader header's
+//! chip id; [`GoldenImage::load_pinned`] adds the pinned digest, the expected chip family
+//! and the configured minimum flash size. Per board the dispatcher calls
+//! [`GoldenImage::check_fits`] with the detected flash size.
 
 mod digest;
 mod error;
 pub mod flasher_args;
 mod header;
 pub mod manifest;
+mod scope;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use flashline_protocol::flash::SECTOR_SIZE;
@@ -29,6 +33,16 @@ use crate::config::ImageConfig;
 pub use digest::{canonical_digest, Sha256Digest};
 pub use error::ImageError;
 pub use manifest::{CaptureInfo, Manifest, ManifestRegion};
+pub use scope::RegionScope;
+
+use crate::input_file::{read_regular, read_text, Symlinks};
+
+/// The largest flash of the chip families flashline supports (ESP8266 and ESP32 address
+/// at most 16 MiB): no region may end beyond it, and no region file may be larger.
+pub const MAX_FLASH_SIZE: u32 = 16 << 20;
+
+/// Largest manifest or `flasher_args.json` read (real ones are a few KB).
+pub const MAX_DESCRIPTION_SIZE: u64 = 1 << 20;
 
 /// Where the golden image is described.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +85,11 @@ impl Region {
         u64::from(self.offset) + self.data.len() as u64
     }
 
-    /// Reads `file` into a region at `offset`.
-    fn read(offset: u32, file: PathBuf, described_in: &Path) -> Result<Region, ImageError> {
-        let raw = fs::read(&file).map_err(|e| ImageError::io(file.clone(), described_in, e))?;
+    /// Reads `file` (named in `described_in`, within `scope`) into a region at `offset`.
+    fn read(offset: u32, file: PathBuf, described_in: &Path, scope: RegionScope) -> Result<Region, ImageError> {
+        let (name, symlinks) = scope.locate(&file, described_in)?;
+        let raw = read_regular(&name, u64::from(MAX_FLASH_SIZE), symlinks)
+            .map_err(|e| ImageError::read(file.clone(), described_in, e))?;
         if raw.is_empty() {
             return Err(ImageError::EmptyFile { file });
         }
@@ -97,20 +113,29 @@ pub struct GoldenImage {
 }
 
 impl GoldenImage {
-    /// Loads and checks the image described by `source` (no pin or chip expectation).
+    /// Loads and checks the image described by `source` (no pin or chip expectation);
+    /// region files must be in the description's directory.
     pub fn load(source: &ImageSource) -> Result<GoldenImage, ImageError> {
+        GoldenImage::load_scoped(source, RegionScope::DescriptionDir)
+    }
+
+    /// [`GoldenImage::load`] with region files allowed where `scope` says. The file
+    /// `source` names is an explicit choice and may be anywhere (a merged bin too).
+    pub fn load_scoped(source: &ImageSource, scope: RegionScope) -> Result<GoldenImage, ImageError> {
         let (regions, declared_chip, declared_flash_size, capture) = match source {
             ImageSource::Manifest(p) => {
                 let m = Manifest::load(p)?;
-                let regions = m.read_regions(p)?;
+                let regions = m.read_regions(p, scope)?;
                 (regions, Some(m.chip.file_name().to_string()), m.flash_size.map(|s| s.0), m.capture)
             }
             ImageSource::FlasherArgs(p) => {
                 let fa = flasher_args::FlasherArgs::load(p)?;
-                let regions = fa.read_regions(p)?;
+                let regions = fa.read_regions(p, scope)?;
                 (regions, fa.chip(), fa.flash_size(), None)
             }
-            ImageSource::MergedBin(p) => (vec![Region::read(0, p.clone(), p)?], None, None, None),
+            ImageSource::MergedBin(p) => {
+                (vec![Region::read(0, p.clone(), p, RegionScope::Anywhere)?], None, None, None)
+            }
         };
         Self::from_regions(source.clone(), regions, declared_chip, declared_flash_size, capture)
     }
@@ -133,16 +158,26 @@ impl GoldenImage {
             }
         }
         regions.sort_by_key(|r| r.offset);
+        if let Some(r) = regions.iter().find(|r| r.end() > u64::from(MAX_FLASH_SIZE)) {
+            return Err(ImageError::BeyondFlash {
+                source_file,
+                file: r.file.clone(),
+                offset: r.offset,
+                end: r.end(),
+                limit: MAX_FLASH_SIZE,
+            });
+        }
         check_disjoint(&source_file, &regions)?;
         let sha256 = canonical_digest(&regions);
         Ok(GoldenImage { source, regions, sha256, declared_chip, declared_flash_size, capture })
     }
 
     /// Loads the image the config names and checks it against everything the config
-    /// expects: pinned digest, chip family (declared and in the bootloader header) and that
-    /// it fits the minimum flash size.
+    /// expects: region files where `[image] allow_outside` allows them, pinned digest,
+    /// chip family (declared and in the bootloader header) and that it fits the minimum
+    /// flash size.
     pub fn load_pinned(cfg: &ImageConfig) -> Result<GoldenImage, ImageError> {
-        let img = GoldenImage::load(&cfg.source)?;
+        let img = GoldenImage::load_scoped(&cfg.source, RegionScope::allow_outside(cfg.allow_outside))?;
         img.verify_pin(&cfg.sha256)?;
         img.check_chip(cfg.chip)?;
         if let Some(min) = cfg.min_flash_size {
@@ -266,6 +301,11 @@ fn check_disjoint(source_file: &Path, regions: &[Region]) -> Result<(), ImageErr
     Ok(())
 }
 
+/// Reads a description file (manifest, `flasher_args.json`): a regular file, bounded.
+fn read_description(path: &Path) -> Result<String, ImageError> {
+    read_text(path, MAX_DESCRIPTION_SIZE, Symlinks::Follow).map_err(|e| ImageError::read(path.to_path_buf(), path, e))
+}
+
 /// Resolves `file` as written in a description file: relative to that file's directory.
 pub(crate) fn resolve(described_in: &Path, file: &Path) -> PathBuf {
     if file.is_absolute() {
@@ -275,5 +315,7 @@ pub(crate) fn resolve(described_in: &Path, file: &Path) -> PathBuf {
     }
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

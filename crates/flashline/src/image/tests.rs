@@ -135,6 +135,7 @@ fn pin_mismatch_names_both_digests() {
         sha256: Sha256Digest([0xAB; 32]),
         chip: Chip::Esp32,
         min_flash_size: Some(4 << 20),
+        allow_outside: false,
     };
     let msg = GoldenImage::load_pinned(&cfg).unwrap_err().to_string();
     assert!(msg.starts_with("golden image changed on disk: expected sha256 abab"), "{msg}");

@@ -109,6 +109,10 @@ pub async fn open_audit(path: &Path) -> Result<AuditStore, Failure> {
 }
 
 async fn open_audit_with(path: &Path, opts: StoreOptions) -> Result<AuditStore, Failure> {
+    // The `database` key's rules hold for every path a store is opened at (`--db` too):
+    // absolute, a file, never SQLite's temporary or in-memory database.
+    let path = &crate::config::check_database_path(path)
+        .map_err(|e| Failure::new(Exit::Config, format!("audit database {}: {e}", crate::text::escaped_path(path))))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::new(Exit::Database, format!("cannot create {}: {e}", dir.display())))?;
