@@ -61,7 +61,10 @@ pub fn json_lines(rows: &[AttemptRow]) -> String {
     out
 }
 
-/// Column names of [`csv`], in order.
+/// Column names of [`csv`], in order. Deliberately not derived from
+/// [`crate::chain::CHAIN_COLUMNS`] although they overlap: the hashed columns are a frozen
+/// on-disk format (changing them breaks every existing chain), the CSV columns are a
+/// public output with rendered times and extra columns, and each must change on its own.
 pub const CSV_COLUMNS: [&str; 29] = [
     "id",
     "started_at",

@@ -132,6 +132,9 @@ macro_rules! error_codes {
     };
 }
 
+// The two tables below have the same shape on purpose: they are data (the codes of two
+// different firmwares, from the ROM loader's and the flasher stub's sources), generated
+// by one macro; merging them would mix codes that mean different things.
 error_codes! {
     /// ROM loader error codes (second status byte after `01`).
     RomError {

@@ -78,38 +78,23 @@ impl Command {
     /// Gives the board commands the link options given before or after the command (and
     /// resolves their port); the demo takes the global `--chip`.
     pub fn bind(self, link: &board::LinkArgs) -> Result<Command, Failure> {
-        Ok(match self {
-            Command::Info(mut a) => {
-                a.board = a.board.bind(link)?;
-                Command::Info(a)
-            }
-            Command::Capture(mut a) => {
-                a.board = a.board.bind(link)?;
-                Command::Capture(a)
-            }
-            Command::Flash(mut a) => {
-                a.board = a.board.bind(link)?;
-                Command::Flash(a)
-            }
-            Command::Read(mut a) => {
-                a.board = a.board.bind(link)?;
-                Command::Read(a)
-            }
-            Command::Erase(mut a) => {
-                a.board = a.board.bind(link)?;
-                Command::Erase(a)
-            }
-            Command::EraseRegion(mut a) => {
-                a.board = a.board.bind(link)?;
-                Command::EraseRegion(a)
-            }
-            #[cfg(feature = "sim")]
-            Command::Demo(mut a) => {
-                a.chip = link.chip.unwrap_or(a.chip);
-                Command::Demo(a)
-            }
-            other => other,
-        })
+        macro_rules! with_board {
+            ($($variant:ident),*) => {
+                match self {
+                    $(Command::$variant(mut a) => {
+                        a.board = a.board.bind(link)?;
+                        Command::$variant(a)
+                    })*
+                    #[cfg(feature = "sim")]
+                    Command::Demo(mut a) => {
+                        a.chip = link.chip.unwrap_or(a.chip);
+                        Command::Demo(a)
+                    }
+                    other => other,
+                }
+            };
+        }
+        Ok(with_board!(Info, Capture, Flash, Read, Erase, EraseRegion))
     }
 }
 
