@@ -3,7 +3,7 @@
 
 use super::mac::{expect_words, Mac, MacError};
 use super::spi::SpiRegs;
-use super::target::{reg, ChipSpec, Description, RegisterSource, StubLayout, Target};
+use super::target::{reg_value, ChipSpec, Description, RegisterSource, StubLayout, Target};
 use super::{Chip, ChipError};
 use crate::status::StatusFormat;
 
@@ -89,9 +89,9 @@ impl Target for Esp32 {
     }
 
     fn describe(&self, regs: &dyn RegisterSource) -> Result<Description, ChipError> {
-        let w3 = reg(Chip::Esp32, regs, EFUSE_W3)?;
-        let w5 = reg(Chip::Esp32, regs, EFUSE_W5)?;
-        let date = reg(Chip::Esp32, regs, APB_CTL_DATE)?;
+        let w3 = reg_value(Chip::Esp32, regs, EFUSE_W3)?;
+        let w5 = reg_value(Chip::Esp32, regs, EFUSE_W5)?;
+        let date = reg_value(Chip::Esp32, regs, APB_CTL_DATE)?;
         let (major, minor) = revision(w3, w5, date);
         let text = format!("{} (revision v{major}.{minor})", package_name(w3, major));
         Ok(Description { revision: Some((major, minor)), text })
@@ -103,8 +103,8 @@ impl Target for Esp32 {
 
     /// Custom SPI pads from eFuse (zero on modules with the default pins).
     fn spi_pad_config(&self, regs: &dyn RegisterSource) -> Result<u32, ChipError> {
-        let w5 = reg(Chip::Esp32, regs, EFUSE_W5)?;
-        let w3 = reg(Chip::Esp32, regs, EFUSE_W3)?;
+        let w5 = reg_value(Chip::Esp32, regs, EFUSE_W5)?;
+        let w3 = reg_value(Chip::Esp32, regs, EFUSE_W3)?;
         let clk = w5 & 0x1F;
         let q = (w5 >> 5) & 0x1F;
         let d = (w5 >> 10) & 0x1F;
@@ -118,8 +118,8 @@ impl Target for Esp32 {
     }
 
     fn rom_baud_word(&self, baud: u32, regs: &dyn RegisterSource) -> Result<u32, ChipError> {
-        let cali = reg(Chip::Esp32, regs, RTCCALICFG1)?;
-        let w4 = reg(Chip::Esp32, regs, EFUSE_W4)?;
+        let cali = reg_value(Chip::Esp32, regs, RTCCALICFG1)?;
+        let w4 = reg_value(Chip::Esp32, regs, EFUSE_W4)?;
         Ok(rom_baud_word(baud, cali, w4))
     }
 }

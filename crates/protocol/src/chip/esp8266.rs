@@ -3,7 +3,7 @@
 
 use super::mac::{expect_words, Mac, MacError};
 use super::spi::SpiRegs;
-use super::target::{reg, ChipSpec, Description, FlashAttach, RegisterSource, StubLayout, Target};
+use super::target::{reg_value, ChipSpec, Description, FlashAttach, RegisterSource, StubLayout, Target};
 use super::{Chip, ChipError};
 use crate::flash::SECTOR_SIZE;
 use crate::status::StatusFormat;
@@ -78,8 +78,8 @@ impl Target for Esp8266 {
 
     /// ESP8285 = ESP8266 with embedded flash: word 0 bit 4 or word 2 bit 16.
     fn describe(&self, regs: &dyn RegisterSource) -> Result<Description, ChipError> {
-        let word0 = reg(Chip::Esp8266, regs, MAC_REGS[0])?;
-        let word2 = reg(Chip::Esp8266, regs, MAC_REGS[2])?;
+        let word0 = reg_value(Chip::Esp8266, regs, MAC_REGS[0])?;
+        let word2 = reg_value(Chip::Esp8266, regs, MAC_REGS[2])?;
         let is_8285 = word0 & (1 << 4) != 0 || word2 & (1 << 16) != 0;
         let text = if is_8285 { "ESP8285" } else { "ESP8266EX" };
         Ok(Description { revision: None, text: text.to_string() })

@@ -22,7 +22,7 @@ mod tests;
 pub use mac::{Mac, MacError};
 pub use spi::SpiRegs;
 pub use target::{
-    reg, ChipError, ChipSpec, Description, FlashAttach, RegisterSource, StubLayout, Target, UsbId, ESPRESSIF_VID,
+    reg_value, ChipError, ChipSpec, Description, FlashAttach, RegisterSource, StubLayout, Target, UsbId, ESPRESSIF_VID,
     NO_REGISTERS, USB_SERIAL_JTAG,
 };
 

@@ -128,7 +128,7 @@ pub enum ChipError {
 }
 
 /// The value of `addr` in `regs`, or the error naming the missing register.
-pub fn reg(chip: Chip, regs: &dyn RegisterSource, addr: u32) -> Result<u32, ChipError> {
+pub fn reg_value(chip: Chip, regs: &dyn RegisterSource, addr: u32) -> Result<u32, ChipError> {
     regs.value(addr).ok_or(ChipError::RegisterNotRead { chip, addr })
 }
 
