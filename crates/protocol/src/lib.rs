@@ -10,7 +10,8 @@
 //! - [`status`]: trailing status bytes of ROM and stub loaders and their error codes.
 //! - [`command`]: one small type per opcode that encodes its request and parses its reply,
 //!   plus [`command::Request`], the chip-side view that parses any request packet.
-//! - [`chip`]: per-chip constants (magic values, eFuse and SPI register maps, stub layout).
+//! - [`chip`]: one module per chip with everything about it (detection, eFuse and MAC
+//!   layout, revision, SPI registers, ROM quirks, stub layout, USB identity).
 //! - [`flash`]: JEDEC ids, flash sizes and image-header helpers.
 //! - [`timeouts`]: per-command timeouts, scaled by size the way esptool does.
 

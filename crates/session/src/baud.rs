@@ -7,7 +7,7 @@
 use crate::connect::sync_once;
 use crate::connection::Connection;
 use crate::error::{Error, Result, Stage};
-use crate::identify::RegCache;
+use crate::identify::{chip_error, RegCache};
 use crate::transport::Transport;
 use flashline_protocol::chip::CHIP_DETECT_MAGIC_REG;
 use flashline_protocol::command::{ChangeBaudrate, ReadReg};
@@ -37,25 +37,6 @@ pub fn rate_plan(target: u32, current: u32, fallback: Option<&[u32]>) -> Vec<u32
     plan
 }
 
-/// The word the ESP32 ROM must be sent for `baud`: its UART runs off a clock that the
-/// ROM calibrated from the internal 8 MHz oscillator, so esptool scales the rate by the
-/// ratio of that estimate to the real crystal (protocol reference 5.2 and 8).
-pub(crate) fn esp32_rom_baud_word(baud: u32, rtc_cali_cfg1: u32, efuse_w4: u32) -> u32 {
-    let cali = ((rtc_cali_cfg1 >> 7) & 0x1FF_FFFF) as u64;
-    let ck8m = (efuse_w4 & 0xFF) as u64;
-    if cali == 0 || ck8m == 0 {
-        return baud;
-    }
-    // rom_freq = cali * 15625 * ck8m / 40 Hz
-    let num = cali * 15_625 * ck8m;
-    let rom_freq = num / 40;
-    let valid: u64 = if rom_freq > 33_000_000 { 40_000_000 } else { 26_000_000 };
-    (baud as u64 * num / (40 * valid)) as u32
-}
-
-const ESP32_RTCCALICFG1: u32 = 0x3FF5_F06C;
-const ESP32_EFUSE_W4: u32 = 0x3FF5_A010;
-
 /// Raises the link to `target` (or the best lower rate that works). Returns the rate in
 /// use afterwards. A ROM that cannot change its rate (ESP8266) keeps the current one.
 pub(crate) async fn change_baud<T: Transport>(
@@ -80,12 +61,13 @@ pub(crate) async fn change_baud<T: Transport>(
     let mut tried = Vec::new();
     for rate in plan {
         tried.push(rate.to_string());
-        let word = if !stub && chip == Chip::Esp32 {
-            let cal = regs.read(conn, ESP32_RTCCALICFG1).await?;
-            let w4 = regs.read(conn, ESP32_EFUSE_W4).await?;
-            esp32_rom_baud_word(rate, cal, w4)
-        } else {
+        let word = if stub {
             rate
+        } else {
+            // A ROM whose UART clock is a calibrated estimate is sent a scaled rate.
+            let target = chip.target();
+            regs.read_all(conn, target.rom_baud_regs()).await?;
+            target.rom_baud_word(rate, &regs.0).map_err(chip_error)?
         };
         let old = conn.port_ref().baud();
         let cmd = ChangeBaudrate { new: word, old: if stub { old } else { 0 } };
@@ -151,14 +133,5 @@ mod tests {
         // rate are dropped: the start rate is where a failed change returns anyway).
         assert_eq!(rate_plan(921_600, 115_200, Some(&[460_800, 115_200])), vec![921_600, 460_800]);
         assert_eq!(rate_plan(921_600, 115_200, Some(&[])), vec![921_600]);
-    }
-
-    #[test]
-    fn esp32_rom_compensation_matches_esptool() {
-        // ESP-WROOM-32 profile: cali 2090 (RTCCALICFG1 0x00041500), ck8m 0x31 → 921690.
-        assert_eq!(esp32_rom_baud_word(921_600, 0x0004_1500, 0x0000_0531), 921_690);
-        // Exactly 40 MHz: no change.
-        assert_eq!(esp32_rom_baud_word(921_600, 0x0004_0000, 0x0000_0032), 921_600);
-        assert_eq!(esp32_rom_baud_word(921_600, 0, 0), 921_600);
     }
 }

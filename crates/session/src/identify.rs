@@ -1,17 +1,14 @@
 //! Chip identification: chip family, MAC, revision, description, and the flash chip.
 //!
 //! Reads only what is needed, once: GET_SECURITY_INFO (a single try; ESP32 and ESP8266
-//! ROMs reject it), the magic register, the MAC words and, on ESP32, the revision words.
-//! The eFuse words are kept so later steps (flash attach pads, ROM baud compensation) do
-//! not read them again.
+//! ROMs reject it), the magic register, then the MAC words and whatever else the chip's
+//! module names for its description ([`flashline_protocol::chip::Target`]). The words are
+//! kept so later steps (flash attach pads, ROM baud compensation) do not read them again.
 
 use crate::connection::Connection;
 use crate::error::{Error, Result, Stage};
 use crate::transport::Transport;
-use flashline_protocol::chip::Mac;
-use flashline_protocol::chip::{
-    decode_mac, esp32_mac_crc8, esp32_package_name, esp32_revision, SpiRegs, CHIP_DETECT_MAGIC_REG, ESP32_APB_CTL_DATE,
-};
+use flashline_protocol::chip::{FlashAttach, Mac, SpiRegs, CHIP_DETECT_MAGIC_REG};
 use flashline_protocol::command::{FlashBegin, GetSecurityInfo, ReadReg, SpiAttach, WriteReg};
 use flashline_protocol::flash::{size_from_jedec, spi_cmd};
 use flashline_protocol::{Chip, StatusFormat};
@@ -62,10 +59,20 @@ impl RegCache {
         self.0.insert(addr, v);
         Ok(v)
     }
+
+    /// Reads `addrs` in order (each at most once per session).
+    pub(crate) async fn read_all<T: Transport>(&mut self, conn: &mut Connection<T>, addrs: &[u32]) -> Result<()> {
+        for &a in addrs {
+            self.read(conn, a).await?;
+        }
+        Ok(())
+    }
 }
 
-const ESP32_EFUSE_W3: u32 = 0x3FF5_A00C;
-const ESP32_EFUSE_W5: u32 = 0x3FF5_A014;
+/// A chip module asked for a register the session did not read: a bug, not the board's fault.
+pub(crate) fn chip_error(e: flashline_protocol::chip::ChipError) -> Error {
+    Error::Identify(e.to_string())
+}
 
 /// Detects the chip family.
 pub(crate) async fn detect_chip<T: Transport>(conn: &mut Connection<T>, regs: &mut RegCache) -> Result<Chip> {
@@ -107,30 +114,21 @@ pub(crate) async fn identify<T: Transport>(
 ) -> Result<ChipInfo> {
     conn.set_stage(Stage::Identify);
     let mac_words = read_mac_words(conn, regs, chip).await?;
-    let mac = decode_mac(chip, &mac_words).map_err(|e| Error::Identify(format!("cannot decode the MAC: {e}")))?;
-    let (revision, description) = match chip {
-        Chip::Esp32 => {
-            let w3 = regs.read(conn, ESP32_EFUSE_W3).await?;
-            let w5 = regs.read(conn, ESP32_EFUSE_W5).await?;
-            let date = regs.read(conn, ESP32_APB_CTL_DATE).await?;
-            let (major, minor) = esp32_revision(w3, w5, date);
-            (Some((major, minor)), format!("{} (revision v{major}.{minor})", esp32_package_name(w3, major)))
-        }
-        Chip::Esp8266 => {
-            // ESP8285 = ESP8266 with embedded flash: word0 bit 4 or word2 bit 16.
-            let is_8285 = mac_words[0] & (1 << 4) != 0 || mac_words[2] & (1 << 16) != 0;
-            (None, if is_8285 { "ESP8285".to_string() } else { "ESP8266EX".to_string() })
-        }
-        other => (None, other.to_string()),
-    };
+    let target = chip.target();
+    let mac = target.decode_mac(&mac_words).map_err(|e| Error::Identify(format!("cannot decode the MAC: {e}")))?;
+    regs.read_all(conn, target.description_regs()).await?;
+    let d = target.describe(&regs.0).map_err(chip_error)?;
+    let (revision, description) = (d.revision, d.text);
     Ok(ChipInfo { chip, mac, revision, description, flash: None })
 }
 
 /// Reads the MAC words so that a reply corrupted on the link cannot produce a wrong MAC
-/// (replies carry no checksum, and the MAC goes into the audit log): on ESP32 the eFuse
-/// CRC-8 must match, on other chips two reads must agree. One retry, then an error.
+/// (replies carry no checksum, and the MAC goes into the audit log): a chip that stores a
+/// checksum with its MAC (ESP32's eFuse CRC-8) must match it, on other chips two reads must
+/// agree. One retry, then an error.
 async fn read_mac_words<T: Transport>(conn: &mut Connection<T>, regs: &mut RegCache, chip: Chip) -> Result<Vec<u32>> {
-    let spec = chip.spec();
+    let target = chip.target();
+    let spec = target.spec();
     let mut last = Vec::new();
     for attempt in 0..2 {
         let mut words = Vec::with_capacity(spec.mac_regs.len());
@@ -139,12 +137,9 @@ async fn read_mac_words<T: Transport>(conn: &mut Connection<T>, regs: &mut RegCa
             regs.0.insert(r, v);
             words.push(v);
         }
-        let ok = match chip {
-            Chip::Esp32 => match decode_mac(chip, &words) {
-                Ok(mac) => esp32_mac_crc8(&mac) as u32 == (words[1] >> 16) & 0xFF,
-                Err(_) => false,
-            },
-            _ => {
+        let ok = match target.mac_checksum_ok(&words) {
+            Some(ok) => ok,
+            None => {
                 let mut again = Vec::with_capacity(words.len());
                 for &r in spec.mac_regs {
                     again.push(conn.command(&ReadReg { addr: r }).await?);
@@ -169,9 +164,9 @@ pub(crate) async fn attach_flash_rom<T: Transport>(
     regs: &mut RegCache,
     chip: Chip,
 ) -> Result<()> {
-    match chip {
-        Chip::Esp8266 => {
-            // No SPI_ATTACH in the ESP8266 ROM: FLASH_BEGIN of nothing attaches the flash.
+    let target = chip.target();
+    match target.rom_flash_attach() {
+        FlashAttach::EmptyFlashBegin => {
             let p = flashline_protocol::command::BeginParams {
                 size: 0,
                 num_blocks: 0,
@@ -181,19 +176,11 @@ pub(crate) async fn attach_flash_rom<T: Transport>(
             };
             conn.command(&FlashBegin(p)).await
         }
-        Chip::Esp32 => {
-            // Custom SPI pads from eFuse (zero on modules with the default pins).
-            let w5 = regs.read(conn, ESP32_EFUSE_W5).await?;
-            let w3 = regs.read(conn, ESP32_EFUSE_W3).await?;
-            let clk = w5 & 0x1F;
-            let q = (w5 >> 5) & 0x1F;
-            let d = (w5 >> 10) & 0x1F;
-            let cs = (w5 >> 15) & 0x1F;
-            let hd = (w3 >> 4) & 0x1F;
-            let config = if clk | q | d | cs | hd == 0 { 0 } else { hd << 24 | cs << 18 | d << 12 | q << 6 | clk };
+        FlashAttach::SpiAttach => {
+            regs.read_all(conn, target.spi_pad_regs()).await?;
+            let config = target.spi_pad_config(&regs.0).map_err(chip_error)?;
             conn.command(&SpiAttach { config, rom_format: true }).await
         }
-        _ => conn.command(&SpiAttach { config: 0, rom_format: true }).await,
     }
 }
 

@@ -6,11 +6,13 @@
 //! low (boot mode select).
 
 use crate::transport::{is_no_modem_lines, Transport};
+use flashline_protocol::chip::{UsbId, USB_SERIAL_JTAG};
+use flashline_protocol::Chip;
 use std::time::Duration;
 
 /// Espressif's USB vendor id and the product id of the built-in USB-Serial/JTAG.
-pub const ESPRESSIF_VID: u16 = 0x303A;
-pub const USB_JTAG_SERIAL_PID: u16 = 0x1001;
+pub const ESPRESSIF_VID: u16 = USB_SERIAL_JTAG.vid;
+pub const USB_JTAG_SERIAL_PID: u16 = USB_SERIAL_JTAG.pid;
 
 /// One way of toggling the lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +149,8 @@ pub fn strategies(before: &BeforeReset, usb_ids: Option<(u16, u16)>) -> Vec<Rese
         BeforeReset::Classic => vec![ResetStrategy::Classic { delay: SHORT }],
         BeforeReset::UnixTight => vec![ResetStrategy::UnixTight { delay: SHORT }],
         BeforeReset::UsbJtagSerial => vec![ResetStrategy::UsbJtagSerial],
-        BeforeReset::Auto if usb_ids == Some((ESPRESSIF_VID, USB_JTAG_SERIAL_PID)) => {
+        // A chip's own USB port (its module names the id) has no DTR/RTS circuit.
+        BeforeReset::Auto if usb_ids.is_some_and(|(vid, pid)| Chip::is_usb_serial_jtag(UsbId { vid, pid })) => {
             vec![ResetStrategy::UsbJtagSerial]
         }
         BeforeReset::Auto => vec![

@@ -628,21 +628,6 @@ async fn ack<T: Transport>(conn: &mut Connection<T>, opcode: Opcode, seq: usize,
     })
 }
 
-/// The erase size the ESP8266 ROM must be sent so that it erases `size` bytes at `offset`
-/// (its FLASH_BEGIN erases roughly twice the requested head; esptool's `get_erase_size`).
-pub fn esp8266_rom_erase_size(offset: u32, size: u32) -> u32 {
-    let sectors_per_block = 16;
-    let sector = SECTOR_SIZE;
-    let num_sectors = size.div_ceil(sector);
-    let start_sector = offset / sector;
-    let head = (sectors_per_block - start_sector % sectors_per_block).min(num_sectors);
-    if num_sectors < 2 * head {
-        num_sectors.div_ceil(2) * sector
-    } else {
-        (num_sectors - head) * sector
-    }
-}
-
 /// ROM write: FLASH_BEGIN erases the (sector-aligned) range up front, then 1 KiB blocks,
 /// each acknowledged after it is programmed. No FLASH_END: it would leave the loader.
 pub(crate) async fn write_rom<T: Transport>(
@@ -662,7 +647,8 @@ pub(crate) async fn write_rom<T: Transport>(
     let size = buf.len() as u32;
     let block = ROM_WRITE_BLOCK as usize;
     let num_blocks = buf.len().div_ceil(block) as u32;
-    let erase_size = if chip == Chip::Esp8266 { esp8266_rom_erase_size(aligned, size) } else { size };
+    // Some ROMs erase more than asked for (ESP8266): the chip module knows how much to ask.
+    let erase_size = chip.target().rom_flash_begin_size(aligned, size);
     let params = BeginParams {
         size: erase_size,
         num_blocks,
@@ -688,7 +674,7 @@ pub(crate) async fn rom_erase<T: Transport>(
     offset: u32,
     size: u32,
 ) -> Result<()> {
-    let erase_size = if chip == Chip::Esp8266 { esp8266_rom_erase_size(offset, size) } else { size };
+    let erase_size = chip.target().rom_flash_begin_size(offset, size);
     let params = BeginParams {
         size: erase_size,
         num_blocks: size.div_ceil(ROM_WRITE_BLOCK),
@@ -702,15 +688,6 @@ pub(crate) async fn rom_erase<T: Transport>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn esp8266_erase_size_matches_reference_example() {
-        // 100 000 bytes at 0 → 25 sectors → esptool sends 0xD000 (13 sectors).
-        assert_eq!(esp8266_rom_erase_size(0, 100_000), 0xD000);
-        // Beyond the first 64 KiB block: sectors - head.
-        assert_eq!(esp8266_rom_erase_size(0, 0x40000), (64 - 16) * 0x1000);
-        assert_eq!(esp8266_rom_erase_size(0, 0), 0);
-    }
 
     #[test]
     fn auto_pipelining_only_when_the_chip_keeps_up() {

@@ -1,5 +1,6 @@
 //! Command line of the `espsim` binary.
 
+use crate::chips;
 use crate::config::{default_mac_base, BoardConfig, FLASH_SIZES};
 use crate::faults::{TargetedFault, GRAMMAR};
 use crate::timing::TimingMode;
@@ -46,10 +47,7 @@ pub struct Cli {
 }
 
 fn parse_chip(s: &str) -> Result<Chip, String> {
-    match s.parse::<Chip>()? {
-        c @ (Chip::Esp32 | Chip::Esp8266) => Ok(c),
-        other => Err(format!("{other} is not simulated (esp32 or esp8266)")),
-    }
+    chips::parse_simulated(s)
 }
 
 fn parse_flash_size(s: &str) -> Result<u32, String> {

@@ -1,5 +1,6 @@
 //! Configuration of one simulated board.
 
+use crate::chips;
 use crate::faults::Fault;
 use crate::timing::{TimingMode, TimingModel};
 use flashline_protocol::chip::Mac;
@@ -9,12 +10,10 @@ use std::path::PathBuf;
 /// Flash sizes the simulator offers (each with a Winbond JEDEC id).
 pub const FLASH_SIZES: [u32; 5] = [1 << 20, 2 << 20, 4 << 20, 8 << 20, 16 << 20];
 
-/// Default MAC base for a chip: an Espressif OUI.
+/// Default MAC base for a chip: an Espressif OUI (its module's; 24:0a:c4 for chips that
+/// are not simulated).
 pub fn default_mac_base(chip: Chip) -> Mac {
-    match chip {
-        Chip::Esp8266 => Mac([0x84, 0x0d, 0x8e, 0, 0, 0]),
-        _ => Mac([0x24, 0x0a, 0xc4, 0, 0, 0]),
-    }
+    chips::model(chip).map_or(Mac([0x24, 0x0a, 0xc4, 0, 0, 0]), |m| m.default_mac_base())
 }
 
 /// One board.

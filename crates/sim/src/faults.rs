@@ -14,6 +14,7 @@
 //! BYTES, ADDR, LEN := decimal | 0x-hex | with unit (64k, 1M)
 //! ```
 
+use crate::chips;
 use flashline_protocol::flash::parse_size;
 use flashline_protocol::Chip;
 use std::fmt;
@@ -93,7 +94,7 @@ impl FromStr for Fault {
                 let ms = v.strip_suffix("ms").unwrap_or(v).trim();
                 Ok(Fault::SlowReplies { ms: ms.parse().map_err(|_| format!("slow-replies={v}: not a number"))? })
             }
-            "wrong-chip" => Ok(Fault::WrongChip(need()?.parse()?)),
+            "wrong-chip" => Ok(Fault::WrongChip(chips::parse_simulated(need()?)?)),
             other => Err(format!("unknown fault '{other}'\n{GRAMMAR}")),
         }
     }
@@ -176,9 +177,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs() {
-        for bad in
-            ["", "unplug-after", "unplug-after=x", "corrupt-frame=0", "explode", "wrong-chip=z80", "bad-flash=1+0"]
-        {
+        for bad in [
+            "",
+            "unplug-after",
+            "unplug-after=x",
+            "corrupt-frame=0",
+            "explode",
+            "wrong-chip=z80",
+            "wrong-chip=esp32s3",
+            "bad-flash=1+0",
+        ] {
             assert!(bad.parse::<Fault>().is_err(), "{bad}");
         }
         assert!("boardx:hang-after=1".parse::<TargetedFault>().is_err());

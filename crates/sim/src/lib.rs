@@ -50,6 +50,7 @@
 
 pub mod board;
 pub mod boot;
+pub mod chips;
 pub mod cli;
 pub mod config;
 pub mod faults;

@@ -117,6 +117,13 @@ pub(crate) fn prepare(
             format!("flash size {} is not simulated (1, 2, 4, 8 or 16 MB)", cfg.flash_size),
         ));
     }
+    let chips = std::iter::once(cfg.chip).chain(cfg.faults.iter().filter_map(|f| match f {
+        crate::faults::Fault::WrongChip(c) => Some(*c),
+        _ => None,
+    }));
+    for chip in chips {
+        crate::chips::ensure(chip).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    }
     let mut board = Board::new(cfg);
     let file = match &cfg.flash_file {
         Some(p) => Some(FlashFile::open(p, board.flash_mut())?),

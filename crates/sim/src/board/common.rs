@@ -82,8 +82,8 @@ impl Board {
         self.mem = None;
         self.stats.stub_starts += 1;
         self.mode = Mode::Stub(kind);
-        // The new stub boosts the ESP32's clocks (CPU 160 MHz, APB 80 MHz) on UART too.
-        self.regs.boosted = kind == StubKind::New && self.chip == flashline_protocol::Chip::Esp32;
+        // The new stub boosts the clocks of some chips (ESP32: CPU 160 MHz, APB 80 MHz).
+        self.regs.boosted = kind == StubKind::New && self.model().new_stub_boosts_clocks();
         self.clock.cpu += self.timing.stub_start;
         let at = self.clock.cpu;
         self.send_frame(at, OHAI);

@@ -19,6 +19,7 @@ mod stub;
 pub mod write;
 
 use crate::boot::{self, ResetCause, Straps};
+use crate::chips::{self, SimChip};
 use crate::config::BoardConfig;
 use crate::faults::{BootNoise, Fault};
 use crate::flash::NorFlash;
@@ -49,20 +50,12 @@ pub enum StubKind {
 impl StubKind {
     /// Recognises the stub from the MEM_END entry point (esptool 5.6 stub images).
     pub fn from_entry(chip: Chip, entry: u32) -> Option<StubKind> {
-        match (chip, entry) {
-            (Chip::Esp32, 0x400B_E658) | (Chip::Esp8266, 0x4010_D004) => Some(StubKind::Legacy),
-            (Chip::Esp32, 0x400A_902C) | (Chip::Esp8266, 0x4010_C504) => Some(StubKind::New),
-            _ => None,
-        }
+        chips::stub_by_entry(chip, entry)
     }
 
     /// Recognises the stub from a MEM_BEGIN load address (text segment start).
     pub fn from_load_addr(chip: Chip, addr: u32) -> Option<StubKind> {
-        match (chip, addr) {
-            (Chip::Esp32, 0x400B_E000) | (Chip::Esp8266, 0x4010_D000) => Some(StubKind::Legacy),
-            (Chip::Esp32, 0x400A_8000) | (Chip::Esp8266, 0x4010_C500) => Some(StubKind::New),
-            _ => None,
-        }
+        chips::stub_by_load_addr(chip, addr)
     }
 }
 
@@ -173,6 +166,10 @@ impl Board {
     /// A board as configured, sitting in ROM download mode (or in its fault state). It does
     /// not print a banner at start: it is as if it had been reset long before the host
     /// opened the port.
+    ///
+    /// # Panics
+    /// When the chip (or a `wrong-chip` fault's) is not simulated; the transports check it
+    /// first and report an error instead.
     pub fn new(cfg: &BoardConfig) -> Self {
         let mut chip = cfg.chip;
         let mut faults = FaultState::default();
@@ -228,6 +225,11 @@ impl Board {
 
     pub fn chip(&self) -> Chip {
         self.chip
+    }
+
+    /// What the simulated chip is (checked simulated when the board was built).
+    pub(crate) fn model(&self) -> &'static dyn SimChip {
+        chips::require(self.chip)
     }
 
     pub fn mac(&self) -> Mac {
@@ -291,9 +293,9 @@ impl Board {
         if let Some(t) = self.next_boot_log {
             if now >= t && self.mode == Mode::NotDownload {
                 self.boot_logs += 1;
-                let text = boot::download_banner(self.chip, ResetCause::PowerOn);
+                let text = self.model().download_banner(ResetCause::PowerOn);
                 let bytes = boot::garbled(&text, self.boot_logs);
-                self.send_raw_at_baud(now, bytes, boot::banner_baud(self.chip));
+                self.send_raw_at_baud(now, bytes, self.model().banner_baud());
                 self.next_boot_log = Some(now + Duration::from_millis(300));
             } else if self.mode != Mode::NotDownload {
                 self.next_boot_log = None;
@@ -351,13 +353,13 @@ impl Board {
             }
             return;
         }
-        let baud = boot::banner_baud(self.chip);
+        let baud = self.model().banner_baud();
         if download {
-            let text = boot::download_banner(self.chip, cause);
+            let text = self.model().download_banner(cause);
             self.send_raw_at_baud(t, text, baud);
             self.mode = Mode::Rom;
         } else {
-            let text = boot::app_banner(self.chip);
+            let text = self.model().app_banner();
             self.send_raw_at_baud(t, text, baud);
             self.mode = Mode::App;
         }
@@ -548,8 +550,8 @@ impl Board {
     pub(crate) fn run_app(&mut self) {
         let t = self.clock.cpu;
         self.write = None;
-        let baud = boot::banner_baud(self.chip);
-        self.send_raw_at_baud(t, boot::app_banner(self.chip), baud);
+        let baud = self.model().banner_baud();
+        self.send_raw_at_baud(t, self.model().app_banner(), baud);
         self.mode = Mode::App;
     }
 }

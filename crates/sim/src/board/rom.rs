@@ -6,18 +6,13 @@
 //! ESP8266 ROM: only SYNC, registers, MEM_*, FLASH_BEGIN/DATA/END — with its erase-size
 //! bug. Neither has ERASE_*, READ_FLASH, GET_SECURITY_INFO or RUN_USER_CODE.
 
-use super::write::{esp8266_rom_erase_sectors, rom_erase_area, WriteError, WriteJob, Writer};
+use super::write::{rom_erase_area, WriteError, WriteJob, Writer};
 use super::Board;
 use flashline_protocol::command::{encode_hex_md5, BeginParams, DataBlock, ReadFlashSlow, Request};
 use flashline_protocol::flash::SECTOR_SIZE;
 use flashline_protocol::packet::checksum;
 use flashline_protocol::packet::CommandPacket;
-use flashline_protocol::{Chip, RomError, Status};
-
-/// The ESP32 profile's ROM clock estimate (RTCCALICFG1 cali 2090, CK8M 0x31): esptool
-/// scales the requested baud by `rom_freq / 40 MHz`; the ROM's divider, computed from its
-/// real clock, undoes that.
-const ESP32_ROM_FREQ_HZ: u64 = 2090 * 15625 * 0x31 / 40;
+use flashline_protocol::{RomError, Status};
 
 impl Board {
     pub(crate) fn rom_handle(&mut self, op: u8, req: Request, _pkt: &CommandPacket) {
@@ -49,8 +44,8 @@ impl Board {
             Request::SpiAttach { .. } | Request::SpiSetParams(_) if esp32_class => self.reply_ok(op),
             Request::ChangeBaudrate(c) if esp32_class => {
                 self.reply_ok(op);
-                // esptool sent new × rom_freq / 40 MHz; the ROM's real clock undoes it.
-                let actual = (c.new as u64 * 40_000_000 + ESP32_ROM_FREQ_HZ / 2) / ESP32_ROM_FREQ_HZ;
+                // The host scaled the rate for the ROM's clock; the ROM's real clock undoes it.
+                let actual = self.model().rom_baud_from_word(c.new);
                 self.set_baud(actual.clamp(300, 5_000_000) as u32);
             }
             Request::SpiFlashMd5(m) if esp32_class => match self.flash_md5(m.addr, m.size) {
@@ -73,19 +68,14 @@ impl Board {
     /// FLASH_BEGIN / FLASH_DEFL_BEGIN: attach flash and erase up front.
     fn rom_flash_begin(&mut self, op: u8, p: &BeginParams, compressed: bool) {
         let start = p.offset / SECTOR_SIZE * SECTOR_SIZE;
-        let sector = SECTOR_SIZE as u64;
-        let len: u64 = if self.chip == Chip::Esp8266 {
-            esp8266_rom_erase_sectors(p.offset, p.size) as u64 * sector
-        } else {
-            // Sector-granular from the offset's sector.
-            ((p.offset - start) as u64 + p.size as u64).div_ceil(sector) * sector
-        };
+        let erase = self.model().rom_erase(p.offset, p.size);
+        let len = erase.len;
         let size = self.flash.size() as u64;
-        if (start as u64 >= size || (start as u64 + len > size && self.chip != Chip::Esp8266)) && p.size > 0 {
+        if (start as u64 >= size || (start as u64 + len > size && !erase.clamp_to_flash)) && p.size > 0 {
             self.write = None;
             return self.reply_err_rom(op, RomError::InvalidInput);
         }
-        // The ESP8266 over-erase may run past the end; the erase is clamped to the chip.
+        // An over-erase (ESP8266) may run past the end; the erase is clamped to the chip.
         let len = len.min(size) as u32;
         let r = rom_erase_area(start, len, &mut self.ctx());
         self.write = Some(WriteJob::new(Writer::Rom, p.offset, p.size, compressed));

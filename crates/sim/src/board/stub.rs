@@ -13,7 +13,7 @@ use flashline_protocol::command::{BeginParams, DataBlock, ReadFlash, Request};
 use flashline_protocol::flash::{SECTOR_SIZE, STUB_WRITE_BLOCK};
 use flashline_protocol::packet::checksum;
 use flashline_protocol::packet::CommandPacket;
-use flashline_protocol::{Chip, Status, StubError};
+use flashline_protocol::{Status, StubError};
 
 impl StubKind {
     fn writer(self) -> Writer {
@@ -80,8 +80,8 @@ impl Board {
             }
             // Both stubs answer GET_SECURITY_INFO on ESP32/ESP8266 with "not implemented".
             Request::GetSecurityInfo => self.reply_err_stub(op, StubError::NotImplemented),
-            // ESP8266 stubs jump to the application without replying.
-            Request::RunUserCode if self.chip == Chip::Esp8266 => self.run_app(),
+            // Some chips' stubs (ESP8266) jump to the application without replying.
+            Request::RunUserCode if self.model().stub_run_user_code_silent() => self.run_app(),
             _ => self.reply_unsupported(op),
         }
     }

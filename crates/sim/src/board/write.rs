@@ -305,17 +305,6 @@ pub fn rom_erase_area(start: u32, len: u32, cx: &mut Ctx) -> Result<(), FlashErr
     Ok(())
 }
 
-/// Sectors the ESP8266 ROM really erases when FLASH_BEGIN asks for `erase_size` bytes at
-/// `offset`. esptool's `get_erase_size` compensates a ROM bug; inverting it gives the ROM
-/// behaviour: with `e` requested sectors and `head` sectors up to the next 64 KiB boundary,
-/// the ROM erases `e + min(e, head)` sectors from the offset's sector.
-pub fn esp8266_rom_erase_sectors(offset: u32, erase_size: u32) -> u32 {
-    let e = erase_size.div_ceil(SECTOR_SIZE);
-    let start_sector = offset / SECTOR_SIZE;
-    let head = 16 - start_sector % 16;
-    e + e.min(head)
-}
-
 /// Legacy stub ERASE_REGION: sectors up to the next 64 KiB boundary, blocks while *more
 /// than* 64 KiB remain, then sectors. New stub: block when aligned and ≥ 64 KiB remain.
 pub fn erase_region(writer: Writer, start: u32, len: u32, cx: &mut Ctx) -> Result<(), FlashError> {
@@ -361,25 +350,6 @@ mod tests {
         let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
         e.write_all(data).unwrap();
         e.finish().unwrap()
-    }
-
-    #[test]
-    fn esp8266_erase_bug_inverts_esptool_workaround() {
-        // Reference example: 100 000 bytes at 0 → 25 sectors → esptool sends 0xD000 → 26.
-        assert_eq!(esp8266_rom_erase_sectors(0, 0xD000), 26);
-        // esptool's get_erase_size for many (offset, size): the ROM always covers the data.
-        for offset in (0..0x40000).step_by(0x3000) {
-            for size in [1u32, 4096, 4097, 30_000, 65_536, 100_000, 300_000] {
-                let sectors = size.div_ceil(4096);
-                let start = offset / 4096;
-                let head = (16 - start % 16).min(sectors);
-                let erase_size = if sectors < 2 * head { sectors.div_ceil(2) * 4096 } else { (sectors - head) * 4096 };
-                let erased = esp8266_rom_erase_sectors(offset, erase_size);
-                assert!(erased >= sectors, "offset {offset:#x} size {size}: {erased} < {sectors}");
-                assert!(erased <= sectors + 1, "over-erase beyond one sector at {offset:#x} size {size}");
-            }
-        }
-        assert_eq!(esp8266_rom_erase_sectors(0, 0), 0);
     }
 
     #[test]
