@@ -8,14 +8,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
 
 use common::child::{assert_child_passed, test_command};
 use common::*;
 use flashline_audit::{AttemptFilter, AuditStore};
+use flashline_testkit::account::{reachable_copy, ThrowawayAccount};
 
 /// Set for the child process: the database it reads and how many rows it must find.
 const CHILD_DB: &str = "FLASHLINE_AUDIT_GROUP_CHILD_DB";
@@ -38,78 +38,31 @@ async fn group_reader_child() {
     store.close().await;
 }
 
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A system group and a user whose only group it is; removed on drop.
-struct Account {
-    name: String,
-    uid: u32,
-    gid: u32,
-}
-
-impl Account {
-    fn create() -> Account {
-        let name = format!("flaudit{}", std::process::id());
-        run("groupadd", &["--system", &name]);
-        run("useradd", &["--system", "--no-create-home", "--gid", &name, "--shell", "/usr/sbin/nologin", &name]);
-        let uid = run("id", &["-u", &name]).parse().unwrap();
-        let gid = run("id", &["-g", &name]).parse().unwrap();
-        Account { name, uid, gid }
-    }
-}
-
-impl Drop for Account {
-    fn drop(&mut self) {
-        // userdel usually removes the user's own group too; groupdel is for the other case.
-        for cmd in ["userdel", "groupdel"] {
-            let _ = Command::new(cmd).arg(&self.name).stderr(std::process::Stdio::null()).status();
-        }
-    }
-}
-
 fn names(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
 }
 
 /// Runs the query as `account` (its group only, no supplementary groups) and checks that
 /// the directory holds the same files afterwards.
-fn query_as(account: &Account, exe: &Path, db: &Path, rows: usize, what: &str) {
+fn query_as(account: &ThrowawayAccount, exe: &Path, db: &Path, rows: usize, what: &str) {
     let dir = db.parent().unwrap();
     let before = names(dir);
-    let out = test_command(exe, "group_reader_child")
-        .env(CHILD_DB, db)
-        .env(CHILD_ROWS, rows.to_string())
-        .uid(account.uid)
-        .gid(account.gid)
-        .output()
-        .unwrap();
+    let mut cmd = test_command(exe, "group_reader_child");
+    let out =
+        cmd.env(CHILD_DB, db).env(CHILD_ROWS, rows.to_string()).uid(account.uid).gid(account.gid).output().unwrap();
     assert_child_passed(what, &out);
     assert_eq!(names(dir), before, "{what}: files appeared or vanished next to the database");
 }
 
 #[tokio::test]
 async fn a_group_member_with_read_only_access_queries_with_and_without_the_daemon() {
-    if run("id", &["-u"]) != "0" {
-        eprintln!("skipped: needs root to create a throwaway user and group and to run a query as that user");
-        return;
-    }
-    let account = Account::create();
+    let Some(account) = ThrowawayAccount::create("flaudit") else { return };
     let outer = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(outer.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     // The test binary may live where the user cannot reach it: run a copy.
-    let exe = outer.path().join("reader");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-
+    let exe = reachable_copy(&std::env::current_exe().unwrap(), outer.path());
     // The daemon's directory: root:group 0750, so the user may read but not create files.
     let dir = outer.path().join("flashline");
-    std::fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(0), Some(account.gid)).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+    account.group_dir(&dir);
     let db = dir.join("audit.db");
 
     // First daemon run, then the file is given to the group (as an installer would).
@@ -117,7 +70,7 @@ async fn a_group_member_with_read_only_access_queries_with_and_without_the_daemo
     record(&store, "A1", at(0), Some("AA:BB:CC:DD:EE:80"), pass()).await;
     record(&store, "A2", at(MIN), Some("AA:BB:CC:DD:EE:81"), pass()).await;
     store.close().await;
-    std::os::unix::fs::chown(&db, Some(0), Some(account.gid)).unwrap();
+    account.give_to_group(&db);
     assert_eq!(std::fs::metadata(&db).unwrap().mode() & 0o777, 0o640);
 
     // The daemon runs, with a committed row still in the WAL.
