@@ -69,6 +69,26 @@ pub enum AuditError {
     )]
     Migration { location: String, source: BoxError },
 
+    /// The path names something other than a regular file (a symbolic link, directory,
+    /// device, FIFO, socket): the store never follows or opens such a path, so a link
+    /// planted where the database belongs cannot redirect the audit log.
+    #[error(
+        "audit database {location} is a {kind}, not a regular file; the store only opens a plain file: \
+         point the path (--db, or `database` in the station config) at the file itself, or remove the \
+         {kind} so the daemon creates the database there"
+    )]
+    NotAFile { location: String, kind: &'static str },
+
+    /// The database could not be put in WAL mode (e.g. a file system without shared memory
+    /// support, such as some network file systems). Without WAL, queries block the daemon's
+    /// writes and read-only users cannot read beside it, so the store refuses the file.
+    #[error(
+        "audit database {location} cannot be put in WAL mode (it stays in journal mode '{journal_mode}'); \
+         the file system probably lacks shared memory support (network file system?): keep the \
+         database on a local disk, e.g. /var/lib/flashline"
+    )]
+    NotWal { location: String, journal_mode: String },
+
     /// A read-only store was asked to open a database that does not exist (a query tool
     /// never creates one).
     #[error(
@@ -138,6 +158,8 @@ impl AuditError {
             | Access { location, .. }
             | Migration { location, .. }
             | Missing { location }
+            | NotAFile { location, .. }
+            | NotWal { location, .. }
             | Schema { location, .. }
             | ReadOnly { location }
             | Backend { location, .. }

@@ -149,9 +149,10 @@ async fn a_file_that_is_not_a_database_is_corrupt() {
 }
 
 #[tokio::test]
-async fn a_missing_directory_is_an_access_error() {
+async fn a_directory_that_cannot_be_created_is_an_access_error() {
     let db = test_db();
-    let err = AuditStore::open(db.dir.path().join("no/such/dir/audit.db"), options()).await.unwrap_err();
+    std::fs::write(db.dir.path().join("file"), b"").unwrap();
+    let err = AuditStore::open(db.dir.path().join("file/dir/audit.db"), options()).await.unwrap_err();
     assert!(matches!(err, AuditError::Access { .. }), "{err:?}");
     assert!(err.is_storage_fault());
 }

@@ -9,6 +9,7 @@ use flashline_audit::{
     insert_synthetic, render, AttemptId, AttemptResult, AuditStore, Completion, Identity, NewAttempt, StageTimings,
     StoreOptions, Timestamp, UsbInfo, INTERRUPTED_REASON,
 };
+use flashline_testkit::account::{reachable_copy, ThrowawayAccount};
 use serde_json::Value;
 use sqlx::ConnectOptions;
 
@@ -767,4 +768,58 @@ async fn queries_beside_a_live_daemon() {
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("chained rows checked: 6") && out.stdout.contains("running (not chained yet): 1"));
     assert!(daemon.verify_chain().await.unwrap().is_valid());
+}
+
+// ---------------------------------------------------------------------------------------
+// Quality staff: a member of the database's group, read-only access
+
+fn names(dir: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+/// Every query as `account`: all succeed, and no file appears or vanishes next to `db`.
+fn every_query_as(account: &ThrowawayAccount, exe: &Path, db: &Path, what: &str) {
+    let dir = db.parent().unwrap();
+    let before = names(dir);
+    for args in every_query(db.to_str().unwrap()) {
+        let out = account.command(exe).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{what}: {args:?}: {stderr}");
+    }
+    let out = account.command(exe).args(["log", "--db", db.to_str().unwrap(), "--format", "json"]).output().unwrap();
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json rows");
+    assert_eq!(rows.len(), 7, "{what}: the fixture's six rows and the live job");
+    assert_eq!(names(dir), before, "{what}: files appeared or vanished next to the database");
+}
+
+/// `flashline log`, `log verify` and `stats` as a user whose only group is the database's,
+/// with read-only access to the file and its directory (root:group 0750, file 0640):
+/// beside the running daemon, after it stopped, and without `-wal`/`-shm` files.
+#[tokio::test]
+async fn quality_staff_in_the_group_query_with_read_only_access() {
+    let Some(account) = ThrowawayAccount::create("flcli") else { return };
+    let f = fixture().await;
+    let outer = tempfile::tempdir().unwrap();
+    let exe = reachable_copy(Path::new(env!("CARGO_BIN_EXE_flashline")), outer.path());
+    let dir = outer.path().join("state");
+    account.group_dir(&dir);
+    let db = dir.join("audit.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let name = |p: &Path| PathBuf::from(format!("{}{suffix}", p.display()));
+        if name(&f.path).exists() {
+            std::fs::rename(name(&f.path), name(&db)).unwrap();
+        }
+    }
+    account.give_to_group(&db);
+
+    let daemon = open(&db).await;
+    let live = begin(&daemon, "B2", "2025-03-12T12:00:00Z", V2).await;
+    every_query_as(&account, &exe, &db, "daemon running");
+    daemon.complete_attempt(live, Completion::fail("verify", "MD5 mismatch")).await.unwrap();
+    daemon.close().await;
+    every_query_as(&account, &exe, &db, "daemon stopped");
+    for suffix in ["-wal", "-shm"] {
+        std::fs::remove_file(PathBuf::from(format!("{}{suffix}", db.display()))).unwrap();
+    }
+    every_query_as(&account, &exe, &db, "no -wal/-shm");
 }

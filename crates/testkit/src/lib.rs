@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod account;
+
 /// The esptool version the project pins as the judge of the simulator.
 pub const ESPTOOL_VERSION: &str = "5.6.0";
 

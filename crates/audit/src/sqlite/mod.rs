@@ -8,10 +8,13 @@
 //! - `query.rs`, `stats.rs`: reads.
 //! - `chain.rs`: the chain head and stored values; `verify.rs`: chain walk and integrity.
 //! - `synthetic.rs`: bulk insert of synthetic rows.
+//! - `files.rs`: the file on disk (regular files only, modes, group, the filename SQLite
+//!   gets, how a read-only store opens it); `wal.rs`: WAL mode required, `-wal`/`-shm` kept.
 //! - `error.rs`: SQLite result codes to [`crate::AuditError`].
 
 mod chain;
 pub(crate) mod error;
+mod files;
 mod open;
 mod query;
 mod rows;
@@ -19,6 +22,7 @@ mod stats;
 mod synthetic;
 pub(crate) mod tx;
 mod verify;
+mod wal;
 mod writes;
 
 use std::path::{Path, PathBuf};

@@ -1,11 +1,15 @@
 //! Opening an SQLite audit database (daemon and query tools) and its size limit.
+//!
+//! What is on disk (file kind, modes, the filename SQLite gets) is `files.rs`'s job; WAL
+//! mode and its kept files are `wal.rs`'s.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{elapsed_ms, error, SqliteBackend, MIGRATOR};
+use super::files::{self, ReadMode};
+use super::{elapsed_ms, error, wal, SqliteBackend, MIGRATOR};
 use crate::error::{AuditError, Result};
 use crate::options::{Durability, StoreOptions};
 
@@ -30,9 +34,18 @@ impl SqliteBackend {
     /// Opening does not close rows left `running`: only the daemon knows that no job of its
     /// own is in flight, so it calls [`crate::AuditStore::close_interrupted`] once at start.
     pub async fn open(path: &Path, opts: StoreOptions) -> Result<SqliteBackend> {
+        SqliteBackend::open_on_vfs(path, opts, None).await
+    }
+
+    /// [`SqliteBackend::open`] on a named SQLite VFS (`None`: SQLite's default).
+    async fn open_on_vfs(path: &Path, opts: StoreOptions, vfs: Option<&'static str>) -> Result<SqliteBackend> {
         let path = path.to_path_buf();
         let location = path.display().to_string();
-        let connect = connect_options(&path, &opts);
+        files::prepare_for_writer(&path, &location)?;
+        let mut connect = connect_options(&files::sqlite_filename(&path, &location)?, &opts);
+        if let Some(vfs) = vfs {
+            connect = connect.vfs(vfs);
+        }
         let started = Instant::now();
         // Generous acquire timeout: every writer call waits its turn for the one connection,
         // and each turn can itself wait up to busy_timeout for another process.
@@ -41,25 +54,32 @@ impl SqliteBackend {
             .max_connections(1)
             .min_connections(0)
             .acquire_timeout(acquire)
+            .after_connect(|conn, _| Box::pin(wal::keep_wal_files(conn)))
             .connect_with(connect.clone())
             .await
             .map_err(|e| error::classify(&location, elapsed_ms(started), e))?;
-        MIGRATOR.run(&writer).await.map_err(|e| error::classify_migrate(&location, e))?;
 
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&writer)
-            .await
-            .map_err(|e| error::classify(&location, 0, e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            // WAL needs shared memory; some network file systems refuse it. The store still
-            // works (rollback journal), but queries then block writes.
-            tracing::warn!(path = %path.display(), journal_mode = %mode, "audit database is not in WAL mode");
+        // WAL needs shared memory, which some network file systems refuse; SQLite then
+        // silently stays in its rollback journal. Refuse before migrating anything.
+        let mode: String = match sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&writer).await {
+            Ok(mode) => mode,
+            Err(e) => {
+                writer.close().await;
+                return Err(error::classify(&location, 0, e));
+            }
+        };
+        if let Err(e) = wal::require_wal(&location, &mode) {
+            writer.close().await;
+            return Err(e);
         }
+        MIGRATOR.run(&writer).await.map_err(|e| error::classify_migrate(&location, e))?;
+        files::align_sidecars(&path, &location)?;
 
         let reader = SqlitePoolOptions::new()
             .max_connections(opts.read_connections.max(1))
             .min_connections(0)
             .acquire_timeout(acquire)
+            .after_connect(|conn, _| Box::pin(wal::keep_wal_files(conn)))
             .connect_with(connect)
             .await
             .map_err(|e| error::classify(&location, 0, e))?;
@@ -82,22 +102,25 @@ impl SqliteBackend {
     ///   [`crate::AuditStore::close_interrupted`] and close a live daemon's jobs.
     /// - Safe while the daemon writes: in WAL mode a reader sees the last committed state
     ///   (including the WAL) and neither blocks the writer nor is blocked by it. The pragmas
-    ///   of the file (journal mode, page size) are left alone. SQLite may create the `-wal`
-    ///   and `-shm` files next to the database if they do not exist (it needs them to read a
-    ///   WAL database); the database file itself is never written.
+    ///   of the file (journal mode, page size) are left alone.
+    /// - Needs only read access to the file, its `-wal`/`-shm` files and its directory (a
+    ///   member of the database's group), and creates no file: when `-wal` and `-shm` exist
+    ///   (the daemon keeps them, running or not) SQLite uses them, mapping `-shm` read-only
+    ///   if it may not write it; when there is no WAL content and no `-shm`, no connection
+    ///   has the file open and it is read as `immutable` (see `files::ReadMode`).
+    /// - Refuses a path that is not a regular file ([`AuditError::NotAFile`]).
     pub async fn open_read_only(path: &Path) -> Result<SqliteBackend> {
         let path = path.to_path_buf();
         let location = path.display().to_string();
         let opts = StoreOptions::default();
-        match path.try_exists() {
-            Ok(true) => {}
-            Ok(false) => return Err(AuditError::Missing { location }),
-            // Cannot even look (a directory without search permission): let SQLite report it.
-            Err(_) => {}
+        if files::regular_file(&path, &location)?.is_none() {
+            return Err(AuditError::Missing { location });
         }
+        let immutable = files::read_mode_of(&path)? == ReadMode::Immutable;
         let connect = SqliteConnectOptions::new()
-            .filename(&path)
+            .filename(files::sqlite_filename(&path, &location)?)
             .read_only(true)
+            .immutable(immutable)
             .create_if_missing(false)
             .busy_timeout(opts.busy_timeout);
         let started = Instant::now();
@@ -126,7 +149,7 @@ impl SqliteBackend {
         let mut opts = self.opts.clone();
         opts.max_db_bytes = limit;
         // New connections get the new limit; the open writer connection gets it now.
-        let connect = connect_options(&self.path, &opts);
+        let connect = connect_options(&files::sqlite_filename(&self.path, &self.location)?, &opts);
         self.writer.set_connect_options(connect.clone());
         self.reader.set_connect_options(connect);
         let mut conn = self.writer.acquire().await.map_err(|e| self.sql_err(e))?;
@@ -220,6 +243,35 @@ async fn check_schema(location: &str, pool: &SqlitePool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SQLite's `unix-dotfile` VFS has no shared memory, like a file system that cannot map
+    /// `-shm`: `journal_mode=WAL` leaves the file in its rollback journal.
+    #[tokio::test]
+    async fn a_database_that_cannot_be_put_in_wal_mode_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let err = SqliteBackend::open_on_vfs(&path, StoreOptions::default(), Some("unix-dotfile")).await.unwrap_err();
+        match &err {
+            AuditError::NotWal { location, journal_mode } => {
+                assert_eq!(location, &path.display().to_string());
+                assert_ne!(journal_mode.to_ascii_lowercase(), "wal");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("local disk"), "{err}");
+        // Nothing was migrated into it: it is not mistaken for an audit database later.
+        let n: i64 = {
+            let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path)).await.unwrap();
+            let n = sqlx::query_scalar("SELECT count(*) FROM sqlite_master").fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        };
+        assert_eq!(n, 0);
+        // The same file on the default VFS opens.
+        let ok = SqliteBackend::open(&path, StoreOptions::default()).await.unwrap();
+        ok.writer.close().await;
+        ok.reader.close().await;
+    }
 
     #[test]
     fn size_limits_become_whole_pages_of_at_least_one() {

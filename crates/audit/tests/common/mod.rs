@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: real database files in temporary directories.
 #![allow(dead_code)]
 
+pub mod child;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -106,6 +108,20 @@ pub async fn five(store: &AuditStore) -> Vec<AttemptId> {
         ids.push(record(store, "A1", at(i * MIN), Some(&format!("AA:BB:CC:DD:01:{i:02X}")), c).await);
     }
     ids
+}
+
+/// A database at `path` holding one completed row (MAC `mac`), closed.
+pub async fn one_row_at(path: &Path, mac: &str) {
+    let store = open(path).await;
+    record(&store, "A1", at(0), Some(mac), pass()).await;
+    store.close().await;
+}
+
+/// `path` with `suffix` appended to its file name: SQLite's `-wal` and `-shm` files.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 /// What `verify_chain` finds.
