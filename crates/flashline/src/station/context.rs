@@ -113,10 +113,7 @@ async fn open_audit_with(path: &Path, opts: StoreOptions) -> Result<AuditStore, 
     // absolute, a file, never SQLite's temporary or in-memory database.
     let path = &crate::config::check_database_path(path)
         .map_err(|e| Failure::new(Exit::Config, format!("audit database {}: {e}", crate::text::escaped_path(path))))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::new(Exit::Database, format!("cannot create {}: {e}", dir.display())))?;
-    }
+    // The store creates a missing directory itself, 0750 whatever the umask.
     AuditStore::open(path, opts).await.map_err(|e| Failure::new(Exit::Database, e))
 }
 
