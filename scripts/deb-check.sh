@@ -67,7 +67,8 @@ state_dir() { [ "$(stat -c '%U:%G %a' /var/lib/flashline)" = "flashline:flashlin
 unit_installed() {
   grep -qx "Type=notify" /lib/systemd/system/flashline.service \
     && grep -q "^WatchdogSec=" /lib/systemd/system/flashline.service \
-    && grep -q "^ExecStart=/usr/bin/flashline run" /lib/systemd/system/flashline.service
+    && grep -q "^ExecStart=/usr/bin/flashline run" /lib/systemd/system/flashline.service \
+    && { ! command -v systemd-analyze >/dev/null || systemd-analyze verify /lib/systemd/system/flashline.service; }
 }
 udev_rules_installed() { grep -q 'GROUP="flashline"' /lib/udev/rules.d/99-flashline.rules; }
 config_is_conffile() {
@@ -99,7 +100,7 @@ check "flashline --version is $version" prints_version
 check "flashline demo --boards 4 --timing off" demo_runs
 check "flashline system user and group" user_and_group
 check "/var/lib/flashline is flashline:flashline 0750" state_dir
-check "systemd unit (Type=notify, watchdog)" unit_installed
+check "systemd unit (Type=notify, watchdog, systemd-analyze verify)" unit_installed
 check "udev rules" udev_rules_installed
 check "example config is a conffile" config_is_conffile
 check "man pages, completions, licences" docs_installed
