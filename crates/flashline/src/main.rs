@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
             Command::Stats(args) => cli::stats::run(args).await,
             Command::Ports(args) => cli::ports::run(args).await,
             Command::Config(cmd) => cli::config_check::run(cmd).await,
+            Command::Generate(cmd) => cli::generate::run(cmd),
         }
     });
     match result {

@@ -7,6 +7,7 @@ pub mod config_check;
 pub mod demo;
 pub mod erase;
 pub mod flash;
+pub mod generate;
 pub mod info;
 pub mod log;
 pub mod ports;
@@ -72,6 +73,9 @@ pub enum Command {
     /// Station config tools (`config check [FILE]`).
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
+    /// Shell completions and man pages for packaging (`generate man --out DIR`).
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCommand),
 }
 
 impl Command {

@@ -270,11 +270,15 @@ impl RawDevices {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
-    /// Human-readable lines (journald adds the time).
+    /// `journald` when systemd connected stderr to the journal, `text` otherwise.
     #[default]
+    Auto,
+    /// Human-readable lines (journald adds the time).
     Text,
     /// One JSON object per line, for log shippers.
     Json,
+    /// Native journal entries with fields (SLOT, MAC, STAGE, RESULT, ...).
+    Journald,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

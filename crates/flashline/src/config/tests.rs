@@ -54,7 +54,7 @@ fn defaults_for_a_minimal_config() {
     assert_eq!(c.devices.filter(), crate::device::DeviceFilter::default());
     assert_eq!(c.devices.unmapped_ports, UnmappedPorts::Flash);
     assert!(c.slots.is_empty());
-    assert_eq!(c.log, LogConfig { format: LogFormat::Text, level: LogLevel::Info });
+    assert_eq!(c.log, LogConfig { format: LogFormat::Auto, level: LogLevel::Info });
 
     // A low main baud drops the default fallbacks that are not below it.
     let c = parse(&format!("{}[flash]\nbaud = 460800\nstub_dir = \"stubs\"\n", minimal())).unwrap();
@@ -89,7 +89,10 @@ fn syntax_type_and_unknown_key_errors_point_at_the_spot() {
     assert!(e.contains(":7:23: [devices] allow[1]: '1a86' is not a USB id"), "{e}");
 
     let e = error(&format!("{}[log]\nformat = \"xml\"\n", minimal()));
-    assert!(e.contains(":7:10: [log] format: unknown variant `xml`, expected `text` or `json`"), "{e}");
+    assert!(
+        e.contains(":7:10: [log] format: unknown variant `xml`, expected one of `auto`, `text`, `json`, `journald`"),
+        "{e}"
+    );
 
     let e = error("station = \"st1\"\n");
     assert!(e.contains(":1:1: missing field `image`"), "{e}");

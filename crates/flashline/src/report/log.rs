@@ -1,5 +1,6 @@
-//! Structured logs of station events: one `tracing` event per transition, with `slot`
-//! and `mac` fields so journald (or any log shipper) can filter by board.
+//! Structured logs of station events: one `tracing` event per transition, with `slot`,
+//! `mac`, `stage`, `result`, `attempt_id` and `image_sha256` fields so journald (SLOT,
+//! MAC, ... in [`super::journald`]) or any log shipper can filter by board.
 
 use crate::station::events::EventReceiver;
 use crate::station::{Outcome, StationEvent};
@@ -24,24 +25,30 @@ pub fn log_event(ev: &StationEvent) {
                 tracing::info!(%slot, %chip, %mac, "board identified")
             }
         }
-        StationEvent::Finished { slot, mac, outcome, took } => {
+        StationEvent::Finished { slot, mac, outcome, took, audit } => {
             let mac = mac.as_deref().unwrap_or("-");
             let secs = took.as_secs_f64();
+            let attempt_id = audit.attempt.map(|a| a.0);
+            let image_sha256 = audit.image_sha256.as_str();
             match outcome {
-                Outcome::Pass => tracing::info!(%slot, %mac, secs, result = "pass", "board passed"),
+                Outcome::Pass => {
+                    tracing::info!(%slot, %mac, secs, result = "pass", attempt_id, image_sha256, "board passed")
+                }
                 Outcome::Fail { stage, reason } => {
-                    tracing::warn!(%slot, %mac, secs, result = "fail", %stage, %reason, "board failed")
+                    tracing::warn!(%slot, %mac, secs, result = "fail", %stage, %reason, attempt_id, image_sha256, "board failed")
                 }
                 Outcome::Interrupted { stage } => {
-                    tracing::warn!(%slot, %mac, result = "interrupted", %stage, "job interrupted by shutdown")
+                    tracing::warn!(%slot, %mac, result = "interrupted", %stage, attempt_id, image_sha256, "job interrupted by shutdown")
                 }
-                Outcome::NotStarted { reason } => tracing::error!(%slot, %reason, "job not started"),
+                Outcome::NotStarted { reason } => tracing::error!(%slot, %reason, image_sha256, "job not started"),
             }
         }
         StationEvent::StoreFault { reason } => {
             tracing::error!(%reason, "audit store refuses writes: new boards wait; finished rows are kept")
         }
         StationEvent::StoreRecovered => tracing::info!("audit store accepts writes again"),
-        StationEvent::Reloaded { image, sha256 } => tracing::info!(%image, %sha256, "configuration reloaded"),
+        StationEvent::Reloaded { image, sha256 } => {
+            tracing::info!(%image, image_sha256 = %sha256, "configuration reloaded")
+        }
     }
 }

@@ -1,4 +1,5 @@
 //! Reporters: what the operator sees. All of them read what the dispatcher publishes.
 
+pub mod journald;
 pub mod live;
 pub mod log;

@@ -13,8 +13,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::context::StationContext;
-use super::events::{EventReceiver, StationEvent, EVENT_BUFFER};
+use super::events::{AuditRef, EventReceiver, StationEvent, EVENT_BUFFER};
 use super::job::{self, JobResult, JobUpdate, Outcome, Updates, PROGRESS_BUFFER};
+use super::notify::Notifier;
 use super::view::{Notice, SlotPhase, SlotView, StationView, Totals};
 use crate::config::{Slots, UnmappedPorts};
 use crate::device::{DeviceError, DeviceEvent, DeviceInfo, DeviceStream};
@@ -63,6 +64,8 @@ pub struct Dispatcher {
     store_fault: Option<String>,
     retry_at: Option<Instant>,
     totals: Totals,
+    /// systemd's notify socket (readiness, watchdog, status); inert without one.
+    notify: Notifier,
 }
 
 impl Dispatcher {
@@ -89,6 +92,7 @@ impl Dispatcher {
             store_fault: None,
             retry_at: None,
             totals: Totals::default(),
+            notify: Notifier::from_env(),
         }
     }
 
@@ -176,6 +180,8 @@ impl Dispatcher {
                 _ = sleep_until_opt(retry.map(tokio::time::Instant::from_std)) => {
                     self.retry_at = None;
                 },
+                // The watchdog pings come from this loop: a stuck dispatcher stops them.
+                _ = self.notify.watchdog_due() => self.notify.ping(),
                 _ = sleep_until_opt(shutdown_deadline) => {
                     tracing::error!(jobs = self.jobs.len(), "jobs did not end within the shutdown grace; their rows stay 'running' and are closed as interrupted at the next start");
                     self.jobs.abort_all();
@@ -196,6 +202,7 @@ impl Dispatcher {
             }
         }
         self.publish();
+        self.notify.stopping();
         if let Some(stream) = devices {
             // Stopped before the sources ended: closing our end stops them.
             if let Err(e) = stream.finish().await {
@@ -217,6 +224,8 @@ impl Dispatcher {
             outcome: Outcome::Fail { stage: "internal".into(), reason: format!("job ended abnormally: {e}") },
             took: self.entries.get(&key).and_then(|e| e.view.started).map(|t| t.elapsed()).unwrap_or_default(),
             attempt: None,
+            // The task is gone with its context; the image in force is the best guess.
+            image_sha256: self.ctx.plan.golden.sha256_hex(),
         };
         self.on_finished(&key, result);
     }
@@ -230,7 +239,10 @@ impl Dispatcher {
         match ev {
             DeviceEvent::Added(dev) => self.on_added(dev),
             DeviceEvent::Removed(dev) => self.on_removed(&dev),
-            DeviceEvent::Ready { source } => tracing::info!(source, "device source ready"),
+            DeviceEvent::Ready { source } => {
+                tracing::info!(source, "device source ready");
+                self.notify.ready();
+            }
         }
     }
 
@@ -367,7 +379,8 @@ impl Dispatcher {
                 return;
             }
         }
-        self.emit(StationEvent::Finished { slot: name, mac, outcome: result.outcome, took: result.took });
+        let audit = AuditRef { attempt: result.attempt, image_sha256: result.image_sha256 };
+        self.emit(StationEvent::Finished { slot: name, mac, outcome: result.outcome, took: result.took, audit });
     }
 
     fn on_reload(&mut self, ctx: Arc<StationContext>, slots: Slots, unmapped: UnmappedPorts) {
@@ -383,6 +396,7 @@ impl Dispatcher {
     }
 
     fn shutdown(&mut self) {
+        self.notify.stopping();
         self.queue.clear();
         for e in self.entries.values_mut() {
             if let Some(a) = &e.abort {
@@ -457,6 +471,7 @@ impl Dispatcher {
             text: format!("{r} — new boards wait until it is fixed; finished rows are kept"),
             blocking: true,
         });
+        self.notify.status(&totals);
         self.view_tx.send_replace(self.view.clone());
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use flashline_audit::AttemptId;
 use flashline_session::Stage;
 use tokio::sync::broadcast;
 
@@ -14,10 +15,19 @@ pub enum StationEvent {
     JobStarted { slot: String, port: String },
     Stage { slot: String, stage: Stage },
     Identified { slot: String, chip: String, mac: String, rework: bool },
-    Finished { slot: String, mac: Option<String>, outcome: Outcome, took: Duration },
+    Finished { slot: String, mac: Option<String>, outcome: Outcome, took: Duration, audit: AuditRef },
     StoreFault { reason: String },
     StoreRecovered,
     Reloaded { image: String, sha256: String },
+}
+
+/// Which audit row a finished job wrote and which image it flashed (the journal's
+/// ATTEMPT_ID and IMAGE_SHA256; a reload does not change a running job's image).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRef {
+    /// None when the store could not create the row.
+    pub attempt: Option<AttemptId>,
+    pub image_sha256: String,
 }
 
 /// Events a subscriber may fall behind by before it loses the oldest (memory stays

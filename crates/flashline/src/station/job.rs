@@ -66,6 +66,8 @@ pub struct JobResult {
     pub outcome: Outcome,
     pub took: Duration,
     pub attempt: Option<AttemptId>,
+    /// The golden image this job flashed (a reload does not change a running job's).
+    pub image_sha256: String,
 }
 
 /// How many progress reports may wait for the dispatcher before new ones are dropped.
@@ -150,5 +152,5 @@ pub async fn run(
         AttemptOutcome::Interrupted { stage } => Outcome::Interrupted { stage },
         AttemptOutcome::NotStarted { reason } => Outcome::NotStarted { reason },
     };
-    JobResult { outcome, took: end.took, attempt: end.attempt }
+    JobResult { outcome, took: end.took, attempt: end.attempt, image_sha256: golden.sha256_hex() }
 }

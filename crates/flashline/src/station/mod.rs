@@ -14,12 +14,13 @@ pub mod dispatcher;
 pub mod events;
 pub mod golden;
 pub mod job;
+pub mod notify;
 pub mod serve;
 pub mod view;
 
 pub use context::{load_golden, load_stubs, open_audit, open_store, open_store_limited, StationContext};
 pub use dispatcher::{Control, Dispatcher};
-pub use events::{EventReceiver, StationEvent};
+pub use events::{AuditRef, EventReceiver, StationEvent};
 pub use golden::Golden;
 pub use job::Outcome;
 pub use view::StationView;

@@ -1,0 +1,150 @@
+//! Station events in the journal: the journald layer `[log] format = "journald"` installs
+//! (tracing-journald) sends native-protocol datagrams whose fields journalctl filters on.
+//!
+//! tracing-journald always writes to /run/systemd/journal/socket, so the test runs itself
+//! again in a private mount namespace (`unshare --mount`, as root; `--user
+//! --map-root-user` otherwise) with a tmpfs over /run, binds that socket there, logs
+//! station events through the real reporter and decodes what arrives.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use flashline::report::{journald, log::log_event};
+use flashline::station::{AuditRef, Outcome, StationEvent};
+use flashline_audit::AttemptId;
+use flashline_session::Stage;
+use tracing_subscriber::prelude::*;
+
+const INNER: &str = "FLASHLINE_JOURNAL_TEST_INNER";
+const SOCKET: &str = "/run/systemd/journal/socket";
+
+/// One journal entry: field name → values (a field may repeat).
+type Entry = BTreeMap<String, Vec<String>>;
+
+/// Decodes journald's native protocol: `KEY=value\n`, or `KEY\n` + 64-bit LE length +
+/// value + `\n` for values with newlines.
+fn decode(mut d: &[u8]) -> Entry {
+    let mut e = Entry::new();
+    while !d.is_empty() {
+        let nl = d.iter().position(|&b| b == b'\n').expect("a field ends with a newline");
+        let line = &d[..nl];
+        let (key, value);
+        if let Some(eq) = line.iter().position(|&b| b == b'=') {
+            key = &line[..eq];
+            value = line[eq + 1..].to_vec();
+            d = &d[nl + 1..];
+        } else {
+            key = line;
+            let len = u64::from_le_bytes(d[nl + 1..nl + 9].try_into().unwrap()) as usize;
+            value = d[nl + 9..nl + 9 + len].to_vec();
+            assert_eq!(d[nl + 9 + len], b'\n');
+            d = &d[nl + 10 + len..];
+        }
+        e.entry(String::from_utf8(key.to_vec()).unwrap()).or_default().push(String::from_utf8(value).unwrap());
+    }
+    e
+}
+
+fn field<'a>(e: &'a Entry, key: &str) -> Option<&'a str> {
+    e.get(key).and_then(|v| v.first()).map(String::as_str)
+}
+
+/// The outer run: the same test binary, only this test, in a private mount namespace.
+#[test]
+fn station_events_carry_journal_fields() {
+    if std::env::var_os(INNER).is_some() {
+        return inside_namespace();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut unshare = Command::new("unshare");
+    if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0) != 0 {
+        unshare.args(["--user", "--map-root-user"]);
+    }
+    let out = unshare
+        .args(["--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /run && exec \"$@\"", "sh"])
+        .arg(&exe)
+        .args(["--exact", "station_events_carry_journal_fields", "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()
+        .expect("run unshare (util-linux)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the journal test in its mount namespace failed (needs root or user namespaces):\n{text}"
+    );
+    assert!(text.contains("journal fields checked"), "the inner test did not run:\n{text}");
+}
+
+fn inside_namespace() {
+    std::fs::create_dir_all(Path::new(SOCKET).parent().unwrap()).unwrap();
+    let server = UnixDatagram::bind(SOCKET).unwrap();
+    server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+
+    let layer = journald::layer().expect("the journald layer reaches the bound socket");
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let sha = "ab".repeat(32);
+    let events = [
+        StationEvent::Stage { slot: "A3".into(), stage: Stage::Write },
+        StationEvent::Finished {
+            slot: "A3".into(),
+            mac: Some("24:0a:c4:00:00:03".into()),
+            outcome: Outcome::Fail { stage: "verify".into(), reason: "MD5 mismatch\nat 0x10000".into() },
+            took: Duration::from_millis(1500),
+            audit: AuditRef { attempt: Some(AttemptId(42)), image_sha256: sha.clone() },
+        },
+        StationEvent::Finished {
+            slot: "B1".into(),
+            mac: Some("24:0a:c4:00:00:04".into()),
+            outcome: Outcome::Pass,
+            took: Duration::from_millis(900),
+            audit: AuditRef { attempt: Some(AttemptId(43)), image_sha256: sha.clone() },
+        },
+    ];
+    tracing::subscriber::with_default(subscriber, || {
+        // DEBUG and below are filtered by the daemon's level, not by the layer.
+        for ev in &events {
+            log_event(ev);
+        }
+    });
+
+    let mut entries = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while entries.len() < events.len() {
+        let n = server.recv(&mut buf).expect("a journal datagram");
+        if n > 0 {
+            entries.push(decode(&buf[..n]));
+        }
+    }
+    let [stage, fail, pass] = &entries[..] else { unreachable!() };
+
+    assert_eq!(field(stage, "SLOT"), Some("A3"), "{stage:?}");
+    assert_eq!(field(stage, "STAGE"), Some("write"), "{stage:?}");
+    assert_eq!(field(stage, "PRIORITY"), Some("7"), "{stage:?}");
+
+    let want_fail = [
+        ("MESSAGE", "board failed"),
+        ("SLOT", "A3"),
+        ("MAC", "24:0a:c4:00:00:03"),
+        ("STAGE", "verify"),
+        ("RESULT", "fail"),
+        ("REASON", "MD5 mismatch\nat 0x10000"),
+        ("ATTEMPT_ID", "42"),
+        ("IMAGE_SHA256", sha.as_str()),
+        ("PRIORITY", "4"),
+        ("SYSLOG_IDENTIFIER", journald::SYSLOG_IDENTIFIER),
+    ];
+    for (k, v) in want_fail {
+        assert_eq!(field(fail, k), Some(v), "{k} in {fail:?}");
+    }
+    let want_pass =
+        [("SLOT", "B1"), ("RESULT", "pass"), ("ATTEMPT_ID", "43"), ("IMAGE_SHA256", sha.as_str()), ("PRIORITY", "6")];
+    for (k, v) in want_pass {
+        assert_eq!(field(pass, k), Some(v), "{k} in {pass:?}");
+    }
+    assert!(!fail.keys().any(|k| k.starts_with("F_")), "no field prefix: {fail:?}");
+    println!("journal fields checked");
+}
