@@ -13,12 +13,20 @@ if ! cargo deb --version 2>/dev/null | grep -qF "$cargo_deb_version"; then
   cargo install cargo-deb --version "$cargo_deb_version" --locked
 fi
 
+# FLASHLINE_DEB_PROFILE=dev packages the debug build instead (CI checks the packaging
+# with the binary its tests already built; a line PC gets the release build).
+profile="${FLASHLINE_DEB_PROFILE:-release}"
+case "$profile" in
+  release) profile_dir=release ;;
+  dev) profile_dir=debug ;;
+  *) echo "package.sh: FLASHLINE_DEB_PROFILE must be release or dev" >&2; exit 2 ;;
+esac
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release -p flashline --bin flashline
-assets="$target_dir/release/flashline-assets"
+cargo build --profile "$profile" -p flashline --bin flashline
+assets="$target_dir/$profile_dir/flashline-assets"
 rm -rf "$assets"
-"$target_dir/release/flashline" generate completions --out "$assets/completions" >/dev/null
-"$target_dir/release/flashline" generate man --out "$assets/man" >/dev/null
+"$target_dir/$profile_dir/flashline" generate completions --out "$assets/completions" >/dev/null
+"$target_dir/$profile_dir/flashline" generate man --out "$assets/man" >/dev/null
 gzip -9n "$assets"/man/*.1
 
-cargo deb -p flashline --no-build "$@"
+cargo deb -p flashline --no-build --profile "$profile" "$@"

@@ -9,7 +9,9 @@ cargo test --workspace --no-fail-fast "$@"
 # The Debian package: built (release), installed, checked, purged (docs/PACKAGING.md).
 # Needs root for dpkg; a developer without it runs scripts/package.sh alone.
 if [ "$(id -u)" -eq 0 ]; then
-  scripts/deb-check.sh
+  # The packaging is checked with the debug build the tests used (no second, release
+  # build in CI); scripts/package.sh alone builds the release package.
+  FLASHLINE_DEB_PROFILE="${FLASHLINE_DEB_PROFILE:-dev}" scripts/deb-check.sh
 else
   echo "deb: skipped (not root; run scripts/deb-check.sh with sudo)"
 fi
