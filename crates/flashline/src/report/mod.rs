@@ -1,4 +1,5 @@
 //! Reporters: what the operator sees. All of them read what the dispatcher publishes.
 
 pub mod live;
+pub mod live_grid;
 pub mod log;
