@@ -145,11 +145,11 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         wall.as_secs_f64(),
         passed as f64 * 3600.0 / wall.as_secs_f64().max(0.001),
     );
-    println!(
-        "  {passed} passed, {} failed as expected, {} unexpected",
-        summary.expected_failures,
-        summary.surprises.len()
-    );
+    let expected = match summary.expected_failures {
+        0 => String::new(),
+        n => format!(", {n} failed as expected"),
+    };
+    println!("  {passed} passed{expected}, {} unexpected", summary.surprises.len());
     for line in &summary.lines {
         println!("  {line}");
     }
