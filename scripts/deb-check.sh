@@ -49,10 +49,10 @@ prints_version() { /usr/bin/flashline --version | grep -qx "flashline $version";
 demo_runs() {
   local dir
   dir="$(mktemp -d)"
-  (cd "$dir" && /usr/bin/flashline demo --boards 4 --timing off --interval-ms 20 </dev/null >demo.out 2>&1)
+  (cd "$dir" && /usr/bin/flashline demo --boards 4 --timing off --interval-ms 20 --db "$dir/flashline-demo.db" </dev/null >demo.out 2>&1)
   local rc=$?
   cat "$dir/demo.out"
-  [ $rc -eq 0 ] && [ -s "$dir/flashline-demo.db" ] && grep -q "4 passed, 0 failed" "$dir/demo.out"
+  [ $rc -eq 0 ] && [ -s "$dir/flashline-demo.db" ] && grep -q "4 passed, 0 unexpected" "$dir/demo.out"
   local ok=$?
   rm -rf "$dir"
   return $ok

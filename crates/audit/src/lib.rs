@@ -17,7 +17,8 @@
 //! when the fault clears. No error carries a database driver's type.
 //!
 //! Times are UTC milliseconds since the Unix epoch in the database ([`Timestamp`]) and
-//! RFC 3339 text in every rendered output ([`render`]).
+//! RFC 3339 text in every rendered output ([`render`]), shown in the station's time zone
+//! ([`LocalTime`]) where people read it.
 //!
 //! # Structure
 //!
@@ -54,11 +55,14 @@ mod store;
 pub mod synthetic;
 mod time;
 pub mod verify;
+mod zone;
 
 pub use backend::{AuditBackend, BoxFuture};
 pub use chain::{ChainHead, GENESIS_HASH};
 pub use error::{AuditError, BoxError, Result};
 pub use integrity::IntegrityReport;
+/// Time zones (`jiff`), re-exported so callers name the same type.
+pub use jiff::tz::TimeZone;
 pub use mac::{format_mac, normalize_mac};
 pub use model::{
     AttemptId, AttemptResult, AttemptRow, Completion, Failure, Identity, NewAttempt, SkippedRegion, StageTimings,
@@ -66,8 +70,9 @@ pub use model::{
 };
 pub use options::{Durability, StoreOptions};
 pub use query::{AttemptFilter, ImageMatch};
-pub use stats::{Counts, HourStats, SlotStats, Stats, StatsGroup};
+pub use stats::{Counts, HourStats, LocalHourStats, LocalStats, SlotStats, Stats, StatsGroup, STATS_GROUP_MS};
 pub use store::{AuditStore, MAX_STAGE_LEN, UNKNOWN_STAGE};
 pub use synthetic::{insert_synthetic, SyntheticSpec, SyntheticSummary};
 pub use time::Timestamp;
 pub use verify::{ChainProblem, ChainReport, ChainRow, ChainWalker};
+pub use zone::{from_jiff, station_zone, to_jiff, LocalTime};

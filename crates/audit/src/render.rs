@@ -1,30 +1,35 @@
 //! Output for people and tools: aligned table, JSON, CSV. The query CLI only picks one.
 //!
-//! Times are RFC 3339 UTC everywhere. CSV follows RFC 4180: a field containing a comma,
+//! Times are RFC 3339 everywhere. The tables people read show them in the station's time
+//! zone with its offset (`2026-11-22T08:00:00.000+08:00`); JSON and CSV of attempt rows
+//! keep UTC (`…Z`), one stable spelling for tools. CSV follows RFC 4180: a field containing a comma,
 //! a double quote, CR or LF (or leading/trailing spaces) is enclosed in double quotes and
 //! its quotes are doubled; failure reasons from the field routinely contain all of these.
 
 use std::fmt::Write as _;
 
+use jiff::tz::TimeZone;
+
 use crate::model::AttemptRow;
-use crate::stats::{Counts, Stats};
+use crate::stats::{Counts, LocalStats};
+use crate::zone::LocalTime;
 
 /// Longest failure reason shown in a table cell; JSON and CSV always carry all of it.
 const TABLE_REASON_CHARS: usize = 60;
 
 /// An aligned text table with the columns an operator scans: id, start, slot, port, MAC,
 /// chip, image, result, stage (the failed stage; for a running row the stage it is in),
-/// reason, duration, rework.
-pub fn table(rows: &[AttemptRow]) -> String {
+/// reason, duration, rework. Start times are shown in `tz`, with its offset.
+pub fn table(rows: &[AttemptRow], tz: &TimeZone) -> String {
     let header =
-        ["ID", "STARTED (UTC)", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "REASON"];
+        ["ID", "STARTED", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "REASON"];
     let right_aligned = [true, false, false, false, false, false, false, false, false, true, false, false];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
             vec![
                 r.id.0.to_string(),
-                r.started_at.to_string(),
+                LocalTime::new(r.started_at, tz).to_string(),
                 r.slot.clone(),
                 r.port.clone(),
                 r.mac.clone().unwrap_or_else(|| "-".into()),
@@ -164,8 +169,9 @@ fn push_record(out: &mut String, fields: impl IntoIterator<Item = String>) {
     out.push('\n');
 }
 
-/// Statistics as text: totals, then one table per slot and per hour.
-pub fn stats_table(stats: &Stats) -> String {
+/// Statistics as text: totals, then one table per slot and per hour of the zone the
+/// statistics were taken in ([`crate::Stats::in_zone`]).
+pub fn stats_table(stats: &LocalStats) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "attempts started {} .. {}", stats.since, stats.until);
     let header = ["", "TOTAL", "PASS", "FAIL", "INTERRUPTED", "RUNNING", "YIELD"];
@@ -187,7 +193,7 @@ pub fn stats_table(stats: &Stats) -> String {
     out.push('\n');
     let hours: Vec<Vec<String>> = stats.per_hour.iter().map(|h| row(h.hour.to_string(), &h.counts)).collect();
     let mut hour_header = header;
-    hour_header[0] = "HOUR (UTC)";
+    hour_header[0] = "HOUR";
     out.push_str(&aligned(&hour_header, &right, &hours));
     out
 }

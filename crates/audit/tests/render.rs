@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use flashline_audit::{render, AttemptFilter, AttemptRow, Completion};
+use flashline_audit::{render, AttemptFilter, AttemptRow, Completion, LocalTime, TimeZone};
 use proptest::prelude::*;
 
 /// A strict RFC 4180 reader, enough to prove the writer's quoting round-trips.
@@ -112,7 +112,7 @@ async fn json_carries_every_field_with_rfc3339_times() {
 #[tokio::test]
 async fn table_is_aligned_and_one_line_per_row() {
     let (_db, rows) = rows().await;
-    let t = render::table(&rows);
+    let t = render::table(&rows, &TimeZone::UTC);
     let lines: Vec<&str> = t.lines().collect();
     assert_eq!(lines.len(), 4, "{t}");
     assert!(lines[0].starts_with("ID"));
@@ -131,9 +131,25 @@ async fn stats_table_shows_yield() {
     let (db, _) = rows().await;
     let store = open(&db.path).await;
     let stats = store.stats(at(0), at(24 * HOUR)).await.unwrap();
-    let t = render::stats_table(&stats);
+    let t = render::stats_table(&stats.in_zone(&TimeZone::UTC));
     assert!(t.contains("50.0%"), "{t}");
     assert!(t.contains("slot A1") && t.contains("2026-11-22T00:00:00.000Z"), "{t}");
+    let shanghai = TimeZone::get("Asia/Shanghai").expect("tz database has Asia/Shanghai");
+    let t = render::stats_table(&stats.in_zone(&shanghai));
+    assert!(t.contains("2026-11-22T08:00:00.000+08:00"), "{t}");
+}
+
+#[tokio::test]
+async fn table_shows_start_times_in_the_zone_with_offset() {
+    let (_db, rows) = rows().await;
+    let new_york = TimeZone::get("America/New_York").expect("tz database has America/New_York");
+    let t = render::table(&rows, &new_york);
+    for r in &rows {
+        let shown = LocalTime::new(r.started_at, &new_york).to_string();
+        assert!(shown.ends_with("-05:00") && t.contains(&shown), "{shown} in {t}");
+    }
+    // JSON and CSV stay UTC.
+    assert!(render::csv(&rows).contains(&rows[0].started_at.to_string()));
 }
 
 proptest! {

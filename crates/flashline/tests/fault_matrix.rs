@@ -433,7 +433,7 @@ async fn every_fault_next_to_healthy_boards() {
     assert_eq!(by_slot.len(), boards.len(), "one row per slot: {rows:#?}");
     assert!(store.integrity_check().await.expect("integrity check").ok);
 
-    let screen = live::render(&view, Instant::now(), 400, live::Style { color: false });
+    let screen = live::render(&view, Instant::now(), live::Size { cols: 400, rows: 200 }, live::Style { color: false });
     let mut table = Vec::new();
     for b in &boards {
         let slot = b.case.slot;
@@ -559,7 +559,8 @@ async fn a_full_audit_store_shows_on_the_live_view_and_resumes() {
     let notice = shown.notice.clone().unwrap();
     assert!(notice.text.contains("full"), "{notice:?}");
     // On a wide terminal the whole reason is on screen, above the slots.
-    let screen = live::render(&shown, Instant::now(), 1000, live::Style { color: false });
+    let screen =
+        live::render(&shown, Instant::now(), live::Size { cols: 1000, rows: 200 }, live::Style { color: false });
     let at = screen.iter().position(|l| l.contains(&notice.text));
     let slot_b = screen.iter().position(|l| l.starts_with("B ") && l.contains("waiting"));
     assert!(at.is_some() && at < slot_b, "notice not above the waiting slot:\n{}", screen.join("\n"));

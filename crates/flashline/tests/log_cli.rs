@@ -22,8 +22,11 @@ struct Out {
     stderr: String,
 }
 
+/// Runs the binary in UTC, so the expected days and hours do not depend on the machine's
+/// zone (`local_time_cli.rs` tests the other zones).
 fn flashline(args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_flashline")).args(args).output().expect("run flashline");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_flashline")).args(args).env("TZ", "UTC").output().expect("run flashline");
     Out {
         code: out.status.code().expect("exit code"),
         stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
@@ -399,7 +402,7 @@ async fn the_table_is_for_people() {
     let out = log_ok(&f.path, &[]);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 7, "{}", out.stdout);
-    for h in ["ID", "STARTED (UTC)", "SLOT", "MAC", "RESULT", "STAGE", "REASON"] {
+    for h in ["ID", "STARTED", "SLOT", "MAC", "RESULT", "STAGE", "REASON"] {
         assert!(lines[0].contains(h), "{h}: {}", lines[0]);
     }
     assert!(lines[1].starts_with(" 6") || lines[1].starts_with('6'), "{}", lines[1]);

@@ -144,6 +144,20 @@ pub async fn stats_count_per_slot_and_per_hour<F: Fixture>() {
         ]
     );
 
+    // The station's clock in UTC+5:30: local hours start at hh:30 UTC, so the backend's
+    // groups must be finer than UTC hours.
+    let kolkata = flashline_audit::TimeZone::get("Asia/Kolkata").expect("tz database has Asia/Kolkata");
+    let local: Vec<(String, u64)> =
+        stats.in_zone(&kolkata).per_hour.iter().map(|h| (h.hour.to_string(), h.counts.total)).collect();
+    assert_eq!(
+        local,
+        vec![
+            ("2026-11-22T13:00:00.000+05:30".to_string(), 3),
+            ("2026-11-22T14:00:00.000+05:30".to_string(), 2),
+            ("2026-11-22T15:00:00.000+05:30".to_string(), 2),
+        ]
+    );
+
     // Window edges: [08:10, 09:05) holds #2 and #3 only.
     let narrow = store.stats(at(8 * HOUR + 10 * MIN), at(9 * HOUR + 5 * MIN)).await.unwrap();
     assert_eq!((narrow.total.total, narrow.total.pass, narrow.total.fail), (2, 1, 1));

@@ -2,10 +2,20 @@
 //!
 //! Everything but the hardware is the product itself: the demo writes a config file and a
 //! sample image manifest and loads them through the same code as `flashline run`, opens
-//! the audit store (`./flashline-demo.db`), and feeds the dispatcher from a simulated
-//! device source instead of udev. Each board is an `espsim` board behind its own
-//! pseudo-terminal, which the jobs open with tokio-serial like a USB adapter.
+//! the audit store (a fresh one per run unless `--db`, see [`db`]), and feeds the
+//! dispatcher from a simulated device source instead of udev. Each board is an `espsim`
+//! board behind its own pseudo-terminal, which the jobs open with tokio-serial like a USB
+//! adapter.
+//!
+//! `--faults N` makes N boards faulty ([`faults`]) so the operator sees what failures look
+//! like, with their reasons, in the live view and in the summary. The exit status counts
+//! surprises only: 0 when every good board passed with the golden image in its flash and
+//! every faulty board failed; 1 otherwise.
 
+mod db;
+mod faults;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,13 +26,14 @@ use flashline_protocol::Chip;
 use flashline_sim::{spawn_pty, BoardConfig, PtyBoard, TimingMode};
 use tokio_util::sync::CancellationToken;
 
+use self::faults::FaultKind;
 use super::{sample, telemetry, CliResult, Failure};
 use crate::config::Config;
 use crate::device::DeviceInfo;
 use crate::exit::Exit;
 use crate::pipeline::SerialPorts;
 use crate::station::serve::{Station, Ui};
-use crate::station::{Control, Golden, StationContext, StationEvent};
+use crate::station::{Control, Golden, Outcome, StationContext, StationEvent};
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
@@ -36,12 +47,17 @@ pub struct DemoArgs {
     /// Simulator timing: `realistic` (UART and flash at real speed) or `off` (instant).
     #[arg(long, default_value = "realistic", value_parser = ["realistic", "off"])]
     pub timing: String,
-    /// Audit database the demo writes (replaced at each run unless --keep-db).
-    #[arg(long, default_value = "flashline-demo.db")]
-    pub db: PathBuf,
-    /// Keep the rows of earlier demo runs (boards then show up as rework).
-    #[arg(long)]
+    /// Audit database the demo writes [default: a new one in a fresh temporary directory].
+    /// An existing file is replaced only if it is an earlier demo's database.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Keep the rows of an earlier demo run in --db (boards then show up as rework).
+    #[arg(long, requires = "db")]
     pub keep_db: bool,
+    /// Make N of the boards faulty (wrong chip, bad flash, pulled mid-write, hanging) to see
+    /// failures and their reasons; they are expected to fail.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub faults: u32,
     /// Time between two board insertions, in milliseconds.
     #[arg(long, default_value_t = 250)]
     pub interval_ms: u64,
@@ -62,14 +78,16 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the sample image: {e}")))?;
     let image = crate::image::GoldenImage::load(&crate::image::ImageSource::Manifest(manifest.clone()))
         .map_err(|e| Failure::new(Exit::Image, e))?;
-    let db = std::path::absolute(&args.db).unwrap_or_else(|_| args.db.clone());
-    if !args.keep_db {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = db.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(PathBuf::from(p));
-        }
+    if args.faults > args.boards {
+        return Err(Failure::new(
+            Exit::Config,
+            format!(
+                "--faults {} is more than --boards {}: at most every board can be faulty",
+                args.faults, args.boards
+            ),
+        ));
     }
+    let db = db::choose(args.db.as_deref(), args.keep_db).await.map_err(|e| Failure::new(Exit::Config, e))?;
     let config_path = work.path().join("flashline.toml");
     std::fs::write(&config_path, demo_config(&args, &manifest, &image.sha256().to_hex(), &db))
         .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the demo config: {e}")))?;
@@ -80,7 +98,8 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let ctx = Arc::new(StationContext::build(&config, Arc::new(SerialPorts), CancellationToken::new()).await?);
     let (golden, store) = (ctx.plan.golden.clone(), ctx.store.clone());
 
-    let boards = start_boards(&args, work.path())?;
+    let plan = faults::plan(args.boards, args.faults);
+    let boards = start_boards(&args, work.path(), &plan, &golden)?;
     let started = Instant::now();
     let (mut station, devices) = Station::start_simulated(ctx, &config, ui);
     let mut events = station.events.take().expect("events were asked for");
@@ -99,53 +118,123 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         let _ = control.send(Control::DrainAndStop).await;
         drop(devices);
     });
-    let (mut passed, mut failed) = (0u32, 0u32);
-    let counter = tokio::spawn(async move {
+    // The last outcome of each slot (a board is flashed once; a retry would replace it).
+    let collector = tokio::spawn(async move {
+        let mut outcomes = BTreeMap::new();
         while let Some(ev) = events.recv().await {
-            if let StationEvent::Finished { outcome, .. } = ev {
-                match outcome {
-                    crate::station::Outcome::Pass => passed += 1,
-                    _ => failed += 1,
-                }
+            if let StationEvent::Finished { slot, outcome, .. } = ev {
+                outcomes.insert(slot, outcome);
             }
         }
-        (passed, failed)
+        outcomes
     });
-    let (view, source_end) = station.wait().await;
+    let (_view, source_end) = station.wait().await;
     let _ = plugger.await;
     source_end.map_err(|e| Failure::new(e.exit_code(), e))?;
-    (passed, failed) = counter.await.unwrap_or((0, 0));
+    let outcomes = collector.await.unwrap_or_default();
     let wall = started.elapsed();
     store.close().await;
 
-    let matching = boards.iter().filter(|b| flash_matches(b, &golden)).count();
+    let summary = summarise(&boards, &plan, &outcomes, &golden);
+    let passed = summary.passed;
     println!();
     println!(
-        "demo: {} {} boards — {passed} passed, {failed} failed in {:.1} s ({:.0} boards/hour)",
+        "demo: {} {} boards in {:.1} s ({:.0} boards/hour)",
         args.boards,
         args.chip,
         wall.as_secs_f64(),
-        passed as f64 * 3600.0 / wall.as_secs_f64().max(0.001)
+        passed as f64 * 3600.0 / wall.as_secs_f64().max(0.001),
     );
-    println!("simulator flash equals the golden image on {matching} of {} boards", boards.len());
-    println!("audit log: {}   (try: flashline log --db {})", db.display(), db.display());
-    let _ = view;
-    if passed == args.boards && matching == boards.len() {
+    let expected = match summary.expected_failures {
+        0 => String::new(),
+        n => format!(", {n} failed as expected"),
+    };
+    println!("  {passed} passed{expected}, {} unexpected", summary.surprises.len());
+    for line in &summary.lines {
+        println!("  {line}");
+    }
+    let exe = std::env::current_exe().map_or_else(|_| "flashline".to_string(), |p| p.display().to_string());
+    println!("audit log: {}", db.display());
+    println!("  see it:  {exe} log --db {}", db.display());
+    println!("  yield:   {exe} stats --db {}", db.display());
+    if summary.surprises.is_empty() {
         Ok(Exit::Success)
     } else {
-        Err(Failure::new(Exit::Failure, format!("{failed} of {} boards failed", args.boards)))
+        Err(Failure::new(Exit::Failure, format!("unexpected results: {}", summary.surprises.join("; "))))
     }
 }
 
-fn start_boards(args: &DemoArgs, dir: &Path) -> Result<Vec<PtyBoard>, Failure> {
+/// What the demo tells the operator at the end.
+struct Summary {
+    passed: u32,
+    expected_failures: u32,
+    /// One line per failed or surprising board.
+    lines: Vec<String>,
+    /// Slots whose result was not the expected one, with what happened.
+    surprises: Vec<String>,
+}
+
+/// Compares each board's result with its plan: good boards pass with the golden image in
+/// their flash, faulty ones fail.
+fn summarise(
+    boards: &[PtyBoard],
+    plan: &[Option<FaultKind>],
+    outcomes: &BTreeMap<String, Outcome>,
+    golden: &Golden,
+) -> Summary {
+    let mut s = Summary { passed: 0, expected_failures: 0, lines: Vec::new(), surprises: Vec::new() };
+    for (k, (board, fault)) in boards.iter().zip(plan).enumerate() {
+        let slot = slot_name(k as u32);
+        let outcome = outcomes.get(&slot);
+        let said = match outcome {
+            Some(Outcome::Pass) => "PASS".to_string(),
+            Some(Outcome::Fail { stage, reason }) => format!("FAIL {stage}: {reason}"),
+            Some(other) => format!("{other:?}"),
+            None => "no result".to_string(),
+        };
+        match (fault, outcome) {
+            (None, Some(Outcome::Pass)) if flash_matches(board, golden) => s.passed += 1,
+            (None, Some(Outcome::Pass)) => {
+                s.passed += 1;
+                s.surprises.push(format!("{slot} passed but its flash differs from the golden image"));
+            }
+            (Some(kind), Some(Outcome::Fail { .. })) => {
+                s.expected_failures += 1;
+                s.lines.push(format!("{slot:<4} {said}   (expected: {})", kind.describe()));
+            }
+            (Some(kind), _) => {
+                s.lines.push(format!("{slot:<4} {said}   (UNEXPECTED: this board is faulty, {})", kind.describe()));
+                s.surprises.push(format!("{slot} ({}) was not failed: {said}", kind.describe()));
+            }
+            (None, _) => {
+                s.lines.push(format!("{slot:<4} {said}   (UNEXPECTED: a good board)"));
+                s.surprises.push(format!("{slot} is a good board: {said}"));
+            }
+        }
+    }
+    s
+}
+
+fn start_boards(
+    args: &DemoArgs,
+    dir: &Path,
+    plan: &[Option<FaultKind>],
+    golden: &Golden,
+) -> Result<Vec<PtyBoard>, Failure> {
     let links = dir.join("boards");
     std::fs::create_dir_all(&links).map_err(|e| Failure::new(Exit::Failure, e))?;
     let base = flashline_sim::default_mac_base(args.chip);
     let timing = if args.timing == "off" { TimingMode::Off } else { TimingMode::Realistic };
+    let regions = golden.image.regions();
+    let app_start = regions.iter().map(|r| r.offset).max().unwrap_or(0x10000);
+    let write_bytes = regions.iter().map(|r| r.data.len() as u64).sum::<u64>();
     (0..args.boards)
         .map(|k| {
             let mut cfg = BoardConfig::new(args.chip, Mac::offset(base, k));
             cfg.timing = timing;
+            if let Some(kind) = plan[k as usize] {
+                cfg.faults.push(kind.fault(args.chip, app_start, write_bytes));
+            }
             spawn_pty(cfg, &links.join(format!("board{k}")))
                 .map_err(|e| Failure::new(Exit::Failure, format!("cannot start simulated board {k}: {e}")))
         })
@@ -164,7 +253,7 @@ fn flash_matches(board: &PtyBoard, golden: &Golden) -> bool {
 fn demo_config(args: &DemoArgs, manifest: &Path, sha256: &str, db: &Path) -> String {
     format!(
         r#"# flashline demo station (generated)
-station = "demo"
+station = "{station}"
 database = "{db}"
 max_jobs = {max_jobs}
 
@@ -183,6 +272,7 @@ after = "no-reset"
 # Slot names as on a fixture: hub rows of eight ports, A1..A8, B1..B8, ...
 [slots]
 {slots}"#,
+        station = db::DEMO_STATION,
         db = db.display(),
         max_jobs = args.max_jobs,
         manifest = manifest.display(),

@@ -9,7 +9,9 @@
 //!
 //! Every filter is ANDed. `--mac` takes any common spelling (`aa:bb:..`, `AA-BB-..`,
 //! `aabb.ccdd.eeff`, `AABBCCDDEEFF`). `--since` is inclusive, `--until` exclusive, both by
-//! start time; the spellings are in [`when`]. `--image` is an image name or a prefix of its
+//! start time; the spellings are in [`when`]. Days, wall-clock times and the STARTED
+//! column of the table are in the system time zone (`TZ`, `/etc/localtime`), with the
+//! offset shown; `--utc` uses UTC instead. JSON and CSV times are RFC 3339 UTC. `--image` is an image name or a prefix of its
 //! SHA-256 (4 hex digits or more). Rows come newest first; by default the newest 100
 //! (`--limit N`, or `--all`), and a note on stderr says when more matched, so stdout stays
 //! clean for `--format json|jsonl|csv`.
@@ -30,7 +32,8 @@ use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
 use flashline_audit::{
-    normalize_mac, render, AttemptFilter, AttemptResult, AuditStore, ChainProblem, ChainReport, Timestamp,
+    normalize_mac, render, station_zone, AttemptFilter, AttemptResult, AuditStore, ChainProblem, ChainReport, TimeZone,
+    Timestamp,
 };
 
 use self::db::DbArgs;
@@ -70,8 +73,9 @@ pub struct QueryArgs {
     pub slot: Option<String>,
     #[arg(long, value_enum)]
     pub result: Option<ResultArg>,
-    /// Started at or after: RFC 3339, a date (2026-11-22 = midnight UTC), now, today,
-    /// yesterday (UTC days), or an age like 30m, 24h, 7d.
+    /// Started at or after: RFC 3339, a local time (2026-11-22T08:00), a date
+    /// (2026-11-22 = local midnight), now, today, yesterday (local days), or an age like
+    /// 30m, 24h, 7d.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<When>,
     /// Started before (exclusive); same spellings as --since.
@@ -88,6 +92,9 @@ pub struct QueryArgs {
     pub all: bool,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Days, wall-clock times and the table in UTC instead of the system time zone.
+    #[arg(long)]
+    pub utc: bool,
 }
 
 /// `--result`.
@@ -153,9 +160,9 @@ pub async fn run(args: LogArgs) -> CliResult {
 
 /// Turns the arguments into a filter; `now` anchors relative times. The limit asked of
 /// the store is one more than shown, to tell whether more rows matched.
-pub fn filter(q: &QueryArgs, now: Timestamp) -> Result<(AttemptFilter, Option<u32>), Failure> {
-    let since = q.since.map(|w| w.resolve(now));
-    let until = q.until.map(|w| w.resolve(now));
+pub fn filter(q: &QueryArgs, now: Timestamp, tz: &TimeZone) -> Result<(AttemptFilter, Option<u32>), Failure> {
+    let at = |w: Option<When>| w.map(|w| w.resolve(now, tz)).transpose().map_err(|e| Failure::new(Exit::Config, e));
+    let (since, until) = (at(q.since)?, at(q.until)?);
     if let (Some(s), Some(u)) = (since, until) {
         if s >= u {
             return Err(Failure::new(
@@ -184,7 +191,8 @@ pub fn filter(q: &QueryArgs, now: Timestamp) -> Result<(AttemptFilter, Option<u3
 }
 
 async fn query(db: DbArgs, q: QueryArgs) -> CliResult {
-    let (filter, shown) = filter(&q, Timestamp::now())?;
+    let tz = station_zone(q.utc);
+    let (filter, shown) = filter(&q, Timestamp::now(), &tz)?;
     let store = db.open().await?;
     let result = store.query(&filter).await;
     store.close().await;
@@ -194,7 +202,7 @@ async fn query(db: DbArgs, q: QueryArgs) -> CliResult {
         rows.truncate(n as usize);
     }
     let text = match q.format {
-        Format::Table => render::table(&rows),
+        Format::Table => render::table(&rows, &tz),
         Format::Json => {
             let mut s = render::json(&rows);
             s.push('\n');
@@ -325,14 +333,21 @@ mod tests {
     fn filters_map_onto_the_store_filter() {
         let a = parse(&["--mac", "aabbccddeeff", "--slot", "A2", "--result", "fail", "--since", "2026-11-22"]).unwrap();
         let now = Timestamp::parse_rfc3339("2026-11-23T10:00:00Z").unwrap();
-        let (f, shown) = filter(&a.query, now).unwrap();
+        let (f, shown) = filter(&a.query, now, &TimeZone::UTC).unwrap();
         assert_eq!(f.mac.as_deref(), Some("AA:BB:CC:DD:EE:FF"));
         assert_eq!(f.slot.as_deref(), Some("A2"));
         assert_eq!(f.result, Some(AttemptResult::Fail));
         assert_eq!(f.since.unwrap().to_string(), "2026-11-22T00:00:00.000Z");
         assert_eq!((f.until, f.limit, shown), (None, Some(DEFAULT_LIMIT + 1), Some(DEFAULT_LIMIT)));
         let a = parse(&["--all"]).unwrap();
-        assert_eq!(filter(&a.query, now).unwrap().0.limit, None);
+        assert_eq!(filter(&a.query, now, &TimeZone::UTC).unwrap().0.limit, None);
+        // A date is the station's day: midnight in Shanghai is 16:00 UTC the day before.
+        let a = parse(&["--since", "2026-11-22", "--until", "2026-11-22T12:00"]).unwrap();
+        let shanghai = TimeZone::get("Asia/Shanghai").expect("tz database has Asia/Shanghai");
+        let f = filter(&a.query, now, &shanghai).unwrap().0;
+        assert_eq!(f.since.unwrap().to_string(), "2026-11-21T16:00:00.000Z");
+        assert_eq!(f.until.unwrap().to_string(), "2026-11-22T04:00:00.000Z");
+        assert!(parse(&["--utc"]).unwrap().query.utc);
     }
 
     #[test]
@@ -344,7 +359,7 @@ mod tests {
         assert!(parse(&["--db", "a", "--config", "b"]).is_err());
         assert!(parse(&["--slot", "A1", "verify"]).is_err(), "filters do not apply to verify");
         let a = parse(&["--since", "today", "--until", "yesterday"]).unwrap();
-        let e = filter(&a.query, Timestamp::now()).unwrap_err();
+        let e = filter(&a.query, Timestamp::now(), &TimeZone::UTC).unwrap_err();
         assert_eq!(e.exit, Exit::Config);
     }
 

@@ -1,7 +1,8 @@
-//! `flashline stats`: pass/fail counts and yield per slot and per UTC hour.
+//! `flashline stats`: pass/fail counts and yield per slot and per hour of the station's
+//! clock.
 //!
 //! ```text
-//! flashline stats --db audit.sqlite                        # today (UTC) until now
+//! flashline stats --db audit.sqlite                        # today (local) until now
 //! flashline stats --config station.toml --since 2026-11-21 --until 2026-11-22 --format csv
 //! ```
 //!
@@ -9,17 +10,22 @@
 //! spellings as for `flashline log`). Yield is `pass / (pass + fail)`: interrupted and
 //! running attempts are counted but never judged. The database is opened read-only.
 //!
+//! Days and hours are those of the system time zone (`TZ`, else `/etc/localtime`):
+//! `today` starts at local midnight, the hours are local hours (half-hour zones and
+//! daylight-saving days included), and every time is printed with its offset. `--utc`
+//! counts UTC days and hours instead.
+//!
 //! Formats: `table` (totals and per slot, then per hour), `json` (the store's
 //! [`flashline_audit::Stats`]: `since`, `until`, `total`, `per_slot`, `per_hour`, yield as a
 //! number or `null`), `csv` (one header, then one record per scope:
 //! `scope,key,total,pass,fail,interrupted,running,yield` with scope `all`, `slot` or `hour`,
-//! key the slot name or the hour's RFC 3339 start, yield a ratio with 6 decimals or empty).
+//! key the slot name or the local hour's RFC 3339 start with offset, yield a ratio with 6 decimals or empty).
 //!
 //! Exit status: 0 success, 2 bad arguments or config file, 4 database error.
 
 use clap::{Args, ValueEnum};
 use flashline_audit::render::{csv_field, stats_table};
-use flashline_audit::{Counts, Stats, Timestamp};
+use flashline_audit::{station_zone, Counts, LocalStats, Timestamp};
 
 use super::log::db::{self, DbArgs};
 use super::log::emit;
@@ -31,8 +37,8 @@ use crate::exit::Exit;
 pub struct StatsArgs {
     #[command(flatten)]
     pub db: DbArgs,
-    /// Attempts started at or after [default: today, midnight UTC]. RFC 3339, a date,
-    /// now, today, yesterday, or an age like 24h, 7d.
+    /// Attempts started at or after [default: today, local midnight]. RFC 3339, a local
+    /// time, a date, now, today, yesterday, or an age like 24h, 7d.
     #[arg(long, value_name = "WHEN")]
     pub since: Option<When>,
     /// Attempts started before (exclusive) [default: now].
@@ -40,6 +46,9 @@ pub struct StatsArgs {
     pub until: Option<When>,
     #[arg(long, value_enum, default_value_t = StatsFormat::Table)]
     pub format: StatsFormat,
+    /// Days and hours in UTC instead of the system time zone.
+    #[arg(long)]
+    pub utc: bool,
 }
 
 /// `--format` of `flashline stats`.
@@ -56,9 +65,11 @@ pub const CSV_HEADER: &str = "scope,key,total,pass,fail,interrupted,running,yiel
 
 pub async fn run(args: StatsArgs) -> CliResult {
     let now = Timestamp::now();
-    let since = args.since.unwrap_or(When::Today).resolve(now);
+    let tz = station_zone(args.utc);
+    let at = |w: When| w.resolve(now, &tz).map_err(|e| Failure::new(Exit::Config, e));
+    let since = at(args.since.unwrap_or(When::Today))?;
     // `now` itself is included: the range is half-open.
-    let until = args.until.map_or(now.add_ms(1), |w| w.resolve(now));
+    let until = args.until.map_or(Ok(now.add_ms(1)), at)?;
     if since >= until {
         return Err(Failure::new(
             Exit::Config,
@@ -68,7 +79,7 @@ pub async fn run(args: StatsArgs) -> CliResult {
     let store = args.db.open().await?;
     let stats = store.stats(since, until).await;
     store.close().await;
-    let stats = stats.map_err(db::failure)?;
+    let stats = stats.map_err(db::failure)?.in_zone(&tz);
     let text = match args.format {
         StatsFormat::Table => stats_table(&stats),
         StatsFormat::Json => {
@@ -82,7 +93,7 @@ pub async fn run(args: StatsArgs) -> CliResult {
 }
 
 /// Statistics as CSV (see the module docs).
-pub fn csv(stats: &Stats) -> String {
+pub fn csv(stats: &LocalStats) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
     let mut record = |scope: &str, key: &str, c: &Counts| {

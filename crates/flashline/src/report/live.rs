@@ -1,15 +1,36 @@
 //! The live view: one line per slot, redrawn in place on a terminal.
 //!
-//! Rendering is a pure function of a [`StationView`] so it can be tested; the task that
-//! paints it only moves the cursor. The operator never needs the log: the line of a failed
-//! board says the stage and the reason in words.
+//! Rendering is a pure function of a [`StationView`] and the terminal's size so it can be
+//! tested; the task that paints it only moves the cursor. The operator never needs the
+//! log: the line of a failed board says the stage and the reason in words.
+//!
+//! A frame never wraps and never scrolls (either breaks the in-place redraw and piles up
+//! broken frames): every line is cut to the terminal's width, and the frame has at most
+//! one line less than the terminal's height. When the slots do not fit one per line they
+//! are drawn as a grid of short cells ([`super::live_grid`]), with the failures' reasons
+//! under it. The size is read from the terminal at every frame, so a resized window gets
+//! a fitting frame at once.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::live_grid;
 use crate::station::view::{SlotPhase, SlotView, StationView};
+
+/// Terminal size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    pub cols: usize,
+    pub rows: usize,
+}
+
+/// Narrowest and lowest terminal the layout is made for; smaller ones get this and cut.
+const MIN_SIZE: Size = Size { cols: 40, rows: 6 };
+
+/// Below this width a slot line leaves out the port and the chip name.
+const WIDE_COLS: usize = 100;
 
 /// Colours are plain ANSI SGR codes; `None` when the output is not a colour terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +39,7 @@ pub struct Style {
 }
 
 impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+    pub(super) fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
@@ -29,7 +50,7 @@ impl Style {
 
 const BAR_WIDTH: usize = 20;
 
-fn bar(fraction: Option<f64>) -> String {
+pub(super) fn bar(fraction: Option<f64>) -> String {
     match fraction {
         Some(f) => {
             let filled = (f * BAR_WIDTH as f64).round() as usize;
@@ -39,16 +60,13 @@ fn bar(fraction: Option<f64>) -> String {
     }
 }
 
-fn secs(d: Duration) -> String {
+pub(super) fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// Truncates to `width` visible characters (the live view never wraps: wrapped lines
-/// break the in-place redraw). Colour codes take no room on the screen, so they are not
-/// counted, never cut in half, and a cut line ends with a reset so the colour of its
-/// dropped tail does not leak into the next lines.
-fn fit(line: String, width: usize) -> String {
-    let mut visible = 0;
+/// `line` as it shows on screen: without its colour codes.
+pub fn visible_text(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
     let mut in_escape = false;
     for c in line.chars() {
         if in_escape {
@@ -56,10 +74,18 @@ fn fit(line: String, width: usize) -> String {
         } else if c == '\x1b' {
             in_escape = true;
         } else {
-            visible += 1;
+            out.push(c);
         }
     }
-    if visible <= width {
+    out
+}
+
+/// Truncates to `width` visible characters (the live view never wraps: wrapped lines
+/// break the in-place redraw). Colour codes take no room on the screen, so they are not
+/// counted, never cut in half, and a cut line ends with a reset so the colour of its
+/// dropped tail does not leak into the next lines.
+pub(super) fn fit(line: String, width: usize) -> String {
+    if visible_text(&line).chars().count() <= width {
         return line;
     }
     let mut out = String::with_capacity(line.len());
@@ -84,11 +110,13 @@ fn fit(line: String, width: usize) -> String {
     out
 }
 
-/// One slot's line, without colour codes counted in its width.
-pub fn slot_line(s: &SlotView, now: Instant, style: Style) -> String {
+/// One slot's line for a terminal `width` columns wide (not cut to it yet); colour codes
+/// are not counted in its width. Narrow terminals get the MAC only, no port.
+pub fn slot_line(s: &SlotView, now: Instant, style: Style, width: usize) -> String {
+    let wide = width >= WIDE_COLS;
     let board = match (&s.chip, &s.mac) {
-        (Some(c), Some(m)) => format!("{c} {m}"),
-        (None, Some(m)) => m.clone(),
+        (Some(c), Some(m)) if wide => format!("{c} {m}"),
+        (_, Some(m)) => m.clone(),
         (Some(c), None) => c.clone(),
         (None, None) => String::new(),
     };
@@ -107,12 +135,20 @@ pub fn slot_line(s: &SlotView, now: Instant, style: Style) -> String {
         SlotPhase::Fail { stage, reason } => format!("{} {stage}: {reason}", style.paint("1;31", "FAIL")),
         SlotPhase::Empty => style.paint("2", "empty"),
     };
-    let port = s.port.rsplit('/').next().unwrap_or(&s.port);
-    format!("{:<8} {:<12} {:<32} {status}{rework}", s.name, port, board)
+    if wide {
+        let port = s.port.rsplit('/').next().unwrap_or(&s.port);
+        format!("{:<8} {:<12} {:<32} {status}{rework}", s.name, port, board)
+    } else {
+        format!("{:<5} {:<17} {status}{rework}", s.name, board)
+    }
 }
 
-/// The whole screen: a header, one line per slot, totals.
-pub fn render(view: &StationView, now: Instant, width: usize, style: Style) -> Vec<String> {
+/// The whole screen for a terminal of `size`: a header, the slots (one line each, or a
+/// grid when they do not fit), totals. At most `size.cols` visible characters per line
+/// and `size.rows - 1` lines.
+pub fn render(view: &StationView, now: Instant, size: Size, style: Style) -> Vec<String> {
+    let size = Size { cols: size.cols.max(MIN_SIZE.cols), rows: size.rows.max(MIN_SIZE.rows) };
+    let width = size.cols;
     let mut lines = Vec::with_capacity(view.slots.len() + 4);
     let sha = view.image_sha256.get(..12).unwrap_or(&view.image_sha256);
     lines.push(format!("flashline — station {} — image {} (sha256 {sha}…)", view.station, view.image_name));
@@ -120,11 +156,14 @@ pub fn render(view: &StationView, now: Instant, width: usize, style: Style) -> V
         let label = if n.blocking { "HOLD" } else { "NOTE" };
         lines.push(style.paint("1;33", &format!("{label}: {}", n.text)));
     }
+    // Room for the slots: all rows but the frame's own lines and the one the cursor rests on.
+    let room = (size.rows - 1).saturating_sub(lines.len() + 1);
     if view.slots.is_empty() {
         lines.push("no boards yet: plug a board into a hub port".to_string());
-    }
-    for s in &view.slots {
-        lines.push(slot_line(s, now, style));
+    } else if view.slots.len() <= room {
+        lines.extend(view.slots.iter().map(|s| slot_line(s, now, style, width)));
+    } else {
+        lines.extend(live_grid::grid(&view.slots, style, width, room));
     }
     let t = view.totals;
     let yield_text = t.yield_percent().map(|y| format!("{y:.1}%")).unwrap_or_else(|| "—".into());
@@ -141,6 +180,7 @@ pub fn render(view: &StationView, now: Instant, width: usize, style: Style) -> V
 pub async fn paint(mut rx: watch::Receiver<StationView>, mut out: impl Write, style: Style, fps: u32) -> StationView {
     let period = Duration::from_millis(1000 / u64::from(fps.max(1)));
     let mut drawn = 0usize;
+    let mut last_size = None;
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -150,13 +190,17 @@ pub async fn paint(mut rx: watch::Receiver<StationView>, mut out: impl Write, st
             _ = tick.tick() => false,
         };
         let view = rx.borrow_and_update().clone();
-        let width = terminal_width();
-        let lines = render(&view, Instant::now(), width, style);
+        let size = terminal_size();
+        let lines = render(&view, Instant::now(), size, style);
         let mut frame = String::new();
-        if drawn > 0 {
+        if last_size.is_some_and(|s| s != size) {
+            // The terminal re-flowed the old frame: start over on a clean screen.
+            frame.push_str("\x1b[H\x1b[2J");
+        } else if drawn > 0 {
             // Back to the top of what we drew last time; clear to the end of the screen.
             frame.push_str(&format!("\x1b[{drawn}F\x1b[J"));
         }
+        last_size = Some(size);
         for l in &lines {
             frame.push_str(l);
             frame.push('\n');
@@ -170,9 +214,16 @@ pub async fn paint(mut rx: watch::Receiver<StationView>, mut out: impl Write, st
     }
 }
 
-/// Width of the controlling terminal (`COLUMNS`, else 120).
-fn terminal_width() -> usize {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|w| *w >= 40).unwrap_or(120)
+/// Size of the terminal stdout is on, asked of the terminal itself (so it follows
+/// resizes); `COLUMNS`/`LINES` or 80x24 when it cannot say.
+fn terminal_size() -> Size {
+    if let Ok((cols, rows)) = crossterm::terminal::size() {
+        if cols > 0 && rows > 0 {
+            return Size { cols: cols.into(), rows: rows.into() };
+        }
+    }
+    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|c| c.parse().ok()).filter(|n| *n > 0).unwrap_or(d);
+    Size { cols: env("COLUMNS", 80), rows: env("LINES", 24) }
 }
 
 #[cfg(test)]
@@ -206,7 +257,7 @@ mod tests {
 
     #[test]
     fn lines_say_stage_progress_and_reason() {
-        let lines = render(&view(), Instant::now(), 200, Style { color: false });
+        let lines = render(&view(), Instant::now(), Size { cols: 200, rows: 60 }, Style { color: false });
         assert!(lines[0].contains("station line-1") && lines[0].contains("abababababab"), "{lines:?}");
         assert!(lines[1].starts_with("A1") && lines[1].contains("write") && lines[1].contains("50%"), "{}", lines[1]);
         assert!(lines[1].contains("24:0a:c4:00:00:01") && lines[1].contains("ttyUSB0"), "{}", lines[1]);
@@ -219,10 +270,10 @@ mod tests {
     fn notice_and_width_and_colour() {
         let mut v = view();
         v.notice = Some(Notice { text: "audit database full".into(), blocking: true });
-        let lines = render(&v, Instant::now(), 40, Style { color: false });
+        let lines = render(&v, Instant::now(), Size { cols: 40, rows: 24 }, Style { color: false });
         assert!(lines[1].starts_with("HOLD: audit database full"));
         assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
-        let coloured = render(&v, Instant::now(), 400, Style { color: true });
+        let coloured = render(&v, Instant::now(), Size { cols: 400, rows: 60 }, Style { color: true });
         assert!(coloured.iter().any(|l| l.contains("\x1b[1;32mPASS\x1b[0m")));
     }
 
@@ -239,6 +290,90 @@ mod tests {
         let short = style.paint("1;32", &"y".repeat(40));
         assert_eq!(fit(short.clone(), 40), short);
         assert_eq!(fit("abcdef".into(), 4), "abc…");
+    }
+
+    /// A station of `n` slots in every phase, with long failure reasons.
+    fn busy(n: u32) -> StationView {
+        let mut v = StationView::new("line-1".into(), "golden".into(), "ab".repeat(32));
+        for k in 0..n {
+            let mut s = SlotView::new(
+                format!("{}{}", (b'A' + (k / 8) as u8) as char, k % 8 + 1),
+                format!("p{k}"),
+                format!("/dev/ttyUSB{k}"),
+            );
+            s.chip = Some("ESP32-D0WD-V3 (revision v3.1)".into());
+            s.mac = Some(format!("24:0a:c4:00:00:{k:02x}"));
+            s.phase = match k % 5 {
+                0 => SlotPhase::Queued,
+                1 => {
+                    s.stage = Some(Stage::Write);
+                    s.done = u64::from(k);
+                    s.total = 64;
+                    s.started = Some(Instant::now());
+                    SlotPhase::Running
+                }
+                2 => {
+                    s.took = Some(Duration::from_millis(4_200));
+                    SlotPhase::Pass
+                }
+                3 => SlotPhase::Fail {
+                    stage: "identify".into(),
+                    reason: "chip is ESP8266, the image is for ESP32: put this board on an ESP8266 line".into(),
+                },
+                _ => SlotPhase::Empty,
+            };
+            s.rework = k % 7 == 0;
+            v.slots.push(s);
+        }
+        v.notice =
+            Some(Notice { text: "audit database nearly full: free space on the line PC".into(), blocking: false });
+        v
+    }
+
+    #[test]
+    fn every_frame_fits_its_terminal() {
+        // (slots, cols, rows, every slot name on screen)
+        let cases =
+            [(16, 80, 24, true), (64, 200, 60, true), (64, 80, 24, true), (16, 200, 60, true), (64, 40, 10, false)];
+        for (n, cols, rows, all_named) in cases {
+            for color in [false, true] {
+                let v = busy(n);
+                let lines = render(&v, Instant::now(), Size { cols, rows }, Style { color });
+                let shown: Vec<String> = lines.iter().map(|l| visible_text(l)).collect();
+                assert!(lines.len() < rows, "{n} slots at {cols}x{rows}: {} lines\n{}", lines.len(), shown.join("\n"));
+                for l in &shown {
+                    assert!(l.chars().count() <= cols, "{n} slots at {cols}x{rows}: {l:?} is too wide");
+                }
+                let text = shown.join("\n");
+                if all_named {
+                    for s in &v.slots {
+                        let named = shown.iter().any(|l| l.split_whitespace().any(|w| w == s.name));
+                        assert!(named, "{n} slots at {cols}x{rows}: {} missing\n{text}", s.name);
+                    }
+                } else {
+                    assert!(text.contains("more slots:"), "{n} slots at {cols}x{rows}: hidden slots unsaid\n{text}");
+                }
+                assert!(text.contains("FAIL identify"), "{text}");
+                assert!(shown.last().unwrap().starts_with("pass "), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_line_per_slot_at_80_columns_says_the_reason() {
+        let lines = render(&busy(16), Instant::now(), Size { cols: 80, rows: 24 }, Style { color: false });
+        assert_eq!(lines.len(), 16 + 3, "{lines:#?}");
+        let fail = lines.iter().find(|l| l.starts_with("A4 ")).unwrap();
+        assert!(fail.contains("24:0a:c4:00:00:03") && fail.contains("FAIL identify: chip is ESP8266"), "{fail}");
+    }
+
+    #[test]
+    fn a_grid_lists_the_failures_reasons_below() {
+        let lines = render(&busy(64), Instant::now(), Size { cols: 200, rows: 60 }, Style { color: false });
+        let grid_lines = lines.iter().filter(|l| l.contains("waiting") && l.contains("PASS")).count();
+        assert!(grid_lines >= 6, "{lines:#?}");
+        let reasons: Vec<&String> = lines.iter().filter(|l| l.contains("FAIL identify: chip is ESP8266")).collect();
+        assert_eq!(reasons.len(), 13, "every failure fits at 200x60: {lines:#?}");
     }
 
     #[test]

@@ -2,4 +2,5 @@
 
 pub mod journald;
 pub mod live;
+pub mod live_grid;
 pub mod log;
