@@ -8,8 +8,15 @@
 //! Adding a chip: write `<chip>.rs` (a `SPEC` and a type implementing [`Target`]), declare
 //! it below with `pub mod`, and add one line to the [`chips!`] list.
 
+mod crystal;
+mod efuse;
 pub mod esp32;
+pub mod esp32c2;
 pub mod esp32c3;
+pub mod esp32c5;
+pub mod esp32c6;
+pub mod esp32h2;
+pub mod esp32p4;
 pub mod esp32s2;
 pub mod esp32s3;
 pub mod esp8266;
@@ -19,11 +26,12 @@ mod target;
 #[cfg(test)]
 mod tests;
 
+pub use crystal::{crystal_mhz, ROM_BAUD};
 pub use mac::{Mac, MacError};
 pub use spi::SpiRegs;
 pub use target::{
-    reg_value, ChipError, ChipSpec, Description, FlashAttach, RegisterSource, StubLayout, Target, UsbId, ESPRESSIF_VID,
-    NO_REGISTERS, USB_SERIAL_JTAG,
+    reg_value, ChipError, ChipSpec, Description, FlashAttach, RegisterSource, StubChoice, StubLayout, Target, UsbId,
+    ESPRESSIF_VID, NO_REGISTERS, USB_SERIAL_JTAG,
 };
 
 use std::fmt;
@@ -62,6 +70,11 @@ chips! {
     Esp32S2 => esp32s2::Esp32S2,
     Esp32S3 => esp32s3::Esp32S3,
     Esp32C3 => esp32c3::Esp32C3,
+    Esp32C2 => esp32c2::Esp32C2,
+    Esp32C5 => esp32c5::Esp32C5,
+    Esp32C6 => esp32c6::Esp32C6,
+    Esp32H2 => esp32h2::Esp32H2,
+    Esp32P4 => esp32p4::Esp32P4,
 }
 
 impl Chip {
@@ -75,7 +88,7 @@ impl Chip {
         Chip::ALL.into_iter().find(|c| c.spec().magic == Some(magic))
     }
 
-    /// The chip with this GET_SECURITY_INFO chip id (S3, C3 and later).
+    /// The chip with this GET_SECURITY_INFO chip id (S3, C3 and every later chip).
     pub fn from_chip_id(id: u32) -> Option<Chip> {
         Chip::ALL.into_iter().find(|c| c.spec().detect_by_chip_id && c.spec().image_chip_id == Some(id))
     }

@@ -19,6 +19,13 @@ pub struct StubLayout {
     pub text_start: u32,
 }
 
+/// The stub one board gets: the vendored file (`<file_stem>.json`) and where it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StubChoice {
+    pub file_stem: &'static str,
+    pub layout: StubLayout,
+}
+
 /// A USB vendor:product pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UsbId {
@@ -61,7 +68,8 @@ pub struct ChipSpec {
     pub uart_clkdiv_reg: u32,
     /// Dummy register target used as a delay carrier in WRITE_REG.
     pub uart_date_reg: u32,
-    /// Divider in the crystal estimate from CLKDIV (None: fixed 40 MHz crystal).
+    /// Divider in the crystal estimate from CLKDIV (None: the chip has one fixed crystal,
+    /// named in its module, and esptool never estimates it).
     pub xtal_clk_divider: Option<u32>,
     pub bootloader_offset: u32,
     /// MEM_DATA block size esptool 5.6 uses for the ROM (0x800 where USB-OTG is possible).
@@ -164,6 +172,14 @@ pub trait Target: Sync {
     /// Revision and description from the MAC words and [`Target::description_regs`].
     fn describe(&self, _regs: &dyn RegisterSource) -> Result<Description, ChipError> {
         Ok(Description { revision: None, text: self.spec().name.to_string() })
+    }
+
+    /// The stub for a board of this revision (from [`Target::describe`]), or `None` when
+    /// no stub runs on it and the board must be flashed through the ROM loader. The
+    /// default is the one stub of `spec()`, whatever the revision.
+    fn stub_for(&self, _revision: Option<(u32, u32)>) -> Option<StubChoice> {
+        let spec = self.spec();
+        Some(StubChoice { file_stem: spec.stub_name, layout: spec.stub_v2 })
     }
 
     /// How the ROM attaches the flash.

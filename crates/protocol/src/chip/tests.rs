@@ -15,21 +15,70 @@ fn detection_tables() {
     for (magic, chip) in magics {
         assert_eq!(Chip::from_magic(magic), chip, "magic 0x{magic:08x}");
     }
-    let ids = [(9, Some(Chip::Esp32S3)), (5, Some(Chip::Esp32C3)), (0, None), (2, None), (77, None)];
+    let ids = [
+        (9, Some(Chip::Esp32S3)),
+        (5, Some(Chip::Esp32C3)),
+        (12, Some(Chip::Esp32C2)),
+        (23, Some(Chip::Esp32C5)),
+        (13, Some(Chip::Esp32C6)),
+        (16, Some(Chip::Esp32H2)),
+        (18, Some(Chip::Esp32P4)),
+        (0, None),
+        (2, None),
+        (20, None),
+        (77, None),
+    ];
     for (id, chip) in ids {
         assert_eq!(Chip::from_chip_id(id), chip, "chip id {id} (ESP32 and S2 are detected by magic)");
     }
 }
 
+/// Image header chip ids from esptool 5.6's targets (`IMAGE_CHIP_ID`).
+#[test]
+fn image_chip_ids() {
+    let ids = [
+        (Chip::Esp8266, None),
+        (Chip::Esp32, Some(0)),
+        (Chip::Esp32S2, Some(2)),
+        (Chip::Esp32C3, Some(5)),
+        (Chip::Esp32S3, Some(9)),
+        (Chip::Esp32C2, Some(12)),
+        (Chip::Esp32C6, Some(13)),
+        (Chip::Esp32H2, Some(16)),
+        (Chip::Esp32P4, Some(18)),
+        (Chip::Esp32C5, Some(23)),
+    ];
+    assert_eq!(ids.len(), Chip::ALL.len(), "a chip is missing from this table");
+    for (chip, id) in ids {
+        assert_eq!(chip.spec().image_chip_id, id, "{chip}");
+    }
+}
+
 #[test]
 fn names_parse_in_every_spelling() {
-    let cases =
-        [("ESP32-S3", Chip::Esp32S3), ("esp8266", Chip::Esp8266), ("Esp32_C3", Chip::Esp32C3), ("esp32", Chip::Esp32)];
+    let cases = [
+        ("ESP32-S3", Chip::Esp32S3),
+        ("esp8266", Chip::Esp8266),
+        ("Esp32_C3", Chip::Esp32C3),
+        ("esp32", Chip::Esp32),
+        ("ESP32-C2", Chip::Esp32C2),
+        ("esp32_c5", Chip::Esp32C5),
+        ("Esp32C6", Chip::Esp32C6),
+        ("esp32-h2", Chip::Esp32H2),
+        ("ESP32P4", Chip::Esp32P4),
+    ];
     for (s, chip) in cases {
         assert_eq!(s.parse::<Chip>(), Ok(chip), "{s}");
     }
     let e = "esp31".parse::<Chip>().unwrap_err();
-    assert_eq!(e.to_string(), "unknown chip 'esp31' (expected one of esp8266, esp32, esp32s2, esp32s3, esp32c3)");
+    assert_eq!(
+        e.to_string(),
+        "unknown chip 'esp31' (expected one of esp8266, esp32, esp32s2, esp32s3, esp32c3, esp32c2, esp32c5, \
+         esp32c6, esp32h2, esp32p4)"
+    );
+    for not_yet in ["esp32c61", "esp32h4", "esp32s31", "esp32p4rev1"] {
+        assert!(not_yet.parse::<Chip>().is_err(), "{not_yet} is not a chip flashline knows");
+    }
     assert_eq!(String::from(e.clone()), e.to_string());
 }
 
@@ -66,6 +115,21 @@ fn every_chip_is_consistent() {
         assert_eq!(spec.rom_status.len(), if spec.rom_is_esp32_class { 4 } else { 2 }, "{chip}: ROM status");
         assert!(!spec.mac_regs.is_empty(), "{chip}: no MAC registers");
         assert_eq!(spec.bootloader_offset % 0x1000, 0, "{chip}: bootloader offset not sector aligned");
+        assert!([0x0, 0x1000, 0x2000].contains(&spec.bootloader_offset), "{chip}: bootloader offset");
+        assert!(
+            spec.mac_regs.iter().all(|r| *r >= spec.efuse_base && *r < spec.efuse_base + 0x200),
+            "{chip}: MAC outside eFuse"
+        );
+        let regs: Vec<(u32, u32)> =
+            chip.spec().mac_regs.iter().chain(chip.target().description_regs()).map(|&a| (a, 0)).collect();
+        let revision = chip.target().describe(&regs).unwrap().revision;
+        if let Some(s) = chip.target().stub_for(revision.or(Some((1, 0)))) {
+            assert!(
+                s.layout.entry >= s.layout.text_start && s.layout.entry - s.layout.text_start < 0x1_0000,
+                "{chip}: {s:?}"
+            );
+            assert!(s.file_stem.starts_with(spec.stub_name), "{chip}: stub file {}", s.file_stem);
+        }
     }
 }
 
@@ -104,7 +168,7 @@ fn every_chip_describes_itself_from_the_registers_it_names() {
 #[test]
 fn usb_serial_jtag_identity() {
     let with_usb: Vec<Chip> = Chip::ALL.into_iter().filter(|c| c.spec().usb_serial_jtag.is_some()).collect();
-    assert_eq!(with_usb, [Chip::Esp32S3, Chip::Esp32C3]);
+    assert_eq!(with_usb, [Chip::Esp32S3, Chip::Esp32C3, Chip::Esp32C5, Chip::Esp32C6, Chip::Esp32H2, Chip::Esp32P4]);
     assert!(Chip::is_usb_serial_jtag(UsbId { vid: 0x303A, pid: 0x1001 }));
     assert!(!Chip::is_usb_serial_jtag(UsbId { vid: 0x10C4, pid: 0xEA60 }), "CP2102 bridge");
     assert!(!Chip::is_usb_serial_jtag(UsbId { vid: 0x303A, pid: 0x0002 }), "S2 USB-OTG CDC");
