@@ -192,3 +192,37 @@ async fn shutdown_interrupts_running_jobs_and_closes_their_rows() {
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.result == AttemptResult::Interrupted), "{rows:?}");
 }
+
+/// `max_jobs` is the station's parallel limit: with 2, no more than two boards are ever
+/// flashed at once, and the others wait their turn and pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_jobs_limits_the_boards_flashed_at_once() {
+    let rig = rig(5, 2).await;
+    let (station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
+    let mut events = station.subscribe();
+    for k in 0..5 {
+        // Slow answers keep each job busy long enough for the others to pile up.
+        rig.ports.attach(devnode(k), board(Chip::Esp32, k, vec![Fault::SlowReplies { ms: 5 }])).unwrap();
+        devices.plug(DeviceInfo::simulated(k, devnode(k)));
+    }
+    let (mut running, mut most, mut passed) = (0usize, 0usize, 0usize);
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while passed < 5 {
+        match tokio::time::timeout_at(deadline, events.recv()).await.expect("results within the limit").unwrap() {
+            StationEvent::JobStarted { .. } => {
+                running += 1;
+                most = most.max(running);
+            }
+            StationEvent::Finished { outcome, .. } => {
+                running -= 1;
+                assert_eq!(outcome, Outcome::Pass);
+                passed += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(most, 2, "max_jobs = 2");
+    station.control.send(Control::Shutdown).await.unwrap();
+    let _ = tokio::time::timeout(LIMIT, station.wait()).await.unwrap();
+    drop(devices);
+}

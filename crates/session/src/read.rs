@@ -36,6 +36,8 @@ pub(crate) async fn read_flash<T: Transport>(
     }
 }
 
+// `read_stub` and `read_rom` take the same arguments on purpose: two protocols (the
+// stub's streamed READ_FLASH with acks, the ROM's READ_FLASH_SLOW chunks) for one job.
 async fn read_stub<T: Transport>(
     conn: &mut Connection<T>,
     offset: u32,
