@@ -125,3 +125,42 @@ pub fn load_stubs(config: &Config) -> Result<Option<Arc<StubSet>>, Failure> {
     set.get(config.image.chip).map_err(|e| Failure::new(Exit::Config, e))?;
     Ok(Some(Arc::new(set)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn config(dir: &Path, stub_dir: Option<&Path>) -> Config {
+        let stubs = stub_dir.map(|d| format!("[flash]\nstub_dir = \"{}\"\n", d.display())).unwrap_or_default();
+        let text = format!(
+            "station = \"st1\"\ndatabase = \"{}\"\n[image]\nmanifest = \"m.toml\"\nsha256 = \"{}\"\nchip = \"esp32\"\n{stubs}",
+            dir.join("audit.db").display(),
+            "0".repeat(64)
+        );
+        Config::parse(&text, &dir.join("station.toml")).unwrap()
+    }
+
+    /// `[flash] stub_dir` reaches the flasher: its stubs replace the built-in ones, and a
+    /// directory without the station's chip stops the station at start (exit 2).
+    #[test]
+    fn stub_dir_replaces_the_built_in_stubs() {
+        let dir = tempfile::tempdir().unwrap();
+        let stub = |chip: &str| flashline_session::stub::builtin::files().find(|(n, _)| *n == chip).unwrap();
+        let built_in = load_stubs(&config(dir.path(), None)).unwrap().unwrap();
+        assert!(built_in.get(flashline_protocol::Chip::Esp32).is_ok());
+
+        let only_8266 = dir.path().join("only8266");
+        std::fs::create_dir(&only_8266).unwrap();
+        std::fs::write(only_8266.join("esp8266.json"), stub("esp8266").1).unwrap();
+        let e = load_stubs(&config(dir.path(), Some(&only_8266))).unwrap_err();
+        assert_eq!(e.exit, Exit::Config, "{}", e.message);
+
+        let with_esp32 = dir.path().join("with32");
+        std::fs::create_dir(&with_esp32).unwrap();
+        std::fs::write(with_esp32.join("esp32.json"), stub("esp32").1).unwrap();
+        let set = load_stubs(&config(dir.path(), Some(&with_esp32))).unwrap().unwrap();
+        assert!(set.source().to_string().contains("with32"), "{}", set.source());
+    }
+}
