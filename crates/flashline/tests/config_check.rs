@@ -37,6 +37,14 @@ fn a_good_config_passes_and_each_fault_has_its_exit_code() {
     assert!(out.contains(": ok") && out.contains("will be created at the first start"), "{out}");
     assert!(!db.exists(), "a check creates no database");
 
+    let out = Command::new(env!("CARGO_BIN_EXE_flashline"))
+        .args(["config", "check", "--format", "json"])
+        .arg(write_config(dir.path(), &manifest, &sha, &db))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["image_sha256"].as_str()), (Some(true), Some(sha.as_str())));
+
     let (code, out) = check(&write_config(dir.path(), &manifest, &"0".repeat(64), &db));
     assert_eq!(code, 3, "a changed image is an image error: {out}");
 

@@ -247,7 +247,7 @@ impl Board {
     pub fn summary(&self) -> String {
         let info = self.flasher.info();
         let size = info.flash.and_then(|f| f.size).map(format_size).unwrap_or_else(|| "unknown size".into());
-        format!("{}, MAC {}, {size} flash", info.description, info.mac)
+        format!("{}, MAC {}, {size} flash", info.description, super::report_format::mac(&info.mac))
     }
 }
 

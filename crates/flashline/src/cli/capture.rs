@@ -140,7 +140,7 @@ pub async fn run(args: CaptureArgs) -> CliResult {
     eprintln!(
         "captured {} ({}) from {}: read {} in {:.1} s ({}/s), checked against the board's MD5",
         info.description,
-        info.mac,
+        super::report_format::mac(&info.mac),
         args.board.port_name(),
         format_size(flash_size),
         took.as_secs_f64(),
@@ -158,7 +158,7 @@ pub async fn run(args: CaptureArgs) -> CliResult {
             "port": args.board.port_name(),
             "chip": info.chip.file_name(),
             "description": info.description,
-            "mac": info.mac.to_string(),
+            "mac": super::report_format::mac(&info.mac),
             "flash_size": flash_size,
             "image_size": keep,
             "manifest": manifest_abs.display().to_string(),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use flashline_audit::AuditStore;
 
+use super::report_format::{print_json, ReportFormat};
 use super::{CliResult, Failure};
 use crate::config::Config;
 use crate::exit::Exit;
@@ -26,6 +27,9 @@ pub enum ConfigCommand {
 pub struct CheckArgs {
     /// The station config [default: /etc/flashline/flashline.toml].
     pub file: Option<PathBuf>,
+    /// Report as text or as one JSON object.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
 }
 
 pub async fn run(cmd: ConfigCommand) -> CliResult {
@@ -62,6 +66,24 @@ async fn check(args: CheckArgs) -> CliResult {
             None => "will be created at the first start",
         }
     };
+    if args.format == ReportFormat::Json {
+        return print_json(&serde_json::json!({
+            "config": path.display().to_string(),
+            "ok": true,
+            "station": config.station,
+            "image": golden.name,
+            "image_sha256": golden.sha256_hex(),
+            "regions": golden.image.regions().len(),
+            "image_size": golden.image.end(),
+            "chip": config.image.chip.file_name(),
+            "stubs": stubs.as_ref().map(|s| s.source().to_string()),
+            "database": db.display().to_string(),
+            "database_state": db_state,
+            "slots": config.slots.len(),
+            "max_jobs": config.max_jobs,
+        }))
+        .map(|()| Exit::Success);
+    }
     println!("{}: ok", path.display());
     println!("  station   {}", config.station);
     println!(

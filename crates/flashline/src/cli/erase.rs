@@ -97,7 +97,7 @@ pub async fn run(args: EraseArgs) -> CliResult {
         print_json(&serde_json::json!({
             "port": port,
             "chip": chip.file_name(),
-            "mac": mac.to_string(),
+            "mac": super::report_format::mac(&mac),
             "offset": hex(offset.into()),
             "size": size,
             "whole_flash": region.is_none(),

@@ -47,7 +47,7 @@ impl BoardInfo {
             chip: info.chip.file_name().to_string(),
             description: info.description.clone(),
             revision: info.revision.map(|(major, minor)| format!("v{major}.{minor}")),
-            mac: info.mac.to_string(),
+            mac: super::report_format::mac(&info.mac),
             flash_id: info.flash.map(|f| format!("0x{:06x}", f.jedec_id)),
             flash_manufacturer: info.flash.map(|f| format!("0x{:02x}", f.manufacturer())),
             flash_device: info.flash.map(|f| format!("{:04x}", f.device())),

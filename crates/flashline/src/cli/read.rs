@@ -77,7 +77,7 @@ pub async fn run(args: ReadArgs) -> CliResult {
         print_json(&serde_json::json!({
             "port": port,
             "chip": chip.file_name(),
-            "mac": mac.to_string(),
+            "mac": super::report_format::mac(&mac),
             "offset": hex(args.offset.into()),
             "size": data.len(),
             "md5": flashline_session::image::hex(&flashline_session::image::md5(&data)),
