@@ -144,7 +144,9 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
             (Some(a), Some(id)) => record_identity(&a.store, id, &info).await,
             _ => false,
         };
-        events(AttemptEvent::Identified { chip: info.description.clone(), mac: info.mac.to_string(), rework });
+        // One MAC spelling in every output: upper case, as the audit log stores it.
+        let mac = flashline_audit::format_mac(info.mac.0);
+        events(AttemptEvent::Identified { chip: info.description.clone(), mac, rework });
     };
     let req = OpenRequest { devnode: run.devnode.clone(), baud: run.plan.flasher.initial_baud };
     let flashed = match run.opener.open(&req).await {
