@@ -121,22 +121,19 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
         (Some(a), Some(id)) => Some(tokio::spawn(record_stages(a.store.clone(), id, stage_rx))),
         _ => None,
     };
+    // Closed (taken) once the board part ends, so no stage lands after the completion.
+    let stage_tx = Arc::new(Mutex::new(Some(stage_tx)));
     let progress = {
-        let (clock, inner) = (clock.clone(), run.progress.clone());
-        let stage_tx = Mutex::new(Some(stage_tx));
-        let stage_tx = Arc::new(stage_tx);
-        let closer = stage_tx.clone();
-        let p = Progress::callback(move |e| {
+        let (clock, inner, stage_tx) = (clock.clone(), run.progress.clone(), stage_tx.clone());
+        Progress::callback(move |e| {
             if clock.lock().expect("stage clock").mark(e.stage) {
                 if let Some(tx) = stage_tx.lock().expect("stage sender").as_ref() {
                     let _ = tx.send(Some(e.stage));
                 }
             }
             inner.report(e.stage, e.done, e.total);
-        });
-        (p, closer)
+        })
     };
-    let (progress, stage_closer) = progress;
 
     let audit = run.audit.as_ref();
     let on_identified = |info: ChipInfo| async move {
@@ -154,7 +151,7 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
         Err(e) => Err(BoardError::Open(e)),
     };
     // No stage update may land after the completion: close the channel, let it drain.
-    stage_closer.lock().expect("stage sender").take();
+    stage_tx.lock().expect("stage sender").take();
     if let Some(task) = stage_task {
         let _ = task.await;
     }
