@@ -84,6 +84,23 @@ docs_installed() {
     [ -s "$f" ] || { echo "missing: $f"; return 1; }
   done
 }
+purge_keeps_an_audit_database() {
+  # A station's audit record survives a purge, with the user that owns it.
+  install -d -o flashline -g flashline -m 0750 /var/lib/flashline || return 1
+  (cd /var/lib/flashline && runuser -u flashline -- /usr/bin/flashline demo --boards 1 --timing off \
+    --interval-ms 20 --db /var/lib/flashline/audit.db </dev/null >/dev/null 2>&1)
+  [ -s /var/lib/flashline/audit.db ] || { echo "no database was created"; return 1; }
+  dpkg --purge flashline || return 1
+  local ok=0
+  [ -s /var/lib/flashline/audit.db ] || { echo "the purge deleted the audit database"; ok=1; }
+  getent passwd flashline >/dev/null || { echo "the purge deleted the owner of the kept database"; ok=1; }
+  [ ! -e /etc/flashline ] || { echo "left behind: /etc/flashline"; ok=1; }
+  # Clean up by hand, as the purge's message tells an operator to.
+  rm -rf /var/lib/flashline
+  userdel flashline 2>/dev/null
+  groupdel flashline 2>/dev/null
+  return $ok
+}
 purge_removes_everything() {
   dpkg --purge flashline || return 1
   if dpkg-query -W -f='${Status}' flashline 2>/dev/null | grep -q "installed"; then echo "still installed"; return 1; fi
@@ -104,7 +121,9 @@ check "systemd unit (Type=notify, watchdog, systemd-analyze verify)" unit_instal
 check "udev rules" udev_rules_installed
 check "example config is a conffile" config_is_conffile
 check "man pages, completions, licences" docs_installed
-check "dpkg --purge removes package, data, user" purge_removes_everything
+check "dpkg --purge keeps an audit database and its owner" purge_keeps_an_audit_database
+check "dpkg -i again" installs
+check "dpkg --purge removes package, empty state dir, user" purge_removes_everything
 
 echo "deb: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, CommandFactory, Subcommand};
+use clap::{Args, Command, CommandFactory, Subcommand};
 use clap_complete::Shell;
 
 use super::{Cli, CliResult, Failure};
@@ -51,8 +51,26 @@ pub fn run(cmd: GenerateCommand) -> CliResult {
 /// Writes one completion file per shell of [`SHELLS`]; returns their paths.
 pub fn completions(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let mut cmd = Cli::command();
+    let mut cmd = visible_command();
     SHELLS.iter().map(|&shell| clap_complete::generate_to(shell, &mut cmd, "flashline", dir)).collect()
+}
+
+/// The command line as an operator sees it: the hidden commands (this one) left out, so
+/// completing `flashline g<TAB>` never offers a packaging tool. clap has no way to drop a
+/// subcommand, so the top level is rebuilt from its parts.
+fn visible_command() -> Command {
+    let full = Cli::command();
+    let mut cmd = Command::new("flashline")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(full.get_about().cloned().unwrap_or_default())
+        .subcommand_required(full.is_subcommand_required_set());
+    for arg in full.get_arguments().filter(|a| !a.is_hide_set()) {
+        cmd = cmd.arg(arg.clone());
+    }
+    for sub in full.get_subcommands().filter(|s| !s.is_hide_set()) {
+        cmd = cmd.subcommand(sub.clone());
+    }
+    cmd
 }
 
 /// Writes the man pages (hidden commands left out); returns their paths, sorted.
@@ -82,9 +100,10 @@ mod tests {
         assert_eq!(names(&files), ["flashline.bash", "_flashline", "flashline.fish"]);
         for f in &files {
             let text = std::fs::read_to_string(f).unwrap();
-            for word in ["run", "flash", "capture", "max-jobs"] {
+            for word in ["run", "flash", "capture", "max-jobs", "write-flash", "port", "chip", "before"] {
                 assert!(text.contains(word), "{} lacks {word}", f.display());
             }
+            assert!(!text.contains("generate"), "{} offers the hidden command", f.display());
         }
     }
 

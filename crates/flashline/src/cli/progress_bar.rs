@@ -1,45 +1,46 @@
-//! A one-line progress bar on stderr for the one-off board commands, fed by the session's
-//! [`Progress`] events. Drawn only when stderr is a terminal; redrawn at most ten times a
-//! second (and at every stage change), so it never slows the flashing task down.
+//! The progress bar of the one-off board commands (`flash`, `read`, `erase`, ...), fed by
+//! the session's [`Progress`] events and drawn by `indicatif` on stderr: one bar per stage,
+//! bytes, rate and ETA from indicatif's own estimator, redraws rate-limited by it (so the
+//! flashing task never waits on the terminal), and nothing at all when stderr is not a
+//! terminal (pipes and logs stay clean).
 
-use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use flashline_session::{Progress, ProgressEvent, Stage};
+use indicatif::{ProgressDrawTarget, ProgressStyle};
 
-const REDRAW: Duration = Duration::from_millis(100);
-const BAR_WIDTH: usize = 30;
+/// Template of a stage with a known size: `write    [####....]  25%  1.00 MiB / 4.00 MiB  512 KiB/s  ETA 6s`.
+const SIZED: &str = "{prefix:8} [{bar:30}] {percent:>3}%  {bytes} / {total_bytes}  {binary_bytes_per_sec}  ETA {eta}";
+/// Template of a stage without a size (connect, identify, ...): a spinner.
+const UNSIZED: &str = "{prefix:8} {spinner} {elapsed}";
 
 #[derive(Debug)]
 struct State {
     stage: Option<Stage>,
-    stage_started: Instant,
-    last_draw: Option<Instant>,
-    drawn: bool,
+    sized: bool,
 }
 
 /// The bar; cheap to clone (all clones draw the same line).
 #[derive(Debug, Clone)]
 pub struct ProgressBar {
-    enabled: bool,
+    bar: indicatif::ProgressBar,
     state: Arc<Mutex<State>>,
 }
 
 impl ProgressBar {
-    /// A bar on stderr if stderr is a terminal, otherwise one that draws nothing.
+    /// A bar on stderr; indicatif draws nothing when stderr is not a terminal.
     pub fn stderr() -> ProgressBar {
-        ProgressBar::new(std::io::stderr().is_terminal())
+        ProgressBar::with_target(ProgressDrawTarget::stderr())
     }
 
-    fn new(enabled: bool) -> ProgressBar {
-        let state = State { stage: None, stage_started: Instant::now(), last_draw: None, drawn: false };
-        ProgressBar { enabled, state: Arc::new(Mutex::new(state)) }
+    fn with_target(target: ProgressDrawTarget) -> ProgressBar {
+        let bar = indicatif::ProgressBar::with_draw_target(None, target);
+        ProgressBar { bar, state: Arc::new(Mutex::new(State { stage: None, sized: false })) }
     }
 
-    /// The sink to hand to the session.
+    /// The sink to hand to the session (none when nothing would be drawn).
     pub fn progress(&self) -> Progress {
-        if !self.enabled {
+        if self.bar.is_hidden() {
             return Progress::none();
         }
         let bar = self.clone();
@@ -48,86 +49,93 @@ impl ProgressBar {
 
     fn event(&self, e: ProgressEvent) {
         let mut st = self.state.lock().expect("progress bar state");
-        let now = Instant::now();
-        let new_stage = st.stage != Some(e.stage);
-        if new_stage {
+        let sized = e.total > 0;
+        if st.stage != Some(e.stage) || st.sized != sized {
+            // A new stage starts a fresh bar: its own rate, ETA and elapsed time.
             st.stage = Some(e.stage);
-            st.stage_started = now;
+            st.sized = sized;
+            self.bar.reset();
+            self.bar.set_style(style(sized));
+            self.bar.set_prefix(e.stage.as_str());
+            self.bar.set_length(e.total);
+        } else if sized && self.bar.length() != Some(e.total) {
+            self.bar.set_length(e.total);
         }
-        let finished = e.total > 0 && e.done >= e.total;
-        let due = st.last_draw.is_none_or(|t| now.duration_since(t) >= REDRAW);
-        if !(new_stage || finished || due) {
-            return;
+        if sized {
+            // A retried region can report past the end; the bar stops at full.
+            self.bar.set_position(e.done.min(e.total));
+        } else {
+            self.bar.tick();
         }
-        st.last_draw = Some(now);
-        st.drawn = true;
-        let line = render(e, now.duration_since(st.stage_started));
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r{line}\x1b[K");
-        let _ = err.flush();
     }
 
     /// Removes the bar so the next message starts on a clean line.
     pub fn clear(&self) {
         let mut st = self.state.lock().expect("progress bar state");
-        if self.enabled && st.drawn {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[K");
-            let _ = err.flush();
-            st.drawn = false;
-        }
+        self.bar.finish_and_clear();
+        st.stage = None;
     }
 }
 
-/// The text of the bar for one event (`elapsed`: time since the stage began).
-pub fn render(e: ProgressEvent, elapsed: Duration) -> String {
-    let stage = format!("{:<8}", e.stage.as_str());
-    if e.total == 0 {
-        return format!("{stage} …");
-    }
-    let done = e.done.min(e.total);
-    let filled = (done as u128 * BAR_WIDTH as u128 / e.total as u128) as usize;
-    let bar: String = "#".repeat(filled) + &".".repeat(BAR_WIDTH - filled);
-    let pct = done * 100 / e.total;
-    let secs = elapsed.as_secs_f64();
-    let rate = if secs > 0.05 { format!("  {}/s", human(done as f64 / secs)) } else { String::new() };
-    format!("{stage} [{bar}] {pct:>3}%  {} / {}{rate}", human(done as f64), human(e.total as f64))
+fn style(sized: bool) -> ProgressStyle {
+    let template = if sized { SIZED } else { UNSIZED };
+    ProgressStyle::with_template(template).expect("valid progress template").progress_chars("#>.")
 }
 
-/// "812 KB", "3.9 MB" (binary units, as flash sizes are).
+/// "812 KiB", "3.90 MiB" (binary units, as flash sizes are), for the commands' summaries.
 pub fn human(bytes: f64) -> String {
-    const K: f64 = 1024.0;
-    if bytes >= K * K {
-        format!("{:.1} MB", bytes / (K * K))
-    } else if bytes >= K {
-        format!("{:.0} KB", bytes / K)
-    } else {
-        format!("{bytes:.0} B")
-    }
+    indicatif::BinaryBytes(bytes.max(0.0).round() as u64).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use indicatif::InMemoryTerm;
 
-    #[test]
-    fn renders_bar_percent_and_rate() {
-        let e = ProgressEvent { stage: Stage::Write, done: 1 << 20, total: 4 << 20 };
-        let line = render(e, Duration::from_secs(2));
-        assert!(line.starts_with(&format!("write    [{}{}]  25%", "#".repeat(7), ".".repeat(23))), "{line}");
-        assert!(line.contains("1.0 MB / 4.0 MB"), "{line}");
-        assert!(line.ends_with("512 KB/s"), "{line}");
-        let e = ProgressEvent { stage: Stage::Connect, done: 0, total: 0 };
-        assert_eq!(render(e, Duration::ZERO), "connect  …");
-        // Past the end (a retried region) never overflows the bar.
-        let e = ProgressEvent { stage: Stage::Verify, done: 10, total: 5 };
-        assert!(render(e, Duration::ZERO).contains("100%"));
+    fn term_bar() -> (ProgressBar, InMemoryTerm) {
+        let term = InMemoryTerm::new(4, 120);
+        (ProgressBar::with_target(ProgressDrawTarget::term_like(Box::new(term.clone()))), term)
     }
 
     #[test]
-    fn disabled_bar_has_no_sink() {
-        let bar = ProgressBar::new(false);
+    fn draws_stage_bar_percent_and_bytes() {
+        let (bar, term) = term_bar();
+        bar.event(ProgressEvent { stage: Stage::Write, done: 1 << 20, total: 4 << 20 });
+        bar.bar.force_draw();
+        let line = term.contents();
+        assert!(line.starts_with("write    ["), "{line}");
+        assert!(line.contains(" 25%"), "{line}");
+        assert!(line.contains("1.00 MiB / 4.00 MiB"), "{line}");
+    }
+
+    #[test]
+    fn a_new_stage_starts_a_new_bar_and_overflow_stops_at_full() {
+        let (bar, term) = term_bar();
+        bar.event(ProgressEvent { stage: Stage::Write, done: 4 << 20, total: 4 << 20 });
+        bar.event(ProgressEvent { stage: Stage::Verify, done: 10, total: 5 });
+        bar.bar.force_draw();
+        let line = term.contents();
+        assert!(line.starts_with("verify   ["), "{line}");
+        assert!(line.contains("100%"), "{line}");
+        assert_eq!(bar.bar.position(), 5);
+        bar.event(ProgressEvent { stage: Stage::Connect, done: 0, total: 0 });
+        bar.bar.force_draw();
+        assert!(term.contents().starts_with("connect "), "{}", term.contents());
+        bar.clear();
+        assert_eq!(term.contents(), "");
+    }
+
+    #[test]
+    fn hidden_bar_has_no_sink() {
+        let bar = ProgressBar::with_target(ProgressDrawTarget::hidden());
         assert_eq!(format!("{:?}", bar.progress()), "Progress(none)");
         bar.clear();
+    }
+
+    #[test]
+    fn human_sizes_are_binary() {
+        assert_eq!(human(812.0 * 1024.0), "812.00 KiB");
+        assert_eq!(human(4.0 * 1024.0 * 1024.0), "4.00 MiB");
+        assert_eq!(human(12.0), "12 B");
     }
 }
