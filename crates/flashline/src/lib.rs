@@ -31,3 +31,4 @@ pub mod pipeline;
 pub mod report;
 pub mod station;
 pub mod text;
+pub mod web;

@@ -67,6 +67,13 @@ pub struct DemoArgs {
     /// Size of the sample application in KiB.
     #[arg(long, default_value_t = 384)]
     pub app_kib: usize,
+    /// Serve the station's HTTP endpoints (`/metrics`) on this address while the demo runs,
+    /// e.g. 127.0.0.1:9180 (port 0: any free port; the address is printed).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// With --http: keep serving after the last board until interrupted (Ctrl-C).
+    #[arg(long, requires = "http")]
+    pub hold: bool,
 }
 
 pub async fn demo(args: DemoArgs) -> CliResult {
@@ -103,6 +110,11 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let started = Instant::now();
     let (mut station, devices) = Station::start_simulated(ctx, &config, ui);
     let mut events = station.events.take().expect("events were asked for");
+    let web_stop = CancellationToken::new();
+    let web = super::run::start_web(&station, store.clone(), &config, web_stop.clone()).await;
+    if let Some(web) = &web {
+        eprintln!("serving http://{}/ (dashboard) and /metrics", web.addr);
+    }
 
     // Plug the boards one after another, like an operator filling a hub.
     let links: Vec<PathBuf> = boards.iter().map(|b| b.link.clone()).collect();
@@ -133,7 +145,6 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     source_end.map_err(|e| Failure::new(e.exit_code(), e))?;
     let outcomes = collector.await.unwrap_or_default();
     let wall = started.elapsed();
-    store.close().await;
 
     let summary = summarise(&boards, &plan, &outcomes, &golden);
     let passed = summary.passed;
@@ -157,6 +168,15 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     println!("audit log: {}", db.display());
     println!("  see it:  {exe} log --db {}", db.display());
     println!("  yield:   {exe} stats --db {}", db.display());
+    if let Some(web) = web {
+        if args.hold {
+            println!("serving http://{}/ (dashboard) and /metrics until interrupted (Ctrl-C)", web.addr);
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        web_stop.cancel();
+        web.wait().await;
+    }
+    store.close().await;
     if summary.surprises.is_empty() {
         Ok(Exit::Success)
     } else {
@@ -269,6 +289,9 @@ baud = 921600
 reset = "no-reset"
 after = "no-reset"
 
+[http]
+listen = "{http}"
+
 # Slot names as on a fixture: hub rows of eight ports, A1..A8, B1..B8, ...
 [slots]
 {slots}"#,
@@ -277,6 +300,7 @@ after = "no-reset"
         max_jobs = args.max_jobs,
         manifest = manifest.display(),
         chip = args.chip.file_name(),
+        http = args.http.map(|a| a.to_string()).unwrap_or_default(),
         slots = (0..args.boards).map(|k| format!("{} = \"sim-usb-0:{k}:1.0\"\n", slot_name(k))).collect::<String>(),
     )
 }

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use flashline_audit::AuditStore;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +19,7 @@ use crate::exit::Exit;
 use crate::pipeline::SerialPorts;
 use crate::station::serve::{Station, Ui};
 use crate::station::{Control, StationContext};
+use crate::web;
 
 pub async fn run(config_path: &Path) -> CliResult {
     let config = Config::load(config_path).map_err(|e| Failure::new(e.exit_code(), e))?;
@@ -39,15 +41,45 @@ pub async fn run(config_path: &Path) -> CliResult {
         ui,
         false,
     );
+    let web_stop = CancellationToken::new();
+    let web = start_web(&station, store.clone(), &config, web_stop.clone()).await;
     let control = station.control.clone();
     let signals = tokio::spawn(handle_signals(config, control, ctx));
     let (view, devices) = station.wait().await;
     signals.abort();
+    web_stop.cancel();
+    if let Some(web) = web {
+        web.wait().await;
+    }
     store.close().await;
     tracing::info!(pass = view.totals.pass, fail = view.totals.fail, "station stopped");
     match devices {
         Ok(()) => Ok(Exit::Success),
         Err(e) => Err(Failure::new(Exit::Devices, e)),
+    }
+}
+
+/// The HTTP endpoints of `[http]`, if configured. A port that cannot be bound is logged
+/// and the station flashes on without them.
+pub(crate) async fn start_web(
+    station: &Station,
+    store: AuditStore,
+    config: &Config,
+    stop: CancellationToken,
+) -> Option<web::WebServer> {
+    let addr = config.http.listen?;
+    match web::start(station, Some(store), addr, stop).await {
+        Ok(server) => {
+            if config.http.is_exposed() {
+                tracing::warn!(addr = %server.addr, "HTTP endpoints reachable from the network ([http] listen); they are read-only");
+            }
+            tracing::info!(url = %format!("http://{}/", server.addr), "serving the dashboard and /metrics");
+            Some(server)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTP endpoints; the station goes on without them");
+            None
+        }
     }
 }
 
@@ -70,6 +102,9 @@ async fn handle_signals(mut config: Config, control: tokio::sync::mpsc::Sender<C
                             Ok(()) => tracing::info!(limit = ?new_config.database_max_size, "audit database size limit changed"),
                             Err(e) => tracing::error!(error = %e, "cannot change the audit database size limit"),
                         }
+                    }
+                    if new_config.http != config.http {
+                        tracing::warn!("[http] listen changed; the HTTP server keeps its address until the daemon restarts");
                     }
                     tracing::info!(image = %new_ctx.plan.golden.name, "reloaded configuration and golden image");
                     let msg = Control::Reload(new_ctx.clone(), new_config.slots.clone(), new_config.devices.unmapped_ports);

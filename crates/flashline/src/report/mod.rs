@@ -4,3 +4,4 @@ pub mod journald;
 pub mod live;
 pub mod live_grid;
 pub mod log;
+pub mod metrics;

@@ -23,4 +23,4 @@ pub use dispatcher::{Control, Dispatcher};
 pub use events::{AuditRef, EventReceiver, StationEvent};
 pub use golden::Golden;
 pub use job::Outcome;
-pub use view::StationView;
+pub use view::{SlotPhase, SlotView, StationView};

@@ -1,0 +1,83 @@
+use std::time::Duration;
+
+use super::*;
+use crate::station::{AuditRef, SlotView};
+
+fn finished(slot: &str, outcome: Outcome, secs: u64) -> StationEvent {
+    StationEvent::Finished {
+        slot: slot.into(),
+        mac: None,
+        outcome,
+        took: Duration::from_secs(secs),
+        audit: AuditRef { attempt: None, image_sha256: "ab".repeat(32) },
+    }
+}
+
+fn view() -> StationView {
+    let mut v = StationView::new("line-1".into(), "golden.json".into(), "cd".repeat(32));
+    let mut a = SlotView::new("A1".into(), "pci-0000:00:14.0-usb-0:1.1:1.0".into(), "/dev/ttyUSB0".into());
+    a.phase = SlotPhase::Running;
+    let mut b = SlotView::new("A2".into(), "pci-0000:00:14.0-usb-0:1.2:1.0".into(), "/dev/ttyUSB1".into());
+    b.phase = SlotPhase::Fail { stage: "verify".into(), reason: "md5".into() };
+    v.slots = vec![a, b];
+    v
+}
+
+fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+#[test]
+fn results_stages_and_slots_are_counted() {
+    let m = StationMetrics::new();
+    let t0 = Instant::now();
+    m.record(&StationEvent::Stage { slot: "A1".into(), stage: Stage::Connect }, t0);
+    m.record(&StationEvent::Stage { slot: "A1".into(), stage: Stage::Write }, t0 + Duration::from_millis(300));
+    m.record(&finished("A1", Outcome::Pass, 9), t0 + Duration::from_secs(9));
+    m.record(&finished("A2", Outcome::Fail { stage: "verify".into(), reason: "md5".into() }, 12), t0);
+    m.record(&finished("A2", Outcome::Interrupted { stage: "write".into() }, 3), t0);
+    m.record(&StationEvent::StoreFault { reason: "disk full".into() }, t0);
+    let text = m.render(&view());
+
+    assert_eq!(sample(&text, r#"flashline_attempts_total{result="pass",slot="A1",stage=""}"#), Some(1.0), "{text}");
+    assert_eq!(sample(&text, r#"flashline_attempts_total{result="fail",slot="A2",stage="verify"}"#), Some(1.0));
+    assert_eq!(sample(&text, r#"flashline_attempts_total{result="interrupted",slot="A2",stage="write"}"#), Some(1.0));
+    // The connect stage lasted 0.3 s, the write stage until the finish (8.7 s).
+    assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_bucket{stage="connect",le="0.5"}"#), Some(1.0));
+    assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_bucket{stage="connect",le="0.25"}"#), Some(0.0));
+    assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_bucket{stage="write",le="8"}"#), Some(0.0));
+    assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_bucket{stage="write",le="15"}"#), Some(1.0));
+    assert_eq!(sample(&text, r#"flashline_attempt_duration_seconds_count{result="pass"}"#), Some(1.0));
+    assert_eq!(sample(&text, "flashline_store_faults_total"), Some(1.0));
+}
+
+#[test]
+fn gauges_follow_the_view() {
+    let m = StationMetrics::new();
+    let mut v = view();
+    let text = m.render(&v);
+    assert_eq!(sample(&text, r#"flashline_slots{phase="running"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(&text, r#"flashline_slots{phase="fail"}"#), Some(1.0));
+    assert_eq!(sample(&text, r#"flashline_slots{phase="queued"}"#), Some(0.0));
+    let golden = format!(r#"flashline_golden_image_info{{image="golden.json",sha256="{}"}}"#, "cd".repeat(32));
+    assert_eq!(sample(&text, &golden), Some(1.0));
+    assert_eq!(sample(&text, r#"flashline_station_info{station="line-1"}"#), Some(1.0));
+
+    // A reload replaces the image label instead of adding a second series.
+    v.image_sha256 = "ef".repeat(32);
+    let text = m.render(&v);
+    assert_eq!(text.matches("flashline_golden_image_info{").count(), 1, "{text}");
+    assert!(text.contains(&"ef".repeat(32)));
+}
+
+#[test]
+fn a_removed_board_leaves_no_open_stage() {
+    let m = StationMetrics::new();
+    let t0 = Instant::now();
+    m.record(&StationEvent::Stage { slot: "A1".into(), stage: Stage::Write }, t0);
+    m.record(&StationEvent::BoardRemoved { slot: "A1".into() }, t0 + Duration::from_secs(1));
+    m.record(&StationEvent::Stage { slot: "A1".into(), stage: Stage::Connect }, t0 + Duration::from_secs(50));
+    let text = m.render(&view());
+    // The pulled board's write was never finished: no write observation at all.
+    assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_count{stage="write"}"#), None, "{text}");
+}

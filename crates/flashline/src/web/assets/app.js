@@ -1,0 +1,123 @@
+// flashline dashboard: read-only. The live slots come from /events (server-sent events,
+// one JSON view per change); failures, yield and the MAC search from /api/*. Every value
+// from the station goes into the page as text (textContent), never as markup.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+function percent(p) {
+  return p === null || p === undefined ? "–" : p.toFixed(1) + " %";
+}
+
+function slotCard(s) {
+  const card = el("div", "slot " + s.phase);
+  card.dataset.slot = s.name;
+  const head = el("div");
+  head.append(el("span", "name", s.name));
+  const state = { pass: "PASS", fail: "FAIL", running: s.stage || "running", queued: "queued", empty: "empty" }[s.phase];
+  head.append(el("span", "state", state));
+  card.append(head);
+  if (s.phase === "running" && s.total > 0) {
+    const bar = el("div", "bar");
+    const fill = el("div");
+    fill.style.width = Math.min(100, (100 * s.done) / s.total).toFixed(1) + "%";
+    bar.append(fill);
+    card.append(bar);
+  }
+  card.append(el("div", "mac", s.mac || "–"));
+  const detail = [s.chip, s.seconds !== null ? s.seconds.toFixed(1) + " s" : null, s.rework ? "rework" : null]
+    .filter(Boolean).join(" · ");
+  card.append(el("div", "detail", detail || s.port));
+  if (s.phase === "fail") card.append(el("div", "reason", s.failed_stage + ": " + s.reason));
+  return card;
+}
+
+let lastFail = -1;
+
+function showView(v) {
+  $("station").textContent = v.station;
+  $("image").textContent = v.image + " · sha256 " + v.image_sha256.slice(0, 16) + "…";
+  for (const k of ["pass", "fail", "running", "queued", "rework"]) $("n-" + k).textContent = v[k];
+  $("yield").textContent = percent(v.yield_percent);
+  $("rate").textContent = v.boards_per_hour === null ? "–" : Math.round(v.boards_per_hour);
+  const notice = $("notice");
+  notice.hidden = !v.notice;
+  notice.textContent = v.notice || "";
+  const slots = $("slots");
+  slots.replaceChildren(...(v.slots.length ? v.slots.map(slotCard) : [el("p", "muted", "No boards yet.")]));
+  if (v.fail !== lastFail || v.pass === 0) {
+    lastFail = v.fail;
+    loadFailures();
+    loadYield();
+  }
+}
+
+function row(cells, cls) {
+  const tr = el("tr", cls);
+  for (const c of cells) tr.append(el("td", null, c === null || c === undefined ? "–" : c));
+  return tr;
+}
+
+async function getJson(url) {
+  const r = await fetch(url);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+async function loadFailures() {
+  try {
+    const rows = await getJson("/api/failures?limit=20");
+    $("failures").tBodies[0].replaceChildren(
+      ...rows.map((r) => row([r.started_at, r.slot, r.mac, r.failure_stage, r.failure_reason], "fail")));
+  } catch (e) { /* the next change retries */ }
+}
+
+function yieldOf(c) {
+  const done = c.pass + c.fail;
+  return done ? percent((100 * c.pass) / done) : "–";
+}
+
+async function loadYield() {
+  try {
+    const s = await getJson("/api/yield?hours=24");
+    $("per-slot").tBodies[0].replaceChildren(...s.per_slot.map((x) => row([x.slot, x.pass, x.fail, yieldOf(x)])));
+    $("per-hour").tBodies[0].replaceChildren(...s.per_hour.map((x) => row([x.hour, x.pass, x.fail, yieldOf(x)])));
+  } catch (e) { /* the next change retries */ }
+}
+
+$("search").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const err = $("search-error");
+  const table = $("results");
+  err.hidden = true;
+  try {
+    const rows = await getJson("/api/search?mac=" + encodeURIComponent($("mac").value.trim()));
+    table.tBodies[0].replaceChildren(...(rows.length
+      ? rows.map((r) => row([r.started_at, r.result, r.slot, r.image_name, r.failure_stage, r.failure_reason], r.result))
+      : [row(["no attempt with this MAC"])]));
+    table.hidden = false;
+  } catch (e) {
+    err.textContent = e.message;
+    err.hidden = false;
+    table.hidden = true;
+  }
+});
+
+function connect() {
+  const source = new EventSource("/events");
+  source.addEventListener("view", (e) => {
+    $("link").textContent = "live";
+    showView(JSON.parse(e.data));
+  });
+  source.onerror = () => { $("link").textContent = "reconnecting…"; };
+}
+
+connect();

@@ -1,0 +1,130 @@
+//! The station view as the dashboard receives it: a JSON document per change (the
+//! `/events` stream and `/api/view`). Field names follow the audit log's JSON (`mac` in
+//! upper case as stored, stages by their names); durations in seconds.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::station::{SlotPhase, SlotView, StationView};
+
+#[derive(Debug, Serialize)]
+pub struct ViewJson<'a> {
+    pub station: &'a str,
+    pub image: &'a str,
+    pub image_sha256: &'a str,
+    pub pass: u32,
+    pub fail: u32,
+    pub running: u32,
+    pub queued: u32,
+    pub rework: u32,
+    pub yield_percent: Option<f64>,
+    pub boards_per_hour: Option<f64>,
+    /// A station-wide condition (the audit store refuses writes, say).
+    pub notice: Option<&'a str>,
+    pub slots: Vec<SlotJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlotJson<'a> {
+    pub name: &'a str,
+    pub port: &'a str,
+    pub usb_path: &'a str,
+    /// queued, running, pass, fail or empty.
+    pub phase: &'static str,
+    pub stage: Option<&'static str>,
+    /// The stage a failed attempt stopped in, and why.
+    pub failed_stage: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub done: u64,
+    pub total: u64,
+    pub chip: Option<&'a str>,
+    pub mac: Option<&'a str>,
+    pub rework: bool,
+    pub attempts: u32,
+    /// Seconds the running attempt has taken so far, or the last one took.
+    pub seconds: Option<f64>,
+}
+
+impl<'a> ViewJson<'a> {
+    pub fn new(view: &'a StationView, now: Instant) -> ViewJson<'a> {
+        ViewJson {
+            station: &view.station,
+            image: &view.image_name,
+            image_sha256: &view.image_sha256,
+            pass: view.totals.pass,
+            fail: view.totals.fail,
+            running: view.totals.running,
+            queued: view.totals.queued,
+            rework: view.totals.rework,
+            yield_percent: view.totals.yield_percent(),
+            boards_per_hour: view.boards_per_hour(now),
+            notice: view.notice.as_ref().map(|n| n.text.as_str()),
+            slots: view.slots.iter().map(|s| SlotJson::new(s, now)).collect(),
+        }
+    }
+}
+
+impl<'a> SlotJson<'a> {
+    fn new(slot: &'a SlotView, now: Instant) -> SlotJson<'a> {
+        let (phase, failed_stage, reason) = match &slot.phase {
+            SlotPhase::Queued => ("queued", None, None),
+            SlotPhase::Running => ("running", None, None),
+            SlotPhase::Pass => ("pass", None, None),
+            SlotPhase::Fail { stage, reason } => ("fail", Some(stage.as_str()), Some(reason.as_str())),
+            SlotPhase::Empty => ("empty", None, None),
+        };
+        let seconds = match (&slot.phase, slot.started, slot.took) {
+            (SlotPhase::Running, Some(started), _) => Some(now.duration_since(started).as_secs_f64()),
+            (_, _, Some(took)) => Some(took.as_secs_f64()),
+            _ => None,
+        };
+        SlotJson {
+            name: &slot.name,
+            port: &slot.port,
+            usb_path: &slot.usb_path,
+            phase,
+            stage: slot.stage.map(|s| s.as_str()),
+            failed_stage,
+            reason,
+            done: slot.done,
+            total: slot.total,
+            chip: slot.chip.as_deref(),
+            mac: slot.mac.as_deref(),
+            rework: slot.rework,
+            attempts: slot.attempts,
+            seconds,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_failed_slot_carries_stage_and_reason_and_a_running_one_its_progress() {
+        let mut view = StationView::new("line-1".into(), "golden.json".into(), "ab".repeat(32));
+        let mut a = SlotView::new("A1".into(), "usb-1".into(), "/dev/ttyUSB0".into());
+        a.phase = SlotPhase::Fail { stage: "verify".into(), reason: "MD5 differs at 0x10000".into() };
+        a.took = Some(Duration::from_millis(1500));
+        let mut b = SlotView::new("A2".into(), "usb-2".into(), "/dev/ttyUSB1".into());
+        b.phase = SlotPhase::Running;
+        b.stage = Some(flashline_session::Stage::Write);
+        b.done = 512;
+        b.total = 2048;
+        b.mac = Some("24:0A:C4:00:00:01".into());
+        view.slots = vec![a, b];
+        let v: serde_json::Value = serde_json::to_value(ViewJson::new(&view, Instant::now())).unwrap();
+        assert_eq!(v["station"], "line-1");
+        assert_eq!(v["slots"][0]["phase"], "fail");
+        assert_eq!(v["slots"][0]["failed_stage"], "verify");
+        assert_eq!(v["slots"][0]["reason"], "MD5 differs at 0x10000");
+        assert_eq!(v["slots"][0]["seconds"], 1.5);
+        assert_eq!(v["slots"][1]["phase"], "running");
+        assert_eq!(v["slots"][1]["stage"], "write");
+        assert_eq!((v["slots"][1]["done"].as_u64(), v["slots"][1]["total"].as_u64()), (Some(512), Some(2048)));
+        assert_eq!(v["slots"][1]["mac"], "24:0A:C4:00:00:01");
+    }
+}
