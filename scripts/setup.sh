@@ -7,8 +7,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 # Debian packages: libudev-dev + pkg-config to build the udev crate; umockdev and the
 # GObject bindings for the real-udev hot-plug tests; python3-venv for esptool's venv;
-# prometheus for promtool, which checks the /metrics exposition.
-packages=(pkg-config libudev-dev umockdev gir1.2-umockdev-1.0 python3-gi python3-venv tzdata tmux prometheus)
+# prometheus for promtool, which checks the /metrics exposition; chromium and
+# chromium-driver for the dashboard's browser test (WebDriver).
+packages=(pkg-config libudev-dev umockdev gir1.2-umockdev-1.0 python3-gi python3-venv tzdata tmux prometheus
+  chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

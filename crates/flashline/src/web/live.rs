@@ -1,7 +1,8 @@
 //! The live part of the dashboard: `GET /events`, a server-sent-events stream with one
 //! `view` event (the whole station as [`ViewJson`]) at connect and after every change,
 //! at most four a second however fast progress moves; `GET /api/view` is one snapshot.
-//! The stream ends when the station stops (the browser then shows the last state).
+//! When the station stops the stream sends `stopped` and ends (the page keeps its last
+//! state instead of reconnecting).
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -28,13 +29,16 @@ fn snapshot(rx: &mut watch::Receiver<StationView>) -> String {
 /// `GET /events`.
 pub async fn events(State(shared): State<Shared>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = shared.view.clone();
-    let stream = stream::unfold((rx, true), |(mut rx, first)| async move {
+    let stream = stream::unfold(Some((rx, true)), |state| async move {
+        let (mut rx, first) = state?;
         if !first {
             tokio::time::sleep(THROTTLE).await;
-            rx.changed().await.ok()?;
+            if rx.changed().await.is_err() {
+                return Some((Ok(Event::default().event("stopped").data("the station has stopped")), None));
+            }
         }
         let data = snapshot(&mut rx);
-        Some((Ok(Event::default().event("view").data(data)), (rx, false)))
+        Some((Ok(Event::default().event("view").data(data)), Some((rx, false))))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

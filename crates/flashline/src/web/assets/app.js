@@ -39,7 +39,7 @@ function slotCard(s) {
   return card;
 }
 
-let lastFail = -1;
+let lastDone = "";
 
 function showView(v) {
   $("station").textContent = v.station;
@@ -52,11 +52,18 @@ function showView(v) {
   notice.textContent = v.notice || "";
   const slots = $("slots");
   slots.replaceChildren(...(v.slots.length ? v.slots.map(slotCard) : [el("p", "muted", "No boards yet.")]));
-  if (v.fail !== lastFail || v.pass === 0) {
-    lastFail = v.fail;
+  // The audit tables change when a board finishes.
+  const done = v.pass + ":" + v.fail;
+  if (done !== lastDone) {
+    lastDone = done;
     loadFailures();
     loadYield();
   }
+}
+
+function localTime(t) {
+  const d = new Date(t);
+  return isNaN(d) ? t : d.toLocaleString();
 }
 
 function row(cells, cls) {
@@ -76,7 +83,7 @@ async function loadFailures() {
   try {
     const rows = await getJson("/api/failures?limit=20");
     $("failures").tBodies[0].replaceChildren(
-      ...rows.map((r) => row([r.started_at, r.slot, r.mac, r.failure_stage, r.failure_reason], "fail")));
+      ...rows.map((r) => row([localTime(r.started_at), r.slot, r.mac, r.failure_stage, r.failure_reason], "fail")));
   } catch (e) { /* the next change retries */ }
 }
 
@@ -89,7 +96,7 @@ async function loadYield() {
   try {
     const s = await getJson("/api/yield?hours=24");
     $("per-slot").tBodies[0].replaceChildren(...s.per_slot.map((x) => row([x.slot, x.pass, x.fail, yieldOf(x)])));
-    $("per-hour").tBodies[0].replaceChildren(...s.per_hour.map((x) => row([x.hour, x.pass, x.fail, yieldOf(x)])));
+    $("per-hour").tBodies[0].replaceChildren(...s.per_hour.map((x) => row([localTime(x.hour), x.pass, x.fail, yieldOf(x)])));
   } catch (e) { /* the next change retries */ }
 }
 
@@ -101,7 +108,7 @@ $("search").addEventListener("submit", async (ev) => {
   try {
     const rows = await getJson("/api/search?mac=" + encodeURIComponent($("mac").value.trim()));
     table.tBodies[0].replaceChildren(...(rows.length
-      ? rows.map((r) => row([r.started_at, r.result, r.slot, r.image_name, r.failure_stage, r.failure_reason], r.result))
+      ? rows.map((r) => row([localTime(r.started_at), r.result, r.slot, r.image_name, r.failure_stage, r.failure_reason], r.result))
       : [row(["no attempt with this MAC"])]));
     table.hidden = false;
   } catch (e) {
@@ -116,6 +123,11 @@ function connect() {
   source.addEventListener("view", (e) => {
     $("link").textContent = "live";
     showView(JSON.parse(e.data));
+  });
+  source.addEventListener("stopped", () => {
+    // The station has stopped: the page keeps its last state.
+    source.close();
+    $("link").textContent = "station stopped";
   });
   source.onerror = () => { $("link").textContent = "reconnecting…"; };
 }

@@ -1,0 +1,208 @@
+//! The dashboard as a person sees it: `flashline demo --http` with realistic timing, a
+//! headless Chromium (Debian's `chromium`) driven through chromedriver over WebDriver.
+//! Asserted on the rendered page: the slots appear, a running board's progress bar
+//! moves, PASS and FAIL show with the failure's stage and reason, and the MAC search
+//! finds the board's attempt. A screenshot of the finished page is left in the target
+//! directory (docs/dashboard.png is one). Outside CI a missing browser skips the test,
+//! saying so; under CI it fails (`scripts/setup.sh` installs both packages).
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const BOARDS: usize = 4;
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_demo(dir: &Path) -> (Proc, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flashline"))
+        .args(["demo", "--boards", &BOARDS.to_string(), "--faults", "1", "--timing", "realistic"])
+        .args(["--interval-ms", "400", "--app-kib", "1024", "--http", "127.0.0.1:0", "--hold", "--db"])
+        .arg(dir.join("demo.db"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start flashline demo");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("serving http://") {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the demo names its HTTP address");
+    (Proc(child), addr.parse().unwrap())
+}
+
+fn start_chromedriver() -> (Proc, u16) {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (Proc(child), port)
+}
+
+/// Every slot card as the page shows it: name, class (phase), bar width, text.
+const SLOTS_JS: &str = r#"
+return [...document.querySelectorAll('.slot')].map(e => ({
+  name: e.dataset.slot,
+  phase: e.className.replace('slot ', ''),
+  bar: (e.querySelector('.bar > div') || {style: {}}).style.width || null,
+  mac: (e.querySelector('.mac') || {}).textContent || null,
+  reason: (e.querySelector('.reason') || {}).textContent || null,
+  text: e.innerText,
+}));
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_slots_progress_results_and_finds_a_mac() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium or chromedriver missing under CI: scripts/setup.sh installs them"
+        );
+        eprintln!(
+            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing (scripts/setup.sh installs chromium, chromium-driver)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let (demo, addr) = start_demo(dir.path());
+    let (_driver, port) = start_chromedriver();
+
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session in headless Chromium");
+    client.goto(&format!("http://{addr}/")).await.unwrap();
+
+    // Watch the page until every board has its result, noting each running bar's widths.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut widths: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    let slots = loop {
+        let slots = client.execute(SLOTS_JS, vec![]).await.unwrap();
+        let slots = slots.as_array().cloned().unwrap_or_default();
+        for s in &slots {
+            if let (Some(name), Some(bar)) = (s["name"].as_str(), s["bar"].as_str()) {
+                widths.entry(name.to_string()).or_default().insert(bar.to_string());
+            }
+        }
+        let done = slots.iter().filter(|s| matches!(s["phase"].as_str(), Some("pass" | "fail"))).count();
+        if slots.len() == BOARDS && done == BOARDS {
+            break slots;
+        }
+        assert!(Instant::now() < deadline, "the page never showed every result: {slots:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(widths.values().any(|w| w.len() >= 3), "no progress bar was seen moving (widths per slot: {widths:?})");
+
+    let pass: Vec<&Value> = slots.iter().filter(|s| s["phase"] == "pass").collect();
+    let fail: Vec<&Value> = slots.iter().filter(|s| s["phase"] == "fail").collect();
+    assert_eq!((pass.len(), fail.len()), (BOARDS - 1, 1), "{slots:#?}");
+    assert!(pass.iter().all(|s| s["text"].as_str().unwrap().contains("PASS")), "{pass:#?}");
+    let reason = fail[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("identify: ") && reason.len() > "identify: ".len(), "{reason:?}");
+    assert!(fail[0]["text"].as_str().unwrap().contains("FAIL"));
+    let header = client.find(Locator::Css("#n-pass")).await.unwrap().text().await.unwrap();
+    assert_eq!(header, (BOARDS - 1).to_string());
+
+    // The last failures table lists the failed board with its reason.
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//table[@id='failures']/tbody/tr[contains(., 'identify')]"))
+        .await
+        .expect("the failure in the last-failures table");
+
+    // The yield table counts the passed boards (refreshed as boards finish).
+    let passed_slot = pass[0]["name"].as_str().unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(&format!(
+            "//table[@id='per-slot']/tbody/tr[td[1]='{passed_slot}' and td[2]='1' and td[4]='100.0 %']"
+        )))
+        .await
+        .expect("the passed board in the per-slot yield table");
+    // The demo's station has stopped: the page says so and keeps its last state.
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//span[@id='link' and text()='station stopped']"))
+        .await
+        .expect("the page tells the station stopped");
+
+    // The MAC search finds the first passed board's attempt.
+    let mac = pass[0]["mac"].as_str().unwrap().to_string();
+    assert!(mac.len() == 17 && mac.contains(':'), "{mac:?}");
+    client.find(Locator::Css("#mac")).await.unwrap().send_keys(&mac.to_lowercase()).await.unwrap();
+    client.find(Locator::Css("#search button")).await.unwrap().click().await.unwrap();
+    let hit = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//table[@id='results']/tbody/tr[contains(., 'pass')]"))
+        .await
+        .expect("the search result row");
+    let text = hit.text().await.unwrap();
+    assert!(text.contains(pass[0]["name"].as_str().unwrap()), "{text}");
+
+    // A malformed MAC is refused with the reason, not a blank page.
+    client.find(Locator::Css("#mac")).await.unwrap().clear().await.unwrap();
+    client.find(Locator::Css("#mac")).await.unwrap().send_keys("not-a-mac").await.unwrap();
+    client.find(Locator::Css("#search button")).await.unwrap().click().await.unwrap();
+    let error =
+        client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#search-error:not([hidden])")).await;
+    assert!(error.is_ok(), "no error shown for a malformed MAC");
+
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png"), png).unwrap();
+    client.close().await.unwrap();
+    drop(demo);
+}
