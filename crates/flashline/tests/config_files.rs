@@ -44,8 +44,11 @@ fn systemd_unit_is_unprivileged_and_can_reach_udev_and_ports() {
         "ReadWritePaths=/var/lib/flashline",
         "PrivateTmp=yes",
         "ProtectHome=yes",
-        // Without AF_NETLINK the udev monitor cannot be created.
-        "RestrictAddressFamilies=AF_UNIX AF_NETLINK",
+        // Without AF_NETLINK the udev monitor cannot be created; IP serves [http] on
+        // loopback only.
+        "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6",
+        "IPAddressDeny=any",
+        "IPAddressAllow=localhost",
         "DevicePolicy=closed",
         "DeviceAllow=char-ttyUSB rw",
         "DeviceAllow=char-ttyACM rw",
