@@ -1,4 +1,4 @@
-//! espsim: simulated ESP32 / ESP8266 boards in serial download mode.
+//! espsim: simulated Espressif chips (ESP8266, ESP32, ESP32-S2/S3, C2/C3/C5/C6, H2, P4) in serial download mode.
 //!
 //! Each board speaks the real protocol as the mask ROM and the two flasher stubs do (the
 //! legacy stub of esptool's stub set 1 and the new `esp-flasher-stub` of set 2), on a NOR
