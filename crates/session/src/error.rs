@@ -88,8 +88,8 @@ pub enum Error {
     #[error("stub: {searched} holds no flasher stub (<chip>.json in esptool's stub format): fix the directory, or remove [flash] stub_dir / --stub-dir / FLASHLINE_STUB_DIR to use the built-in stubs")]
     StubNotFound { searched: String },
 
-    #[error("stub: no flasher stub for {chip} in {from}: add {file}.json there, or remove [flash] stub_dir / --stub-dir / FLASHLINE_STUB_DIR to use the built-in stubs", file = chip.file_name())]
-    StubMissingChip { chip: Chip, from: String },
+    #[error("stub: no flasher stub for {chip} in {from}: add {file}.json there, or remove [flash] stub_dir / --stub-dir / FLASHLINE_STUB_DIR to use the built-in stubs")]
+    StubMissingChip { chip: Chip, file: &'static str, from: String },
 
     #[error("stub: {file} is not a usable stub image: {reason}")]
     StubInvalid { file: String, reason: String },
@@ -198,7 +198,7 @@ mod tests {
 
         let e = Error::StubNotFound { searched: "x".into() };
         assert!(e.to_string().contains("to use the built-in stubs"), "{e}");
-        let e = Error::StubMissingChip { chip: Chip::Esp8266, from: "/etc/flashline/stubs".into() };
+        let e = Error::StubMissingChip { chip: Chip::Esp8266, file: "esp8266", from: "/etc/flashline/stubs".into() };
         assert!(e.to_string().contains("add esp8266.json there"), "{e}");
         let e = Error::InvalidRequest { stage: Stage::Erase, reason: "offset not aligned".into() };
         assert_eq!(e.to_string(), "erase: offset not aligned");
