@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use flashline_session::*;
 use flashline_sim::{spawn_duplex, BoardConfig, Mode, StubKind};
+use flashline_testkit::sim_board_description;
 use std::time::Duration;
 
 const FLASH: usize = 4 << 20;
@@ -60,22 +61,6 @@ async fn every_chip_rom_write() {
     }
 }
 
-/// What each simulated board is, as esptool describes it.
-fn description(chip: Chip) -> &'static str {
-    match chip {
-        Chip::Esp32 => "ESP32-D0WDQ6 (revision v1.0)",
-        Chip::Esp8266 => "ESP8266EX",
-        Chip::Esp32S2 => "ESP32-S2 (revision v1.0)",
-        Chip::Esp32S3 => "ESP32-S3 (QFN56) (revision v0.2)",
-        Chip::Esp32C3 => "ESP32-C3 (QFN32) (revision v0.4)",
-        Chip::Esp32C2 => "ESP32-C2 (revision v1.0)",
-        Chip::Esp32C5 => "ESP32-C5HR8 (revision v1.0)",
-        Chip::Esp32C6 => "ESP32-C6 (QFN40) (revision v0.1)",
-        Chip::Esp32H2 => "ESP32-H2 (revision v0.1)",
-        Chip::Esp32P4 => "ESP32-P4 (revision v1.0)",
-    }
-}
-
 #[tokio::test]
 async fn identify_reports_chip_details() {
     for chip in Chip::ALL {
@@ -83,7 +68,7 @@ async fn identify_reports_chip_details() {
             let (f, sim) = connect(chip, stub).await;
             let info = f.info().clone();
             assert_eq!((info.chip, info.mac), (chip, sim.mac()), "{chip}");
-            assert_eq!(info.description, description(chip), "{chip}");
+            assert_eq!(info.description, sim_board_description(chip), "{chip}");
             assert_eq!(info.revision.is_some(), chip != Chip::Esp8266, "{chip}");
             // The stub the chip module chose for the revision is the one the board runs
             // (the simulator ignores a stub linked for another chip or revision).

@@ -9,7 +9,7 @@
 
 use flashline_sim::chips::SIMULATED;
 use flashline_sim::Chip;
-use flashline_testkit::{run_esptool, EspSim, EsptoolRun};
+use flashline_testkit::{run_esptool, sim_board_description, EspSim, EsptoolRun};
 use std::path::{Path, PathBuf};
 
 fn espsim(chip: &str, count: usize, dir: &Path) -> EspSim {
@@ -208,25 +208,9 @@ fn erase_checks(port: &Path, chip: &str, files: &Files, flash_file: &Path) {
     assert!(got.iter().all(|&b| b == 0xFF));
 }
 
-/// What esptool prints for each simulated board, and where its files go (the first file
-/// at the chip's bootloader offset, an app at 0x10000, a small unaligned file).
-fn chip_line(chip: Chip) -> &'static str {
-    match chip {
-        Chip::Esp32 => "ESP32-D0WDQ6 (revision v1.0)",
-        Chip::Esp8266 => "ESP8266EX",
-        Chip::Esp32S2 => "ESP32-S2 (revision v1.0)",
-        Chip::Esp32S3 => "ESP32-S3 (QFN56) (revision v0.2)",
-        Chip::Esp32C3 => "ESP32-C3 (QFN32) (revision v0.4)",
-        Chip::Esp32C2 => "ESP32-C2 (revision v1.0)",
-        Chip::Esp32C5 => "ESP32-C5HR8 (revision v1.0)",
-        Chip::Esp32C6 => "ESP32-C6 (QFN40) (revision v0.1)",
-        Chip::Esp32H2 => "ESP32-H2 (revision v0.1)",
-        Chip::Esp32P4 => "ESP32-P4 (revision v1.0)",
-    }
-}
-
 /// The common table for one chip: identity, the stub path and the ROM path, each on its
-/// own board of one espsim process.
+/// own board of one espsim process. The first file sits at the chip's bootloader offset, an
+/// app at 0x10000, a small unaligned file at 0x3F800.
 fn accept(chip: Chip) {
     let name = chip.file_name();
     let dir = tempfile::tempdir().unwrap();
@@ -236,7 +220,7 @@ fn accept(chip: Chip) {
     let layout = [(boot, 21, 6_000, 12_000), (0x10000, 22, 20_000, 40_000), (0x3F800, 23, 3_000, 3_000)];
     let files = Files::new(dir.path(), name, &layout);
     std::thread::scope(|sc| {
-        sc.spawn(|| identity(sim.port(0), name, &sim.boards[0].mac, chip_line(chip)));
+        sc.spawn(|| identity(sim.port(0), name, &sim.boards[0].mac, sim_board_description(chip)));
         sc.spawn(|| {
             let stub = Opts { write_pre: &[], write: &[], read_pre: &[], verify_pre: &[] };
             write_read_verify(sim.port(1), name, stub, &files, &flash(1));
