@@ -122,7 +122,14 @@ fn merged_bin_sits_at_zero() {
     assert_eq!(img.regions().len(), 1);
     assert_eq!(img.regions()[0].offset, 0);
     img.check_chip(Chip::Esp32).unwrap();
+    // An ESP32-S3 looks for its bootloader at 0x0 and finds padding; the ESP32 header at
+    // 0x1000 names the chip the image was built for.
     let err = img.check_chip(Chip::Esp32S3).unwrap_err();
+    assert!(matches!(err, ImageError::ChipMismatch { expected: Chip::Esp32S3, .. }), "{err}");
+    assert!(err.to_string().contains("ESP32 (bootloader header chip id 0 at 0x1000)"), "{err}");
+    // Padding at 0x0 and no other chip's header: not a bootloader at all.
+    let p = f.write("blank.bin", &[0xFF; 0x3000]);
+    let err = GoldenImage::load(&ImageSource::MergedBin(p)).unwrap().check_chip(Chip::Esp32S3).unwrap_err();
     assert!(matches!(err, ImageError::NoBootloaderHeader { offset: 0, found: 0xFF, .. }), "{err}");
 }
 
