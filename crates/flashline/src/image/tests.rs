@@ -176,6 +176,30 @@ fn wrong_chip_is_refused() {
     GoldenImage::load(&ImageSource::MergedBin(p)).unwrap().check_chip(Chip::Esp8266).unwrap();
 }
 
+/// Loading a golden image for a station refuses one whose bootloader was built for another
+/// chip, naming the chip id in its header, for every chip a station can be set up for.
+#[test]
+fn a_station_refuses_an_image_built_for_another_chip_at_load() {
+    let f = Fixture::new();
+    for (built_for, station) in
+        [(Chip::Esp32, Chip::Esp32C3), (Chip::Esp32S3, Chip::Esp32P4), (Chip::Esp32C5, Chip::Esp32S2)]
+    {
+        let boot = built_for.spec().bootloader_offset as usize;
+        let id = built_for.spec().image_chip_id.unwrap();
+        let mut merged = vec![0xFF; boot];
+        merged.extend(bootloader(id as u16, 0x3000));
+        let p = f.write(&format!("{}-merged.bin", built_for.file_name()), &merged);
+        let source = ImageSource::MergedBin(p);
+        let sha256 = GoldenImage::load(&source).unwrap().sha256();
+        let cfg =
+            crate::config::ImageConfig { source, sha256, chip: station, min_flash_size: None, allow_outside: false };
+        let msg = GoldenImage::load_pinned(&cfg).unwrap_err().to_string();
+        let named = format!("{built_for} (bootloader header chip id {id} at 0x{boot:x})");
+        assert!(msg.contains(&named) && msg.contains(&station.to_string()), "{station}: {msg}");
+        GoldenImage::load_pinned(&crate::config::ImageConfig { chip: built_for, ..cfg }).unwrap();
+    }
+}
+
 #[test]
 fn layout_errors_name_the_files() {
     let f = Fixture::new();
