@@ -37,7 +37,8 @@
 //! - Calibrated with real esptool 5.6 against published real-hardware runs (legacy stub,
 //!   ESP32 and ESP8266, 115200–2 000 000 baud, write and read_flash): every scenario within
 //!   ±25 % — `scripts/calibrate-espsim.sh` replays them, `tests/calibration.rs` guards the
-//!   model on the paused clock, and `docs/BENCHMARKS.md` has the table.
+//!   model on the paused clock, and `docs/BENCHMARKS.md` has the table. The S2 and later
+//!   chips run the same model; it is not calibrated per chip (no published runs compared).
 //!
 //! In-process use:
 //! ```no_run
