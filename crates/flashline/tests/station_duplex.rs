@@ -28,20 +28,26 @@ struct Rig {
     ports: SimulatedPorts,
 }
 
-/// A station config over `n` simulated ports, built by the one station builder with the
-/// simulated-ports opener.
+/// An ESP32 station config over `n` simulated ports, built by the one station builder with
+/// the simulated-ports opener.
 async fn rig(n: u32, max_jobs: usize) -> Rig {
+    rig_for(Chip::Esp32, n, max_jobs).await
+}
+
+/// A station for `chip` (`[image] chip` and a sample image built for it) over `n` ports.
+async fn rig_for(chip: Chip, n: u32, max_jobs: usize) -> Rig {
     let dir = tempfile::Builder::new().prefix("fl-duplex-").tempdir().unwrap();
-    let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), Chip::Esp32, 64 * 1024).unwrap();
+    let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), chip, 64 * 1024).unwrap();
     let image =
         flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
     let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
     let text = format!(
         "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\nmanifest = \"{m}\"\n\
-         sha256 = \"{sha}\"\nchip = \"esp32\"\n\n[flash]\nbaud = 921600\nafter = \"no-reset\"\n\n[slots]\n{slots}",
+         sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\nbaud = 921600\nafter = \"no-reset\"\n\n[slots]\n{slots}",
         db = dir.path().join("audit.db").display(),
         m = manifest.display(),
         sha = image.sha256().to_hex(),
+        chip = chip.file_name(),
     );
     let path = dir.path().join("station.toml");
     std::fs::write(&path, text).unwrap();
@@ -123,6 +129,46 @@ async fn boards_on_injected_ports_pass_and_are_recorded() {
     let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
     assert_eq!(rows.len(), 6);
     assert!(rows.iter().all(|r| r.result == AttemptResult::Pass && r.mac.is_some()));
+}
+
+/// One small station per chip (a station has one golden image and one chip): a board of
+/// that chip passes with the image for it in its flash (the bootloader at the chip's own
+/// offset) and its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_chip_passes_a_station_of_its_own() {
+    for chip in Chip::ALL {
+        let rig = rig_for(chip, 1, 1).await;
+        let boot = chip.spec().bootloader_offset;
+        assert!(
+            rig.ctx.plan.golden.image.regions().iter().any(|r| r.offset == boot),
+            "{chip}: bootloader at 0x{boot:x}"
+        );
+        let (finished, handles) = run(&rig, vec![board(chip, 0, Vec::new())], &[]).await;
+        assert_eq!(finished["A1"], Outcome::Pass, "{chip}");
+        assert!(flash_matches(&rig, &handles[0]), "{chip}");
+        let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
+        assert_eq!(rows.len(), 1, "{chip}");
+        assert_eq!(rows[0].result, AttemptResult::Pass, "{chip}");
+        assert_eq!(rows[0].mac.as_deref().map(str::to_ascii_lowercase), Some(handles[0].mac().to_string()), "{chip}");
+    }
+}
+
+/// A board of another chip plugged into a station fails at identify, naming both chips;
+/// a board of the station's chip next to it passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_of_another_chip_fails_at_identify_naming_both() {
+    let rig = rig_for(Chip::Esp32S3, 2, 2).await;
+    let boards = vec![board(Chip::Esp32S3, 0, Vec::new()), board(Chip::Esp32C6, 1, Vec::new())];
+    let (finished, handles) = run(&rig, boards, &[]).await;
+    assert_eq!(finished["A1"], Outcome::Pass);
+    match &finished["A2"] {
+        Outcome::Fail { stage, reason } => {
+            assert_eq!(stage, "identify");
+            assert!(reason.contains("ESP32-C6") && reason.contains("ESP32-S3"), "{reason}");
+        }
+        o => panic!("wrong chip: {o:?}"),
+    }
+    assert!(handles[1].flash().iter().all(|&b| b == 0xFF), "the other chip's board is not written");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

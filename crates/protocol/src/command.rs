@@ -809,7 +809,8 @@ impl Request {
                         .collect(),
                 })
             }
-            Opcode::MemBegin => Request::MemBegin(BeginParams::parse(d, true)?),
+            // 16 bytes only (esp-flasher-stub's MEM_BEGIN_SIZE; esptool never sends more).
+            Opcode::MemBegin => Request::MemBegin(BeginParams::parse(d, false)?),
             Opcode::MemData => Request::MemData { block: DataBlock::parse(d)?, checksum: p.checksum },
             Opcode::MemEnd => {
                 exact(8)?;

@@ -78,7 +78,7 @@ pub enum Error {
     WrongChip { expected: Chip, found: Chip },
 
     #[error(
-        "identify: unknown chip (magic register 0x{magic:08x}): not an ESP8266/ESP32 family chip, or a damaged one"
+        "identify: unknown chip (no known GET_SECURITY_INFO chip id, magic register 0x{magic:08x}): a chip flashline does not support yet (it knows {}), or a damaged one", known_chips()
     )]
     UnknownChip { magic: u32 },
 
@@ -88,8 +88,8 @@ pub enum Error {
     #[error("stub: {searched} holds no flasher stub (<chip>.json in esptool's stub format): fix the directory, or remove [flash] stub_dir / --stub-dir / FLASHLINE_STUB_DIR to use the built-in stubs")]
     StubNotFound { searched: String },
 
-    #[error("stub: no flasher stub for {chip} in {from}: add {file}.json there, or remove [flash] stub_dir / --stub-dir / FLASHLINE_STUB_DIR to use the built-in stubs", file = chip.file_name())]
-    StubMissingChip { chip: Chip, from: String },
+    #[error("stub: no flasher stub for {chip} in {from}: add {file}.json there, or remove [flash] stub_dir / --stub-dir / FLASHLINE_STUB_DIR to use the built-in stubs")]
+    StubMissingChip { chip: Chip, file: &'static str, from: String },
 
     #[error("stub: {file} is not a usable stub image: {reason}")]
     StubInvalid { file: String, reason: String },
@@ -169,6 +169,11 @@ pub(crate) fn hint_for(status: Status) -> &'static str {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// "esp8266, esp32, …": the chips the session identifies.
+fn known_chips() -> String {
+    Chip::ALL.map(Chip::file_name).join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,8 +203,10 @@ mod tests {
 
         let e = Error::StubNotFound { searched: "x".into() };
         assert!(e.to_string().contains("to use the built-in stubs"), "{e}");
-        let e = Error::StubMissingChip { chip: Chip::Esp8266, from: "/etc/flashline/stubs".into() };
+        let e = Error::StubMissingChip { chip: Chip::Esp8266, file: "esp8266", from: "/etc/flashline/stubs".into() };
         assert!(e.to_string().contains("add esp8266.json there"), "{e}");
+        let e = Error::UnknownChip { magic: 0x2CE0_806F };
+        assert!(e.to_string().contains("0x2ce0806f") && e.to_string().contains("esp32c6, esp32h2, esp32p4"), "{e}");
         let e = Error::InvalidRequest { stage: Stage::Erase, reason: "offset not aligned".into() };
         assert_eq!(e.to_string(), "erase: offset not aligned");
     }

@@ -111,16 +111,24 @@ impl<T: Transport> Flasher<T> {
         tracing::info!(%chip, mac = %info.mac, description = %info.description, "identified");
         let mut f = Self { conn, info, regs, progress, lines_warned };
 
-        let want_stub = config.stubs.is_some() && loader == Loader::Rom;
+        // The chip module picks the stub for the board's revision; none runs on some
+        // (ESP32-C2 v0.x), and those boards are flashed through the ROM loader.
+        let stub_choice = chip.target().stub_for(f.info.revision);
+        if config.stubs.is_some() && stub_choice.is_none() {
+            tracing::info!(%chip, description = %f.info.description, "no flasher stub runs on this revision; using the ROM loader");
+        }
+        let stub = match (&config.stubs, loader, stub_choice) {
+            (Some(stubs), Loader::Rom, Some(choice)) => Some((stubs, choice)),
+            _ => None,
+        };
         let rom_can_baud = chip.spec().rom_is_esp32_class;
-        if want_stub && config.baud_before_stub && rom_can_baud {
+        if stub.is_some() && config.baud_before_stub && rom_can_baud {
             f.progress.report(Stage::Baud, 0, 0);
             change_baud(&mut f.conn, &mut f.regs, chip, config.baud, config.baud_fallback.as_deref()).await?;
         }
-        if want_stub {
+        if let Some((stubs, choice)) = stub {
             f.progress.report(Stage::Stub, 0, 0);
-            let stubs = config.stubs.as_ref().expect("checked");
-            let image = stubs.get(chip)?;
+            let image = stubs.get_choice(chip, &choice)?;
             run_stub(&mut f.conn, chip, image, &f.progress).await?;
         }
         if f.conn.port_ref().baud() < config.baud {

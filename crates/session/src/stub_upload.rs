@@ -35,7 +35,9 @@ pub(crate) async fn run_stub<T: Transport>(
             num_blocks: data.len().div_ceil(block) as u32,
             block_size: block as u32,
             offset: addr,
-            encrypted: (spec.rom_begin_len == 20).then_some(0),
+            // Always the 16-byte form, as esptool sends it: the 20-byte form is FLASH_BEGIN's
+            // only, and the new stub rejects a 20-byte MEM_BEGIN.
+            encrypted: None,
         };
         conn.command(&MemBegin(params)).await?;
         for (seq, chunk) in data.chunks(block).enumerate() {

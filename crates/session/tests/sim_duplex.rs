@@ -1,10 +1,12 @@
-//! The session against the simulator in-process (tokio duplex link): ESP32 and ESP8266,
+//! The session against the simulator in-process (tokio duplex link): every simulated chip,
 //! stub and ROM paths.
 
 mod common;
 
 use common::*;
 use flashline_session::*;
+use flashline_sim::{spawn_duplex, BoardConfig, Mode, StubKind};
+use flashline_testkit::sim_board_description;
 use std::time::Duration;
 
 const FLASH: usize = 4 << 20;
@@ -19,7 +21,7 @@ async fn write_and_check(chip: Chip, stub: bool) {
 
     let regions = sample_image(1, 96 * 1024);
     let image = prepared(&regions);
-    let can_verify = stub || chip == Chip::Esp32;
+    let can_verify = stub || chip.spec().rom_is_esp32_class;
     let opts = WriteOptions { verify: can_verify, ..Default::default() };
     let report = f.write(&image, &opts).await.unwrap_or_else(|e| panic!("write {chip} stub={stub}: {e}"));
     assert_eq!(report.regions.len(), 3);
@@ -45,36 +47,65 @@ async fn write_and_check(chip: Chip, stub: bool) {
 }
 
 #[tokio::test]
-async fn esp32_stub_write_verify() {
-    write_and_check(Chip::Esp32, true).await;
+async fn every_chip_stub_write_verify() {
+    for chip in Chip::ALL {
+        write_and_check(chip, true).await;
+    }
 }
 
 #[tokio::test]
-async fn esp32_rom_write_verify() {
-    write_and_check(Chip::Esp32, false).await;
-}
-
-#[tokio::test]
-async fn esp8266_stub_write_verify() {
-    write_and_check(Chip::Esp8266, true).await;
-}
-
-#[tokio::test]
-async fn esp8266_rom_write_without_verify() {
-    write_and_check(Chip::Esp8266, false).await;
+async fn every_chip_rom_write() {
+    // Verified wherever the ROM can hash flash (all but ESP8266).
+    for chip in Chip::ALL {
+        write_and_check(chip, false).await;
+    }
 }
 
 #[tokio::test]
 async fn identify_reports_chip_details() {
-    let (f, sim) = connect(Chip::Esp32, false).await;
-    let info = f.info().clone();
-    assert_eq!(info.mac, sim.mac());
-    assert!(info.description.starts_with("ESP32-"), "{}", info.description);
-    assert!(info.revision.is_some());
-    let (f8, sim8) = connect(Chip::Esp8266, true).await;
-    assert_eq!(f8.info().mac, sim8.mac());
-    assert_eq!(f8.info().description, "ESP8266EX");
-    drop((f, f8));
+    for chip in Chip::ALL {
+        for stub in [false, true] {
+            let (f, sim) = connect(chip, stub).await;
+            let info = f.info().clone();
+            assert_eq!((info.chip, info.mac), (chip, sim.mac()), "{chip}");
+            assert_eq!(info.description, sim_board_description(chip), "{chip}");
+            assert_eq!(info.revision.is_some(), chip != Chip::Esp8266, "{chip}");
+            // The stub the chip module chose for the revision is the one the board runs
+            // (the simulator ignores a stub linked for another chip or revision).
+            let mode = if stub { Mode::Stub(StubKind::New) } else { Mode::Rom };
+            assert_eq!(sim.mode(), mode, "{chip} stub={stub}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn esp32c2_v0_is_flashed_through_the_rom() {
+    // An ESP32-C2 v0.0 (ECO0): no stub runs on it, even with stubs configured.
+    let mac = mac(Chip::Esp32C2, 7);
+    let mut cfg = BoardConfig::new(Chip::Esp32C2, mac);
+    let mac_word1 = Chip::Esp32C2.target().encode_mac(&mac)[1];
+    cfg.registers = vec![(flashline_protocol::chip::esp32c2::EFUSE_BLOCK2_W1, mac_word1)];
+    let (link, sim) = spawn_duplex(cfg);
+    let t = DuplexTransport::new(link);
+    let mut f = Flasher::connect(t, &config(true), Progress::none(), CancellationToken::new()).await.unwrap();
+    assert_eq!((f.info().revision, f.is_stub()), (Some((0, 0)), false));
+    assert_eq!(f.info().description, "ESP32-C2 (revision v0.0)");
+    assert_eq!(f.baud(), 921_600, "the ROM changed its rate (scaled for the 26 MHz crystal)");
+    let regions = sample_image(5, 40 * 1024);
+    let report = f.write(&prepared(&regions), &WriteOptions::default()).await.unwrap();
+    assert!(report.regions.iter().all(|r| r.verified));
+    assert_eq!(sim.flash(), expected_flash(&regions, FLASH));
+    assert_eq!(sim.stats().stub_starts, 0);
+}
+
+#[tokio::test]
+async fn a_board_of_another_chip_is_refused_at_identify() {
+    let (t, _sim) = duplex_board(Chip::Esp32C6, Vec::new());
+    let cfg = FlasherConfig { expect_chip: Some(Chip::Esp32S3), ..config(true) };
+    let e = Flasher::connect(t, &cfg, Progress::none(), CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(e, Error::WrongChip { expected: Chip::Esp32S3, found: Chip::Esp32C6 }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("ESP32-S3") && text.contains("ESP32-C6"), "{text}");
 }
 
 #[tokio::test]

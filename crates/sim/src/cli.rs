@@ -112,7 +112,8 @@ mod tests {
                 .unwrap();
         assert_eq!(c.board_config(2).mac.to_string(), "30:ae:a4:00:01:00");
         assert_eq!(c.board_config(0).flash_size, 4 << 20);
-        assert!(Cli::try_parse_from(["espsim", "--chip", "esp32s3", "--link-dir", "/x"]).is_err());
+        assert!(Cli::try_parse_from(["espsim", "--chip", "esp32s3", "--link-dir", "/x"]).is_ok());
+        assert!(Cli::try_parse_from(["espsim", "--chip", "z80", "--link-dir", "/x"]).is_err());
         assert!(Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--flash-size", "3MB"]).is_err());
         assert!(Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--fault", "boom"]).is_err());
     }

@@ -29,6 +29,9 @@ pub struct BoardConfig {
     pub flash_file: Option<PathBuf>,
     /// Replaces the default model of [`TimingMode::Realistic`] (calibration).
     pub timing_model: Option<TimingModel>,
+    /// Register values that replace the chip's power-on ones: another revision, package or
+    /// strapping of the same chip (e.g. an ESP32-C2 v0.0, which runs no stub).
+    pub registers: Vec<(u32, u32)>,
 }
 
 impl BoardConfig {
@@ -42,6 +45,7 @@ impl BoardConfig {
             faults: Vec::new(),
             flash_file: None,
             timing_model: None,
+            registers: Vec::new(),
         }
     }
 

@@ -1,4 +1,4 @@
-//! espsim: simulated ESP32 / ESP8266 boards in serial download mode.
+//! espsim: simulated Espressif chips (ESP8266, ESP32, ESP32-S2/S3, C2/C3/C5/C6, H2, P4) in serial download mode.
 //!
 //! Each board speaks the real protocol as the mask ROM and the two flasher stubs do (the
 //! legacy stub of esptool's stub set 1 and the new `esp-flasher-stub` of set 2), on a NOR
@@ -37,7 +37,8 @@
 //! - Calibrated with real esptool 5.6 against published real-hardware runs (legacy stub,
 //!   ESP32 and ESP8266, 115200–2 000 000 baud, write and read_flash): every scenario within
 //!   ±25 % — `scripts/calibrate-espsim.sh` replays them, `tests/calibration.rs` guards the
-//!   model on the paused clock, and `docs/BENCHMARKS.md` has the table.
+//!   model on the paused clock, and `docs/BENCHMARKS.md` has the table. The S2 and later
+//!   chips run the same model; it is not calibrated per chip (no published runs compared).
 //!
 //! In-process use:
 //! ```no_run

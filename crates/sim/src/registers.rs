@@ -32,8 +32,13 @@ impl Registers {
     /// # Panics
     /// When `chip` is not simulated (see [`chips::require`]).
     pub fn new(chip: Chip, mac: &Mac) -> Self {
+        Self::with_overrides(chip, mac, &[])
+    }
+
+    /// [`Registers::new`] with some power-on values replaced (another revision or package).
+    pub fn with_overrides(chip: Chip, mac: &Mac, overrides: &[(u32, u32)]) -> Self {
         let model = chips::require(chip);
-        let values = model.power_on_registers(mac).into_iter().collect();
+        let values = model.power_on_registers(mac).into_iter().chain(overrides.iter().copied()).collect();
         Self { spec: chip.spec(), model, values, flash_chip: FlashChipState::default(), baud: 115_200, boosted: false }
     }
 

@@ -1,10 +1,15 @@
 //! Acceptance: real esptool (the pinned release) drives espsim boards over PTYs.
 //!
-//! For each chip one espsim process with several boards runs; each board gets its own
-//! scenario (stub with compression, stub uncompressed, ROM without stub, legacy stub) in
-//! its own thread, so the esptool invocations run in parallel.
+//! Every simulated chip passes the same table: for each one an espsim process with three
+//! boards runs, and each board gets its own scenario in its own thread (identity: flash-id,
+//! read-mac, chip-id with and without the stub; the stub: compressed write, read, verify,
+//! erase-region and erase-flash; the ROM alone: write, read, verify and erase-region with
+//! `--no-stub`). ESP32 and ESP8266 additionally run the uncompressed and legacy-stub
+//! scenarios and the ROM quirks of their own tests below.
 
-use flashline_testkit::{run_esptool, EspSim, EsptoolRun};
+use flashline_sim::chips::SIMULATED;
+use flashline_sim::Chip;
+use flashline_testkit::{run_esptool, sim_board_description, EspSim, EsptoolRun};
 use std::path::{Path, PathBuf};
 
 fn espsim(chip: &str, count: usize, dir: &Path) -> EspSim {
@@ -166,10 +171,18 @@ fn identity(port: &Path, chip: &str, mac: &str, chip_line: &str) {
     assert!(out.contains("Device: 4016"), "{out}");
     assert!(out.contains("Detected flash size: 4MB"), "{out}");
     let out = ok(esptool(port, &s(&["--chip", chip, "read-mac"])), "read-mac");
-    assert!(out.contains(&format!("MAC:                {mac}")), "read-mac should print {mac}:\n{out}");
-    // The ROM alone answers flash-id too.
+    // ESP32-C6 and H2 print the EUI-64 as "MAC" and the base MAC on its own line.
+    let base = [format!("MAC:                {mac}"), format!("BASE MAC:           {mac}")];
+    assert!(base.iter().any(|l| out.contains(l.as_str())), "read-mac should print {mac}:\n{out}");
+    // The ROM alone answers flash-id and read-mac too.
     let out = ok(esptool(port, &s(&["--chip", chip, "--no-stub", "flash-id"])), "flash-id --no-stub");
     assert!(out.contains("Detected flash size: 4MB"), "{out}");
+    // Autodetection (no --chip): by GET_SECURITY_INFO's chip id or by the magic value.
+    for pre in [&[][..], &["--no-stub"][..]] {
+        let out = ok(esptool(port, &[s(pre), s(&["chip-id"])].concat()), &format!("chip-id {pre:?}"));
+        assert!(out.contains(chip_line), "chip-id {pre:?}: {out}");
+        assert!(out.contains(mac), "chip-id {pre:?} names the MAC: {out}");
+    }
 }
 
 fn erase_checks(port: &Path, chip: &str, files: &Files, flash_file: &Path) {
@@ -195,131 +208,133 @@ fn erase_checks(port: &Path, chip: &str, files: &Files, flash_file: &Path) {
     assert!(got.iter().all(|&b| b == 0xFF));
 }
 
-#[test]
-fn esp32_with_real_esptool() {
+/// The common table for one chip: identity, the stub path and the ROM path, each on its
+/// own board of one espsim process. The first file sits at the chip's bootloader offset, an
+/// app at 0x10000, a small unaligned file at 0x3F800.
+fn accept(chip: Chip) {
+    let name = chip.file_name();
     let dir = tempfile::tempdir().unwrap();
-    let sim = espsim("esp32", 5, dir.path());
+    let sim = espsim(name, 3, dir.path());
+    let flash = |k: usize| dir.path().join("flash").join(format!("board{k}.bin"));
+    let boot = chip.spec().bootloader_offset;
+    let layout = [(boot, 21, 6_000, 12_000), (0x10000, 22, 20_000, 40_000), (0x3F800, 23, 3_000, 3_000)];
+    let files = Files::new(dir.path(), name, &layout);
+    std::thread::scope(|sc| {
+        sc.spawn(|| identity(sim.port(0), name, &sim.boards[0].mac, sim_board_description(chip)));
+        sc.spawn(|| {
+            let stub = Opts { write_pre: &[], write: &[], read_pre: &[], verify_pre: &[] };
+            write_read_verify(sim.port(1), name, stub, &files, &flash(1));
+            erase_checks(sim.port(1), name, &files, &flash(1));
+        });
+        if chip.spec().rom_is_esp32_class {
+            sc.spawn(|| {
+                // ROM only: FLASH_BEGIN/DATA, READ_FLASH_SLOW, ROM MD5 in hex, ROM erase.
+                let small =
+                    Files::new(dir.path(), &format!("{name}rom"), &[(boot, 24, 3000, 6000), (0x20000, 25, 2000, 2000)]);
+                let rom = Opts {
+                    write_pre: &["--no-stub"],
+                    write: &[],
+                    read_pre: &["--no-stub"],
+                    verify_pre: &["--no-stub"],
+                };
+                write_read_verify(sim.port(2), name, rom, &small, &flash(2));
+                let er = s(&["--chip", name, "--no-stub", "erase-region", "0x20000", "0x1000"]);
+                ok(esptool(sim.port(2), &er), "erase-region --no-stub");
+                let image = std::fs::read(flash(2)).unwrap();
+                assert!(image[0x20000..0x21000].iter().all(|&b| b == 0xFF));
+            });
+        }
+    });
+}
+
+macro_rules! accepted_by_esptool {
+    ($($test:ident => $chip:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                accept(Chip::$chip);
+            }
+        )+
+
+        #[test]
+        fn the_table_covers_every_simulated_chip() {
+            let mut covered = vec![$(Chip::$chip),+];
+            covered.sort();
+            let mut simulated: Vec<Chip> = SIMULATED.iter().map(|m| m.chip()).collect();
+            simulated.sort();
+            assert_eq!(covered, simulated);
+        }
+    };
+}
+
+accepted_by_esptool! {
+    esp32_table => Esp32,
+    esp8266_table => Esp8266,
+    esp32s2_with_real_esptool => Esp32S2,
+    esp32s3_with_real_esptool => Esp32S3,
+    esp32c2_with_real_esptool => Esp32C2,
+    esp32c3_with_real_esptool => Esp32C3,
+    esp32c5_with_real_esptool => Esp32C5,
+    esp32c6_with_real_esptool => Esp32C6,
+    esp32h2_with_real_esptool => Esp32H2,
+    esp32p4_with_real_esptool => Esp32P4,
+}
+
+/// ESP32 beyond the table: uncompressed writes, the ROM with compression (FLASH_DEFL_* in
+/// the ROM) and the legacy stub.
+#[test]
+fn esp32_extra_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = espsim("esp32", 3, dir.path());
     let chip = "esp32";
     let flash = |k: usize| dir.path().join("flash").join(format!("board{k}.bin"));
     // Offsets: bootloader-like at 0x1000, app at 0x10000, a small unaligned file at 0x3F800.
     let layout = [(0x1000, 1, 20_000, 30_000), (0x10000, 2, 40_000, 100_000), (0x3F800, 3, 5_000, 5_000)];
     let files = Files::new(dir.path(), "esp32", &layout);
     std::thread::scope(|sc| {
-        sc.spawn(|| identity(sim.port(0), chip, &sim.boards[0].mac, "ESP32-D0WDQ6 (revision v1.0)"));
         sc.spawn(|| {
-            write_read_verify(
-                sim.port(1),
-                chip,
-                Opts { write_pre: &[], write: &[], read_pre: &[], verify_pre: &[] },
-                &files,
-                &flash(1),
-            );
-            erase_checks(sim.port(1), chip, &files, &flash(1));
+            let uncompressed = Opts { write_pre: &[], write: &["-u"], read_pre: &[], verify_pre: &[] };
+            write_read_verify(sim.port(0), chip, uncompressed, &files, &flash(0))
         });
         sc.spawn(|| {
-            write_read_verify(
-                sim.port(2),
-                chip,
-                Opts { write_pre: &[], write: &["-u"], read_pre: &[], verify_pre: &[] },
-                &files,
-                &flash(2),
-            )
-        });
-        sc.spawn(|| {
-            // ROM only: FLASH_BEGIN/DATA, READ_FLASH_SLOW, ROM MD5 in hex, ROM erase-region.
             let small = Files::new(dir.path(), "esp32rom", &[(0x1000, 4, 3000, 9000), (0x20000, 5, 2000, 2000)]);
-            write_read_verify(
-                sim.port(3),
-                chip,
-                Opts { write_pre: &["--no-stub"], write: &[], read_pre: &["--no-stub"], verify_pre: &["--no-stub"] },
-                &small,
-                &flash(3),
-            );
-            // ROM with compression (FLASH_DEFL_* in the ROM).
-            write_read_verify(
-                sim.port(3),
-                chip,
-                Opts { write_pre: &["--no-stub"], write: &["--compress"], read_pre: &[], verify_pre: &["--no-stub"] },
-                &small,
-                &flash(3),
-            );
-            let er = [s(&["--chip", chip, "--no-stub", "erase-region", "0x20000", "0x1000"])].concat();
-            ok(esptool(sim.port(3), &er), "erase-region --no-stub");
-            let image = std::fs::read(flash(3)).unwrap();
-            assert!(image[0x20000..0x21000].iter().all(|&b| b == 0xFF));
+            let o =
+                Opts { write_pre: &["--no-stub"], write: &["--compress"], read_pre: &[], verify_pre: &["--no-stub"] };
+            write_read_verify(sim.port(1), chip, o, &small, &flash(1));
         });
         sc.spawn(|| {
-            write_read_verify(
-                sim.port(4),
-                chip,
-                Opts {
-                    write_pre: &["--stub-version", "1"],
-                    write: &[],
-                    read_pre: &["--stub-version", "1"],
-                    verify_pre: &["--stub-version", "1"],
-                },
-                &files,
-                &flash(4),
-            )
+            let v1 = &["--stub-version", "1"][..];
+            let o = Opts { write_pre: v1, write: &[], read_pre: v1, verify_pre: v1 };
+            write_read_verify(sim.port(2), chip, o, &files, &flash(2))
         });
     });
 }
 
+/// ESP8266 beyond the table: uncompressed writes, the ROM's write path (with its
+/// erase-size bug; read and verify need the stub) and the legacy stub.
 #[test]
-fn esp8266_with_real_esptool() {
+fn esp8266_extra_scenarios() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = espsim("esp8266", 5, dir.path());
+    let sim = espsim("esp8266", 3, dir.path());
     let chip = "esp8266";
     let flash = |k: usize| dir.path().join("flash").join(format!("board{k}.bin"));
     let layout = [(0x0, 11, 20_000, 30_000), (0x10000, 12, 40_000, 100_000), (0x3F800, 13, 5_000, 5_000)];
     let files = Files::new(dir.path(), "esp8266", &layout);
     std::thread::scope(|sc| {
-        sc.spawn(|| identity(sim.port(0), chip, &sim.boards[0].mac, "ESP8266EX"));
         sc.spawn(|| {
-            write_read_verify(
-                sim.port(1),
-                chip,
-                Opts { write_pre: &[], write: &[], read_pre: &[], verify_pre: &[] },
-                &files,
-                &flash(1),
-            );
-            erase_checks(sim.port(1), chip, &files, &flash(1));
+            let uncompressed = Opts { write_pre: &[], write: &["-u"], read_pre: &[], verify_pre: &[] };
+            write_read_verify(sim.port(0), chip, uncompressed, &files, &flash(0))
         });
         sc.spawn(|| {
-            write_read_verify(
-                sim.port(2),
-                chip,
-                Opts { write_pre: &[], write: &["-u"], read_pre: &[], verify_pre: &[] },
-                &files,
-                &flash(2),
-            )
-        });
-        sc.spawn(|| {
-            // The ESP8266 ROM can only write (with its erase-size bug); read and verify
-            // need the stub.
             let rom_files =
                 Files::new(dir.path(), "esp8266rom", &[(0x0, 14, 9000, 9000), (0x30000, 15, 70_000, 100_000)]);
-            write_read_verify(
-                sim.port(3),
-                chip,
-                Opts { write_pre: &["--no-stub"], write: &[], read_pre: &[], verify_pre: &[] },
-                &rom_files,
-                &flash(3),
-            );
+            let o = Opts { write_pre: &["--no-stub"], write: &[], read_pre: &[], verify_pre: &[] };
+            write_read_verify(sim.port(1), chip, o, &rom_files, &flash(1));
         });
         sc.spawn(|| {
-            write_read_verify(
-                sim.port(4),
-                chip,
-                Opts {
-                    write_pre: &["--stub-version", "1"],
-                    write: &[],
-                    read_pre: &["--stub-version", "1"],
-                    verify_pre: &["--stub-version", "1"],
-                },
-                &files,
-                &flash(4),
-            )
+            let v1 = &["--stub-version", "1"][..];
+            let o = Opts { write_pre: v1, write: &[], read_pre: v1, verify_pre: v1 };
+            write_read_verify(sim.port(2), chip, o, &files, &flash(2))
         });
     });
 }

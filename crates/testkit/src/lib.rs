@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod account;
+mod boards;
+
+pub use boards::sim_board_description;
 
 /// The esptool version the project pins as the judge of the simulator.
 pub const ESPTOOL_VERSION: &str = "5.6.0";

@@ -35,7 +35,8 @@ pub struct LinkArgs {
     /// Link speed once the loader runs [default: 921600].
     #[arg(long, short = 'b', global = true, value_name = "BAUD")]
     pub baud: Option<u32>,
-    /// Refuse the board unless it is this chip (esp32, esp8266); the demo's chip.
+    /// Refuse the board unless it is this chip (esp32, esp8266, esp32s3, esp32c3, …: every
+    /// chip flashline knows); the demo's chip.
     #[arg(long, short = 'c', global = true, value_parser = parse_chip, value_name = "CHIP")]
     pub chip: Option<Chip>,
     /// How to put the board into download mode: `default-reset` pulses DTR/RTS (auto-reset
@@ -89,12 +90,10 @@ pub fn named<T: Named>(s: &str) -> Result<T, String> {
     T::parse_name(s)
 }
 
-/// clap parser for `--chip`: the families the session flashes.
+/// clap parser for `--chip`: the families the session flashes, which are every chip
+/// [`Chip`] knows (`Chip::ALL`, one list; its error names them all).
 pub fn parse_chip(s: &str) -> Result<Chip, String> {
-    match s.parse::<Chip>()? {
-        c @ (Chip::Esp32 | Chip::Esp8266) => Ok(c),
-        other => Err(format!("{other} is not supported by flashline yet (esp32 or esp8266)")),
-    }
+    Ok(s.parse::<Chip>()?)
 }
 
 /// clap parser for offsets and sizes: `4096`, `0x1000`, `4MB`, `1M`, `512k`.
@@ -366,7 +365,12 @@ mod tests {
         assert_eq!(parse_number("1M"), Ok(1 << 20));
         assert!(check_range("p", 0x3F_F000, 0x1000, 4 << 20).is_ok());
         assert_eq!(check_range("p", 0x3F_F000, 0x2000, 4 << 20).unwrap_err().exit, Exit::Config);
-        assert!(parse_chip("esp32s3").is_err());
+        for chip in Chip::ALL {
+            assert_eq!(parse_chip(chip.file_name()), Ok(chip));
+            assert_eq!(parse_chip(&chip.to_string()), Ok(chip), "the display name parses too");
+        }
         assert_eq!(parse_chip("ESP8266"), Ok(Chip::Esp8266));
+        let e = parse_chip("esp32c61").unwrap_err();
+        assert!(e.contains("unknown chip 'esp32c61'") && e.contains("esp32p4"), "{e}");
     }
 }

@@ -122,7 +122,14 @@ fn merged_bin_sits_at_zero() {
     assert_eq!(img.regions().len(), 1);
     assert_eq!(img.regions()[0].offset, 0);
     img.check_chip(Chip::Esp32).unwrap();
+    // An ESP32-S3 looks for its bootloader at 0x0 and finds padding; the ESP32 header at
+    // 0x1000 names the chip the image was built for.
     let err = img.check_chip(Chip::Esp32S3).unwrap_err();
+    assert!(matches!(err, ImageError::ChipMismatch { expected: Chip::Esp32S3, .. }), "{err}");
+    assert!(err.to_string().contains("ESP32 (bootloader header chip id 0 at 0x1000)"), "{err}");
+    // Padding at 0x0 and no other chip's header: not a bootloader at all.
+    let p = f.write("blank.bin", &[0xFF; 0x3000]);
+    let err = GoldenImage::load(&ImageSource::MergedBin(p)).unwrap().check_chip(Chip::Esp32S3).unwrap_err();
     assert!(matches!(err, ImageError::NoBootloaderHeader { offset: 0, found: 0xFF, .. }), "{err}");
 }
 
@@ -167,6 +174,30 @@ fn wrong_chip_is_refused() {
     // ESP8266 has no chip id: magic is enough, 0xEA (v2 image) included.
     let p = f.write("esp8266.bin", &[0xEA, 4, 0, 0x20, 0, 0, 0, 0]);
     GoldenImage::load(&ImageSource::MergedBin(p)).unwrap().check_chip(Chip::Esp8266).unwrap();
+}
+
+/// Loading a golden image for a station refuses one whose bootloader was built for another
+/// chip, naming the chip id in its header, for every chip a station can be set up for.
+#[test]
+fn a_station_refuses_an_image_built_for_another_chip_at_load() {
+    let f = Fixture::new();
+    for (built_for, station) in
+        [(Chip::Esp32, Chip::Esp32C3), (Chip::Esp32S3, Chip::Esp32P4), (Chip::Esp32C5, Chip::Esp32S2)]
+    {
+        let boot = built_for.spec().bootloader_offset as usize;
+        let id = built_for.spec().image_chip_id.unwrap();
+        let mut merged = vec![0xFF; boot];
+        merged.extend(bootloader(id as u16, 0x3000));
+        let p = f.write(&format!("{}-merged.bin", built_for.file_name()), &merged);
+        let source = ImageSource::MergedBin(p);
+        let sha256 = GoldenImage::load(&source).unwrap().sha256();
+        let cfg =
+            crate::config::ImageConfig { source, sha256, chip: station, min_flash_size: None, allow_outside: false };
+        let msg = GoldenImage::load_pinned(&cfg).unwrap_err().to_string();
+        let named = format!("{built_for} (bootloader header chip id {id} at 0x{boot:x})");
+        assert!(msg.contains(&named) && msg.contains(&station.to_string()), "{station}: {msg}");
+        GoldenImage::load_pinned(&crate::config::ImageConfig { chip: built_for, ..cfg }).unwrap();
+    }
 }
 
 #[test]

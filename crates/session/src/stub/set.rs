@@ -7,6 +7,7 @@
 use super::builtin;
 use super::image::StubImage;
 use crate::error::{Error, Result};
+use flashline_protocol::chip::StubChoice;
 use flashline_protocol::Chip;
 use std::collections::HashMap;
 use std::fmt;
@@ -40,8 +41,8 @@ impl fmt::Display for StubSource {
 enum Images {
     /// Looked up in the embedded table, parsed on first use.
     BuiltIn,
-    /// Read from a directory at load time, keyed by stub file name.
-    Loaded(HashMap<&'static str, StubImage>),
+    /// Read from a directory at load time, keyed by stub file name without `.json`.
+    Loaded(HashMap<String, StubImage>),
 }
 
 /// The stubs for every chip, loaded once and shared by every board.
@@ -57,15 +58,21 @@ impl StubSet {
         Self { source: StubSource::BuiltIn, images: Images::BuiltIn }
     }
 
-    /// Loads `<chip>.json` for every chip flashline knows from `dir` (esptool's
-    /// `targets/stub_flasher/2/` layout). Fails if a file present does not parse, or if
-    /// the directory holds none of them.
+    /// Loads from `dir` (esptool's `targets/stub_flasher/2/` layout) `<chip>.json` for every
+    /// chip flashline knows and the revision-specific `<chip>-<variant>.json` files
+    /// (`esp32p4-rev1.json`). Fails if such a file does not parse, or if the directory
+    /// holds none of them.
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let mut images = HashMap::new();
-        for chip in Chip::ALL {
-            let p = dir.join(format!("{}.json", chip.file_name()));
-            if p.is_file() {
-                images.insert(chip.file_name(), StubImage::load(&p)?);
+        let entries =
+            std::fs::read_dir(dir).map_err(|_| Error::StubNotFound { searched: dir.display().to_string() })?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            let Some(stem) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
+            if is_stub_name(stem) && p.is_file() {
+                images.insert(stem.to_string(), StubImage::load(&p)?);
             }
         }
         if images.is_empty() {
@@ -79,10 +86,19 @@ impl StubSet {
         &self.source
     }
 
-    /// The stub for `chip`.
+    /// The stub for `chip` whatever its revision (`<chip>.json`).
     pub fn get(&self, chip: Chip) -> Result<&StubImage> {
-        let name = chip.file_name();
-        let missing = || Error::StubMissingChip { chip, from: self.source.to_string() };
+        self.get_file(chip, chip.file_name())
+    }
+
+    /// The stub a board of `chip` runs when its module chose `choice`
+    /// ([`flashline_protocol::chip::Target::stub_for`]).
+    pub fn get_choice(&self, chip: Chip, choice: &StubChoice) -> Result<&StubImage> {
+        self.get_file(chip, choice.file_stem)
+    }
+
+    fn get_file(&self, chip: Chip, name: &'static str) -> Result<&StubImage> {
+        let missing = || Error::StubMissingChip { chip, file: name, from: self.source.to_string() };
         match &self.images {
             Images::Loaded(m) => m.get(name).ok_or_else(missing),
             Images::BuiltIn => match builtin::image(name) {
@@ -94,6 +110,14 @@ impl StubSet {
             },
         }
     }
+}
+
+/// Whether `stem` names a stub file of a chip flashline knows: `esp32s3`, `esp32p4-rev1`.
+fn is_stub_name(stem: &str) -> bool {
+    Chip::ALL.iter().any(|c| {
+        let name = c.file_name();
+        stem == name || stem.strip_prefix(name).is_some_and(|rest| rest.starts_with('-'))
+    })
 }
 
 #[cfg(test)]
@@ -120,6 +144,40 @@ mod tests {
         assert!(e.to_string().contains(&d.path().display().to_string()), "{e}");
         std::fs::write(d.path().join("esp8266.json"), "not json").unwrap();
         assert!(matches!(StubSet::from_dir(d.path()), Err(Error::StubInvalid { .. })));
+    }
+
+    #[test]
+    fn revision_specific_stubs_load_from_a_directory() {
+        let d = tempfile::tempdir().unwrap();
+        for name in ["esp32p4", "esp32p4-rev1"] {
+            let json = builtin::files().find(|(n, _)| *n == name).unwrap().1;
+            std::fs::write(d.path().join(format!("{name}.json")), json).unwrap();
+        }
+        std::fs::write(d.path().join("notes.json"), "not a stub").unwrap();
+        std::fs::write(d.path().join("esp32p4x.json"), "not a chip's stub either").unwrap();
+        let set = StubSet::from_dir(d.path()).unwrap();
+        let rev1 = flashline_protocol::chip::esp32p4::STUB_REV1;
+        assert_eq!(set.get_choice(Chip::Esp32P4, &rev1).unwrap().entry, rev1.layout.entry);
+        assert_eq!(set.get(Chip::Esp32P4).unwrap().entry, Chip::Esp32P4.spec().stub_v2.entry);
+        let e = set.get(Chip::Esp32C3).unwrap_err();
+        assert!(e.to_string().contains("add esp32c3.json there"), "{e}");
+        let names = [("esp32s3", true), ("esp32p4-rev1", true), ("esp32p4x", false), ("notes", false), ("", false)];
+        for (stem, ok) in names {
+            assert_eq!(is_stub_name(stem), ok, "{stem}");
+        }
+    }
+
+    #[test]
+    fn every_chosen_stub_is_built_in() {
+        let set = StubSet::builtin();
+        for chip in Chip::ALL {
+            for revision in [None, Some((0, 0)), Some((1, 0)), Some((3, 0))] {
+                if let Some(choice) = chip.target().stub_for(revision) {
+                    let img = set.get_choice(chip, &choice).unwrap_or_else(|e| panic!("{e}"));
+                    assert_eq!(img.entry, choice.layout.entry, "{chip} {revision:?}");
+                }
+            }
+        }
     }
 
     #[test]

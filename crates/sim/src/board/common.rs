@@ -76,10 +76,14 @@ impl Board {
         if m.flag != 0 || self.mode != Mode::Rom {
             return;
         }
-        let kind = StubKind::from_entry(self.chip, m.entry)
-            .or(self.mem.as_ref().and_then(|j| j.hint))
-            .unwrap_or(StubKind::New);
+        let kind = StubKind::from_entry(self.chip, m.entry).or(self.mem.as_ref().and_then(|j| j.hint));
         self.mem = None;
+        let Some(kind) = kind else {
+            // Code that is not a stub of this chip (another chip's, or one linked for another
+            // revision's RAM): it does not greet, and the chip ignores the host until reset.
+            self.mode = Mode::App;
+            return;
+        };
         self.stats.stub_starts += 1;
         self.mode = Mode::Stub(kind);
         // The new stub boosts the clocks of some chips (ESP32: CPU 160 MHz, APB 80 MHz).

@@ -189,7 +189,7 @@ impl Board {
             chip,
             mac: cfg.mac,
             timing: cfg.model(),
-            regs: Registers::new(chip, &cfg.mac),
+            regs: Registers::with_overrides(chip, &cfg.mac, &cfg.registers),
             faults,
             flash,
             mode: Mode::Rom,

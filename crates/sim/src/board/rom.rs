@@ -5,6 +5,8 @@
 //! SPI_ATTACH, SPI_SET_PARAMS, CHANGE_BAUDRATE, SPI_FLASH_MD5 (hex), READ_FLASH_SLOW.
 //! ESP8266 ROM: only SYNC, registers, MEM_*, FLASH_BEGIN/DATA/END — with its erase-size
 //! bug. Neither has ERASE_*, READ_FLASH, GET_SECURITY_INFO or RUN_USER_CODE.
+//! ESP32-S2 and later ROMs: the ESP32 ROM's commands plus GET_SECURITY_INFO
+//! ([`crate::chips::SimChip::security_info`]).
 
 use super::write::{rom_erase_area, WriteError, WriteJob, Writer};
 use super::Board;
@@ -53,6 +55,10 @@ impl Board {
                 None => self.reply_err_rom(op, RomError::FlashRead),
             },
             Request::ReadFlashSlow(r) if esp32_class => self.rom_read_slow(op, r),
+            Request::GetSecurityInfo => match self.model().security_info() {
+                Some(info) => self.reply(op, 0, &info.to_bytes(), Status::Ok),
+                None => self.reply_unsupported(op),
+            },
             _ => self.reply_unsupported(op),
         }
     }

@@ -78,8 +78,12 @@ impl Board {
                     Err(_) => self.reply_err_stub(op, StubError::FailedSpiOp),
                 }
             }
-            // Both stubs answer GET_SECURITY_INFO on ESP32/ESP8266 with "not implemented".
-            Request::GetSecurityInfo => self.reply_err_stub(op, StubError::NotImplemented),
+            // Both stubs pass the ROM's answer on (they call the ROM's routine); on ESP32 and
+            // ESP8266, whose ROMs have none, they answer "not implemented".
+            Request::GetSecurityInfo => match self.model().security_info() {
+                Some(info) => self.reply(op, 0, &info.to_bytes(), Status::Ok),
+                None => self.reply_err_stub(op, StubError::NotImplemented),
+            },
             // Some chips' stubs (ESP8266) jump to the application without replying.
             Request::RunUserCode if self.model().stub_run_user_code_silent() => self.run_app(),
             _ => self.reply_unsupported(op),

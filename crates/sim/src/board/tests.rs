@@ -14,6 +14,12 @@ const ESP32_NEW: (u32, u32) = (0x400A_8000, 0x400A_902C);
 const ESP8266_LEGACY: (u32, u32) = (0x4010_D000, 0x4010_D004);
 const ESP8266_NEW: (u32, u32) = (0x4010_C500, 0x4010_C504);
 
+/// No stub, then each stub `chip` runs, as (text start, entry).
+fn stubs_of(chip: Chip) -> [Option<(u32, u32)>; 3] {
+    let [(_, a), (_, b)] = crate::chips::require(chip).stub_layouts();
+    [None, Some((a.text_start, a.entry)), Some((b.text_start, b.entry))]
+}
+
 /// A host talking to a board, with a clock.
 struct Host {
     b: Board,
@@ -584,8 +590,8 @@ fn spi_engine_through_write_reg() {
 fn garbage_never_panics() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    for chip in [Chip::Esp32, Chip::Esp8266] {
-        for stub in [None, Some(ESP32_NEW), Some(ESP32_LEGACY)] {
+    for chip in crate::chips::SIMULATED.map(|m| m.chip()) {
+        for stub in stubs_of(chip) {
             let mut h = Host::realistic(chip);
             if let Some(s) = stub {
                 h.upload_stub(s);
@@ -614,9 +620,9 @@ fn garbage_never_panics() {
 fn random_commands_never_panic() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    for (chip, realistic) in [(Chip::Esp32, false), (Chip::Esp8266, false), (Chip::Esp32, true), (Chip::Esp8266, true)]
-    {
-        for stub in [None, Some(ESP32_NEW), Some(ESP32_LEGACY)] {
+    let chips = crate::chips::SIMULATED.map(|m| m.chip());
+    for (chip, realistic) in chips.into_iter().flat_map(|c| [(c, false), (c, true)]) {
+        for stub in stubs_of(chip) {
             let mut h = if realistic { Host::realistic(chip) } else { Host::new(chip) };
             if let Some(s) = stub {
                 h.upload_stub(s);
@@ -687,4 +693,25 @@ fn run_user_code_only_on_esp8266_stub() {
     h.upload_stub(ESP32_LEGACY);
     assert_eq!(h.status(RunUserCode.to_packet()), (0xFF, 0));
     assert_eq!(h.b.mode(), Mode::Stub(StubKind::Legacy));
+}
+
+/// A stub linked for another revision's RAM (ESP32-P4 v3 on a v1 board) or another chip
+/// does not run: no greeting, the host is ignored, and a reset brings the ROM back.
+#[test]
+fn a_stub_the_chip_cannot_run_never_greets() {
+    let v3 = Chip::Esp32P4.spec().stub_v2;
+    let mut h = Host::new(Chip::Esp32P4);
+    let begin = BeginParams { size: 100, num_blocks: 1, block_size: 0x800, offset: v3.text_start, encrypted: Some(0) };
+    assert_ne!(h.one(&MemBegin(begin)).data[..2], [0, 0], "MEM_BEGIN has no 20-byte form");
+    let begin = BeginParams { encrypted: None, ..begin };
+    assert!(h.one(&MemBegin(begin)).data.starts_with(&[0, 0]));
+    h.one(&MemData::new(0, vec![0xAA; 100]));
+    let frames = h.send_raw(&MemEnd { flag: 0, entry: v3.entry }.to_packet().to_bytes());
+    assert_eq!(frames.len(), 1, "the MEM_END reply only, no OHAI");
+    assert_eq!(h.b.mode(), Mode::App);
+    assert!(h.send_raw(&ReadReg { addr: 0x6000_0000 }.to_packet().to_bytes()).is_empty(), "nobody answers");
+    let rev1 = flashline_protocol::chip::esp32p4::STUB_REV1.layout;
+    let mut h = Host::new(Chip::Esp32P4);
+    h.upload_stub((rev1.text_start, rev1.entry));
+    assert_eq!(h.b.mode(), Mode::Stub(StubKind::New));
 }

@@ -2,12 +2,11 @@
 //! reference's register profile describes it (section 10.3), its ROM clock calibration,
 //! the new stub's clock boost, and its boot logs.
 
-use super::{RomErase, SimChip};
+use super::SimChip;
 use crate::board::StubKind;
 use crate::boot::ResetCause;
 use flashline_protocol::chip::esp32::{self, APB_CTL_DATE, EFUSE_BASE, RTCCALICFG1};
 use flashline_protocol::chip::{Mac, StubLayout, Target, CHIP_DETECT_MAGIC_REG};
-use flashline_protocol::flash::SECTOR_SIZE;
 
 /// RTC_CNTL_SDIO_CONF (flash voltage).
 pub const RTC_SDIO_CONF: u32 = 0x3FF4_8074;
@@ -81,13 +80,6 @@ impl SimChip for Esp32 {
 
     fn app_banner(&self) -> Vec<u8> {
         b"ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\nflashline-sim app running\r\n".to_vec()
-    }
-
-    /// Sector-granular from the offset's sector; past the end of flash is rejected.
-    fn rom_erase(&self, offset: u32, size: u32) -> RomErase {
-        let start = offset / SECTOR_SIZE * SECTOR_SIZE;
-        let sector = SECTOR_SIZE as u64;
-        RomErase { len: ((offset - start) as u64 + size as u64).div_ceil(sector) * sector, clamp_to_flash: false }
     }
 
     fn rom_baud_from_word(&self, word: u32) -> u64 {

@@ -5,23 +5,48 @@
 //! side's chip modules (`flashline_protocol::chip`); what is modelled here is behaviour
 //! that only a chip has. The board asks its [`SimChip`] instead of matching on [`Chip`].
 //!
-//! Simulating another chip: write `<chip>.rs` implementing [`SimChip`], declare it below and
-//! add it to [`SIMULATED`].
+//! Simulating another chip: write `<chip>.rs` implementing [`SimChip`] (the chips with an
+//! ESP-ROM loader are one [`EspRomChip`] value each), declare it below and add it to
+//! [`SIMULATED`].
 
+mod efuse;
 mod esp32;
+mod esp32c2;
+mod esp32c3;
+mod esp32c5;
+mod esp32c6;
+mod esp32h2;
+mod esp32p4;
+mod esp32s2;
+mod esp32s3;
 mod esp8266;
+mod esp_rom;
+mod rom_chip;
 
 pub use esp32::Esp32;
+pub use esp32c2::ESP32C2;
+pub use esp32c3::ESP32C3;
+pub use esp32c5::ESP32C5;
+pub use esp32c6::ESP32C6;
+pub use esp32h2::ESP32H2;
+pub use esp32p4::ESP32P4;
+pub use esp32s2::ESP32S2;
+pub use esp32s3::ESP32S3;
 pub use esp8266::Esp8266;
+pub use esp_rom::EspRomLog;
+pub use rom_chip::EspRomChip;
 
 use crate::board::StubKind;
 use crate::boot::ResetCause;
 use flashline_protocol::chip::{Mac, StubLayout, Target};
+use flashline_protocol::command::SecurityInfo;
+use flashline_protocol::flash::SECTOR_SIZE;
 use flashline_protocol::Chip;
 use std::fmt::Debug;
 
 /// Every simulated chip, in the order the CLI lists them.
-pub static SIMULATED: [&dyn SimChip; 2] = [&Esp32, &Esp8266];
+pub static SIMULATED: [&dyn SimChip; 10] =
+    [&Esp32, &Esp8266, &ESP32S2, &ESP32S3, &ESP32C3, &ESP32C2, &ESP32C5, &ESP32C6, &ESP32H2, &ESP32P4];
 
 /// How much a ROM FLASH_BEGIN really erases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +98,34 @@ pub trait SimChip: Sync + Debug {
     /// Boot log of a normal (SPI flash) boot followed by the application's first line.
     fn app_banner(&self) -> Vec<u8>;
 
-    /// What the ROM's FLASH_BEGIN erases when asked for `size` bytes at `offset`.
-    fn rom_erase(&self, offset: u32, size: u32) -> RomErase;
+    /// What the ROM's FLASH_BEGIN erases when asked for `size` bytes at `offset`. The
+    /// default (every ROM but ESP8266's): whole sectors from the offset's sector on, and
+    /// an erase past the end of flash is rejected.
+    fn rom_erase(&self, offset: u32, size: u32) -> RomErase {
+        let start = offset / SECTOR_SIZE * SECTOR_SIZE;
+        let sector = SECTOR_SIZE as u64;
+        RomErase { len: ((offset - start) as u64 + size as u64).div_ceil(sector) * sector, clamp_to_flash: false }
+    }
+
+    /// What the ROM answers to GET_SECURITY_INFO on a chip with nothing burnt (no secure
+    /// boot, no flash encryption, every key block unused): `None` when the ROM does not
+    /// implement it (ESP32, ESP8266). ESP32-S2 answers the 12-byte form without chip id;
+    /// the chips detected by chip id add it and the ROM API version (0). The stubs pass
+    /// the ROM's answer on where they implement the command.
+    fn security_info(&self) -> Option<SecurityInfo> {
+        let spec = self.target().spec();
+        if !spec.rom_security_info {
+            return None;
+        }
+        let chip_id = if spec.detect_by_chip_id { spec.image_chip_id } else { None };
+        Some(SecurityInfo {
+            flags: 0,
+            flash_crypt_cnt: 0,
+            key_purposes: [0; 7],
+            chip_id,
+            api_version: chip_id.map(|_| 0),
+        })
+    }
 
     /// Baud the ROM's UART ends up at after CHANGE_BAUDRATE with `word`.
     fn rom_baud_from_word(&self, word: u32) -> u64 {
@@ -100,7 +151,7 @@ pub fn require(chip: Chip) -> &'static dyn SimChip {
     model(chip).unwrap_or_else(|| panic!("{chip} is not simulated (only {})", simulated_names()))
 }
 
-/// "esp32, esp8266".
+/// "esp32, esp8266, esp32s2, …" in [`SIMULATED`] order.
 pub fn simulated_names() -> String {
     SIMULATED.map(|m| m.chip().file_name()).join(", ")
 }
@@ -122,10 +173,16 @@ pub fn stub_by_entry(chip: Chip, entry: u32) -> Option<StubKind> {
     m.stub_layouts().into_iter().find(|(_, l)| l.entry == entry).map(|(k, _)| k)
 }
 
-/// Which stub is being loaded, told by a MEM_BEGIN address (its text segment start).
+/// Which stub is being loaded, told by a MEM_BEGIN address (its text segment start):
+/// `None` when no stub or both stubs load there (the RISC-V chips: only the entry point
+/// at MEM_END tells them apart).
 pub fn stub_by_load_addr(chip: Chip, addr: u32) -> Option<StubKind> {
     let m = model(chip)?;
-    m.stub_layouts().into_iter().find(|(_, l)| l.text_start == addr).map(|(k, _)| k)
+    let mut hits = m.stub_layouts().into_iter().filter(|(_, l)| l.text_start == addr);
+    match (hits.next(), hits.next()) {
+        (Some((k, _)), None) => Some(k),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,29 @@
+//! The simulated ESP32-H2: an ESP32-H2-MINI-1 module (ESP32-H2 revision v0.1, flash
+//! outside the package). Detected by its GET_SECURITY_INFO chip id (16). A 48 MHz clock
+//! drives the UART; the crystal is a fixed 32 MHz. Its own USB-Serial/JTAG (303a:1001) is
+//! not used here: the board talks through a USB-UART bridge.
+
+use super::esp_rom::EspRomLog;
+use super::rom_chip::EspRomChip;
+use flashline_protocol::chip::esp32h2::{self, EFUSE_BLOCK1, EFUSE_BLOCK1_W3};
+use flashline_protocol::chip::StubLayout;
+
+/// The simulated ESP32-H2.
+pub static ESP32H2: EspRomChip = EspRomChip {
+    target: &esp32h2::Esp32H2,
+    oui: [0x74, 0x4d, 0xbd],
+    // BLOCK1 word 3: minor revision 1 [20:18], no in-package flash.
+    // BLOCK1 word 1 [31:16]: the EUI-64 extension ff:fe esptool prints as MAC_EXT.
+    registers: &[(EFUSE_BLOCK1_W3, 0x0004_0000), (EFUSE_BLOCK1 + 4, 0xFFFE_0000)],
+    clkdiv_115200: 416,
+    legacy_stub: StubLayout { entry: 0x4080_06C2, text_start: 0x4080_0000 },
+    new_stub: esp32h2::SPEC.stub_v2,
+    log: EspRomLog {
+        rom: "esp32h2-20221101",
+        build: "Nov  1 2022",
+        download: "0x4 (DOWNLOAD(USB/UART0))",
+        spi_boot: "0xc (SPI_FAST_FLASH_BOOT)",
+        software_reset: "0xc (SW_CPU)",
+    },
+    rom_crystal: (32, 32),
+};
