@@ -192,3 +192,16 @@ fn namespace_limit() {
     let used = image.chunks(PAGE_SIZE).filter(|p| p.iter().any(|&b| b != 0xFF)).count();
     assert_eq!(used, 254usize.div_ceil(ENTRIES_PER_PAGE), "254 namespace entries fill two pages and start a third");
 }
+
+#[test]
+fn returning_to_a_namespace_files_entries_under_it() {
+    // The official generator 0.3.0 files `c` under ns2 (the latest new namespace); flashline
+    // files it where the CSV says (see the csv module docs).
+    let text = "key,type,encoding,value\nns1,namespace,,\na,data,u8,1\nns2,namespace,,\nb,data,u8,2\n\
+                ns1,namespace,,\nc,data,u8,3\n";
+    let items = flashline_nvs::csv::parse(text, |_| unreachable!("no file rows")).unwrap();
+    let contents = parse(&generate_items(&items, 0x3000).unwrap()).unwrap();
+    assert_eq!(contents.namespaces, [key("ns1"), key("ns2")]);
+    let placed: Vec<(&str, &str)> = contents.entries.iter().map(|e| (e.namespace.as_str(), e.key.as_str())).collect();
+    assert_eq!(placed, [("ns1", "a"), ("ns2", "b"), ("ns1", "c")]);
+}
