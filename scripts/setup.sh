@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up of a fresh Debian machine with the Rust toolchain: the system packages
-# flashline builds and tests with, and the pinned esptool used as the simulator's judge.
+# flashline builds and tests with, the pinned esptool used as the simulator's judge, and
+# the pinned NVS partition generator used as the judge of flashline's NVS images.
 # Idempotent: does nothing when everything is already present.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,3 +25,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 "$root/scripts/setup-esptool.sh"
+
+# Espressif's NVS partition generator, the judge of flashline's NVS images
+# (crates/nvs/tests/against_official.rs), pinned in the same venv.
+NVS_GEN_VERSION="${NVS_GEN_VERSION:-0.3.0}"
+if ! "$root/.venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('esp-idf-nvs-partition-gen') != '$NVS_GEN_VERSION')" 2>/dev/null; then
+  "$root/.venv/bin/pip" install --quiet --disable-pip-version-check "esp-idf-nvs-partition-gen==$NVS_GEN_VERSION"
+  echo "esp-idf-nvs-partition-gen $NVS_GEN_VERSION ready in $root/.venv"
+fi
