@@ -65,8 +65,8 @@ pub use integrity::IntegrityReport;
 pub use jiff::tz::TimeZone;
 pub use mac::{format_mac, normalize_mac};
 pub use model::{
-    AttemptId, AttemptResult, AttemptRow, Completion, Failure, Identity, NewAttempt, SkippedRegion, StageTimings,
-    UsbInfo, INTERRUPTED_REASON,
+    AttemptId, AttemptResult, AttemptRow, Completion, Failure, Identity, NewAttempt, RegionSummary, SkippedRegion,
+    StageTimings, UsbInfo, INTERRUPTED_REASON,
 };
 pub use options::{Durability, StoreOptions};
 pub use query::{AttemptFilter, ImageMatch};

@@ -120,6 +120,19 @@ pub struct SkippedRegion {
     pub reason: String,
 }
 
+/// What the write did to one image region, in bytes: written, erased without being written
+/// (0xFF in the image, something else on the board), left alone as blank (0xFF on both) and
+/// left alone as identical (the board already held the image's bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionSummary {
+    pub offset: u64,
+    pub length: u64,
+    pub written: u64,
+    pub erased: u64,
+    pub blank: u64,
+    pub identical: u64,
+}
+
 /// Milliseconds spent in each stage, in the order the stages ran.
 ///
 /// Stored as a JSON object (`{"connect":120,"identify":35,...}`) whose key order is the
@@ -193,6 +206,8 @@ pub struct Completion {
     pub verify_method: Option<String>,
     pub stage_timings: StageTimings,
     pub skipped_regions: Vec<SkippedRegion>,
+    /// Per image region, what the write did (empty when it did not get that far).
+    pub regions: Vec<RegionSummary>,
     /// Defaults to now.
     pub ended_at: Option<Timestamp>,
 }
@@ -207,6 +222,7 @@ impl Completion {
             verify_method: Some(verify_method.into()),
             stage_timings: StageTimings::new(),
             skipped_regions: Vec::new(),
+            regions: Vec::new(),
             ended_at: None,
         }
     }
@@ -220,6 +236,7 @@ impl Completion {
             verify_method: None,
             stage_timings: StageTimings::new(),
             skipped_regions: Vec::new(),
+            regions: Vec::new(),
             ended_at: None,
         }
     }
@@ -239,6 +256,12 @@ impl Completion {
     /// Sets the bytes written (builder style).
     pub fn with_bytes_written(mut self, n: u64) -> Self {
         self.bytes_written = n;
+        self
+    }
+
+    /// Sets the per-region summary (builder style).
+    pub fn with_regions(mut self, regions: Vec<RegionSummary>) -> Self {
+        self.regions = regions;
         self
     }
 
@@ -310,6 +333,9 @@ pub struct AttemptRow {
     /// The stage a `running` attempt is in (see [`crate::AuditStore::set_stage`]); `None`
     /// before the first stage and on every completed row. Not hashed.
     pub current_stage: Option<String>,
+    /// Per image region, what the write did ([`RegionSummary`]). Not hashed (the same
+    /// facts are in the reasons of `skipped_regions`, which are).
+    pub region_summary: Vec<RegionSummary>,
 }
 
 impl AttemptRow {

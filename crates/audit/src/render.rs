@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use jiff::tz::TimeZone;
 
-use crate::model::AttemptRow;
+use crate::model::{AttemptRow, RegionSummary};
 use crate::stats::{Counts, LocalStats};
 use crate::zone::LocalTime;
 
@@ -19,11 +19,13 @@ const TABLE_REASON_CHARS: usize = 60;
 
 /// An aligned text table with the columns an operator scans: id, start, slot, port, MAC,
 /// chip, image, result, stage (the failed stage; for a running row the stage it is in),
-/// reason, duration, rework. Start times are shown in `tz`, with its offset.
+/// reason, duration, rework, and what the write did to the flash ([`flash_summary`]).
+/// Start times are shown in `tz`, with its offset.
 pub fn table(rows: &[AttemptRow], tz: &TimeZone) -> String {
-    let header =
-        ["ID", "STARTED", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "REASON"];
-    let right_aligned = [true, false, false, false, false, false, false, false, false, true, false, false];
+    let header = [
+        "ID", "STARTED", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "FLASH", "REASON",
+    ];
+    let right_aligned = [true, false, false, false, false, false, false, false, false, true, false, false, false];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -44,11 +46,48 @@ pub fn table(rows: &[AttemptRow], tz: &TimeZone) -> String {
                 r.failure_stage.clone().or_else(|| r.current_stage.clone()).unwrap_or_else(|| "-".into()),
                 r.duration_ms().map_or("-".into(), |ms| format!("{:.1}", ms as f64 / 1000.0)),
                 if r.rework { "yes".into() } else { "no".into() },
+                flash_summary(&r.region_summary),
                 r.failure_reason.as_deref().map_or("-".into(), |s| one_line(s, TABLE_REASON_CHARS)),
             ]
         })
         .collect();
     aligned(&header, &right_aligned, &cells)
+}
+
+/// What the write did over all regions, for a table cell: the non-zero amounts of
+/// `written`, `erased`, `blank` (left alone, 0xFF on both sides) and `identical` (left
+/// alone, already on the board), e.g. `written 1.0M, erased 1.0M, blank 1.9M`; `-` when
+/// the row has no summary.
+pub fn flash_summary(regions: &[RegionSummary]) -> String {
+    if regions.is_empty() {
+        return "-".into();
+    }
+    let sum = |f: fn(&RegionSummary) -> u64| regions.iter().map(f).sum::<u64>();
+    let parts: Vec<String> = [
+        ("written", sum(|r| r.written)),
+        ("erased", sum(|r| r.erased)),
+        ("blank", sum(|r| r.blank)),
+        ("identical", sum(|r| r.identical)),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{what} {}", short_size(n)))
+    .collect();
+    if parts.is_empty() {
+        "nothing".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Bytes as a short size: `512`, `24K`, `1.0M` (binary units).
+fn short_size(n: u64) -> String {
+    const K: u64 = 1024;
+    match n {
+        n if n < K => n.to_string(),
+        n if n < K * K => format!("{}K", n.div_ceil(K)),
+        n => format!("{:.1}M", n as f64 / (K * K) as f64),
+    }
 }
 
 /// Pretty-printed JSON array of the full rows.
@@ -70,7 +109,7 @@ pub fn json_lines(rows: &[AttemptRow]) -> String {
 /// [`crate::chain::CHAIN_COLUMNS`] although they overlap: the hashed columns are a frozen
 /// on-disk format (changing them breaks every existing chain), the CSV columns are a
 /// public output with rendered times and extra columns, and each must change on its own.
-pub const CSV_COLUMNS: [&str; 29] = [
+pub const CSV_COLUMNS: [&str; 30] = [
     "id",
     "started_at",
     "ended_at",
@@ -100,6 +139,7 @@ pub const CSV_COLUMNS: [&str; 29] = [
     "prev_hash",
     "row_hash",
     "current_stage",
+    "region_summary",
 ];
 
 /// CSV with a header row and every field; nested values (timings, skipped regions) as
@@ -141,6 +181,7 @@ pub fn csv(rows: &[AttemptRow]) -> String {
                 opt(&r.prev_hash),
                 opt(&r.row_hash),
                 opt(&r.current_stage),
+                serde_json::to_string(&r.region_summary).expect("region summary serialises"),
             ],
         );
     }
@@ -247,6 +288,28 @@ fn one_line(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flash_summary_names_the_non_zero_amounts() {
+        let r = |written, erased, blank, identical| RegionSummary {
+            offset: 0,
+            length: written + erased + blank + identical,
+            written,
+            erased,
+            blank,
+            identical,
+        };
+        let cases = [
+            (vec![], "-"),
+            (vec![r(0, 0, 0, 0)], "nothing"),
+            (vec![r(1_081_344, 0, 3_112_960, 0)], "written 1.0M, blank 3.0M"),
+            (vec![r(0, 0, 0, 4 << 20)], "identical 4.0M"),
+            (vec![r(100, 0, 0, 0), r(24 * 1024, 1 << 20, 0, 0)], "written 25K, erased 1.0M"),
+        ];
+        for (regions, want) in cases {
+            assert_eq!(flash_summary(&regions), want);
+        }
+    }
 
     #[test]
     fn csv_quotes_only_what_needs_quoting() {

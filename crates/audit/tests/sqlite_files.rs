@@ -52,14 +52,14 @@ async fn schema_older_newer_or_changed_is_named() {
 
     let mut raw = raw(&db.path).await;
     let exec = |sql: &'static str| sqlx::query(sql);
-    exec("DELETE FROM _sqlx_migrations WHERE version = 2").execute(&mut raw).await.unwrap();
+    exec("DELETE FROM _sqlx_migrations WHERE version = 3").execute(&mut raw).await.unwrap();
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
-    assert!(matches!(err, AuditError::Schema { found: Some(1), expected: 2, .. }), "{err:?}");
+    assert!(matches!(err, AuditError::Schema { found: Some(2), expected: 3, .. }), "{err:?}");
     assert!(err.to_string().contains("older flashline"), "{err}");
 
     exec(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-          SELECT 2, 'current stage', 1, (SELECT checksum FROM _sqlx_migrations WHERE version = 1), 0",
+          SELECT 3, 'region summary', 1, (SELECT checksum FROM _sqlx_migrations WHERE version = 1), 0",
     )
     .execute(&mut raw)
     .await
@@ -67,9 +67,9 @@ async fn schema_older_newer_or_changed_is_named() {
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
 
-    exec("UPDATE _sqlx_migrations SET version = 99 WHERE version = 2").execute(&mut raw).await.unwrap();
+    exec("UPDATE _sqlx_migrations SET version = 99 WHERE version = 3").execute(&mut raw).await.unwrap();
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
-    assert!(matches!(err, AuditError::Schema { found: Some(99), expected: 2, .. }), "{err:?}");
+    assert!(matches!(err, AuditError::Schema { found: Some(99), expected: 3, .. }), "{err:?}");
     assert!(err.to_string().contains("newer flashline"), "{err}");
 }
 
@@ -113,7 +113,7 @@ async fn a_check_constraint_keeps_completed_rows_without_a_live_stage() {
 }
 
 /// A database of schema 1 (migration 0001 only) is refused by query tools, upgraded by
-/// the daemon's `open`, and its chained rows keep verifying (the new column is not hashed).
+/// the daemon's `open`, and its chained rows keep verifying (the new columns are not hashed).
 #[tokio::test]
 async fn a_schema_1_database_is_upgraded_and_its_chain_still_verifies() {
     // Rows chained by this build, copied column by column (all but current_stage) into a
@@ -149,7 +149,7 @@ async fn a_schema_1_database_is_upgraded_and_its_chain_still_verifies() {
     drop(conn);
 
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
-    assert!(matches!(err, AuditError::Schema { found: Some(1), expected: 2, .. }), "{err:?}");
+    assert!(matches!(err, AuditError::Schema { found: Some(1), expected: 3, .. }), "{err:?}");
     assert!(err.to_string().contains("older flashline"), "{err}");
 
     let store = open(&db.path).await;

@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use flashline_audit::{
-    insert_synthetic, render, AttemptId, AttemptResult, AuditStore, Completion, Identity, NewAttempt, StageTimings,
-    StoreOptions, Timestamp, UsbInfo, INTERRUPTED_REASON,
+    insert_synthetic, render, AttemptId, AttemptResult, AuditStore, Completion, Identity, NewAttempt, RegionSummary,
+    StageTimings, StoreOptions, Timestamp, UsbInfo, INTERRUPTED_REASON,
 };
 use flashline_testkit::account::{reachable_copy, ThrowawayAccount};
 use serde_json::Value;
@@ -121,7 +121,17 @@ async fn fixture() -> Fixture {
     let id = begin(&store, "A1", "2025-03-10T08:00:00Z", V1).await;
     identify(&store, id, "aa:bb:cc:dd:ee:01").await;
     let timings = StageTimings::new().with("connect", 410).with("write", 9_800).with("verify", 700);
-    let c = Completion::pass(1_048_576, "md5").with_timings(timings).ended_at(t("2025-03-10T08:00:12Z"));
+    let c = Completion::pass(1_048_576, "md5")
+        .with_timings(timings)
+        .with_regions(vec![RegionSummary {
+            offset: 0,
+            length: 4 << 20,
+            written: 1 << 20,
+            erased: 0,
+            blank: 3 << 20,
+            identical: 0,
+        }])
+        .ended_at(t("2025-03-10T08:00:12Z"));
     store.complete_attempt(id, c).await.unwrap();
 
     let id = begin(&store, "A2", "2025-03-10T08:05:00Z", V1).await;
@@ -397,6 +407,28 @@ async fn csv_parses_back_field_by_field() {
 }
 
 #[tokio::test]
+async fn what_the_write_did_per_region_is_shown() {
+    let f = fixture().await;
+    let out = log_ok(&f.path, &[]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].contains("FLASH"), "{}", lines[0]);
+    let first = lines.iter().find(|l| l.trim_start().starts_with("1 ")).unwrap();
+    assert!(first.contains("written 1.0M, blank 3.0M"), "{first}");
+    let running = lines.iter().find(|l| l.trim_start().starts_with("6 ")).unwrap();
+    assert!(running.contains(" - "), "no summary before the write: {running}");
+
+    let out = log_ok(&f.path, &["--format", "json"]);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    let row = v.as_array().unwrap().iter().find(|r| r["id"] == 1).unwrap();
+    let summary = &row["region_summary"][0];
+    assert_eq!(
+        (summary["offset"].as_u64(), summary["written"].as_u64(), summary["blank"].as_u64()),
+        (Some(0), Some(1 << 20), Some(3 << 20))
+    );
+    assert_eq!((summary["erased"].as_u64(), summary["identical"].as_u64()), (Some(0), Some(0)));
+}
+
+#[tokio::test]
 async fn the_table_is_for_people() {
     let f = fixture().await;
     let out = log_ok(&f.path, &[]);
@@ -644,11 +676,11 @@ async fn a_missing_database_is_a_database_error_and_is_not_created() {
 async fn a_database_of_another_schema_is_refused() {
     let f = fixture().await;
     let mut conn = raw(&f.path).await;
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 2").execute(&mut conn).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 3").execute(&mut conn).await.unwrap();
     drop(conn);
     let out = flashline(&["log", "--db", f.path.to_str().unwrap()]);
     assert_eq!(out.code, 4, "{}", out.stderr);
-    assert!(out.stderr.contains("schema version 1") && out.stderr.contains("older flashline"), "{}", out.stderr);
+    assert!(out.stderr.contains("schema version 2") && out.stderr.contains("older flashline"), "{}", out.stderr);
 
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("notes.txt");

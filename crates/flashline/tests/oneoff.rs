@@ -222,6 +222,24 @@ fn esp32_capture_then_copy_to_another_board() {
     assert_eq!(r.verify_method.as_deref(), Some("md5"));
     assert!(r.bytes_written > 0 && r.bytes_written < trimmed as u64, "blank-skip: {}", r.bytes_written);
     assert!(r.stage_timings.get("write").is_some(), "{:?}", r.stage_timings);
+    assert_eq!(r.region_summary.iter().map(|s| s.written).sum::<u64>(), r.bytes_written);
+
+    // The same board again (rework): it holds the image, so nothing is written or erased
+    // and the audit row says the regions were found identical.
+    let run = on_board(
+        "flash",
+        sim.port(1),
+        &["--chip", "esp32", "--db", db.to_str().unwrap(), manifest_path.to_str().unwrap()],
+    )
+    .ok();
+    assert!(run.stderr.contains("identical") && run.stderr.contains("verified (md5)"), "{}", run.stderr);
+    let all = self::rows(&db);
+    let again = all.iter().max_by_key(|r| r.id.0).unwrap();
+    assert_eq!((again.result, again.bytes_written, again.rework), (AttemptResult::Pass, 0, true));
+    let sum = |f: fn(&flashline_audit::RegionSummary) -> u64| again.region_summary.iter().map(f).sum::<u64>();
+    assert_eq!((sum(|s| s.written), sum(|s| s.erased)), (0, 0));
+    assert!(sum(|s| s.identical) > 0, "{:?}", again.region_summary);
+    assert!(std::fs::read(flash_file(dir.path(), 1)).unwrap() == content);
 }
 
 /// The ESP8266 wiki procedure in three commands: back up 4 MB, erase, restore.

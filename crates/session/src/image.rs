@@ -77,6 +77,9 @@ pub struct PreparedRegion {
     /// Write plan for a blank board: only the sector-aligned runs that are not all-0xFF.
     /// Empty when the region is entirely 0xFF.
     pub sparse: Vec<Payload>,
+    /// Write plans of every run of non-0xFF sectors, without joining short gaps: what a
+    /// re-flash writes where the board differs ([`crate::diff_plan`]).
+    pub runs: Vec<Payload>,
 }
 
 impl PreparedRegion {
@@ -329,11 +332,23 @@ impl PreparedImage {
             .into_iter()
             .map(|r| {
                 let full = plan_payload_with(r.offset, &r.data, how);
-                let sparse = coalesce_runs(non_blank_runs(r.offset, &r.data), MAX_MERGED_GAP)
+                let runs = non_blank_runs(r.offset, &r.data);
+                let plan = |ranges: Vec<(u32, u32)>| -> Vec<Payload> {
+                    ranges
+                        .into_iter()
+                        .map(|(o, l)| {
+                            let start = (o - r.offset) as usize;
+                            plan_payload_with(o, &r.data[start..start + l as usize], how)
+                        })
+                        .collect()
+                };
+                let sparse = plan(coalesce_runs(runs.clone(), MAX_MERGED_GAP));
+                // Runs the coalescing left alone are already planned: share them.
+                let runs = runs
                     .into_iter()
-                    .map(|(o, l)| {
-                        let start = (o - r.offset) as usize;
-                        plan_payload_with(o, &r.data[start..start + l as usize], how)
+                    .map(|(o, l)| match sparse.iter().find(|p| p.offset == o && p.len == l) {
+                        Some(p) => p.clone(),
+                        None => plan(vec![(o, l)]).remove(0),
                     })
                     .collect();
                 PreparedRegion {
@@ -343,6 +358,7 @@ impl PreparedImage {
                     data: r.data.into(),
                     full,
                     sparse,
+                    runs,
                 }
             })
             .collect();

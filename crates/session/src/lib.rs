@@ -29,6 +29,7 @@
 mod baud;
 mod connect;
 mod connection;
+pub mod diff_plan;
 pub mod duplex;
 mod erase;
 pub mod error;
@@ -37,6 +38,7 @@ mod identify;
 pub mod image;
 pub mod progress;
 mod read;
+mod reflash;
 pub mod reset;
 pub mod serial;
 pub mod side_hash;

@@ -86,6 +86,9 @@ pub struct SideHashes {
     pub pairs: u32,
     /// Bytes hashed under data blocks.
     pub overlapped_bytes: u64,
+    /// A dirty range ends the pairing but not the payload being written (the caller deals
+    /// with the dirty range afterwards); otherwise the payload stops at once.
+    pub finish_payloads: bool,
 }
 
 impl SideHashes {
@@ -99,6 +102,7 @@ impl SideHashes {
             dirty: None,
             pairs: 0,
             overlapped_bytes: 0,
+            finish_payloads: false,
         }
     }
 

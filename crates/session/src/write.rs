@@ -2,6 +2,10 @@
 //!
 //! Per region:
 //! 1. optional *skip-identical*: one on-chip MD5 of the region; equal → nothing to do;
+//!    by default instead (*re-flash diff*, [`WriteOptions::reflash_diff`]): one MD5 of the
+//!    first 64 KiB block that holds image data; a board that is not blank there holds
+//!    something, and [`crate::reflash`] hashes it per block and erases and writes only what
+//!    differs ([`crate::diff_plan`]); so does a board whose gaps turn out not blank below;
 //! 2. *blank-skip*: on a blank range only the sector runs that are not all-0xFF are erased
 //!    and written (the sparse plan); how "blank" is known is [`BlankSkip`];
 //! 3. the chosen plan is sent block by block (stub: precomputed deflate frames; ROM: 1 KiB
@@ -27,9 +31,11 @@
 //! links, small yields); [`Pipelining::StopAndWait`] is esptool's discipline.
 
 use crate::connection::Connection;
+use crate::diff_plan::BoardBlock;
 use crate::error::{Error, Result, Stage};
 use crate::image::{hex, md5_of_blank, Encoding, Payload, PreparedImage, PreparedRegion};
 use crate::progress::Progress;
+use crate::reflash;
 use crate::side_hash::{flushed_per_block, SideHashes};
 use crate::transport::Transport;
 use flashline_protocol::chip::CHIP_DETECT_MAGIC_REG;
@@ -70,6 +76,10 @@ pub struct WriteOptions {
     pub verify: bool,
     /// Whether a second stub data block may go on the wire before the first is acked.
     pub pipelining: Pipelining,
+    /// With [`BlankSkip::Probe`] and a stub: on a board that is not blank, hash it per
+    /// 64 KiB block and erase and write only what differs ([`crate::diff_plan`]); off, such
+    /// a board gets the whole region written.
+    pub reflash_diff: bool,
     /// With [`BlankSkip::Probe`] and a stub: hash the gaps while the sparse write's blocks
     /// are on the wire instead of before it (see [`crate::side_hash`]).
     pub probe_under_write: bool,
@@ -83,6 +93,7 @@ impl Default for WriteOptions {
             verify: true,
             pipelining: Pipelining::Auto,
             probe_under_write: true,
+            reflash_diff: true,
         }
     }
 }
@@ -119,6 +130,9 @@ pub enum RegionOutcome {
     Full,
     /// A sparse write did not verify (range was not blank); rewritten in full.
     FullAfterSparseMismatch,
+    /// The board held something: only what differed was erased or written
+    /// ([`crate::diff_plan`]).
+    Diff,
 }
 
 /// Result of one region.
@@ -134,12 +148,33 @@ pub struct RegionReport {
     /// The on-chip MD5 matched the image after writing.
     pub verified: bool,
     pub md5: [u8; 16],
+    /// Bytes erased without being written (0xFF in the image, something else on the board).
+    pub erased: u64,
+    /// Bytes left alone because image and board were both 0xFF there.
+    pub blank: u64,
+    /// Bytes left alone because the board already held the image's bytes.
+    pub identical: u64,
 }
 
 impl RegionReport {
     /// A region just written (`written` flash bytes, `sent` payload bytes), not yet verified.
     fn unverified(region: &PreparedRegion, outcome: RegionOutcome, written: u64, sent: u64) -> Self {
-        Self { offset: region.offset, len: region.len(), outcome, written, sent, verified: false, md5: region.md5 }
+        let blank = match outcome {
+            RegionOutcome::Sparse => region.len() as u64 - region.sparse_len() as u64,
+            _ => 0,
+        };
+        Self {
+            offset: region.offset,
+            len: region.len(),
+            outcome,
+            written,
+            sent,
+            verified: false,
+            md5: region.md5,
+            erased: 0,
+            blank,
+            identical: 0,
+        }
     }
 }
 
@@ -235,8 +270,27 @@ pub(crate) async fn write_image<T: Transport>(
                 sent: 0,
                 verified: true,
                 md5: region.md5,
+                erased: 0,
+                blank: 0,
+                identical: region.len() as u64,
             });
             continue;
+        }
+        // A board that is not blank where the image starts holds something: re-flash what
+        // differs. A blank one takes the sparse write below (its gaps hashed under the data).
+        let diff = target.stub && opts.blank_skip == BlankSkip::Probe && opts.reflash_diff && probe_md5.is_none();
+        if diff {
+            let known = match reflash::first_data_block(region) {
+                None => Some(Vec::new()),
+                Some(b) => match reflash::probe(conn, region, b).await? {
+                    BoardBlock::Blank => None,
+                    other => Some(vec![(b, other)]),
+                },
+            };
+            if let Some(known) = known {
+                reports.push(reflash::write_region_diff(conn, region, opts, &mut ctr, &known).await?);
+                continue;
+            }
         }
         // Nothing to skip when no sector of the region is all-0xFF.
         let has_gaps = !gaps(region).is_empty();
@@ -255,7 +309,14 @@ pub(crate) async fn write_image<T: Transport>(
             BlankSkip::Probe if !can_md5 => false,
             BlankSkip::Probe => match probe_md5 {
                 Some(m) => m == md5_of_blank(region.len()),
-                None => gaps_are_blank(conn, region).await?,
+                None => {
+                    let blank = gaps_are_blank(conn, region).await?;
+                    if !blank && diff {
+                        reports.push(reflash::write_region_diff(conn, region, opts, &mut ctr, &[]).await?);
+                        continue;
+                    }
+                    blank
+                }
             },
             // Without a verify step nothing would catch a board that was not blank.
             BlankSkip::TrustBlank => opts.verify && can_md5,
@@ -303,7 +364,9 @@ pub(crate) async fn write_image<T: Transport>(
 
 /// [`BlankSkip::Probe`] with a stub: the sparse plan is written while the gaps are hashed
 /// under its blocks ([`SideHashes`]); what is left of the gaps is hashed after it. A gap
-/// that is not blank stops the sparse write and the region is written in full.
+/// that is not blank hands the region to [`crate::reflash`] once the sparse runs are
+/// written (or, without [`WriteOptions::reflash_diff`], stops the sparse write and the
+/// region is written in full).
 async fn write_probing_under_blocks<T: Transport>(
     conn: &mut Connection<T>,
     target: &Target,
@@ -312,11 +375,13 @@ async fn write_probing_under_blocks<T: Transport>(
     ctr: &mut Counter,
 ) -> Result<RegionReport> {
     let mut side = SideHashes::new(gaps(region));
+    // With the re-flash diff a dirty gap is erased afterwards: the runs are written anyway.
+    side.finish_payloads = opts.reflash_diff;
     let mut sent = 0;
     let start_done = ctr.done;
     for p in &region.sparse {
         sent += write_stub_payload(conn, p, opts.pipelining, ctr, Some(&mut side)).await?;
-        if side.dirty.is_some() {
+        if side.dirty.is_some() && !side.finish_payloads {
             break;
         }
     }
@@ -326,6 +391,16 @@ async fn write_probing_under_blocks<T: Transport>(
         tracing::info!(offset = format_args!("0x{offset:08x}"), len, "flash not blank; writing the whole region");
     }
     tracing::debug!(pairs = side.pairs, bytes = side.overlapped_bytes, "gap hashes under data blocks");
+    if side.dirty.is_some() && opts.reflash_diff {
+        // The runs written so far are correct (the stub erased under them); the plan finds
+        // them identical and takes care of the rest.
+        let programmed = ctr.done - start_done;
+        ctr.done = start_done;
+        let mut report = reflash::write_region_diff(conn, region, opts, ctr, &[]).await?;
+        report.sent += sent;
+        report.written += programmed;
+        return Ok(report);
+    }
     if side.dirty.is_some() {
         ctr.done = start_done;
         conn.set_stage(Stage::Write);
@@ -418,13 +493,13 @@ fn check_md5(region: &PreparedRegion, got: [u8; 16]) -> Result<()> {
 }
 
 pub(crate) struct Counter {
-    done: u64,
+    pub(crate) done: u64,
     total: u64,
     progress: Progress,
 }
 
 impl Counter {
-    fn add(&mut self, n: u64) {
+    pub(crate) fn add(&mut self, n: u64) {
         self.done = (self.done + n).min(self.total);
         self.progress.report(Stage::Write, self.done, self.total);
     }
@@ -474,7 +549,7 @@ fn may_overlap(p: &Payload, mode: Pipelining, unacked: usize, next: usize, baud:
 /// With `side`, blocks may go out paired with an MD5 piece of a gap while the stub is idle
 /// (see [`crate::side_hash`]); a piece that is not blank ends the payload early (no END:
 /// the caller starts another write, whose BEGIN resets the stub's state).
-async fn write_stub_payload<T: Transport>(
+pub(crate) async fn write_stub_payload<T: Transport>(
     conn: &mut Connection<T>,
     p: &Payload,
     mode: Pipelining,
@@ -577,6 +652,10 @@ async fn write_stub_payload<T: Transport>(
                 idle = false;
                 if got != md5_of_blank(len) {
                     side.dirty = Some((offset, len));
+                    if side.finish_payloads {
+                        // No more pairs; the payload goes on as an ordinary write.
+                        continue;
+                    }
                     while let Some((j, t)) = in_flight.pop_front() {
                         ack(conn, opcode, j, t).await?;
                     }

@@ -7,26 +7,13 @@ mod common;
 use common::*;
 use flashline_session::*;
 use flashline_sim::{spawn_duplex, BoardConfig, SimHandle, TimingMode};
-use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::time::Duration;
 
-const REGION: usize = 2 << 20;
+const REGION: usize = MERGED_2MB;
 
-/// A merged image like `esptool merge-bin` makes: bootloader at 0x1000, partition table at
-/// 0x8000, a 384 KiB application at 0x10000 that deflates to ~60 %, 0xFF up to 2 MB.
 fn merged_image() -> Vec<u8> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let mut img = vec![0xFFu8; REGION];
-    let mut fill = |range: std::ops::Range<usize>, rng: &mut rand::rngs::StdRng| {
-        for (i, b) in img[range].iter_mut().enumerate() {
-            *b = if i % 8 < 5 { rng.random() } else { (i % 61) as u8 };
-        }
-    };
-    fill(0x1000..0x1000 + 24 * 1024, &mut rng);
-    fill(0x8000..0x8000 + 3 * 1024, &mut rng);
-    fill(0x10000..0x10000 + 384 * 1024, &mut rng);
-    img
+    merged_2mb(11)
 }
 
 fn board(dirty_at: Option<u32>) -> (DuplexTransport, SimHandle) {
@@ -45,11 +32,12 @@ async fn write(
     image: &Arc<PreparedImage>,
     under_write: bool,
     dirty_at: Option<u32>,
+    reflash_diff: bool,
 ) -> (Duration, WriteReport, SimHandle) {
     let (t, sim) = board(dirty_at);
     let cfg = FlasherConfig { baud: 921_600, ..config(true) };
     let mut f = Flasher::connect(t, &cfg, Progress::none(), CancellationToken::new()).await.unwrap();
-    let opts = WriteOptions { probe_under_write: under_write, ..Default::default() };
+    let opts = WriteOptions { probe_under_write: under_write, reflash_diff, ..Default::default() };
     let started = tokio::time::Instant::now();
     let report = f.write(image, &opts).await.unwrap();
     (started.elapsed(), report, sim)
@@ -59,8 +47,8 @@ async fn write(
 async fn gap_hashes_hide_under_the_data_blocks() {
     let raw = merged_image();
     let image = Arc::new(PreparedImage::new(vec![Region::new(0, raw.clone())]).unwrap());
-    let (before, r1, sim1) = write(&image, false, None).await;
-    let (under, r2, sim2) = write(&image, true, None).await;
+    let (before, r1, sim1) = write(&image, false, None, true).await;
+    let (under, r2, sim2) = write(&image, true, None, true).await;
     for (r, sim) in [(&r1, &sim1), (&r2, &sim2)] {
         assert_eq!(r.regions[0].outcome, RegionOutcome::Sparse);
         assert!(r.regions[0].verified);
@@ -76,13 +64,26 @@ async fn gap_hashes_hide_under_the_data_blocks() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_dirty_gap_found_under_the_blocks_rewrites_the_region() {
+async fn a_dirty_gap_found_under_the_blocks_rewrites_the_region_without_the_diff() {
     let raw = merged_image();
     let image = Arc::new(PreparedImage::new(vec![Region::new(0, raw.clone())]).unwrap());
     // Stale data far into the 0xFF tail: found by a later piece, after several blocks.
-    let (_, report, sim) = write(&image, true, Some(0x1F0000)).await;
+    let (_, report, sim) = write(&image, true, Some(0x1F0000), false).await;
     assert_eq!(report.regions[0].outcome, RegionOutcome::FullAfterSparseMismatch);
     assert!(report.regions[0].verified);
+    assert_eq!(sim.flash()[..REGION], raw[..]);
+    assert_eq!(sim.stats().overruns, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dirty_gap_found_under_the_blocks_is_erased_after_the_runs() {
+    let raw = merged_image();
+    let image = Arc::new(PreparedImage::new(vec![Region::new(0, raw.clone())]).unwrap());
+    let (_, report, sim) = write(&image, true, Some(0x1F0000), true).await;
+    let r = &report.regions[0];
+    assert_eq!(r.outcome, RegionOutcome::Diff);
+    assert!(r.verified);
+    assert_eq!(r.erased, 0x10000, "only the dirty 64 KiB block");
     assert_eq!(sim.flash()[..REGION], raw[..]);
     assert_eq!(sim.stats().overruns, 0);
 }

@@ -119,26 +119,38 @@ async fn esp8266_rom_cannot_verify_or_read() {
 }
 
 #[tokio::test]
-async fn non_blank_board_falls_back_to_full_write() {
-    for (blank, under_write, expect) in [
-        // The gap is hashed while the first sparse block is on the wire: that block is
-        // written twice.
-        (BlankSkip::Probe, true, RegionOutcome::FullAfterSparseMismatch),
+async fn non_blank_board_gets_what_differs_or_a_full_write() {
+    for (blank, under_write, diff, expect) in [
+        // The default: the dirty gap is found (under the blocks or before the write) and
+        // only its block is erased.
+        (BlankSkip::Probe, true, true, RegionOutcome::Diff),
+        (BlankSkip::Probe, false, true, RegionOutcome::Diff),
+        // Without the diff: the gap is hashed while the first sparse block is on the wire,
+        // so that block is written twice.
+        (BlankSkip::Probe, true, false, RegionOutcome::FullAfterSparseMismatch),
         // Probing before writing never writes twice.
-        (BlankSkip::Probe, false, RegionOutcome::Full),
-        (BlankSkip::TrustBlank, true, RegionOutcome::FullAfterSparseMismatch),
-        (BlankSkip::Off, true, RegionOutcome::Full),
+        (BlankSkip::Probe, false, false, RegionOutcome::Full),
+        (BlankSkip::TrustBlank, true, true, RegionOutcome::FullAfterSparseMismatch),
+        (BlankSkip::Off, true, true, RegionOutcome::Full),
     ] {
         let (mut f, sim) = connect(Chip::Esp32, true).await;
         // Old content in the 0xFF tail of the app region.
         sim.write_flash_raw(0x10000 + 90 * 1024, &[0u8; 2048]);
         let regions = sample_image(2, 96 * 1024);
         let image = prepared(&regions);
-        let opts = WriteOptions { blank_skip: blank, probe_under_write: under_write, ..Default::default() };
+        let opts = WriteOptions {
+            blank_skip: blank,
+            probe_under_write: under_write,
+            reflash_diff: diff,
+            ..Default::default()
+        };
         let report = f.write(&image, &opts).await.unwrap();
         let app = report.regions.iter().find(|r| r.offset == 0x10000).unwrap();
-        assert_eq!(app.outcome, expect, "{blank:?} under_write={under_write}");
+        assert_eq!(app.outcome, expect, "{blank:?} under_write={under_write} diff={diff}");
         assert!(app.verified);
+        if expect == RegionOutcome::Diff {
+            assert_eq!(app.erased, 0x8000, "the dirty probe block 0x20000..0x28000, 0xFF in the image");
+        }
         assert_eq!(sim.flash(), expected_flash(&regions, FLASH), "{blank:?}");
     }
 }
@@ -305,7 +317,11 @@ async fn default_flow_control_never_overruns_a_busy_chip() {
     let image = prepared(&regions);
     assert!(image.regions[1].full.blocks[0].yields > 64 * 1024);
     let report = bounded(Duration::from_secs(60), f.write(&image, &WriteOptions::default())).await.unwrap();
-    assert!(report.regions.iter().all(|r| r.outcome == RegionOutcome::Full && r.verified), "{report:?}");
+    // Dirty everywhere: every byte is written (only what differs, which here is all).
+    assert!(
+        report.regions.iter().all(|r| r.outcome == RegionOutcome::Diff && r.written == u64::from(r.len) && r.verified),
+        "{report:?}"
+    );
     assert_eq!(sim.stats().overruns, 0);
     let mut expected = expected_flash(&regions, FLASH);
     // Sectors outside the image keep their old content.

@@ -10,6 +10,8 @@
 //!         | "corrupt-frame=" N        one byte of the Nth frame the board sends (1-based) is flipped
 //!         | "bad-flash=" ADDR [ "+" LEN ]   programming does not stick there (LEN default 1)
 //!         | "slow-replies=" MS        every reply is delayed by MS milliseconds more
+//!         | "flash-changes=" ADDR [ "+" LEN ] "@" N   the flash there changes right after
+//!                                     the board has hashed flash N times (SPI_FLASH_MD5)
 //!         | "wrong-chip=" CHIP        the board really is CHIP (any simulated chip)
 //! BYTES, ADDR, LEN := decimal | 0x-hex | with unit (64k, 1M)
 //! ```
@@ -37,9 +39,23 @@ pub enum Fault {
     UnplugAfter(u64),
     HangAfter(u64),
     CorruptFrame(u64),
-    BadFlash { addr: u32, len: u32 },
-    SlowReplies { ms: u64 },
+    BadFlash {
+        addr: u32,
+        len: u32,
+    },
+    SlowReplies {
+        ms: u64,
+    },
     WrongChip(Chip),
+    /// Something else writes the flash behind the loader's back (a second programmer, a
+    /// brown-out mid-operation): right after the Nth SPI_FLASH_MD5 the bytes at
+    /// `addr..addr+len` are inverted. Makes "the board changed between probe and write"
+    /// reproducible.
+    FlashChanges {
+        addr: u32,
+        len: u32,
+        after_md5: u64,
+    },
 }
 
 /// Help text for `espsim --help`.
@@ -51,6 +67,7 @@ FAULT SPECS (--fault, repeatable; prefix with boardK: to target one board, e.g. 
   corrupt-frame=N                one byte of the Nth frame the board sends (1-based) is corrupted
   bad-flash=ADDR[+LEN]           programming does not stick at ADDR..ADDR+LEN (LEN default 1)
   slow-replies=MS                every reply is delayed by MS extra milliseconds
+  flash-changes=ADDR[+LEN]@N     the flash at ADDR..ADDR+LEN changes right after the board's Nth flash MD5
   wrong-chip=CHIP                the board is really CHIP (any simulated chip): other id, registers, loader
 Numbers: decimal, 0x-hex, or with a unit (64k, 1M).";
 
@@ -95,6 +112,23 @@ impl FromStr for Fault {
                 Ok(Fault::SlowReplies { ms: ms.parse().map_err(|_| format!("slow-replies={v}: not a number"))? })
             }
             "wrong-chip" => Ok(Fault::WrongChip(chips::parse_simulated(need()?)?)),
+            "flash-changes" => {
+                let v = need()?;
+                let (range, n) =
+                    v.split_once('@').ok_or_else(|| format!("flash-changes={v}: expected ADDR[+LEN]@N"))?;
+                let (a, l) = match range.split_once('+') {
+                    Some((a, l)) => (parse_size(a)?, parse_size(l)?),
+                    None => (parse_size(range)?, 1),
+                };
+                if l == 0 {
+                    return Err("flash-changes length must be at least 1".into());
+                }
+                let n = num(n)?;
+                if n == 0 {
+                    return Err("flash-changes counts MD5 requests from 1".into());
+                }
+                Ok(Fault::FlashChanges { addr: a, len: l, after_md5: n })
+            }
             other => Err(format!("unknown fault '{other}'\n{GRAMMAR}")),
         }
     }
@@ -111,6 +145,7 @@ impl fmt::Display for Fault {
             Fault::BadFlash { addr, len } => write!(f, "bad-flash=0x{addr:x}+{len}"),
             Fault::SlowReplies { ms } => write!(f, "slow-replies={ms}"),
             Fault::WrongChip(c) => write!(f, "wrong-chip={}", c.file_name()),
+            Fault::FlashChanges { addr, len, after_md5 } => write!(f, "flash-changes=0x{addr:x}+{len}@{after_md5}"),
         }
     }
 }
@@ -167,6 +202,8 @@ mod tests {
             ("bad-flash=0x10000+256", Fault::BadFlash { addr: 0x10000, len: 256 }),
             ("slow-replies=20", Fault::SlowReplies { ms: 20 }),
             ("wrong-chip=esp8266", Fault::WrongChip(Chip::Esp8266)),
+            ("flash-changes=0x20000+4k@3", Fault::FlashChanges { addr: 0x20000, len: 4096, after_md5: 3 }),
+            ("flash-changes=0x20000@1", Fault::FlashChanges { addr: 0x20000, len: 1, after_md5: 1 }),
         ];
         for (text, fault) in cases {
             let parsed: Fault = text.parse().unwrap();
@@ -177,9 +214,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs() {
-        for bad in
-            ["", "unplug-after", "unplug-after=x", "corrupt-frame=0", "explode", "wrong-chip=z80", "bad-flash=1+0"]
-        {
+        for bad in [
+            "",
+            "unplug-after",
+            "unplug-after=x",
+            "corrupt-frame=0",
+            "explode",
+            "wrong-chip=z80",
+            "bad-flash=1+0",
+            "flash-changes=0x1000",
+            "flash-changes=0x1000@0",
+            "flash-changes=0x1000+0@1",
+        ] {
             assert!(bad.parse::<Fault>().is_err(), "{bad}");
         }
         assert!("boardx:hang-after=1".parse::<TargetedFault>().is_err());

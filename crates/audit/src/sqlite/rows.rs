@@ -5,7 +5,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::error::{AuditError, Result};
-use crate::model::{AttemptId, AttemptResult, AttemptRow, SkippedRegion, StageTimings};
+use crate::model::{AttemptId, AttemptResult, AttemptRow, RegionSummary, SkippedRegion, StageTimings};
 use crate::time::Timestamp;
 
 /// The schema files of the top-level `migrations/` directory, compiled into the binary so
@@ -16,7 +16,7 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 pub(crate) const ROW_COLUMNS: &str = "id, started_at_ms, ended_at_ms, station_id, slot, port, \
      usb_vid, usb_pid, usb_serial, chip, chip_revision, mac, flash_id, flash_size, \
      image_name, image_sha256, result, failure_stage, failure_reason, bytes_written, \
-     verify_method, rework, rework_of, skipped_regions, stage_timings, seq, prev_hash, row_hash, current_stage";
+     verify_method, rework, rework_of, skipped_regions, stage_timings, seq, prev_hash, row_hash, current_stage, region_summary";
 
 /// Decodes one row selected with [`ROW_COLUMNS`].
 pub(crate) fn decode_row(location: &str, row: &SqliteRow) -> Result<AttemptRow> {
@@ -34,6 +34,9 @@ pub(crate) fn decode_row(location: &str, row: &SqliteRow) -> Result<AttemptRow> 
     let skipped_text = text("skipped_regions")?;
     let skipped_regions: Vec<SkippedRegion> =
         serde_json::from_str(&skipped_text).map_err(|e| decode_err(location, id, "skipped_regions", e.to_string()))?;
+    let summary_text = text("region_summary")?;
+    let region_summary: Vec<RegionSummary> =
+        serde_json::from_str(&summary_text).map_err(|e| decode_err(location, id, "region_summary", e.to_string()))?;
     let timings_text = text("stage_timings")?;
     let stage_timings: StageTimings =
         serde_json::from_str(&timings_text).map_err(|e| decode_err(location, id, "stage_timings", e.to_string()))?;
@@ -77,6 +80,7 @@ pub(crate) fn decode_row(location: &str, row: &SqliteRow) -> Result<AttemptRow> 
         prev_hash: text_opt("prev_hash")?,
         row_hash: text_opt("row_hash")?,
         current_stage: text_opt("current_stage")?,
+        region_summary,
     })
 }
 

@@ -117,6 +117,7 @@ impl SqliteBackend {
                     verify_method: None,
                     stage_timings: StageTimings::new(),
                     skipped_regions: Vec::new(),
+                    regions: Vec::new(),
                     ended_at: Some(now),
                 };
                 self.seal(&mut tx, AttemptId(*id), &completion).await?;
@@ -155,6 +156,7 @@ impl SqliteBackend {
         let ended_at = c.ended_at.unwrap_or_else(Timestamp::now);
         let skipped = serde_json::to_string(&c.skipped_regions).expect("skipped regions serialise");
         let timings = serde_json::to_string(&c.stage_timings).expect("stage timings serialise");
+        let summary = serde_json::to_string(&c.regions).expect("region summary serialises");
         let failure = c.failure.as_ref();
         let bytes_written = i64::try_from(c.bytes_written)
             .map_err(|_| AuditError::Invalid(format!("bytes_written {} is out of range", c.bytes_written)))?;
@@ -179,7 +181,7 @@ impl SqliteBackend {
         sqlx::query(
             "UPDATE attempts SET ended_at_ms = ?, result = ?, failure_stage = ?, failure_reason = ?, \
              bytes_written = ?, verify_method = ?, skipped_regions = ?, stage_timings = ?, \
-             seq = ?, prev_hash = ?, row_hash = ?, current_stage = NULL WHERE id = ?",
+             seq = ?, prev_hash = ?, row_hash = ?, current_stage = NULL, region_summary = ? WHERE id = ?",
         )
         .bind(ended_at.as_unix_ms())
         .bind(c.result.as_str())
@@ -192,6 +194,7 @@ impl SqliteBackend {
         .bind(seq)
         .bind(&head.last_hash)
         .bind(&hash)
+        .bind(&summary)
         .bind(id.0)
         .execute(&mut *conn)
         .await?;

@@ -3,7 +3,8 @@
 use super::Fixture;
 use crate::common::*;
 use flashline_audit::{
-    AttemptId, AttemptResult, AuditError, Completion, SkippedRegion, StageTimings, INTERRUPTED_REASON, UNKNOWN_STAGE,
+    AttemptId, AttemptResult, AuditError, Completion, RegionSummary, SkippedRegion, StageTimings, INTERRUPTED_REASON,
+    UNKNOWN_STAGE,
 };
 
 pub async fn begin_identify_complete_round_trip<F: Fixture>() {
@@ -261,4 +262,29 @@ pub async fn set_stage_only_touches_running_rows<F: Fixture>() {
     assert_eq!((row.failure_stage.as_deref(), row.current_stage), (Some("write"), None));
 
     assert!(store.verify_chain().await.unwrap().is_valid());
+}
+
+pub async fn the_region_summary_round_trips_and_leaves_the_chain_intact<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
+    let id = store.begin_attempt(new_attempt("A1")).await.unwrap();
+    let regions = vec![
+        RegionSummary {
+            offset: 0,
+            length: 0x400000,
+            written: 0x108000,
+            erased: 0x100000,
+            blank: 0x1F0000,
+            identical: 0x8000,
+        },
+        RegionSummary { offset: 0x400000, length: 0x1000, written: 0, erased: 0, blank: 0, identical: 0x1000 },
+    ];
+    store.complete_attempt(id, Completion::pass(0x108000, "md5").with_regions(regions.clone())).await.unwrap();
+    let row = store.get(id).await.unwrap();
+    assert_eq!(row.region_summary, regions);
+    // A row completed without a summary (it failed before writing) has none.
+    let failed = store.begin_attempt(new_attempt("A2")).await.unwrap();
+    store.complete_attempt(failed, Completion::fail("connect", "no reply")).await.unwrap();
+    assert!(store.get(failed).await.unwrap().region_summary.is_empty());
+    assert!(store.verify_chain().await.unwrap().is_valid(), "the summary column does not change the chain");
 }

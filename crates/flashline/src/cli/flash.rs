@@ -266,14 +266,18 @@ pub async fn run(args: FlashArgs) -> CliResult {
             format!("audit store: {e}; the board passed but attempt {id} stays 'running' (the daemon closes it as interrupted)"),
         ));
     }
+    let identical: u64 = done.regions.iter().map(|r| r.identical).sum();
+    let erased: u64 = done.regions.iter().map(|r| r.erased).sum();
     eprintln!(
-        "flashed {name} ({}) to {}, MAC {} on {port}: {} written ({} sent, {} blank skipped), verified ({}) in {:.1} s{}",
+        "flashed {name} ({}) to {}, MAC {} on {port}: {} written ({} sent, {} blank skipped, {} identical, {} erased), verified ({}) in {:.1} s{}",
         golden.sha256_hex().get(..12).unwrap_or_default(),
         done.info.description,
         super::report_format::mac(&done.info.mac),
         human(done.written as f64),
         human(done.sent as f64),
         human(done.skipped_blank as f64),
+        human(identical as f64),
+        human(erased as f64),
         done.verify_method,
         end.took.as_secs_f64(),
         end.attempt.map(|id| format!("; audit attempt {id}")).unwrap_or_default()
@@ -289,6 +293,9 @@ pub async fn run(args: FlashArgs) -> CliResult {
             "written": done.written,
             "sent": done.sent,
             "skipped_blank": done.skipped_blank,
+            "identical": identical,
+            "erased": erased,
+            "regions": done.regions,
             "verify": done.verify_method,
             "seconds": end.took.as_secs_f64(),
             "attempt": end.attempt.map(|id| id.0),

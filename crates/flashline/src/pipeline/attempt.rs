@@ -172,6 +172,7 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
         Ok(done) => {
             let mut c = Completion::pass(done.written, done.verify_method.clone());
             c.skipped_regions = done.skipped.clone();
+            c.regions = done.regions.clone();
             (c.with_timings(timings), AttemptOutcome::Pass(done))
         }
         Err(error) => {

@@ -1,16 +1,15 @@
 //! The board part of the pipeline: connect → identify → checks → (erase) → write →
 //! verify → finish, over any [`Transport`].
 
-use flashline_audit::SkippedRegion;
+use flashline_audit::{RegionSummary, SkippedRegion};
 use flashline_session::{
-    BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, Progress, RegionOutcome, Stage, Transport,
-    VerifyOptions,
+    BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, Progress, Stage, Transport, VerifyOptions,
 };
 
 use super::checks::check_board;
 use super::plan::Plan;
 use super::ports::OpenError;
-use super::record::skipped_regions;
+use super::record::{region_summary, skipped_regions};
 use crate::config::VerifyMode;
 use crate::exit::Exit;
 
@@ -25,6 +24,8 @@ pub struct Flashed {
     /// Bytes not written because the board's flash was already blank there.
     pub skipped_blank: u64,
     pub skipped: Vec<SkippedRegion>,
+    /// Per region: written, erased, skipped as blank, found identical.
+    pub regions: Vec<RegionSummary>,
     pub verify_method: String,
 }
 
@@ -119,9 +120,7 @@ where
     for r in &report.regions {
         written += r.written;
         sent += r.sent;
-        if r.outcome == RegionOutcome::Sparse {
-            skipped_blank += u64::from(r.len) - r.written;
-        }
+        skipped_blank += r.blank;
     }
     Ok(Flashed {
         info,
@@ -129,6 +128,7 @@ where
         sent,
         skipped_blank,
         skipped: skipped_regions(&report),
+        regions: region_summary(&report),
         verify_method: plan.verify_method().to_string(),
     })
 }

@@ -1,10 +1,10 @@
-//! What a flashing run contributes to its audit row beyond pass/fail: per-stage times and
-//! the regions that were not (fully) written. Shared by the daemon's jobs and
+//! What a flashing run contributes to its audit row beyond pass/fail: per-stage times,
+//! the regions that were not (fully) written, and per region what the write did. Shared by the daemon's jobs and
 //! `flashline flash`, so both write the same row for the same run.
 
 use std::time::Instant;
 
-use flashline_audit::{SkippedRegion, StageTimings};
+use flashline_audit::{RegionSummary, SkippedRegion, StageTimings};
 use flashline_session::{RegionOutcome, Stage, WriteReport};
 
 /// Records when each stage began, from the session's progress events, so the audit row
@@ -56,9 +56,29 @@ pub fn skipped_regions(report: &WriteReport) -> Vec<SkippedRegion> {
                     u64::from(r.len) - r.written,
                     r.len
                 ),
+                RegionOutcome::Diff => format!(
+                    "re-flash: {} bytes written, {} erased, {} blank on board and image, {} already identical",
+                    r.written, r.erased, r.blank, r.identical
+                ),
                 RegionOutcome::Full | RegionOutcome::FullAfterSparseMismatch => return None,
             };
             Some(SkippedRegion { offset: r.offset.into(), length: r.len.into(), reason })
+        })
+        .collect()
+}
+
+/// Per region of `report`: bytes written, erased, skipped as blank and found identical.
+pub fn region_summary(report: &WriteReport) -> Vec<RegionSummary> {
+    report
+        .regions
+        .iter()
+        .map(|r| RegionSummary {
+            offset: r.offset.into(),
+            length: r.len.into(),
+            written: r.written,
+            erased: r.erased,
+            blank: r.blank,
+            identical: r.identical,
         })
         .collect()
 }

@@ -80,3 +80,23 @@ pub async fn bounded<F: std::future::Future>(limit: Duration, fut: F) -> F::Outp
         Err(_) => panic!("did not finish within {limit:?}"),
     }
 }
+
+/// Size of [`merged_2mb`].
+pub const MERGED_2MB: usize = 2 << 20;
+
+/// A merged image like `esptool merge-bin` makes: bootloader at 0x1000, partition table at
+/// 0x8000, a 384 KiB application at 0x10000 that deflates to ~60 %, 0xFF up to 2 MB.
+/// `seed` changes every data byte.
+pub fn merged_2mb(seed: u64) -> Vec<u8> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut img = vec![0xFFu8; MERGED_2MB];
+    let mut fill = |range: std::ops::Range<usize>, rng: &mut rand::rngs::StdRng| {
+        for (i, b) in img[range].iter_mut().enumerate() {
+            *b = if i % 8 < 5 { rng.random() } else { (i % 61) as u8 };
+        }
+    };
+    fill(0x1000..0x1000 + 24 * 1024, &mut rng);
+    fill(0x8000..0x8000 + 3 * 1024, &mut rng);
+    fill(0x10000..0x10000 + 384 * 1024, &mut rng);
+    img
+}

@@ -99,6 +99,22 @@ impl Board {
         let boosted = self.regs.boosted;
         let data = self.flash.read(addr, size).ok()?;
         self.clock.cpu += self.timing.read(size as u64, boosted) + self.timing.md5(size as u64, boosted);
+        self.after_md5();
         Some(Md5::digest(&data).into())
+    }
+
+    /// Applies the `flash-changes` faults due after this MD5 (the digest already read the
+    /// flash as it was).
+    fn after_md5(&mut self) {
+        self.faults.md5s += 1;
+        let due: Vec<(u32, u32)> =
+            self.faults.flash_changes.iter().filter(|c| c.2 == self.faults.md5s).map(|c| (c.0, c.1)).collect();
+        for (addr, len) in due {
+            let len = len.min(self.flash.size().saturating_sub(addr));
+            if let Ok(old) = self.flash.peek(addr, len) {
+                let new: Vec<u8> = old.iter().map(|b| !b).collect();
+                let _ = self.flash.write_raw(addr, &new);
+            }
+        }
     }
 }

@@ -121,6 +121,9 @@ struct FaultState {
     hang_after: Option<u64>,
     corrupt_frame: Option<u64>,
     slow_reply: Duration,
+    /// (addr, len, after this many MD5s) of `flash-changes` faults.
+    flash_changes: Vec<(u32, u32, u64)>,
+    md5s: u64,
 }
 
 /// One simulated chip.
@@ -183,6 +186,7 @@ impl Board {
                 Fault::BadFlash { addr, len } => flash.add_bad_cells(*addr..addr.saturating_add(*len)),
                 Fault::SlowReplies { ms } => faults.slow_reply = Duration::from_millis(*ms),
                 Fault::WrongChip(c) => chip = *c,
+                Fault::FlashChanges { addr, len, after_md5 } => faults.flash_changes.push((*addr, *len, *after_md5)),
             }
         }
         let mut b = Self {
