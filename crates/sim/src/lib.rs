@@ -62,6 +62,7 @@ pub mod spi_engine;
 pub mod stats;
 pub mod timing;
 pub mod transport;
+pub mod usb;
 
 pub use board::{Board, Mode, Output, StubKind};
 pub use config::{default_mac_base, BoardConfig, FLASH_SIZES};
@@ -72,3 +73,5 @@ pub use stats::SimStats;
 pub use timing::{TimingMode, TimingModel};
 pub use transport::duplex::{spawn_duplex, try_spawn_duplex};
 pub use transport::pty::{spawn_pty, PtyBoard};
+pub use transport::usb::{spawn_usb_duplex, UsbLinkEvent};
+pub use usb::{LinkMode, UsbTiming};

@@ -124,6 +124,8 @@ pub(crate) fn prepare(
     for chip in chips {
         crate::chips::ensure(chip).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     }
+    crate::usb::check_chip(cfg.chip, cfg.link, cfg.usb_any_chip)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let mut board = Board::new(cfg);
     let file = match &cfg.flash_file {
         Some(p) => Some(FlashFile::open(p, board.flash_mut())?),
@@ -137,28 +139,40 @@ pub(crate) fn prepare(
     Ok((inner, handle, rx))
 }
 
-/// What to do when the board unplugs itself.
-pub(crate) type OnClose = Box<dyn FnOnce() + Send>;
+/// Why a link ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkEnd {
+    /// The host closed its end (or the link failed).
+    HostClosed,
+    /// The board was unplugged (or unplugged itself).
+    Unplugged,
+    /// The chip reset on its USB-Serial/JTAG port: a new link enumerates after this long.
+    Reenumerate(Duration),
+}
 
 /// Reads the host's current port baud rate, if the link has one.
 pub(crate) type BaudProbe = Box<dyn Fn() -> Option<u32> + Send>;
 
-/// Runs a board on a link until the link closes (host end gone, or unplug).
+/// Runs a board on a link until the link closes (host end gone, unplug, or a reset that
+/// re-enumerates the board's USB port). `epoch` is the board's time zero: the same for
+/// every link of one board, so its timelines survive a re-enumeration.
 pub(crate) async fn run<R, W>(
     inner: Arc<Mutex<Inner>>,
     mut rd: R,
     wr: W,
-    mut ctl: mpsc::UnboundedReceiver<Control>,
+    ctl: &mut mpsc::UnboundedReceiver<Control>,
     retry_on_eof: bool,
     baud_probe: Option<BaudProbe>,
-    on_close: OnClose,
-) where
+    epoch: Instant,
+) -> LinkEnd
+where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let epoch = Instant::now();
+    inner.lock().unwrap_or_else(|p| p.into_inner()).board.link_up();
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Output>();
-    let (closed_tx, mut closed_rx) = oneshot::channel::<()>();
+    let (closed_tx, mut closed_rx) = oneshot::channel::<LinkEnd>();
+    let mut end = LinkEnd::HostClosed;
     let writer = tokio::spawn(write_loop(epoch, wr, out_rx, closed_tx));
     let mut buf = vec![0u8; 16 * 1024];
     let mut ctl_open = true;
@@ -214,14 +228,17 @@ pub(crate) async fn run<R, W>(
                     let _ = out_tx.send(o);
                 }
             }
-            _ = &mut closed_rx => break,
+            e = &mut closed_rx => {
+                end = e.unwrap_or(LinkEnd::HostClosed);
+                break;
+            }
         }
     }
     drop(out_tx);
     drop(rd);
     // On unplug the writer has already dropped its half; otherwise let it finish sending.
     let _ = writer.await;
-    on_close();
+    end
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {
@@ -237,7 +254,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     epoch: Instant,
     mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Output>,
-    closed: oneshot::Sender<()>,
+    closed: oneshot::Sender<LinkEnd>,
 ) {
     while let Some(o) = rx.recv().await {
         match o {
@@ -255,7 +272,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                         let n = per_slice.min(bytes.len() - sent);
                         sleep_until_rounded(start + pace.time(sent + n)).await;
                         if wr.write_all(&bytes[sent..sent + n]).await.is_err() {
-                            let _ = closed.send(());
+                            let _ = closed.send(LinkEnd::HostClosed);
                             return;
                         }
                         sent += n;
@@ -267,7 +284,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 tokio::time::sleep_until(epoch + at).await;
                 let _ = wr.shutdown().await;
                 drop(wr);
-                let _ = closed.send(());
+                let _ = closed.send(LinkEnd::Unplugged);
+                return;
+            }
+            Output::Reenumerate { at, back_after } => {
+                tokio::time::sleep_until(epoch + at).await;
+                let _ = wr.shutdown().await;
+                drop(wr);
+                let _ = closed.send(LinkEnd::Reenumerate(back_after));
                 return;
             }
         }
