@@ -8,6 +8,7 @@ use crate::persist::FlashFile;
 use crate::stats::SimStats;
 use flashline_protocol::chip::Mac;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -49,7 +50,12 @@ impl Inner {
 }
 
 pub(crate) enum Control {
-    Lines { dtr: bool, rts: bool },
+    /// Modem lines; `link` names the link they were set on (None: whichever is up).
+    Lines {
+        dtr: bool,
+        rts: bool,
+        link: Option<u64>,
+    },
     Unplug,
 }
 
@@ -59,6 +65,8 @@ pub struct SimHandle {
     inner: Arc<Mutex<Inner>>,
     ctl: mpsc::UnboundedSender<Control>,
     mac: Mac,
+    /// Number of the board's current link (a USB board gets a new one per enumeration).
+    link: Arc<AtomicU64>,
 }
 
 impl SimHandle {
@@ -89,7 +97,26 @@ impl SimHandle {
 
     /// Modem lines from the host (pyserial convention: `true` = asserted = low).
     pub fn set_lines(&self, dtr: bool, rts: bool) {
-        let _ = self.ctl.send(Control::Lines { dtr, rts });
+        let _ = self.ctl.send(Control::Lines { dtr, rts, link: None });
+    }
+
+    /// Modem lines of the board's current link only: on a USB board, line changes a host
+    /// makes on a port that has since gone away (it re-enumerated) never reach the chip.
+    pub fn link_lines(&self) -> impl Fn(bool, bool) + Send + Sync + 'static {
+        let (ctl, link) = (self.ctl.clone(), self.link.load(Ordering::SeqCst));
+        move |dtr, rts| {
+            let _ = ctl.send(Control::Lines { dtr, rts, link: Some(link) });
+        }
+    }
+
+    /// The board's link is gone: a new one gets the next number.
+    pub(crate) fn next_link(&self) {
+        self.link.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The number of the board's current link.
+    pub(crate) fn current_link(&self) -> u64 {
+        self.link.load(Ordering::SeqCst)
     }
 
     /// Drops the link now.
@@ -135,7 +162,7 @@ pub(crate) fn prepare(
     inner.sync_flash();
     let inner = Arc::new(Mutex::new(inner));
     let (tx, rx) = mpsc::unbounded_channel();
-    let handle = SimHandle { inner: inner.clone(), ctl: tx, mac: cfg.mac };
+    let handle = SimHandle { inner: inner.clone(), ctl: tx, mac: cfg.mac, link: Arc::new(AtomicU64::new(0)) };
     Ok((inner, handle, rx))
 }
 
@@ -155,7 +182,10 @@ pub(crate) type BaudProbe = Box<dyn Fn() -> Option<u32> + Send>;
 
 /// Runs a board on a link until the link closes (host end gone, unplug, or a reset that
 /// re-enumerates the board's USB port). `epoch` is the board's time zero: the same for
-/// every link of one board, so its timelines survive a re-enumeration.
+/// every link of one board, so its timelines survive a re-enumeration. `link` is this
+/// link's number when the board has several over its life (line changes made on another
+/// are dropped).
+#[allow(clippy::too_many_arguments)] // the link, the board and how this link relates to its others
 pub(crate) async fn run<R, W>(
     inner: Arc<Mutex<Inner>>,
     mut rd: R,
@@ -164,6 +194,7 @@ pub(crate) async fn run<R, W>(
     retry_on_eof: bool,
     baud_probe: Option<BaudProbe>,
     epoch: Instant,
+    link: Option<u64>,
 ) -> LinkEnd
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -187,7 +218,13 @@ where
                 let now = epoch.elapsed();
                 let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
                 match c {
-                    Some(Control::Lines { dtr, rts }) => g.board.set_lines(now, dtr, rts),
+                    Some(Control::Lines { dtr, rts, link: on }) => {
+                        // Set on a link that has since gone away: never reaches the chip.
+                        let stale = matches!((on, link), (Some(on), Some(ours)) if on != ours);
+                        if !stale {
+                            g.board.set_lines(now, dtr, rts);
+                        }
+                    }
                     Some(Control::Unplug) => g.board.unplug(now),
                     None => ctl_open = false,
                 }

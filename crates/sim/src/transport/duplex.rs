@@ -28,6 +28,6 @@ pub fn try_spawn_duplex(cfg: BoardConfig) -> std::io::Result<(tokio::io::DuplexS
     let epoch = tokio::time::Instant::now();
     // One link: a board on its USB-Serial/JTAG port that re-enumerates is gone for good
     // here (`spawn_usb_duplex` brings it back).
-    tokio::spawn(async move { runner::run(inner, rd, wr, &mut ctl, false, None, epoch).await });
+    tokio::spawn(async move { runner::run(inner, rd, wr, &mut ctl, false, None, epoch, None).await });
     Ok((host, handle))
 }

@@ -117,7 +117,7 @@ pub fn spawn_pty(cfg: BoardConfig, link: &Path) -> io::Result<PtyBoard> {
     let mut ctl = ctl;
     tokio::spawn(async move {
         let epoch = tokio::time::Instant::now();
-        let mut end = runner::run(inner.clone(), rd, wr, &mut ctl, true, Some(probe), epoch).await;
+        let mut end = runner::run(inner.clone(), rd, wr, &mut ctl, true, Some(probe), epoch, None).await;
         let mut slave = slave;
         // On USB-Serial/JTAG a chip reset takes the port off the bus: this PTY goes and
         // a new one appears behind the same link after the re-enumeration delay.
@@ -139,7 +139,7 @@ pub fn spawn_pty(cfg: BoardConfig, link: &Path) -> io::Result<PtyBoard> {
             let probe: Option<runner::BaudProbe> =
                 probe_fd.ok().map(|fd| Box::new(move || host_baud(&fd)) as runner::BaudProbe);
             let (rd, wr) = tokio::io::split(next.master);
-            end = runner::run(inner.clone(), rd, wr, &mut ctl, true, probe, epoch).await;
+            end = runner::run(inner.clone(), rd, wr, &mut ctl, true, probe, epoch, None).await;
         }
         drop(slave);
         let _ = std::fs::remove_file(&link_owned);

@@ -43,12 +43,16 @@ pub fn spawn_usb_duplex(
     let (inner, handle, mut ctl) = runner::prepare(&cfg)?;
     let (events, rx) = mpsc::unbounded_channel();
     let (host, board_end) = tokio::io::duplex(DUPLEX_BUFFER);
+    let sim = handle.clone();
     tokio::spawn(async move {
         let epoch = tokio::time::Instant::now();
         let mut board_end = board_end;
         loop {
             let (rd, wr) = tokio::io::split(board_end);
-            let end = runner::run(inner.clone(), rd, wr, &mut ctl, false, None, epoch).await;
+            let ours = sim.current_link();
+            let end = runner::run(inner.clone(), rd, wr, &mut ctl, false, None, epoch, Some(ours)).await;
+            // Lines set on this link from now on belong to a port that is gone.
+            sim.next_link();
             let (host, next) = tokio::io::duplex(DUPLEX_BUFFER);
             board_end = next;
             let sent = match end {
