@@ -275,7 +275,13 @@ where
     drop(rd);
     // On unplug the writer has already dropped its half; otherwise let it finish sending.
     let _ = writer.await;
-    end
+    // The host may close its end while the board is dropping the link: the board's
+    // reason wins.
+    match inner.lock().unwrap_or_else(|p| p.into_inner()).board.link_end() {
+        Some(None) => LinkEnd::Unplugged,
+        Some(Some(after)) => LinkEnd::Reenumerate(after),
+        None => end,
+    }
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {

@@ -24,6 +24,9 @@ pub struct OpenRequest {
     pub devnode: PathBuf,
     /// Host baud rate to open it at (the ROM's sync rate).
     pub baud: u32,
+    /// The port's USB vendor and product id when known (from udev): 303a:1001, the chip's
+    /// own USB-Serial/JTAG, selects the USB reset.
+    pub usb_ids: Option<(u16, u16)>,
 }
 
 /// Why a port could not be opened, in words an operator can act on.
@@ -59,7 +62,13 @@ pub struct SerialPorts;
 
 impl PortOpener for SerialPorts {
     fn open<'a>(&'a self, req: &'a OpenRequest) -> OpenFuture<'a> {
-        Box::pin(async move { open_serial(&req.devnode, req.baud).map(|t| Box::new(t) as BoxTransport) })
+        Box::pin(async move {
+            let port = open_serial(&req.devnode, req.baud)?;
+            Ok(match req.usb_ids {
+                Some((vid, pid)) => Box::new(port.with_usb_ids(vid, pid)) as BoxTransport,
+                None => Box::new(port) as BoxTransport,
+            })
+        })
     }
 }
 
@@ -115,7 +124,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_port_names_what_is_present() {
-        let req = OpenRequest { devnode: "/dev/flashline-no-such-port".into(), baud: 115_200 };
+        let req = OpenRequest { devnode: "/dev/flashline-no-such-port".into(), baud: 115_200, usb_ids: None };
         let e = SerialPorts.open(&req).await.err().expect("no such port");
         assert_eq!(e.exit(), Exit::Port);
         assert!(e.to_string().starts_with("/dev/flashline-no-such-port: no such serial port"), "{e}");
@@ -124,7 +133,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_is_not_a_serial_port() {
         let f = tempfile::NamedTempFile::new().unwrap();
-        let req = OpenRequest { devnode: f.path().to_path_buf(), baud: 115_200 };
+        let req = OpenRequest { devnode: f.path().to_path_buf(), baud: 115_200, usb_ids: None };
         let e = SerialPorts.open(&req).await.err().expect("not a tty");
         assert!(e.reason.contains("not a serial port") || e.reason.contains("cannot open"), "{e}");
     }

@@ -168,6 +168,8 @@ pub struct Board {
     link: LinkMode,
     usb_lines: UsbLines,
     usb_timing: UsbTiming,
+    /// A USB reset dropped the link; it enumerates again after this long.
+    reenumerating: Option<Duration>,
 }
 
 impl Board {
@@ -224,6 +226,7 @@ impl Board {
             link: cfg.link,
             usb_lines: UsbLines::default(),
             usb_timing: cfg.usb_timing(),
+            reenumerating: None,
         };
         if let Some(noise) = b.faults.not_download {
             b.mode = Mode::NotDownload;
@@ -352,6 +355,17 @@ impl Board {
     /// A (new) link to the host is up: on USB-Serial/JTAG, after the port enumerated.
     pub fn link_up(&mut self) {
         self.usb_lines.link_up();
+        self.reenumerating = None;
+    }
+
+    /// How the current link ends, as far as the board knows: unplugged, or dropped by a
+    /// USB reset (and back after the delay). `None`: the board did not end it.
+    pub fn link_end(&self) -> Option<Option<Duration>> {
+        if self.link_closed {
+            Some(None)
+        } else {
+            self.reenumerating.map(Some)
+        }
     }
 
     /// How the board is connected.
@@ -364,6 +378,7 @@ impl Board {
     fn usb_reset(&mut self, now: Duration, download: bool, cause: ResetCause) {
         let t = now.max(self.clock.cpu);
         self.out.push(Output::Reenumerate { at: t, back_after: self.usb_timing.reenumerate });
+        self.reenumerating = Some(self.usb_timing.reenumerate);
         self.boot(t, download, cause);
         self.tx_free = self.tx_free.max(t + self.usb_timing.reenumerate);
         self.ready_at = self.tx_free;
