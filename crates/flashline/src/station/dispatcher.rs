@@ -16,6 +16,7 @@ use super::context::StationContext;
 use super::events::{AuditRef, EventReceiver, StationEvent, EVENT_BUFFER};
 use super::job::{self, JobResult, JobUpdate, Outcome, Updates, PROGRESS_BUFFER};
 use super::notify::Notifier;
+use super::reenum::{own_reset, SlotBoard};
 use super::view::{Notice, SlotPhase, SlotView, StationView, Totals};
 use crate::config::{Slots, UnmappedPorts};
 use crate::device::{DeviceError, DeviceEvent, DeviceInfo, DeviceStream};
@@ -266,11 +267,14 @@ impl Dispatcher {
     /// The slot whose board this is, while a reset of that board's own is in flight:
     /// same USB path, or same USB serial number, within the window after the reset.
     fn reenumerating(&self, dev: &DeviceInfo, now: Instant) -> Option<(String, ResetInto)> {
-        let owns = |key: &String, e: &Entry| *key == dev.usb_path || (dev.serial.is_some() && e.serial == dev.serial);
-        self.entries.iter().filter(|(k, e)| owns(k, e)).find_map(|(k, e)| {
-            let running = e.abort.is_some().then(|| e.watch.as_ref().and_then(|w| w.expecting(now))).flatten();
-            let app = e.app_until.filter(|t| now < *t).map(|_| ResetInto::App);
-            running.or(app).map(|into| (k.clone(), into))
+        self.entries.iter().find_map(|(key, e)| {
+            let slot = SlotBoard {
+                usb_path: key,
+                serial: e.serial.as_deref(),
+                job_reset: e.abort.is_some().then(|| e.watch.as_ref().and_then(|w| w.expecting(now))).flatten(),
+                app_until: e.app_until,
+            };
+            own_reset(&slot, dev, now).map(|into| (key.clone(), into))
         })
     }
 
