@@ -167,3 +167,46 @@ async fn esp32s3_and_esp32c3_on_their_own_usb_port() {
         assert_eq!(sync(&mut link).await, Some(0x2012_0707), "{chip}");
     }
 }
+
+/// On a PTY (the `espsim` binary), a reset replaces the port: the old PTY closes, the
+/// `boardK` link disappears, and after the delay it points at a new PTY that answers in
+/// download mode.
+#[tokio::test]
+async fn on_a_pty_a_reset_replaces_the_port_behind_the_same_link() {
+    use flashline_sim::spawn_pty;
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("board0");
+    let mut cfg = usb_board(Chip::Esp32, TimingMode::Off);
+    cfg.reenumerate = Some(Duration::from_millis(300));
+    let board = spawn_pty(cfg, &link).unwrap();
+    assert_eq!(std::fs::read_link(&link).unwrap(), board.tty);
+    for (d, r) in USB_RESET {
+        board.handle.set_lines(d, r);
+    }
+    // Gone while the port is off the bus...
+    let gone = tokio::time::Instant::now() + Duration::from_secs(5);
+    while link.symlink_metadata().is_ok() {
+        assert!(tokio::time::Instant::now() < gone, "the link never went away");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ...then back, on another PTY.
+    let back = tokio::time::Instant::now() + Duration::from_secs(5);
+    // (The kernel may give the new PTY the old number, as it gives a ttyACM its old
+    // number when nobody held the old one open.)
+    while std::fs::read_link(&link).is_err() {
+        assert!(tokio::time::Instant::now() < back, "the link never came back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(board.handle.mode(), Mode::Rom);
+    let port = std::fs::OpenOptions::new().read(true).write(true).open(&link).unwrap();
+    let mut port = tokio::fs::File::from_std(port);
+    port.write_all(&slip::encode(&Sync.to_packet().to_bytes())).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    let mut dec = SlipDecoder::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while got.is_empty() {
+        let n = tokio::time::timeout_at(deadline, port.read(&mut buf)).await.expect("a SYNC reply").unwrap();
+        got.extend(dec.feed(&buf[..n]).into_iter().filter(|e| matches!(e, SlipEvent::Frame(_))));
+    }
+}
