@@ -11,6 +11,9 @@
 //! - [`timing`]: every timing knob, with sources.
 //! - [`faults`]: fault knobs and their CLI grammar.
 //! - [`transport`]: in-memory duplex and PTY links; `runner` is the IO task between.
+//! - [`usb`]: a board on its own USB-Serial/JTAG port (`--link usb-serial-jtag`,
+//!   [`spawn_usb_duplex`]): USB rate whatever the baud, the peripheral's reset logic, and
+//!   re-enumeration at every chip reset (timing sources in `docs/TIMING.md`).
 //!
 //! Behaviour worth knowing when testing against it:
 //! - Boards start in ROM download mode without printing a banner (as if reset long before
