@@ -31,6 +31,10 @@ Commands (stdin, or --script FILE; one per line, '#' starts a comment):
                        a board plugged in again gets the next free ttyUSBn/ttyACMn
     remove N           unplug board N ('remove' uevent, then its sysfs devices go)
     dup N              one more 'add' uevent for board N's tty, as a driver rebind sends
+    reenum N [VID:PID] board N re-enumerates, as a chip on its own USB port does when it
+                       resets: remove, then add on the same USB path and the next free
+                       ttyACMn (umockdev cannot recreate a node); with VID:PID it comes
+                       back as that device (a TinyUSB application), without it as itself
     wait TEXT [SECS]   wait until the program prints a line containing TEXT; lines
                        matched by an earlier wait do not count again; default 10 s.
                        TEXT may be in double quotes (to keep spaces at its ends)
@@ -489,6 +493,19 @@ class Harness:
             return self.plug(self.board(rest.strip()))
         if cmd == "remove":
             return self.unplug(self.board(rest.strip()))
+        if cmd == "reenum":
+            words = rest.split()
+            if not words:
+                raise CommandError("reenum needs a board number")
+            b = self.board(words[0])
+            self.unplug(b)
+            b.vid, b.pid = KINDS[b.kind][0], KINDS[b.kind][1]
+            if len(words) > 1:
+                vid, sep, pid = words[1].partition(":")
+                if not sep or len(vid) != 4 or len(pid) != 4:
+                    raise CommandError("%r is not a USB id like 303a:4001" % words[1])
+                b.vid, b.pid = vid.lower(), pid.lower()
+            return self.plug(b)
         if cmd == "dup":
             b = self.board(rest.strip())
             if not b.plugged:

@@ -1,6 +1,6 @@
 //! Prints what flashline's device pipeline reports, one JSON object per line.
 //!
-//!     udev_probe [--any] [--talk]
+//!     udev_probe [--any] [--talk] [--reenum]
 //!
 //! Runs the real udev source through the same gate the daemon uses (VID:PID filter from
 //! the default adapter list, or every adapter with `--any`; dedupe). Lines:
@@ -14,11 +14,27 @@
 //! DTR released and RTS asserted (the first step of esptool's reset), `PING <usb_path>\n`
 //! written, and one line read back (5 s timeout). The system tests use it to check that
 //! the port opens and bytes reach whatever plays the board. Ends on SIGTERM or SIGINT.
+//!
+//! With `--reenum`, each board plays a job that resets it at once: when a board is added
+//! the probe notes a reset into download mode (as a job does before the USB reset), and
+//! every later event gets the dispatcher's decision (`flashline::station::reenum`):
+//!
+//!     {"event":"decision","devnode":...,"decision":"job-board-left"|"back-to-job"|
+//!      "app-left"|"back-in-app"|"removal"|"new-board"}
+//!
+//! After "back-to-job" the job is taken to have ended with its final reset into the
+//! application, so the next remove/add are the application's.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use flashline::device::{self, DeviceEvent, DeviceFilter, UdevSource};
+use std::collections::HashMap;
+use std::time::Instant;
+
+use flashline::device::{self, DeviceEvent, DeviceFilter, DeviceInfo, UdevSource};
+use flashline::pipeline::REENUMERATION_WINDOW;
+use flashline::station::reenum::{own_reset, SlotBoard};
+use flashline_session::ResetInto;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::signal::unix::{signal, SignalKind};
@@ -57,11 +73,51 @@ async fn talk(devnode: PathBuf, usb_path: String) -> serde_json::Value {
     }
 }
 
+/// One simulated job per USB path: its last reset and when it happened.
+#[derive(Default)]
+struct Jobs {
+    resets: HashMap<String, (ResetInto, Instant, Option<String>)>,
+}
+
+impl Jobs {
+    fn decide(&mut self, info: &DeviceInfo, added: bool) -> serde_json::Value {
+        let now = Instant::now();
+        let claim = self.resets.iter().find_map(|(path, (into, at, serial))| {
+            let open = now.saturating_duration_since(*at) < REENUMERATION_WINDOW;
+            let slot = SlotBoard {
+                usb_path: path,
+                serial: serial.as_deref(),
+                job_reset: (open && *into == ResetInto::Download).then_some(*into),
+                app_until: (*into == ResetInto::App).then_some(*at + REENUMERATION_WINDOW),
+            };
+            own_reset(&slot, info, now).map(|into| (path.clone(), into))
+        });
+        let decision = match (claim, added) {
+            (Some((_, ResetInto::Download)), false) => "job-board-left",
+            (Some((path, ResetInto::Download)), true) => {
+                // The job goes on, passes, and ends with its final reset.
+                let serial = info.serial.clone();
+                self.resets.insert(path, (ResetInto::App, Instant::now(), serial));
+                "back-to-job"
+            }
+            (Some((_, ResetInto::App)), false) => "app-left",
+            (Some((_, ResetInto::App)), true) => "back-in-app",
+            (None, false) => "removal",
+            (None, true) => {
+                self.resets.insert(info.usb_path.clone(), (ResetInto::Download, Instant::now(), info.serial.clone()));
+                "new-board"
+            }
+        };
+        json!({"event": "decision", "devnode": info.devnode, "decision": decision})
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let filter = if args.iter().any(|a| a == "--any") { DeviceFilter::any() } else { DeviceFilter::default() };
     let talk_to_ports = args.iter().any(|a| a == "--talk");
+    let mut jobs = args.iter().any(|a| a == "--reenum").then(Jobs::default);
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
 
     let mut stream = device::start(vec![Box::new(UdevSource::new())], filter);
@@ -74,12 +130,20 @@ async fn main() {
         match event {
             Some(DeviceEvent::Added(info)) => {
                 print(info_json("added", &info));
+                if let Some(j) = jobs.as_mut() {
+                    print(j.decide(&info, true));
+                }
                 if talk_to_ports {
                     let (devnode, usb_path) = (info.devnode.clone(), info.usb_path.clone());
                     tokio::spawn(async move { print(talk(devnode, usb_path).await) });
                 }
             }
-            Some(DeviceEvent::Removed(info)) => print(info_json("removed", &info)),
+            Some(DeviceEvent::Removed(info)) => {
+                print(info_json("removed", &info));
+                if let Some(j) = jobs.as_mut() {
+                    print(j.decide(&info, false));
+                }
+            }
             Some(DeviceEvent::Ready { source }) => {
                 print(json!({"event": "ready", "source": source}));
                 println!("READY");

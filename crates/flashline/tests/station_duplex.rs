@@ -4,59 +4,31 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use flashline::config::Config;
 use flashline::device::DeviceInfo;
-use flashline::pipeline::SimulatedPorts;
 use flashline::station::serve::{Station, Ui};
-use flashline::station::{Control, Outcome, StationContext, StationEvent};
+use flashline::station::{Control, Outcome, StationEvent};
 use flashline_audit::{AttemptFilter, AttemptResult};
 use flashline_protocol::chip::Mac;
 use flashline_protocol::Chip;
 use flashline_session::Stage;
 use flashline_sim::{BoardConfig, Fault, SimHandle};
-use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-struct Rig {
-    _dir: tempfile::TempDir,
-    config: Config,
-    ctx: Arc<StationContext>,
-    ports: SimulatedPorts,
-}
+mod support_station;
+use support_station::{flash_matches, Rig};
 
 /// An ESP32 station config over `n` simulated ports, built by the one station builder with
 /// the simulated-ports opener.
 async fn rig(n: u32, max_jobs: usize) -> Rig {
-    rig_for(Chip::Esp32, n, max_jobs).await
+    support_station::rig("fl-duplex-", n, max_jobs, "baud = 921600\nafter = \"no-reset\"\n").await
 }
 
 /// A station for `chip` (`[image] chip` and a sample image built for it) over `n` ports.
 async fn rig_for(chip: Chip, n: u32, max_jobs: usize) -> Rig {
-    let dir = tempfile::Builder::new().prefix("fl-duplex-").tempdir().unwrap();
-    let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), chip, 64 * 1024).unwrap();
-    let image =
-        flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
-    let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
-    let text = format!(
-        "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\nmanifest = \"{m}\"\n\
-         sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\nbaud = 921600\nafter = \"no-reset\"\n\n[slots]\n{slots}",
-        db = dir.path().join("audit.db").display(),
-        m = manifest.display(),
-        sha = image.sha256().to_hex(),
-        chip = chip.file_name(),
-    );
-    let path = dir.path().join("station.toml");
-    std::fs::write(&path, text).unwrap();
-    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let ports = SimulatedPorts::new();
-    let ctx = StationContext::build(&config, Arc::new(ports.clone()), CancellationToken::new())
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.message));
-    Rig { _dir: dir, config, ctx: Arc::new(ctx), ports }
+    support_station::rig_for("fl-duplex-", chip, n, max_jobs, "baud = 921600\nafter = \"no-reset\"\n").await
 }
 
 fn devnode(k: u32) -> PathBuf {
@@ -108,14 +80,6 @@ async fn run(
     let (_view, end) = tokio::time::timeout(Duration::from_secs(10), station.wait()).await.unwrap();
     end.unwrap();
     (finished, handles)
-}
-
-fn flash_matches(rig: &Rig, handle: &SimHandle) -> bool {
-    let flash = handle.flash();
-    rig.ctx.plan.golden.image.regions().iter().all(|r| {
-        let s = r.offset as usize;
-        flash.get(s..s + r.data.len()) == Some(&r.data[..])
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

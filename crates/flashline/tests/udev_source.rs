@@ -316,3 +316,41 @@ fn ports_open_with_tokio_serial_and_bytes_reach_the_bridged_board() {
     assert_eq!(log.lines().last(), Some("DTR=0 RTS=1"), "{log}");
     h.finish();
 }
+
+/// A chip on its own USB-Serial/JTAG port (303a:1001, ttyACM) re-enumerating on the real
+/// udev path: the remove/add after its job's reset is that job's board (a), and after its
+/// final reset it comes back in its application — as itself or as a TinyUSB device with
+/// another id — and is not a new board (b). The probe plays the job (`--reenum`) and
+/// prints the dispatcher's decisions.
+#[test]
+fn a_board_re_enumerating_on_its_own_usb_port_is_not_a_new_board() {
+    let args: Vec<String> = board("kind=esp-usb,port=1-4,present").to_vec();
+    let mut h = Harness::start(tempfile::tempdir().unwrap(), &args, &["--any", "--reenum"]);
+    let usb_path = format!("{PCI}:4:1.0");
+    let decision = |h: &mut Harness, devnode: &str, want: &str| {
+        let ev = h.next(&["decision"]);
+        assert_eq!((ev["devnode"].as_str(), ev["decision"].as_str()), (Some(devnode), Some(want)), "{ev}");
+    };
+    decision(&mut h, "/dev/ttyACM0", "new-board");
+    assert_eq!(h.next(&["added"])["devnode"], "/dev/ttyACM0");
+
+    // (a) Its job's reset: gone, then back on the same USB path and the next ttyACMn.
+    h.cmd("reenum 0");
+    decision(&mut h, "/dev/ttyACM0", "job-board-left");
+    decision(&mut h, "/dev/ttyACM1", "back-to-job");
+    let back = h.next(&["added"]);
+    assert_device(&back, "added", "/dev/ttyACM1", &usb_path, "303a", "1001", Some("24:0A:C4:00:00:01"));
+
+    // (b) The final reset: back in its application, first as a TinyUSB device with
+    // another id, then as itself — neither is a new board.
+    h.cmd("reenum 0 303a:4001");
+    decision(&mut h, "/dev/ttyACM1", "app-left");
+    decision(&mut h, "/dev/ttyACM2", "back-in-app");
+    let app = h.next(&["added"]);
+    assert_device(&app, "added", "/dev/ttyACM2", &usb_path, "303a", "4001", Some("24:0A:C4:00:00:01"));
+    h.cmd("reenum 0");
+    decision(&mut h, "/dev/ttyACM2", "app-left");
+    decision(&mut h, "/dev/ttyACM3", "back-in-app");
+    let rest = h.finish();
+    assert!(rest.iter().all(|e| e["event"] == "added" || e["event"] == "removed" || e["event"] == "ready"), "{rest:?}");
+}

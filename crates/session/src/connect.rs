@@ -4,6 +4,7 @@
 
 use crate::connection::Connection;
 use crate::error::{Error, Result, Stage};
+use crate::reconnect::{Reconnect, ResetInto};
 use crate::reset::{enter_bootloader, strategies, BeforeReset, ResetStrategy};
 use crate::transport::Transport;
 use flashline_protocol::command::{Command, Sync};
@@ -59,6 +60,7 @@ pub(crate) async fn connect<T: Transport>(
     before: &BeforeReset,
     attempts: u32,
     lines_warned: &mut bool,
+    reconnect: Option<&dyn Reconnect<T>>,
 ) -> Result<Loader> {
     conn.set_stage(Stage::Connect);
     conn.clear_noise();
@@ -69,7 +71,14 @@ pub(crate) async fn connect<T: Transport>(
         conn.drain_input().await?;
         if strategy != ResetStrategy::None {
             tracing::debug!(?strategy, attempt, "resetting into the bootloader");
-            enter_bootloader(conn.port(), strategy, lines_warned).await;
+            match (strategy, reconnect) {
+                (ResetStrategy::UsbJtagSerial, Some(r)) => {
+                    r.resetting(ResetInto::Download);
+                    enter_bootloader(conn.port(), strategy, lines_warned).await;
+                    crate::reconnect::reopen_port(conn, r, Stage::Connect).await?;
+                }
+                _ => enter_bootloader(conn.port(), strategy, lines_warned).await,
+            }
         }
         for _ in 0..SYNC_TRIES {
             if let Some(loader) = sync_once(conn, timeouts::SYNC).await? {

@@ -69,13 +69,20 @@ impl<T: Transport> Connection<T> {
         &self.port
     }
 
-    pub(crate) fn into_port(self) -> T {
-        self.port
+    /// The token that cancels this session.
+    pub(crate) fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
     }
 
-    #[cfg(test)]
-    pub(crate) fn cancel_token(&self) -> &CancellationToken {
-        &self.cancel
+    /// Swaps in a new link to the same board (it re-enumerated); input state starts over.
+    pub(crate) fn replace_port(&mut self, port: T) -> T {
+        self.decoder = SlipDecoder::new();
+        self.frames.clear();
+        std::mem::replace(&mut self.port, port)
+    }
+
+    pub(crate) fn into_port(self) -> T {
+        self.port
     }
 
     /// The boot-log / noise bytes seen most recently, as text for an error message.

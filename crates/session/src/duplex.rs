@@ -18,16 +18,24 @@ pub struct DuplexTransport {
     rts: bool,
     baud: u32,
     hook: Option<LinesHook>,
+    usb_ids: Option<(u16, u16)>,
 }
 
 impl DuplexTransport {
     pub fn new(stream: DuplexStream) -> Self {
-        Self { stream, dtr: false, rts: false, baud: 115_200, hook: None }
+        Self { stream, dtr: false, rts: false, baud: 115_200, hook: None, usb_ids: None }
     }
 
     /// Forwards every modem-line change to `hook` (e.g. `move |d, r| sim.set_lines(d, r)`).
     pub fn with_lines_hook(mut self, hook: impl FnMut(bool, bool) + Send + Sync + 'static) -> Self {
         self.hook = Some(Box::new(hook));
+        self
+    }
+
+    /// The USB id the port reports (a simulated board on its USB-Serial/JTAG port says
+    /// 303a:1001, which selects the USB reset).
+    pub fn with_usb_ids(mut self, vid: u16, pid: u16) -> Self {
+        self.usb_ids = Some((vid, pid));
         self
     }
 
@@ -71,6 +79,10 @@ impl Transport for DuplexTransport {
 
     fn baud(&self) -> u32 {
         self.baud
+    }
+
+    fn usb_ids(&self) -> Option<(u16, u16)> {
+        self.usb_ids
     }
 
     fn name(&self) -> String {

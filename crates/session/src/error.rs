@@ -117,6 +117,9 @@ pub enum Error {
 
     #[error("{stage}: cancelled")]
     Cancelled { stage: Stage },
+
+    #[error("{stage}: the board left USB when it was reset (its own USB-Serial/JTAG port) and did not come back within {waited:.1?} ({reason}): check the cable and the hub port, then plug the board in again")]
+    NotBack { stage: Stage, waited: Duration, reason: String },
 }
 
 impl Error {
@@ -130,7 +133,8 @@ impl Error {
             | Error::Protocol { stage, .. }
             | Error::NeedsStub { stage, .. }
             | Error::InvalidRequest { stage, .. }
-            | Error::Cancelled { stage } => *stage,
+            | Error::Cancelled { stage }
+            | Error::NotBack { stage, .. } => *stage,
             Error::NoSync { .. } | Error::BootLogNoDownload { .. } => Stage::Connect,
             Error::WrongChip { .. } | Error::UnknownChip { .. } | Error::Identify(_) => Stage::Identify,
             Error::StubNotFound { .. }
@@ -209,5 +213,10 @@ mod tests {
         assert!(e.to_string().contains("0x2ce0806f") && e.to_string().contains("esp32c6, esp32h2, esp32p4"), "{e}");
         let e = Error::InvalidRequest { stage: Stage::Erase, reason: "offset not aligned".into() };
         assert_eq!(e.to_string(), "erase: offset not aligned");
+        let e = Error::NotBack { stage: Stage::Connect, waited: Duration::from_secs(5), reason: "no such port".into() };
+        assert!(e.to_string().starts_with("connect: the board left USB when it was reset"), "{e}");
+        assert!(e.to_string().contains("within 5.0s (no such port)"), "{e}");
+        assert_eq!(e.stage(), Stage::Connect);
+        assert!(!e.is_link_loss(), "a board that did not come back is this board's failure");
     }
 }

@@ -15,7 +15,8 @@ use crate::identify::{attach_flash_rom, detect_chip, flash_id, identify, rom_for
 use crate::image::PreparedImage;
 use crate::progress::Progress;
 use crate::read::read_flash;
-use crate::reset::{hard_reset, After, BeforeReset};
+use crate::reconnect::{Reconnect, ResetInto};
+use crate::reset::{hard_reset, strategies, After, BeforeReset, ResetStrategy};
 use crate::stub::StubSet;
 use crate::stub_upload::run_stub;
 use crate::transport::Transport;
@@ -73,6 +74,10 @@ pub struct Flasher<T: Transport> {
     regs: RegCache,
     progress: Progress,
     lines_warned: bool,
+    /// Finds the board again after a reset on its own USB port (none: the port stays).
+    reconnect: Option<Arc<dyn Reconnect<T>>>,
+    /// The port resets through the USB-Serial/JTAG peripheral (it re-enumerates).
+    usb_jtag: bool,
 }
 
 impl<T: Transport> std::fmt::Debug for Flasher<T> {
@@ -85,16 +90,32 @@ impl<T: Transport> Flasher<T> {
     /// Resets, syncs, identifies, uploads the stub (if configured), raises the baud rate
     /// and probes the flash. `cancel` ends any step promptly with [`Error::Cancelled`].
     pub async fn connect(
-        mut port: T,
+        port: T,
         config: &FlasherConfig,
         progress: Progress,
         cancel: CancellationToken,
     ) -> Result<Self> {
+        Self::connect_with(port, config, progress, cancel, None).await
+    }
+
+    /// [`Self::connect`] for a board whose port may vanish when it resets (its own
+    /// USB-Serial/JTAG port): after each such reset `reconnect` finds it again, and it is
+    /// told before the final reset too (see [`crate::reconnect`]).
+    pub async fn connect_with(
+        mut port: T,
+        config: &FlasherConfig,
+        progress: Progress,
+        cancel: CancellationToken,
+        reconnect: Option<Arc<dyn Reconnect<T>>>,
+    ) -> Result<Self> {
         port.set_baud(config.initial_baud).map_err(|e| Error::Io { stage: Stage::Connect, source: e })?;
+        let usb_jtag = strategies(&config.before, port.usb_ids()) == [ResetStrategy::UsbJtagSerial];
         let mut conn = Connection::new(port, cancel);
         let mut lines_warned = false;
         progress.report(Stage::Connect, 0, 0);
-        let loader = connect(&mut conn, &config.before, config.connect_attempts, &mut lines_warned).await?;
+        let loader =
+            connect(&mut conn, &config.before, config.connect_attempts, &mut lines_warned, reconnect.as_deref())
+                .await?;
 
         progress.report(Stage::Identify, 0, 0);
         let mut regs = RegCache::default();
@@ -109,7 +130,7 @@ impl<T: Transport> Flasher<T> {
         }
         let info = identify(&mut conn, &mut regs, chip).await?;
         tracing::info!(%chip, mac = %info.mac, description = %info.description, "identified");
-        let mut f = Self { conn, info, regs, progress, lines_warned };
+        let mut f = Self { conn, info, regs, progress, lines_warned, reconnect, usb_jtag };
 
         // The chip module picks the stub for the board's revision; none runs on some
         // (ESP32-C2 v0.x), and those boards are flashed through the ROM loader.
@@ -221,9 +242,21 @@ impl<T: Transport> Flasher<T> {
     pub async fn finish(mut self, after: After) -> Result<T> {
         self.conn.set_stage(Stage::Reset);
         match after {
-            After::HardReset => hard_reset(self.conn.port(), &mut self.lines_warned).await,
+            After::HardReset => {
+                // On its own USB port the board leaves the bus and comes back in its
+                // application: whoever watches the port must know it is this board.
+                if let (true, Some(r)) = (self.usb_jtag, &self.reconnect) {
+                    r.resetting(ResetInto::App);
+                }
+                hard_reset(self.conn.port(), &mut self.lines_warned).await
+            }
             After::NoReset => {
                 if self.conn.is_stub() {
+                    // The stub's reboot resets the chip: on its own USB port it comes
+                    // back (in download mode) on a new link.
+                    if let (true, Some(r)) = (self.usb_jtag, &self.reconnect) {
+                        r.resetting(ResetInto::Download);
+                    }
                     let p = BeginParams {
                         size: 0,
                         num_blocks: 0,

@@ -168,17 +168,21 @@ pub(crate) struct Lines<'a, T: Transport> {
     port: &'a mut T,
     warned: &'a mut bool,
     broken: bool,
+    /// Failures are expected (the port went away with the reset): no warning.
+    quiet: bool,
 }
 
 impl<'a, T: Transport> Lines<'a, T> {
     pub(crate) fn new(port: &'a mut T, warned: &'a mut bool) -> Self {
-        Self { port, warned, broken: false }
+        Self { port, warned, broken: false, quiet: false }
     }
 
     fn check(&mut self, r: std::io::Result<()>) {
         if let Err(e) = r {
             self.broken = true;
-            if !*self.warned {
+            if self.quiet {
+                tracing::debug!(port = %self.port.name(), error = %e, "line change after the reset failed (port gone)");
+            } else if !*self.warned {
                 *self.warned = true;
                 if is_no_modem_lines(&e) {
                     tracing::warn!(port = %self.port.name(), "port has no modem lines (DTR/RTS); the board was NOT reset — it must already be in download mode");
@@ -251,6 +255,9 @@ pub(crate) async fn enter_bootloader<T: Transport>(port: &mut T, strategy: Reset
             l.sleep(Duration::from_millis(100)).await;
             l.rts(true);
             l.dtr(false);
+            // The chip (and its USB port) reset here: the port may be gone, so the
+            // remaining writes of esptool's sequence may fail, which is no news.
+            l.quiet = true;
             l.rts(true);
             l.sleep(Duration::from_millis(100)).await;
             l.dtr(false);

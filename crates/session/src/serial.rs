@@ -1,10 +1,15 @@
 //! [`Transport`] for real serial ports: USB-serial adapters and PTYs (the simulator).
+//!
+//! Modem-line ioctls run on a helper thread under [`LINES_TIMEOUT`]: on a port whose USB
+//! device vanished (a chip's own USB port re-enumerating as it resets, an unplug) the
+//! driver can block them for seconds, and the session must not stall with it.
 
 use crate::transport::Transport;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_serial::{ClearBuffer, SerialPort, SerialPortBuilderExt, SerialStream};
 
@@ -41,14 +46,49 @@ impl SerialTransport {
     }
 
     fn modem_bits(&self) -> io::Result<nix::libc::c_int> {
-        let mut bits: nix::libc::c_int = 0;
-        // SAFETY: TIOCMGET writes one c_int through the pointer; the fd is owned by `port`.
-        let rc = unsafe { nix::libc::ioctl(self.port.as_raw_fd(), nix::libc::TIOCMGET, &mut bits) };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(bits)
+        bounded(self.port.as_raw_fd(), LINES_TIMEOUT, |fd| {
+            let mut bits: nix::libc::c_int = 0;
+            // SAFETY: TIOCMGET writes one c_int through the pointer; `fd` is open.
+            let rc = unsafe { nix::libc::ioctl(fd, nix::libc::TIOCMGET, &mut bits) };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(bits)
+        })
     }
+}
+
+/// How long one modem-line ioctl may take before the port counts as gone.
+pub const LINES_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Runs `op` on a duplicate of `fd` on a helper thread and waits at most `limit`. A call
+/// that does not return in time is left to finish on its own (it holds only its duplicate
+/// descriptor) and reported as `TimedOut`.
+fn bounded<R: Send + 'static>(
+    fd: RawFd,
+    limit: Duration,
+    op: impl FnOnce(RawFd) -> io::Result<R> + Send + 'static,
+) -> io::Result<R> {
+    // SAFETY: dup of an open descriptor; the result is checked and owned below.
+    let dup = unsafe { nix::libc::dup(fd) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` is a fresh descriptor nobody else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(dup) };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("serial-lines".into()).spawn(move || {
+        let _ = tx.send(op(owned.as_raw_fd()));
+        drop(owned);
+    })?;
+    rx.recv_timeout(limit).unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "setting DTR/RTS did not finish within {limit:?}: the port's device is gone (board reset or unplugged)"
+            ),
+        ))
+    })
 }
 
 impl Transport for SerialTransport {
@@ -74,12 +114,14 @@ impl Transport for SerialTransport {
         if rts {
             bits |= nix::libc::TIOCM_RTS;
         }
-        // SAFETY: TIOCMSET reads one c_int through the pointer; the fd is owned by `port`.
-        let rc = unsafe { nix::libc::ioctl(self.port.as_raw_fd(), nix::libc::TIOCMSET, &bits) };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        bounded(self.port.as_raw_fd(), LINES_TIMEOUT, move |fd| {
+            // SAFETY: TIOCMSET reads one c_int through the pointer; `fd` is open.
+            let rc = unsafe { nix::libc::ioctl(fd, nix::libc::TIOCMSET, &bits) };
+            if rc < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })
     }
 
     fn set_baud(&mut self, baud: u32) -> io::Result<()> {
@@ -158,5 +200,27 @@ mod tests {
         t.set_baud(921_600).unwrap();
         assert_eq!(t.baud(), 921_600);
         t.clear_input().unwrap();
+    }
+
+    /// An ioctl that hangs (a vanished device) costs the limit, not its own duration, and
+    /// errors keep their errno.
+    #[test]
+    fn line_ioctls_are_bounded() {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let t0 = std::time::Instant::now();
+        let e = bounded(pty.slave.as_raw_fd(), Duration::from_millis(50), |_| {
+            std::thread::sleep(Duration::from_secs(2));
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(e.to_string().contains("the port's device is gone"), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+        let e = bounded(pty.slave.as_raw_fd(), LINES_TIMEOUT, |_| -> io::Result<()> {
+            Err(io::Error::from_raw_os_error(nix::libc::ENOTTY))
+        })
+        .unwrap_err();
+        assert!(is_no_modem_lines(&e), "{e:?}");
+        assert!(bounded(pty.slave.as_raw_fd(), LINES_TIMEOUT, |fd| Ok(fd >= 0)).unwrap());
     }
 }

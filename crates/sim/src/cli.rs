@@ -4,6 +4,7 @@ use crate::chips;
 use crate::config::{default_mac_base, BoardConfig, FLASH_SIZES};
 use crate::faults::{TargetedFault, GRAMMAR};
 use crate::timing::TimingMode;
+use crate::usb::LinkMode;
 use clap::Parser;
 use flashline_protocol::chip::Mac;
 use flashline_protocol::flash::{format_size, parse_size};
@@ -44,6 +45,12 @@ pub struct Cli {
     /// Fault knob (repeatable), see FAULT SPECS below.
     #[arg(long = "fault")]
     pub faults: Vec<TargetedFault>,
+    /// uart: behind a USB-UART bridge. usb-serial-jtag: on the chip's own USB port (chips
+    /// with the peripheral only): no baud dependence, and every chip reset re-enumerates
+    /// the port — the PTY goes, a new one appears behind the same boardK link, and
+    /// "boardK reenumerated PATH" is printed.
+    #[arg(long, default_value = "uart")]
+    pub link: LinkMode,
 }
 
 fn parse_chip(s: &str) -> Result<Chip, String> {
@@ -69,6 +76,7 @@ impl Cli {
         cfg.timing = self.timing;
         cfg.faults = self.faults.iter().filter(|f| f.applies_to(k)).map(|f| f.fault.clone()).collect();
         cfg.flash_file = self.flash_dir.as_ref().map(|d| d.join(format!("board{k}.bin")));
+        cfg.link = self.link;
         cfg
     }
 }
@@ -116,5 +124,10 @@ mod tests {
         assert!(Cli::try_parse_from(["espsim", "--chip", "z80", "--link-dir", "/x"]).is_err());
         assert!(Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--flash-size", "3MB"]).is_err());
         assert!(Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--fault", "boom"]).is_err());
+        assert_eq!(cli.board_config(0).link, LinkMode::Uart);
+        let usb = Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--link", "usb-serial-jtag"])
+            .unwrap();
+        assert_eq!(usb.board_config(0).link, LinkMode::UsbSerialJtag);
+        assert!(Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--link", "spi"]).is_err());
     }
 }

@@ -3,9 +3,11 @@
 use crate::chips;
 use crate::faults::Fault;
 use crate::timing::{TimingMode, TimingModel};
+use crate::usb::{LinkMode, UsbTiming};
 use flashline_protocol::chip::Mac;
 use flashline_protocol::Chip;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Flash sizes the simulator offers (each with a Winbond JEDEC id).
 pub const FLASH_SIZES: [u32; 5] = [1 << 20, 2 << 20, 4 << 20, 8 << 20, 16 << 20];
@@ -32,6 +34,13 @@ pub struct BoardConfig {
     /// Register values that replace the chip's power-on ones: another revision, package or
     /// strapping of the same chip (e.g. an ESP32-C2 v0.0, which runs no stub).
     pub registers: Vec<(u32, u32)>,
+    /// How the board is connected: a UART bridge, or the chip's own USB-Serial/JTAG.
+    pub link: LinkMode,
+    /// Test-only: present a chip without the peripheral on USB-Serial/JTAG (the link's
+    /// behaviour does not depend on the chip).
+    pub usb_any_chip: bool,
+    /// Replaces the re-enumeration delay of the timing mode (USB-Serial/JTAG link).
+    pub reenumerate: Option<Duration>,
 }
 
 impl BoardConfig {
@@ -46,7 +55,29 @@ impl BoardConfig {
             flash_file: None,
             timing_model: None,
             registers: Vec::new(),
+            link: LinkMode::Uart,
+            usb_any_chip: false,
+            reenumerate: None,
         }
+    }
+
+    /// The same board on its USB-Serial/JTAG port.
+    pub fn on_usb_serial_jtag(mut self) -> Self {
+        self.link = LinkMode::UsbSerialJtag;
+        self
+    }
+
+    /// The USB-Serial/JTAG link's timing: realistic, or instant bytes with a re-enumeration
+    /// delay of zero (both overridden by [`Self::reenumerate`]).
+    pub fn usb_timing(&self) -> UsbTiming {
+        let mut t = match self.timing {
+            TimingMode::Off => UsbTiming::instant(Duration::ZERO),
+            TimingMode::Realistic => UsbTiming::realistic(),
+        };
+        if let Some(d) = self.reenumerate {
+            t.reenumerate = d;
+        }
+        t
     }
 
     /// The timing model in force.

@@ -11,6 +11,9 @@
 //! - [`timing`]: every timing knob, with sources.
 //! - [`faults`]: fault knobs and their CLI grammar.
 //! - [`transport`]: in-memory duplex and PTY links; `runner` is the IO task between.
+//! - [`usb`]: a board on its own USB-Serial/JTAG port (`--link usb-serial-jtag`,
+//!   [`spawn_usb_duplex`]): USB rate whatever the baud, the peripheral's reset logic, and
+//!   re-enumeration at every chip reset (timing sources in `docs/TIMING.md`).
 //!
 //! Behaviour worth knowing when testing against it:
 //! - Boards start in ROM download mode without printing a banner (as if reset long before
@@ -63,6 +66,7 @@ pub mod spi_engine;
 pub mod stats;
 pub mod timing;
 pub mod transport;
+pub mod usb;
 
 pub use board::{Board, Mode, Output, StubKind};
 pub use config::{default_mac_base, BoardConfig, FLASH_SIZES};
@@ -73,3 +77,5 @@ pub use stats::SimStats;
 pub use timing::{TimingMode, TimingModel};
 pub use transport::duplex::{spawn_duplex, try_spawn_duplex};
 pub use transport::pty::{spawn_pty, PtyBoard};
+pub use transport::usb::{spawn_usb_duplex, UsbLinkEvent};
+pub use usb::{LinkMode, UsbTiming};

@@ -8,6 +8,7 @@ use crate::persist::FlashFile;
 use crate::stats::SimStats;
 use flashline_protocol::chip::Mac;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -49,7 +50,12 @@ impl Inner {
 }
 
 pub(crate) enum Control {
-    Lines { dtr: bool, rts: bool },
+    /// Modem lines; `link` names the link they were set on (None: whichever is up).
+    Lines {
+        dtr: bool,
+        rts: bool,
+        link: Option<u64>,
+    },
     Unplug,
 }
 
@@ -59,6 +65,8 @@ pub struct SimHandle {
     inner: Arc<Mutex<Inner>>,
     ctl: mpsc::UnboundedSender<Control>,
     mac: Mac,
+    /// Number of the board's current link (a USB board gets a new one per enumeration).
+    link: Arc<AtomicU64>,
 }
 
 impl SimHandle {
@@ -89,7 +97,26 @@ impl SimHandle {
 
     /// Modem lines from the host (pyserial convention: `true` = asserted = low).
     pub fn set_lines(&self, dtr: bool, rts: bool) {
-        let _ = self.ctl.send(Control::Lines { dtr, rts });
+        let _ = self.ctl.send(Control::Lines { dtr, rts, link: None });
+    }
+
+    /// Modem lines of the board's current link only: on a USB board, line changes a host
+    /// makes on a port that has since gone away (it re-enumerated) never reach the chip.
+    pub fn link_lines(&self) -> impl Fn(bool, bool) + Send + Sync + 'static {
+        let (ctl, link) = (self.ctl.clone(), self.link.load(Ordering::SeqCst));
+        move |dtr, rts| {
+            let _ = ctl.send(Control::Lines { dtr, rts, link: Some(link) });
+        }
+    }
+
+    /// The board's link is gone: a new one gets the next number.
+    pub(crate) fn next_link(&self) {
+        self.link.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The number of the board's current link.
+    pub(crate) fn current_link(&self) -> u64 {
+        self.link.load(Ordering::SeqCst)
     }
 
     /// Drops the link now.
@@ -124,6 +151,8 @@ pub(crate) fn prepare(
     for chip in chips {
         crate::chips::ensure(chip).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     }
+    crate::usb::check_chip(cfg.chip, cfg.link, cfg.usb_any_chip)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let mut board = Board::new(cfg);
     let file = match &cfg.flash_file {
         Some(p) => Some(FlashFile::open(p, board.flash_mut())?),
@@ -133,32 +162,48 @@ pub(crate) fn prepare(
     inner.sync_flash();
     let inner = Arc::new(Mutex::new(inner));
     let (tx, rx) = mpsc::unbounded_channel();
-    let handle = SimHandle { inner: inner.clone(), ctl: tx, mac: cfg.mac };
+    let handle = SimHandle { inner: inner.clone(), ctl: tx, mac: cfg.mac, link: Arc::new(AtomicU64::new(0)) };
     Ok((inner, handle, rx))
 }
 
-/// What to do when the board unplugs itself.
-pub(crate) type OnClose = Box<dyn FnOnce() + Send>;
+/// Why a link ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkEnd {
+    /// The host closed its end (or the link failed).
+    HostClosed,
+    /// The board was unplugged (or unplugged itself).
+    Unplugged,
+    /// The chip reset on its USB-Serial/JTAG port: a new link enumerates after this long.
+    Reenumerate(Duration),
+}
 
 /// Reads the host's current port baud rate, if the link has one.
 pub(crate) type BaudProbe = Box<dyn Fn() -> Option<u32> + Send>;
 
-/// Runs a board on a link until the link closes (host end gone, or unplug).
+/// Runs a board on a link until the link closes (host end gone, unplug, or a reset that
+/// re-enumerates the board's USB port). `epoch` is the board's time zero: the same for
+/// every link of one board, so its timelines survive a re-enumeration. `link` is this
+/// link's number when the board has several over its life (line changes made on another
+/// are dropped).
+#[allow(clippy::too_many_arguments)] // the link, the board and how this link relates to its others
 pub(crate) async fn run<R, W>(
     inner: Arc<Mutex<Inner>>,
     mut rd: R,
     wr: W,
-    mut ctl: mpsc::UnboundedReceiver<Control>,
+    ctl: &mut mpsc::UnboundedReceiver<Control>,
     retry_on_eof: bool,
     baud_probe: Option<BaudProbe>,
-    on_close: OnClose,
-) where
+    epoch: Instant,
+    link: Option<u64>,
+) -> LinkEnd
+where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let epoch = Instant::now();
+    inner.lock().unwrap_or_else(|p| p.into_inner()).board.link_up();
     let (out_tx, out_rx) = mpsc::unbounded_channel::<Output>();
-    let (closed_tx, mut closed_rx) = oneshot::channel::<()>();
+    let (closed_tx, mut closed_rx) = oneshot::channel::<LinkEnd>();
+    let mut end = LinkEnd::HostClosed;
     let writer = tokio::spawn(write_loop(epoch, wr, out_rx, closed_tx));
     let mut buf = vec![0u8; 16 * 1024];
     let mut ctl_open = true;
@@ -173,7 +218,13 @@ pub(crate) async fn run<R, W>(
                 let now = epoch.elapsed();
                 let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
                 match c {
-                    Some(Control::Lines { dtr, rts }) => g.board.set_lines(now, dtr, rts),
+                    Some(Control::Lines { dtr, rts, link: on }) => {
+                        // Set on a link that has since gone away: never reaches the chip.
+                        let stale = matches!((on, link), (Some(on), Some(ours)) if on != ours);
+                        if !stale {
+                            g.board.set_lines(now, dtr, rts);
+                        }
+                    }
                     Some(Control::Unplug) => g.board.unplug(now),
                     None => ctl_open = false,
                 }
@@ -214,14 +265,23 @@ pub(crate) async fn run<R, W>(
                     let _ = out_tx.send(o);
                 }
             }
-            _ = &mut closed_rx => break,
+            e = &mut closed_rx => {
+                end = e.unwrap_or(LinkEnd::HostClosed);
+                break;
+            }
         }
     }
     drop(out_tx);
     drop(rd);
     // On unplug the writer has already dropped its half; otherwise let it finish sending.
     let _ = writer.await;
-    on_close();
+    // The host may close its end while the board is dropping the link: the board's
+    // reason wins.
+    match inner.lock().unwrap_or_else(|p| p.into_inner()).board.link_end() {
+        Some(None) => LinkEnd::Unplugged,
+        Some(Some(after)) => LinkEnd::Reenumerate(after),
+        None => end,
+    }
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {
@@ -237,7 +297,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     epoch: Instant,
     mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Output>,
-    closed: oneshot::Sender<()>,
+    closed: oneshot::Sender<LinkEnd>,
 ) {
     while let Some(o) = rx.recv().await {
         match o {
@@ -255,7 +315,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                         let n = per_slice.min(bytes.len() - sent);
                         sleep_until_rounded(start + pace.time(sent + n)).await;
                         if wr.write_all(&bytes[sent..sent + n]).await.is_err() {
-                            let _ = closed.send(());
+                            let _ = closed.send(LinkEnd::HostClosed);
                             return;
                         }
                         sent += n;
@@ -267,7 +327,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 tokio::time::sleep_until(epoch + at).await;
                 let _ = wr.shutdown().await;
                 drop(wr);
-                let _ = closed.send(());
+                let _ = closed.send(LinkEnd::Unplugged);
+                return;
+            }
+            Output::Reenumerate { at, back_after } => {
+                tokio::time::sleep_until(epoch + at).await;
+                let _ = wr.shutdown().await;
+                drop(wr);
+                let _ = closed.send(LinkEnd::Reenumerate(back_after));
                 return;
             }
         }

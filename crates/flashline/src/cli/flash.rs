@@ -235,6 +235,8 @@ pub async fn run(args: FlashArgs) -> CliResult {
         plan: &plan,
         opener: &SerialPorts,
         devnode: args.board.port.clone(),
+        usb_ids: None,
+        reconnect: None,
         audit,
         stop,
         removal_grace: std::time::Duration::ZERO,

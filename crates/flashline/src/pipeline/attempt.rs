@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::board::{flash_board, BoardError, Flashed};
 use super::plan::Plan;
-use super::ports::{OpenRequest, PortOpener};
+use super::ports::{BoxTransport, OpenRequest, PortOpener};
 use super::record::StageClock;
 use super::stop::{Stop, StopCause};
 
@@ -85,6 +85,11 @@ pub struct AttemptRun<'a> {
     pub plan: &'a Plan,
     pub opener: &'a dyn PortOpener,
     pub devnode: std::path::PathBuf,
+    /// The port's USB id when known (selects the USB reset for 303a:1001).
+    pub usb_ids: Option<(u16, u16)>,
+    /// Finds the board again when a reset takes its port off the bus (its own USB
+    /// port); `None`: the port stays (USB-UART bridges).
+    pub reconnect: Option<Arc<dyn flashline_session::Reconnect<BoxTransport>>>,
     pub audit: Option<AuditTarget>,
     pub stop: Stop,
     /// How long a run whose port broke waits for the removal event before it records
@@ -145,9 +150,9 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
         let mac = flashline_audit::format_mac(info.mac.0);
         events(AttemptEvent::Identified { chip: info.description.clone(), mac, rework });
     };
-    let req = OpenRequest { devnode: run.devnode.clone(), baud: run.plan.flasher.initial_baud };
+    let req = OpenRequest { devnode: run.devnode.clone(), baud: run.plan.flasher.initial_baud, usb_ids: run.usb_ids };
     let flashed = match run.opener.open(&req).await {
-        Ok(port) => flash_board(port, run.plan, progress, run.stop.token(), on_identified).await,
+        Ok(port) => flash_board(port, run.plan, progress, run.stop.token(), run.reconnect.clone(), on_identified).await,
         Err(e) => Err(BoardError::Open(e)),
     };
     // No stage update may land after the completion: close the channel, let it drain.

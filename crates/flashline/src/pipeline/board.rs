@@ -3,7 +3,8 @@
 
 use flashline_audit::{RegionSummary, SkippedRegion};
 use flashline_session::{
-    BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, Progress, Stage, Transport, VerifyOptions,
+    BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, Progress, Reconnect, Stage, Transport,
+    VerifyOptions,
 };
 
 use super::checks::check_board;
@@ -80,12 +81,15 @@ impl From<SessionError> for BoardError {
 }
 
 /// Runs one board over an open link. `on_identified` sees the board before the checks
-/// (the audit row records who the board is even when it is then refused).
+/// (the audit row records who the board is even when it is then refused). `reconnect`
+/// finds a board again whose port vanishes when it resets (its own USB port; see
+/// [`super::reconnect`]); `None` for USB-UART bridges.
 pub async fn flash_board<T, F, Fut>(
     port: T,
     plan: &Plan,
     progress: Progress,
     cancel: CancellationToken,
+    reconnect: Option<std::sync::Arc<dyn Reconnect<T>>>,
     on_identified: F,
 ) -> Result<Flashed, BoardError>
 where
@@ -93,7 +97,7 @@ where
     F: FnOnce(ChipInfo) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let mut flasher = Flasher::connect(port, &plan.flasher, progress, cancel).await?;
+    let mut flasher = Flasher::connect_with(port, &plan.flasher, progress, cancel, reconnect).await?;
     let info = flasher.info().clone();
     on_identified(info.clone()).await;
     check_board(plan, &info)?;

@@ -21,6 +21,7 @@ mod board;
 mod checks;
 mod plan;
 pub mod ports;
+mod reconnect;
 pub mod record;
 #[cfg(feature = "sim")]
 mod sim_ports;
@@ -31,6 +32,7 @@ pub use board::{flash_board, BoardError, Flashed};
 pub use checks::{check_board, check_image_chip};
 pub use plan::Plan;
 pub use ports::{BoxTransport, OpenError, OpenRequest, PortOpener, SerialPorts};
+pub use reconnect::{BoardWatch, PortReconnect, REENUMERATION_WINDOW};
 #[cfg(feature = "sim")]
-pub use sim_ports::SimulatedPorts;
+pub use sim_ports::{SimulatedPorts, UsbReplug};
 pub use stop::{Stop, StopCause};

@@ -16,10 +16,12 @@ use super::context::StationContext;
 use super::events::{AuditRef, EventReceiver, StationEvent, EVENT_BUFFER};
 use super::job::{self, JobResult, JobUpdate, Outcome, Updates, PROGRESS_BUFFER};
 use super::notify::Notifier;
+use super::reenum::{own_reset, SlotBoard};
 use super::view::{Notice, SlotPhase, SlotView, StationView, Totals};
 use crate::config::{Slots, UnmappedPorts};
 use crate::device::{DeviceError, DeviceEvent, DeviceInfo, DeviceStream};
-use crate::pipeline::{Stop, StopCause};
+use crate::pipeline::{BoardWatch, Stop, StopCause};
+use flashline_session::ResetInto;
 
 /// How long to wait before trying the audit store again after it refused a row.
 const STORE_RETRY: Duration = Duration::from_secs(2);
@@ -41,6 +43,14 @@ struct Entry {
     view: SlotView,
     device: Option<DeviceInfo>,
     abort: Option<Stop>,
+    /// The running job's board watch: its resets off the bus and where it came back.
+    watch: Option<Arc<BoardWatch>>,
+    /// After the job's final reset on the board's own USB port: until then, the board
+    /// coming back (in its application, maybe as another USB device) is not a new board.
+    app_until: Option<Instant>,
+    /// The USB serial number of the slot's last board (a re-enumerated board may come
+    /// back on another path with the same serial).
+    serial: Option<String>,
 }
 
 /// The dispatcher's state.
@@ -254,7 +264,53 @@ impl Dispatcher {
         }
     }
 
+    /// The slot whose board this is, while a reset of that board's own is in flight:
+    /// same USB path, or same USB serial number, within the window after the reset.
+    fn reenumerating(&self, dev: &DeviceInfo, now: Instant) -> Option<(String, ResetInto)> {
+        self.entries.iter().find_map(|(key, e)| {
+            let slot = SlotBoard {
+                usb_path: key,
+                serial: e.serial.as_deref(),
+                job_reset: e.abort.is_some().then(|| e.watch.as_ref().and_then(|w| w.expecting(now))).flatten(),
+                app_until: e.app_until,
+            };
+            own_reset(&slot, dev, now).map(|into| (key.clone(), into))
+        })
+    }
+
+    /// A remove/add that belongs to a board's own reset: handled, not a new board and not
+    /// a removal. Returns false when the event is someone else's.
+    fn on_reenumeration(&mut self, dev: &DeviceInfo, added: bool) -> bool {
+        let Some((key, into)) = self.reenumerating(dev, Instant::now()) else { return false };
+        let entry = self.entries.get_mut(&key).expect("found");
+        let name = entry.view.name.clone();
+        let job = entry.abort.is_some();
+        if !added {
+            tracing::info!(slot = %name, port = %dev.devnode.display(), ?into, "board left USB at its own reset");
+            entry.device = None;
+            return true;
+        }
+        entry.device = Some(dev.clone());
+        entry.view.port = dev.devnode.display().to_string();
+        match (into, job) {
+            (ResetInto::Download, true) => {
+                tracing::info!(slot = %name, port = %dev.devnode.display(), "board back after its reset; its job goes on");
+                if let Some(w) = &entry.watch {
+                    w.came_back(dev.devnode.clone());
+                }
+            }
+            _ => tracing::info!(
+                slot = %name, port = %dev.devnode.display(), id = %dev.vid_pid(),
+                "board back in its application after its final reset; not flashed again"
+            ),
+        }
+        true
+    }
+
     fn on_added(&mut self, dev: DeviceInfo) {
+        if self.on_reenumeration(&dev, true) {
+            return;
+        }
         let Some(name) = self.slot_name(&dev) else {
             tracing::info!(port = %dev.devnode.display(), usb_path = %dev.usb_path, "board on a port [slots] does not name; ignored");
             return;
@@ -265,6 +321,9 @@ impl Dispatcher {
             view: SlotView::new(name.clone(), key.clone(), port.clone()),
             device: None,
             abort: None,
+            watch: None,
+            app_until: None,
+            serial: None,
         });
         if entry.abort.is_some() {
             // The gate never adds twice without a remove; a job still finishing its row
@@ -279,6 +338,8 @@ impl Dispatcher {
             entry.view = SlotView::new(name.clone(), key.clone(), port.clone());
             entry.view.attempts = attempts;
         }
+        entry.app_until = None;
+        entry.serial = dev.serial.clone();
         entry.device = Some(dev);
         if !self.queue.contains(&key) {
             self.queue.push_back(key);
@@ -287,6 +348,9 @@ impl Dispatcher {
     }
 
     fn on_removed(&mut self, dev: &DeviceInfo) {
+        if self.on_reenumeration(dev, false) {
+            return;
+        }
         let key = &dev.usb_path;
         let Some(entry) = self.entries.get_mut(key) else { return };
         entry.device = None;
@@ -351,6 +415,13 @@ impl Dispatcher {
     fn on_finished(&mut self, key: &str, result: JobResult) {
         let Some(entry) = self.entries.get_mut(key) else { return };
         entry.abort = None;
+        // A final reset on the board's own USB port: it comes back running its
+        // application, and that is still this board (shown done, not flashed again).
+        entry.app_until = entry
+            .watch
+            .take()
+            .and_then(|w| w.window_end())
+            .and_then(|(into, until)| (into == ResetInto::App).then_some(until));
         let name = entry.view.name.clone();
         let mac = entry.view.mac.clone();
         let board_present = entry.device.is_some();
@@ -426,6 +497,8 @@ impl Dispatcher {
             }
             let abort = Stop::default();
             entry.abort = Some(abort.clone());
+            let watch = BoardWatch::new();
+            entry.watch = Some(watch.clone());
             // A fresh view for this board (it may have been plugged while the previous
             // job was still finishing, see `on_added`).
             let attempts = entry.view.attempts + 1;
@@ -438,7 +511,7 @@ impl Dispatcher {
             let ctx = self.ctx.clone();
             let task_key = key.clone();
             let handle = self.jobs.spawn(async move {
-                let result = job::run(ctx, dev, slot, abort, updates).await;
+                let result = job::run(ctx, dev, slot, abort, watch, updates).await;
                 (task_key, result)
             });
             self.job_keys.insert(handle.id(), key);

@@ -14,7 +14,10 @@ use tokio::sync::mpsc;
 
 use super::context::StationContext;
 use crate::device::DeviceInfo;
-use crate::pipeline::{self, AttemptEvent, AttemptOutcome, AttemptRun, AuditTarget, CompletionRetry, Stop};
+use crate::pipeline::{
+    self, AttemptEvent, AttemptOutcome, AttemptRun, AuditTarget, BoardWatch, CompletionRetry, OpenRequest,
+    PortReconnect, Stop,
+};
 
 /// How long a job whose port failed waits for the removal event before it records the
 /// failure as the port's (a udev remove trails the broken port by some milliseconds).
@@ -104,6 +107,7 @@ pub async fn run(
     device: DeviceInfo,
     slot: String,
     stop: Stop,
+    watch: Arc<BoardWatch>,
     updates: Updates,
 ) -> JobResult {
     let golden = &ctx.plan.golden;
@@ -135,10 +139,17 @@ pub async fn run(
             })
         }
     };
+    let usb_ids = Some((device.vid, device.pid));
+    // A board on its own USB port comes back elsewhere after each reset; the dispatcher
+    // tells the watch where (see `pipeline::reconnect`).
+    let req = OpenRequest { devnode: device.devnode.clone(), baud: ctx.plan.flasher.initial_baud, usb_ids };
+    let reconnect = Arc::new(PortReconnect::new(ctx.opener.clone(), req, Some(watch)));
     let end = pipeline::run_attempt(AttemptRun {
         plan: &ctx.plan,
         opener: ctx.opener.as_ref(),
         devnode: device.devnode.clone(),
+        usb_ids,
+        reconnect: Some(reconnect),
         audit: Some(audit),
         stop,
         removal_grace: REMOVAL_GRACE,

@@ -15,6 +15,7 @@ pub mod events;
 pub mod golden;
 pub mod job;
 pub mod notify;
+pub mod reenum;
 pub mod serve;
 pub mod view;
 

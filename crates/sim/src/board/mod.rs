@@ -26,6 +26,7 @@ use crate::flash::NorFlash;
 use crate::registers::Registers;
 use crate::stats::SimStats;
 use crate::timing::TimingModel;
+use crate::usb::{LinkMode, UsbLines, UsbReset, UsbTiming};
 use flashline_protocol::chip::Mac;
 use flashline_protocol::command::{self, Request};
 use flashline_protocol::packet::CommandPacket;
@@ -83,6 +84,9 @@ pub enum Output {
     Bytes { at: Duration, bytes: Vec<u8>, pace: Pace },
     /// Close the link at `at` (unplug).
     Close { at: Duration },
+    /// The chip reset on its USB-Serial/JTAG port: the link drops at `at` and a new one
+    /// enumerates `back_after` later (the transport decides how the host sees it).
+    Reenumerate { at: Duration, back_after: Duration },
 }
 
 /// UART pacing of an output run.
@@ -163,6 +167,12 @@ pub struct Board {
     /// The link close was already asked of the transport (unplug, unplug-after). A hung
     /// board is `Dead` too but still plugged in: pulling it must still close its link.
     link_closed: bool,
+    /// UART bridge or the chip's own USB-Serial/JTAG ([`crate::usb`]).
+    link: LinkMode,
+    usb_lines: UsbLines,
+    usb_timing: UsbTiming,
+    /// A USB reset dropped the link; it enumerates again after this long.
+    reenumerating: Option<Duration>,
 }
 
 impl Board {
@@ -217,6 +227,10 @@ impl Board {
             boot_logs: 0,
             host_baud: None,
             link_closed: false,
+            link: cfg.link,
+            usb_lines: UsbLines::default(),
+            usb_timing: cfg.usb_timing(),
+            reenumerating: None,
         };
         if let Some(noise) = b.faults.not_download {
             b.mode = Mode::NotDownload;
@@ -313,6 +327,12 @@ impl Board {
         if self.mode == Mode::Dead {
             return;
         }
+        if self.link == LinkMode::UsbSerialJtag {
+            if let Some(reset) = self.usb_lines.set(dtr, rts) {
+                self.usb_reset(now, reset == UsbReset::Download, ResetCause::PowerOn);
+            }
+            return;
+        }
         let s = Straps::from_lines(dtr, rts);
         let was = self.straps;
         self.straps = s;
@@ -336,7 +356,40 @@ impl Board {
         }
     }
 
-    /// Restart: UART back to 115200, stub gone, boot log printed.
+    /// A (new) link to the host is up: on USB-Serial/JTAG, after the port enumerated.
+    pub fn link_up(&mut self) {
+        self.usb_lines.link_up();
+        self.reenumerating = None;
+    }
+
+    /// How the current link ends, as far as the board knows: unplugged, or dropped by a
+    /// USB reset (and back after the delay). `None`: the board did not end it.
+    pub fn link_end(&self) -> Option<Option<Duration>> {
+        if self.link_closed {
+            Some(None)
+        } else {
+            self.reenumerating.map(Some)
+        }
+    }
+
+    /// How the board is connected.
+    pub fn link(&self) -> LinkMode {
+        self.link
+    }
+
+    /// A chip reset on the USB-Serial/JTAG port: the chip boots while its port is off the
+    /// bus (nobody sees the boot log), and the link drops and enumerates again.
+    fn usb_reset(&mut self, now: Duration, download: bool, cause: ResetCause) {
+        let t = now.max(self.clock.cpu);
+        self.out.push(Output::Reenumerate { at: t, back_after: self.usb_timing.reenumerate });
+        self.reenumerating = Some(self.usb_timing.reenumerate);
+        self.boot(t, download, cause);
+        self.tx_free = self.tx_free.max(t + self.usb_timing.reenumerate);
+        self.ready_at = self.tx_free;
+        self.last_start = self.ready_at;
+    }
+
+    /// Restart: UART back to 115200, stub gone, boot log printed (on a UART link).
     fn boot(&mut self, now: Duration, download: bool, cause: ResetCause) {
         self.stats.resets += 1;
         self.restart_rx_run();
@@ -358,13 +411,18 @@ impl Board {
             return;
         }
         let baud = self.model().banner_baud();
+        let usb = self.link == LinkMode::UsbSerialJtag;
         if download {
-            let text = self.model().download_banner(cause);
-            self.send_raw_at_baud(t, text, baud);
+            if !usb {
+                let text = self.model().download_banner(cause);
+                self.send_raw_at_baud(t, text, baud);
+            }
             self.mode = Mode::Rom;
         } else {
-            let text = self.model().app_banner();
-            self.send_raw_at_baud(t, text, baud);
+            if !usb {
+                let text = self.model().app_banner();
+                self.send_raw_at_baud(t, text, baud);
+            }
             self.mode = Mode::App;
         }
         self.ready_at = self.tx_free;
@@ -390,7 +448,7 @@ impl Board {
                 self.rx_count = 0;
             }
             self.rx_count += 1;
-            let t = self.rx_anchor + self.timing.wire_time(self.baud, self.rx_count as usize);
+            let t = self.rx_anchor + self.link_time(self.rx_count as usize);
             self.rx_free = t;
             if self.faults.unplug_after.is_some_and(|n| self.stats.bytes_in >= n) {
                 self.mode = Mode::Dead;
@@ -525,12 +583,24 @@ impl Board {
             return;
         }
         let start = at.max(self.tx_free);
-        let pace = Pace { bits_per_byte: self.timing.bits_per_byte, baud };
+        let pace = match self.link {
+            LinkMode::Uart => Pace { bits_per_byte: self.timing.bits_per_byte, baud },
+            // USB: the CDC rate, whatever the baud.
+            LinkMode::UsbSerialJtag => Pace { bits_per_byte: 8, baud: self.usb_timing.bits_per_sec() },
+        };
         let end = start + pace.time(bytes.len());
         self.tx_free = end;
         self.clock.cpu = self.clock.cpu.max(end);
         self.stats.bytes_out += bytes.len() as u64;
         self.out.push(Output::Bytes { at: start, bytes, pace });
+    }
+
+    /// Time the first `n` bytes of a back-to-back run take to arrive from the host.
+    fn link_time(&self, n: usize) -> Duration {
+        match self.link {
+            LinkMode::Uart => self.timing.wire_time(self.baud, n),
+            LinkMode::UsbSerialJtag => self.usb_timing.transfer(n),
+        }
     }
 
     /// Borrow the pieces a flash job needs.
@@ -547,7 +617,11 @@ impl Board {
     /// After a stub FLASH_END(0): the chip reboots into the ROM loader.
     pub(crate) fn reboot_to_rom(&mut self) {
         let t = self.clock.cpu;
-        self.boot(t, true, ResetCause::Software);
+        match self.link {
+            LinkMode::Uart => self.boot(t, true, ResetCause::Software),
+            // A software reset resets the USB-Serial/JTAG peripheral too.
+            LinkMode::UsbSerialJtag => self.usb_reset(t, true, ResetCause::Software),
+        }
     }
 
     /// After ROM FLASH_END(1) or stub RUN_USER_CODE: the application starts.

@@ -60,7 +60,7 @@ impl Host {
                         }
                     }
                 }
-                Output::Close { at } => self.closed_at = Some(at),
+                Output::Close { at } | Output::Reenumerate { at, .. } => self.closed_at = Some(at),
             }
         }
         frames

@@ -22,9 +22,12 @@ pub fn spawn_duplex(cfg: BoardConfig) -> (tokio::io::DuplexStream, SimHandle) {
 
 /// [`spawn_duplex`] returning flash-file errors.
 pub fn try_spawn_duplex(cfg: BoardConfig) -> std::io::Result<(tokio::io::DuplexStream, SimHandle)> {
-    let (inner, handle, ctl) = runner::prepare(&cfg)?;
+    let (inner, handle, mut ctl) = runner::prepare(&cfg)?;
     let (host, board_end) = tokio::io::duplex(DUPLEX_BUFFER);
     let (rd, wr) = tokio::io::split(board_end);
-    tokio::spawn(runner::run(inner, rd, wr, ctl, false, None, Box::new(|| {})));
+    let epoch = tokio::time::Instant::now();
+    // One link: a board on its USB-Serial/JTAG port that re-enumerates is gone for good
+    // here (`spawn_usb_duplex` brings it back).
+    tokio::spawn(async move { runner::run(inner, rd, wr, &mut ctl, false, None, epoch, None).await });
     Ok((host, handle))
 }

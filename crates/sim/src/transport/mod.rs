@@ -3,3 +3,4 @@
 
 pub mod duplex;
 pub mod pty;
+pub mod usb;

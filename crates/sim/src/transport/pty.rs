@@ -5,6 +5,12 @@
 //! client has the port open (`EIO` is still tolerated and retried). Modem-line ioctls do
 //! not exist on a PTY, so clients must not rely on DTR/RTS resets. On unplug the master and
 //! slave are closed and the symlink removed, like a USB adapter disappearing.
+//!
+//! A board on its USB-Serial/JTAG port re-enumerates when the chip resets (a stub's
+//! FLASH_END reboot, say): its PTY is closed and the symlink removed, and after the
+//! re-enumeration delay a new PTY appears behind the same symlink, and a line
+//! `boardK reenumerated /dev/pts/N` is printed on stdout — what a harness bridging the
+//! board to a fake tty watches for before it re-plugs that tty.
 
 use crate::config::BoardConfig;
 use crate::runner::{self, SimHandle};
@@ -107,14 +113,61 @@ pub fn spawn_pty(cfg: BoardConfig, link: &Path) -> io::Result<PtyBoard> {
     let (rd, wr) = tokio::io::split(master);
     let link_owned = link.to_path_buf();
     let slave_probe = slave.try_clone()?;
-    let on_close: runner::OnClose = Box::new(move || {
+    let probe: runner::BaudProbe = Box::new(move || host_baud(&slave_probe));
+    let mut ctl = ctl;
+    tokio::spawn(async move {
+        let epoch = tokio::time::Instant::now();
+        let mut end = runner::run(inner.clone(), rd, wr, &mut ctl, true, Some(probe), epoch, None).await;
+        let mut slave = slave;
+        // On USB-Serial/JTAG a chip reset takes the port off the bus: this PTY goes and
+        // a new one appears behind the same link after the re-enumeration delay.
+        while let runner::LinkEnd::Reenumerate(after) = end {
+            drop(slave);
+            let _ = std::fs::remove_file(&link_owned);
+            tokio::time::sleep(after).await;
+            let next = match reenumerated_pty(&link_owned) {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(link = %link_owned.display(), "cannot enumerate the board again: {e}");
+                    return;
+                }
+            };
+            // The one line a harness watches for to learn the new port.
+            println!("{} reenumerated {}", link_name(&link_owned), next.tty.display());
+            slave = next.slave;
+            let probe_fd = slave.try_clone();
+            let probe: Option<runner::BaudProbe> =
+                probe_fd.ok().map(|fd| Box::new(move || host_baud(&fd)) as runner::BaudProbe);
+            let (rd, wr) = tokio::io::split(next.master);
+            end = runner::run(inner.clone(), rd, wr, &mut ctl, true, probe, epoch, None).await;
+        }
         drop(slave);
         let _ = std::fs::remove_file(&link_owned);
     });
-    let probe_fd = slave_probe;
-    let probe: runner::BaudProbe = Box::new(move || host_baud(&probe_fd));
-    tokio::spawn(runner::run(inner, rd, wr, ctl, true, Some(probe), on_close));
     Ok(PtyBoard { handle, link: link.to_path_buf(), tty })
+}
+
+/// The board's link name (`board3`), as espsim prints it.
+fn link_name(link: &Path) -> String {
+    link.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// A fresh PTY for a board that enumerated again.
+struct NextPty {
+    master: PtyMaster,
+    slave: OwnedFd,
+    tty: PathBuf,
+}
+
+fn reenumerated_pty(link: &Path) -> io::Result<NextPty> {
+    let (master, slave, tty) = open_raw_pty()?;
+    if link.symlink_metadata().is_ok() {
+        std::fs::remove_file(link)?;
+    }
+    std::os::unix::fs::symlink(&tty, link)?;
+    // SAFETY: as in `spawn_pty`: the AsyncFd owns the descriptor for its whole lifetime.
+    let fd = unsafe { AsyncFd::register(master) }?;
+    Ok(NextPty { master: PtyMaster { fd }, slave, tty })
 }
 
 /// The baud rate the client set on the port, standard or not (`TCGETS2` reports the

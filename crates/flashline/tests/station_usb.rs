@@ -1,0 +1,149 @@
+//! Boards on their own USB-Serial/JTAG port, through the whole station in process: every
+//! chip reset takes the board off the bus and brings it back (same node or a new one),
+//! and the dispatcher tells the board's own re-enumeration from a new board and from an
+//! unplug.
+//!
+//! (a) re-enumeration during its job's reset → the job reopens the port and goes on;
+//! (b) back in its application after the final reset (303a:1001 again, or a TinyUSB app
+//!     with another id) → not flashed again, the slot shows it done;
+//! (c) an operator's unplug mid-job → a removal, as for any board;
+//! (d) never back → the job fails with the stage named.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use flashline::device::{DeviceInfo, SimulatedDevices};
+use flashline::pipeline::UsbReplug;
+use flashline::station::serve::{Station, Ui};
+use flashline::station::view::SlotPhase;
+use flashline::station::{Control, Outcome, StationEvent};
+use flashline_audit::{AttemptFilter, AttemptResult};
+use flashline_protocol::chip::Mac;
+use flashline_protocol::Chip;
+use flashline_session::Stage;
+use flashline_sim::{BoardConfig, Fault, Mode, SimHandle};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+mod support_station;
+use support_station::{flash_matches, Rig};
+
+/// The default reset and after-flash action: the USB reset is chosen for 303a:1001, and
+/// the final hard reset starts the application.
+async fn rig(n: u32) -> Rig {
+    support_station::rig("fl-usb-", n, n as usize, "").await
+}
+
+/// Board `k` on its own USB port: 303a:1001 (cdc_acm), serial number = its MAC.
+fn usb_info(k: u32) -> DeviceInfo {
+    let devnode = PathBuf::from(format!("/dev/sim-acm{k}"));
+    DeviceInfo {
+        vid: 0x303a,
+        pid: 0x1001,
+        serial: Some(format!("24:0A:C4:44:00:{k:02X}")),
+        driver: Some("cdc_acm".into()),
+        ..DeviceInfo::simulated(k, devnode)
+    }
+}
+
+fn usb_board(k: u32, faults: Vec<Fault>) -> BoardConfig {
+    let mut cfg = BoardConfig::new(Chip::Esp32, Mac([0x24, 0x0a, 0xc4, 0x44, 0x00, k as u8])).on_usb_serial_jtag();
+    // The behaviour under test is the link's; ESP32 stands in for the chips that have it.
+    cfg.usb_any_chip = true;
+    cfg.reenumerate = Some(Duration::from_millis(30));
+    cfg.faults = faults;
+    cfg
+}
+
+fn attach(rig: &Rig, devices: &SimulatedDevices, k: u32, faults: Vec<Fault>, replug: UsbReplug) -> SimHandle {
+    rig.ports.attach_usb(usb_info(k), usb_board(k, faults), devices.clone(), replug).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boards_that_reenumerate_are_flashed_once_and_stay_done() {
+    let rig = rig(3).await;
+    let (station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
+    let mut events = station.subscribe();
+    let handles = [
+        attach(&rig, &devices, 0, Vec::new(), UsbReplug::default()),
+        attach(&rig, &devices, 1, Vec::new(), UsbReplug { new_node: true, ..Default::default() }),
+        // A TinyUSB application enumerates as another device (filtered out as no board).
+        attach(&rig, &devices, 2, Vec::new(), UsbReplug { app_id: Some((0x303a, 0x4001)), ..Default::default() }),
+    ];
+    let (mut started, mut finished, mut removed) = (0, Vec::new(), 0);
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while finished.len() < 3 {
+        match tokio::time::timeout_at(deadline, events.recv()).await.expect("results within the limit").unwrap() {
+            StationEvent::JobStarted { .. } => started += 1,
+            StationEvent::Finished { slot, outcome, .. } => finished.push((slot, outcome)),
+            StationEvent::BoardRemoved { .. } => removed += 1,
+            _ => {}
+        }
+    }
+    assert!(finished.iter().all(|(_, o)| *o == Outcome::Pass), "{finished:?}");
+    // Every board was reset off the bus twice (into download mode, into its app) and came
+    // back; none of that is a new board or a removal.
+    let quiet = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(ev) = tokio::time::timeout_at(quiet, events.recv()).await {
+        match ev.unwrap() {
+            StationEvent::JobStarted { slot, .. } => panic!("{slot} was flashed again"),
+            StationEvent::BoardRemoved { slot } => panic!("{slot} reported removed"),
+            _ => {}
+        }
+    }
+    assert_eq!((started, removed), (3, 0));
+    for h in &handles {
+        assert_eq!(h.mode(), Mode::App, "the application runs");
+        assert_eq!(h.stats().resets, 2, "one reset into download mode, one into the app");
+        assert!(flash_matches(&rig, h));
+    }
+    let view = station.view.borrow().clone();
+    assert!(view.slots.iter().all(|s| s.phase == SlotPhase::Pass), "{:?}", view.slots);
+    let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 3, "one row per board");
+    assert!(rows.iter().all(|r| r.result == AttemptResult::Pass));
+    // Unplugged for good much later: a removal as usual.
+    station.control.send(Control::Shutdown).await.unwrap();
+    let _ = tokio::time::timeout(LIMIT, station.wait()).await.unwrap();
+    drop(devices);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplug_mid_job_is_a_removal_and_a_board_that_never_comes_back_fails_in_connect() {
+    let rig = rig(2).await;
+    let (station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
+    let mut events = station.subscribe();
+    // Slow answers keep the write going long enough to pull the board in it.
+    attach(&rig, &devices, 0, vec![Fault::SlowReplies { ms: 30 }], UsbReplug::default());
+    attach(&rig, &devices, 1, Vec::new(), UsbReplug { never_back: true, ..Default::default() });
+    let mut finished = std::collections::BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while finished.len() < 2 {
+        match tokio::time::timeout_at(deadline, events.recv()).await.expect("results within the limit").unwrap() {
+            StationEvent::Stage { slot, stage: Stage::Write } if slot == "A1" => {
+                rig.ports.detach(&usb_info(0).devnode);
+            }
+            StationEvent::Finished { slot, outcome, .. } => {
+                finished.insert(slot, outcome);
+            }
+            _ => {}
+        }
+    }
+    match &finished["A1"] {
+        Outcome::Fail { stage, reason } => assert_eq!(reason, &format!("board removed during {stage}")),
+        o => panic!("pulled board: {o:?}"),
+    }
+    match &finished["A2"] {
+        Outcome::Fail { stage, reason } => {
+            assert_eq!(stage, "connect");
+            assert!(reason.contains("did not come back within"), "{reason}");
+        }
+        o => panic!("board that never came back: {o:?}"),
+    }
+    station.control.send(Control::Shutdown).await.unwrap();
+    let _ = tokio::time::timeout(LIMIT, station.wait()).await.unwrap();
+    drop(devices);
+    let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.result == AttemptResult::Fail), "{rows:?}");
+}

@@ -1,0 +1,59 @@
+//! A station over in-process simulated ports, built by the one station builder: the rig
+//! of the `station_duplex` and `station_usb` tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use flashline::config::Config;
+use flashline::pipeline::SimulatedPorts;
+use flashline::station::StationContext;
+use flashline_protocol::Chip;
+use flashline_sim::SimHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct Rig {
+    pub _dir: tempfile::TempDir,
+    pub config: Config,
+    pub ctx: Arc<StationContext>,
+    pub ports: SimulatedPorts,
+}
+
+/// `n` slots `A1..An` on `sim-usb-0:K:1.0`, an ESP32 sample image, and `flash` as the
+/// `[flash]` section's body.
+pub async fn rig(prefix: &str, n: u32, max_jobs: usize, flash: &str) -> Rig {
+    rig_for(prefix, Chip::Esp32, n, max_jobs, flash).await
+}
+
+/// Like [`rig`], for `chip` (`[image] chip` and a sample image built for it).
+pub async fn rig_for(prefix: &str, chip: Chip, n: u32, max_jobs: usize, flash: &str) -> Rig {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), chip, 64 * 1024).unwrap();
+    let image =
+        flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
+    let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
+    let text = format!(
+        "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\nmanifest = \"{m}\"\n\
+         sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\n{flash}\n[slots]\n{slots}",
+        db = dir.path().join("audit.db").display(),
+        m = manifest.display(),
+        sha = image.sha256().to_hex(),
+        chip = chip.file_name(),
+    );
+    let path = dir.path().join("station.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let ports = SimulatedPorts::new();
+    let ctx = StationContext::build(&config, Arc::new(ports.clone()), CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    Rig { _dir: dir, config, ctx: Arc::new(ctx), ports }
+}
+
+/// The board's flash holds the golden image.
+pub fn flash_matches(rig: &Rig, handle: &SimHandle) -> bool {
+    let flash = handle.flash();
+    rig.ctx.plan.golden.image.regions().iter().all(|r| {
+        let s = r.offset as usize;
+        flash.get(s..s + r.data.len()) == Some(&r.data[..])
+    })
+}
