@@ -37,6 +37,7 @@ mod identify;
 pub mod image;
 pub mod progress;
 mod read;
+pub mod recover;
 pub mod reset;
 pub mod serial;
 pub mod side_hash;
