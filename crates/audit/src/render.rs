@@ -21,6 +21,14 @@ const TABLE_REASON_CHARS: usize = 60;
 /// chip, image, result, stage (the failed stage; for a running row the stage it is in),
 /// reason, duration, rework. Start times are shown in `tz`, with its offset.
 pub fn table(rows: &[AttemptRow], tz: &TimeZone) -> String {
+    table_with(rows, tz, &|cell| cell)
+}
+
+/// [`table`] with every cell passed through `cell` before the columns are measured: a
+/// terminal's caller escapes the text that came from the database (slot names, ports,
+/// image names, reasons written by hand or by an older version) so it cannot drive the
+/// terminal.
+pub fn table_with(rows: &[AttemptRow], tz: &TimeZone, cell: &dyn Fn(String) -> String) -> String {
     let header =
         ["ID", "STARTED", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "REASON"];
     let right_aligned = [true, false, false, false, false, false, false, false, false, true, false, false];
@@ -46,6 +54,9 @@ pub fn table(rows: &[AttemptRow], tz: &TimeZone) -> String {
                 if r.rework { "yes".into() } else { "no".into() },
                 r.failure_reason.as_deref().map_or("-".into(), |s| one_line(s, TABLE_REASON_CHARS)),
             ]
+            .into_iter()
+            .map(cell)
+            .collect()
         })
         .collect();
     aligned(&header, &right_aligned, &cells)

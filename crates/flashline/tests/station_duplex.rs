@@ -31,6 +31,11 @@ struct Rig {
 /// A station config over `n` simulated ports, built by the one station builder with the
 /// simulated-ports opener.
 async fn rig(n: u32, max_jobs: usize) -> Rig {
+    rig_with(n, max_jobs, "").await
+}
+
+/// [`rig`] with `extra` appended to the config (whole tables).
+async fn rig_with(n: u32, max_jobs: usize, extra: &str) -> Rig {
     let dir = tempfile::Builder::new().prefix("fl-duplex-").tempdir().unwrap();
     let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), Chip::Esp32, 64 * 1024).unwrap();
     let image =
@@ -38,7 +43,7 @@ async fn rig(n: u32, max_jobs: usize) -> Rig {
     let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
     let text = format!(
         "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\nmanifest = \"{m}\"\n\
-         sha256 = \"{sha}\"\nchip = \"esp32\"\n\n[flash]\nbaud = 921600\nafter = \"no-reset\"\n\n[slots]\n{slots}",
+         sha256 = \"{sha}\"\nchip = \"esp32\"\n\n[flash]\nbaud = 921600\nafter = \"no-reset\"\n\n[slots]\n{slots}\n{extra}",
         db = dir.path().join("audit.db").display(),
         m = manifest.display(),
         sha = image.sha256().to_hex(),
@@ -225,4 +230,37 @@ async fn max_jobs_limits_the_boards_flashed_at_once() {
     station.control.send(Control::Shutdown).await.unwrap();
     let _ = tokio::time::timeout(LIMIT, station.wait()).await.unwrap();
     drop(devices);
+}
+
+/// `[recovery] power_cycle = "uhubctl"`: a board that answers nothing gets its hub port
+/// power-cycled with `uhubctl -l HUB -p PORT -a cycle` (a fake uhubctl on `PATH` records
+/// its arguments), the row is recorded as the connect failure it was, and the reason says
+/// what was done. A board that answers is never cycled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_that_does_not_answer_is_power_cycled_when_configured() {
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let fake = bin.path().join("uhubctl");
+    std::fs::write(&fake, format!("#!/bin/sh\necho \"$@\" >> '{}'\n", calls.display())).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    // No other test of this binary runs a program by name.
+    std::env::set_var("PATH", path);
+
+    let rig = rig_with(2, 2, "[recovery]\npower_cycle = \"uhubctl\"\n").await;
+    let boards = vec![
+        board(Chip::Esp32, 0, Vec::new()),
+        board(Chip::Esp32, 1, vec![Fault::NotDownload(flashline_sim::BootNoise::Silent)]),
+    ];
+    let (finished, _) = run(&rig, boards, &[]).await;
+    assert_eq!(finished["A1"], Outcome::Pass);
+    match &finished["A2"] {
+        Outcome::Fail { stage, reason } => {
+            assert_eq!(stage, "connect");
+            assert!(reason.contains("power-cycled the hub port (uhubctl -l 0 -p 1 -a cycle)"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(calls, "-l 0 -p 1 -a cycle\n", "one cycle, of the silent board's port only");
 }

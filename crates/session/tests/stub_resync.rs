@@ -1,10 +1,11 @@
 //! A flasher stub whose host vanished in the middle of a frame (a daemon killed mid-write
-//! on a fixture without reset lines) answers the next host's connect.
+//! on a fixture without reset lines), or while the stub streamed its flash back, answers
+//! the next host's connect.
 
 mod common;
 
 use common::*;
-use flashline_protocol::command::{BeginParams, Command, FlashDeflBegin, FlashDeflData, Sync};
+use flashline_protocol::command::{BeginParams, Command, FlashDeflBegin, FlashDeflData, ReadFlash, Sync};
 use flashline_protocol::slip;
 use flashline_session::*;
 use std::time::Duration;
@@ -87,4 +88,27 @@ async fn a_stub_in_phase_is_found_without_recovery() {
     // A frame cut exactly at its end leaves nothing half done: the first SYNC answers.
     let (mut port, _sim) = vanish_mid_frame(|n| n).await;
     assert!(plain_syncs_answered(&mut port).await);
+}
+
+#[tokio::test]
+async fn a_stub_left_streaming_its_flash_answers_the_next_connect() {
+    let (f, sim) = connect(Chip::Esp32, true).await;
+    let mut port = f.finish(After::StayInStub).await.unwrap();
+    let read = ReadFlash { offset: 0, len: 256 * 1024, packet_size: 0x1000, max_in_flight: 64 };
+    port.write_all(&slip::encode(&read.to_packet().to_bytes())).await.unwrap();
+    port.flush().await.unwrap();
+    // The first data packets arrive; then the host vanishes without acknowledging them.
+    let mut buf = vec![0u8; 8192];
+    let mut got = 0;
+    while got < 0x1000 {
+        got += tokio::time::timeout(Duration::from_secs(2), port.read(&mut buf)).await.unwrap().unwrap();
+    }
+    let f = bounded(
+        Duration::from_secs(20),
+        Flasher::connect(port, &config(true), Progress::none(), CancellationToken::new()),
+    )
+    .await
+    .unwrap();
+    assert!(f.is_stub());
+    assert_eq!(f.info().mac, sim.mac());
 }

@@ -216,7 +216,7 @@ async fn query(db: DbArgs, q: QueryArgs) -> CliResult {
         rows.truncate(n as usize);
     }
     let text = match q.format {
-        Format::Table => render::table(&rows, &tz),
+        Format::Table => render::table_with(&rows, &tz, &|c| crate::text::escape_for_terminal(&c).into_owned()),
         Format::Json => {
             let mut s = render::json(&rows);
             s.push('\n');

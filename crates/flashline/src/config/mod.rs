@@ -13,6 +13,7 @@
 
 mod database;
 pub mod error;
+pub mod recovery;
 mod sections;
 mod slot_location;
 mod slots;
@@ -26,6 +27,7 @@ use toml::Spanned;
 
 pub use database::check_database_path;
 pub use error::ConfigError;
+pub use recovery::{PowerCycle, RecoveryConfig};
 pub use sections::{
     DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel, UnmappedPorts, VerifyMode,
 };
@@ -66,6 +68,7 @@ pub struct Config {
     pub devices: DevicesConfig,
     pub slots: Slots,
     pub log: LogConfig,
+    pub recovery: RecoveryConfig,
     /// The file this was read from.
     path: PathBuf,
 }
@@ -90,6 +93,8 @@ struct RawConfig {
     slots: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    recovery: RecoveryConfig,
 }
 
 impl Config {
@@ -128,6 +133,7 @@ impl Config {
             devices: raw.devices.validate(&ctx)?,
             slots: Slots::validate(raw.slots, &ctx)?,
             log: raw.log,
+            recovery: raw.recovery,
             path: path.to_path_buf(),
         })
     }

@@ -20,6 +20,7 @@ use super::view::{Notice, SlotPhase, SlotView, StationView, Totals};
 use crate::config::{Slots, UnmappedPorts};
 use crate::device::{DeviceError, DeviceEvent, DeviceInfo, DeviceStream};
 use crate::pipeline::{Stop, StopCause};
+use crate::text::{escaped_path, Escaped};
 
 /// How long to wait before trying the audit store again after it refused a row.
 const STORE_RETRY: Duration = Duration::from_secs(2);
@@ -256,7 +257,7 @@ impl Dispatcher {
 
     fn on_added(&mut self, dev: DeviceInfo) {
         let Some(name) = self.slot_name(&dev) else {
-            tracing::info!(port = %dev.devnode.display(), usb_path = %dev.usb_path, "board on a port [slots] does not name; ignored");
+            tracing::info!(port = %escaped_path(&dev.devnode), usb_path = %Escaped(&dev.usb_path), "board on a port [slots] does not name; ignored");
             return;
         };
         let key = dev.usb_path.clone();
