@@ -9,7 +9,8 @@
 //! each with the row at that sequence number.
 //!
 //! Accepted input, one entry per line: `journalctl -o json` (the fields at the top level,
-//! values as strings), flashline's own JSON log (the fields in lower case, at the top level
+//! values as strings, or in `MESSAGE` when the daemon logged text to a journal stream),
+//! flashline's own JSON log (the fields in lower case, at the top level
 //! or under `fields`), and its text log (`flashline_chain_seq=12
 //! flashline_chain_head=…`). Lines without the fields are skipped; a line that has them
 //! but not in a valid form is an error naming the line, since a mangled anchor must not
@@ -103,7 +104,11 @@ fn json_fields(line: &str) -> Option<Fields> {
         }
     };
     let fields = (get(SEQ_FIELD), get(HEAD_FIELD), get(DATABASE_FIELD));
-    (fields.0.is_some() || fields.1.is_some()).then_some(fields)
+    if fields.0.is_some() || fields.1.is_some() {
+        return Some(fields);
+    }
+    // The journal's copy of a text log written to stderr: the fields are in the message.
+    obj.get("MESSAGE").and_then(Json::as_str).and_then(text_fields)
 }
 
 /// The anchor fields of a text log line (`key=value` pairs, values maybe quoted).
@@ -138,10 +143,11 @@ mod tests {
              {{\"MESSAGE\":\"board passed\",\"SLOT\":\"A1\"}}\n\
              {{\"timestamp\":\"x\",\"fields\":{{\"message\":\"audit chain head\",\"flashline_chain_seq\":9,\"flashline_chain_head\":\"{H}\"}}}}\n\
              2026-12-05T10:00:00Z  INFO flashline: audit chain head flashline_chain_seq=11 flashline_chain_head={H} flashline_database=\"/db\"\n\
-             not json, no fields\n"
+             not json, no fields\n\
+             {{\"MESSAGE\":\"INFO flashline: audit chain head flashline_chain_seq=12 flashline_chain_head={H}\"}}\n"
         );
         let a = parse_anchors(&text).unwrap();
-        assert_eq!(a.iter().map(|a| a.seq).collect::<Vec<_>>(), [7, 9, 11]);
+        assert_eq!(a.iter().map(|a| a.seq).collect::<Vec<_>>(), [7, 9, 11, 12]);
         assert_eq!(a[0].database.as_deref(), Some("/var/lib/flashline/audit.db"));
         assert_eq!(a[1].database, None);
         assert_eq!(a[2].database.as_deref(), Some("/db"));

@@ -42,12 +42,14 @@ impl std::str::FromStr for AnchorSource {
     }
 }
 
-/// The `journalctl` arguments: flashline's entries, as JSON, only the anchor fields.
+/// The `journalctl` arguments: flashline's entries, as JSON, only the fields anchors are
+/// read from.
 pub const JOURNALCTL_ARGS: &[&str] = &[
     "--no-pager",
     "--output=json",
     "--identifier=flashline",
-    "--output-fields=FLASHLINE_CHAIN_SEQ,FLASHLINE_CHAIN_HEAD,FLASHLINE_DATABASE",
+    // MESSAGE too: a daemon logging text to its journal stream has the fields in there.
+    "--output-fields=FLASHLINE_CHAIN_SEQ,FLASHLINE_CHAIN_HEAD,FLASHLINE_DATABASE,MESSAGE",
 ];
 
 /// The anchors of `source` that belong to `database`.
