@@ -175,6 +175,12 @@ fn sigkill_at_random_moments_loses_nothing() {
     }
     let (power_cycles, silent) = (fx.power_cycles, fx.silent);
     let tb = fx.tb;
+    // Boards a kill left mid-frame, brought back by the session's resynchronisation.
+    let resynced = tb
+        .events
+        .iter()
+        .filter(|(_, v)| v["message"].as_str().is_some_and(|m| m.contains("resynchronising SLIP delimiter")))
+        .count();
     let repaired = started(&tb, start, usize::MAX);
     assert_eq!(tb.quit(), "0", "the last daemon stops cleanly on SIGTERM");
     let now = st.look();
@@ -198,7 +204,8 @@ fn sigkill_at_random_moments_loses_nothing() {
     let in_stage = |s: &str| stages_hit.iter().filter(|h| h.as_deref() == Some(s)).count();
     println!(
         "{KILLS} kills in {:.1?}: {} rows, {interrupted} interrupted, {power_cycles} boards power-cycled \
-         ({silent} of them silent at connect); rows the kills caught in write: {}, in verify: {}, other stages: {:?}",
+         ({silent} of them silent at connect), {resynced} resynchronised; rows the kills caught in write: {}, \
+         in verify: {}, other stages: {:?}",
         t0.elapsed(),
         now.rows.len(),
         in_stage("write"),
