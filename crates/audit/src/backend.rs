@@ -15,8 +15,10 @@
 //! - `complete_attempt` completes a `running` row exactly once and appends it to the hash
 //!   chain ([`crate::chain`]) in the same transaction: `seq` is dense, `prev_hash` is the
 //!   previous row's `row_hash`, the head advances. `current_stage` is cleared.
-//! - `close_interrupted` completes every `running` row as `interrupted` (failure stage =
-//!   its last `current_stage`, or [`crate::UNKNOWN_STAGE`]).
+//! - `begin_attempt` also raises the begun-attempt mark to the new id; `close_interrupted`
+//!   completes every `running` row as `interrupted` (failure stage = its last
+//!   `current_stage`, or [`crate::UNKNOWN_STAGE`]), with [`crate::INTERRUPTED_REASON`] for
+//!   rows at or below the mark and [`crate::FORGED_RUNNING_REASON`] for rows above it.
 //! - `query` returns rows matching every set field of the filter, newest first (start
 //!   time, then id), at most `limit`. `stats` counts attempts by start time in
 //!   `[since, until)` ([`crate::Stats::from_groups`] does the arithmetic).
@@ -33,10 +35,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::anchor::Anchor;
 use crate::chain::ChainHead;
 use crate::error::Result;
 use crate::integrity::IntegrityReport;
-use crate::model::{AttemptId, AttemptRow, Completion, Identity, NewAttempt};
+use crate::model::{AttemptId, AttemptRow, ClosedRunning, Completion, Identity, NewAttempt};
 use crate::query::AttemptFilter;
 use crate::stats::Stats;
 use crate::synthetic::{SyntheticSpec, SyntheticSummary};
@@ -72,8 +75,9 @@ pub trait AuditBackend: fmt::Debug + Send + Sync + 'static {
     /// Completes a running row and appends it to the chain.
     fn complete_attempt<'a>(&'a self, id: AttemptId, completion: &'a Completion) -> BoxFuture<'a, Result<()>>;
 
-    /// Completes every running row as interrupted, ended at `now`; returns how many.
-    fn close_interrupted(&self, now: Timestamp) -> BoxFuture<'_, Result<u64>>;
+    /// Completes every running row as interrupted, ended at `now`; says which were begun
+    /// by a daemon and which were not (above the begun-attempt mark).
+    fn close_interrupted(&self, now: Timestamp) -> BoxFuture<'_, Result<ClosedRunning>>;
 
     /// One row by id (`NotFound` when there is none).
     fn get(&self, id: AttemptId) -> BoxFuture<'_, Result<AttemptRow>>;
@@ -87,8 +91,9 @@ pub trait AuditBackend: fmt::Debug + Send + Sync + 'static {
     /// The end of the chain as recorded.
     fn chain_head(&self) -> BoxFuture<'_, Result<ChainHead>>;
 
-    /// Walks the whole chain.
-    fn verify_chain(&self) -> BoxFuture<'_, Result<ChainReport>>;
+    /// Walks the whole chain, comparing it with `anchors` (heads recorded outside the
+    /// database; empty: none).
+    fn verify_chain<'a>(&'a self, anchors: &'a [Anchor]) -> BoxFuture<'a, Result<ChainReport>>;
 
     /// The database's own consistency check.
     fn integrity_check(&self) -> BoxFuture<'_, Result<IntegrityReport>>;

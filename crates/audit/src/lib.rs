@@ -40,6 +40,7 @@
 //! a factory for it: `crates/audit/tests/sqlite_contract.rs` shows how (one
 //! `contract_tests!` line plus a fixture that opens, reopens and tampers with a database).
 
+pub mod anchor;
 mod backend;
 pub mod chain;
 mod error;
@@ -57,6 +58,7 @@ mod time;
 pub mod verify;
 mod zone;
 
+pub use anchor::{parse_anchors, Anchor, AnchorParseError};
 pub use backend::{AuditBackend, BoxFuture};
 pub use chain::{ChainHead, GENESIS_HASH};
 pub use error::{AuditError, BoxError, Result};
@@ -65,8 +67,8 @@ pub use integrity::IntegrityReport;
 pub use jiff::tz::TimeZone;
 pub use mac::{format_mac, normalize_mac};
 pub use model::{
-    AttemptId, AttemptResult, AttemptRow, Completion, Failure, Identity, NewAttempt, RegionSummary, SkippedRegion,
-    StageTimings, UsbInfo, INTERRUPTED_REASON,
+    AttemptId, AttemptResult, AttemptRow, ClosedRunning, Completion, Failure, Identity, NewAttempt, RegionSummary,
+    SkippedRegion, StageTimings, UsbInfo, FORGED_RUNNING_REASON, INTERRUPTED_REASON,
 };
 pub use options::{Durability, StoreOptions};
 pub use query::{AttemptFilter, ImageMatch};

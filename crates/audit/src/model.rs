@@ -10,6 +10,28 @@ use crate::time::Timestamp;
 /// The reason recorded for a row that was still `running` when the daemon started again.
 pub const INTERRUPTED_REASON: &str = "daemon stopped before the job finished";
 
+/// The reason recorded for a `running` row found at start-up that no daemon began: its id
+/// is above the high-water mark the store records with every begun attempt, so it was
+/// inserted while no daemon ran (see SECURITY.md, "Forged running rows").
+pub const FORGED_RUNNING_REASON: &str =
+    "running row not left by this daemon; possibly forged (inserted while no daemon ran)";
+
+/// What [`crate::AuditStore::close_left_running`] closed at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClosedRunning {
+    /// Rows a daemon began and did not finish: closed with [`INTERRUPTED_REASON`].
+    pub interrupted: Vec<AttemptId>,
+    /// Rows no daemon began: closed with [`FORGED_RUNNING_REASON`].
+    pub suspect: Vec<AttemptId>,
+}
+
+impl ClosedRunning {
+    /// Rows closed, of both kinds.
+    pub fn total(&self) -> u64 {
+        (self.interrupted.len() + self.suspect.len()) as u64
+    }
+}
+
 /// Primary key of an attempt row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

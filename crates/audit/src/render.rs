@@ -22,6 +22,14 @@ const TABLE_REASON_CHARS: usize = 60;
 /// reason, duration, rework, and what the write did to the flash ([`flash_summary`]).
 /// Start times are shown in `tz`, with its offset.
 pub fn table(rows: &[AttemptRow], tz: &TimeZone) -> String {
+    table_with(rows, tz, &|cell| cell)
+}
+
+/// [`table`] with every cell passed through `cell` before the columns are measured: a
+/// terminal's caller escapes the text that came from the database (slot names, ports,
+/// image names, reasons written by hand or by an older version) so it cannot drive the
+/// terminal.
+pub fn table_with(rows: &[AttemptRow], tz: &TimeZone, cell: &dyn Fn(String) -> String) -> String {
     let header = [
         "ID", "STARTED", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "FLASH", "REASON",
     ];
@@ -49,6 +57,9 @@ pub fn table(rows: &[AttemptRow], tz: &TimeZone) -> String {
                 flash_summary(&r.region_summary),
                 r.failure_reason.as_deref().map_or("-".into(), |s| one_line(s, TABLE_REASON_CHARS)),
             ]
+            .into_iter()
+            .map(cell)
+            .collect()
         })
         .collect();
     aligned(&header, &right_aligned, &cells)

@@ -8,12 +8,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::anchor::Anchor;
 use crate::backend::AuditBackend;
 use crate::chain::ChainHead;
 use crate::error::{AuditError, Result};
 use crate::integrity::IntegrityReport;
 use crate::mac::normalize_mac;
-use crate::model::{normalize_sha256, AttemptId, AttemptRow, Completion, Identity, NewAttempt};
+use crate::model::{normalize_sha256, AttemptId, AttemptRow, ClosedRunning, Completion, Identity, NewAttempt};
 use crate::options::StoreOptions;
 use crate::query::AttemptFilter;
 use crate::sqlite::SqliteBackend;
@@ -157,13 +158,35 @@ impl AuditStore {
     /// last stage recorded with [`AuditStore::set_stage`] ("interrupted during write"), or
     /// [`UNKNOWN_STAGE`] when none was. Call once at daemon start, before any job begins,
     /// never from a tool that runs beside the daemon (a read-only store refuses it).
+    ///
+    /// A row that no daemon began (above the begun-attempt mark: inserted while no daemon
+    /// ran) is closed too, with [`crate::FORGED_RUNNING_REASON`], and logged as a warning
+    /// naming its id; [`AuditStore::close_left_running`] tells the two kinds apart.
     pub async fn close_interrupted(&self) -> Result<u64> {
+        Ok(self.close_left_running().await?.total())
+    }
+
+    /// [`AuditStore::close_interrupted`], saying which rows a daemon left and which it did
+    /// not.
+    pub async fn close_left_running(&self) -> Result<ClosedRunning> {
         self.writable()?;
-        let n = self.backend.close_interrupted(Timestamp::now()).await?;
-        if n > 0 {
-            tracing::warn!(database = %self.location(), rows = n, "closed attempts left running as interrupted");
+        let closed = self.backend.close_interrupted(Timestamp::now()).await?;
+        if !closed.interrupted.is_empty() {
+            tracing::warn!(
+                database = %self.location(),
+                rows = closed.interrupted.len(),
+                "closed attempts left running as interrupted"
+            );
         }
-        Ok(n)
+        for id in &closed.suspect {
+            tracing::warn!(
+                database = %self.location(),
+                attempt_id = id.0,
+                "a running row that no daemon began was found at start-up (possibly forged): closed as interrupted \
+                 with that reason; look at who could write the database"
+            );
+        }
+        Ok(closed)
     }
 
     /// One attempt by id.
@@ -189,7 +212,14 @@ impl AuditStore {
 
     /// Walks the whole chain; see [`crate::verify`] for what each finding means.
     pub async fn verify_chain(&self) -> Result<ChainReport> {
-        self.backend.verify_chain().await
+        self.backend.verify_chain(&[]).await
+    }
+
+    /// [`AuditStore::verify_chain`], also comparing the chain with `anchors`: heads
+    /// recorded outside the database ([`crate::anchor`]). Catches a chain rewritten and
+    /// recomputed after an anchor was written.
+    pub async fn verify_chain_with_anchors(&self, anchors: &[Anchor]) -> Result<ChainReport> {
+        self.backend.verify_chain(anchors).await
     }
 
     /// The database's own check of its structures (SQLite: `PRAGMA integrity_check`).
@@ -244,7 +274,7 @@ mod tests {
         fn complete_attempt<'a>(&'a self, _: AttemptId, _: &'a Completion) -> BoxFuture<'a, Result<()>> {
             unreachable!("complete_attempt reached the backend")
         }
-        fn close_interrupted(&self, _: Timestamp) -> BoxFuture<'_, Result<u64>> {
+        fn close_interrupted(&self, _: Timestamp) -> BoxFuture<'_, Result<ClosedRunning>> {
             unreachable!("close_interrupted reached the backend")
         }
         fn get(&self, _: AttemptId) -> BoxFuture<'_, Result<AttemptRow>> {
@@ -259,7 +289,7 @@ mod tests {
         fn chain_head(&self) -> BoxFuture<'_, Result<ChainHead>> {
             unreachable!("chain_head reached the backend")
         }
-        fn verify_chain(&self) -> BoxFuture<'_, Result<ChainReport>> {
+        fn verify_chain<'a>(&'a self, _: &'a [Anchor]) -> BoxFuture<'a, Result<ChainReport>> {
             unreachable!("verify_chain reached the backend")
         }
         fn integrity_check(&self) -> BoxFuture<'_, Result<IntegrityReport>> {

@@ -18,11 +18,19 @@
 //! original hash, which is unknown), so one edit gives one finding. At the end the last
 //! row is compared with the recorded [`ChainHead`], which catches deleted or appended
 //! newest rows.
+//!
+//! None of this notices a chain that was rewritten *and recomputed* from some row on, head
+//! included: every link then holds. Anchors do ([`crate::anchor`]): heads recorded outside
+//! the database. Given some ([`ChainWalker::with_anchors`]), the walker compares each with
+//! the stored hash of the row at its sequence number and reports the first that differs
+//! ([`ChainProblem::AnchorMismatch`]) or that lies beyond the chain's end
+//! ([`ChainProblem::AnchorBeyondChain`]).
 
 use std::fmt;
 
 use serde::Serialize;
 
+use crate::anchor::Anchor;
 use crate::chain::{self, ChainHead, Value, CHAIN_COLUMNS, GENESIS_HASH, PREV_HASH_INDEX};
 
 /// One finding of [`crate::AuditStore::verify_chain`].
@@ -45,6 +53,21 @@ pub enum ChainProblem {
     /// The head's attempt exists but with a different hash (changed and re-hashed), or the
     /// head record itself was edited.
     HeadMismatch { head_seq: i64, head_hash: String, last_seq: i64, last_hash: String },
+    /// The first anchor (a head recorded outside the database) that the chain does not
+    /// hold: the row at `seq` has another hash, so the chain was rewritten at or before
+    /// `seq` and recomputed. `later` more anchors do not match either.
+    AnchorMismatch {
+        seq: i64,
+        /// The row now at `seq` (`None`: there is none, it was deleted).
+        id: Option<i64>,
+        anchored_hash: String,
+        stored_hash: Option<String>,
+        source: String,
+        later: u64,
+    },
+    /// The first anchor beyond the chain's last row: rows up to `seq` existed and are gone
+    /// (deleted, head rewound).
+    AnchorBeyondChain { seq: i64, last_seq: i64, source: String, later: u64 },
 }
 
 impl fmt::Display for ChainProblem {
@@ -74,7 +97,28 @@ impl fmt::Display for ChainProblem {
                 f,
                 "chain head (seq {head_seq}) does not match the last row (seq {last_seq}): it was changed and re-hashed, or the head was edited"
             ),
+            AnchorMismatch { seq, id, source, later, .. } => write!(
+                f,
+                "seq {seq} (attempt {}): the chain head anchored outside the database ({source}) has another hash: \
+                 the chain was rewritten at or before seq {seq} and recomputed{}",
+                id.map_or("?".into(), |i| format!("#{i}")),
+                later_note(*later)
+            ),
+            AnchorBeyondChain { seq, last_seq, source, later } => write!(
+                f,
+                "the chain ends at seq {last_seq} but a head at seq {seq} was anchored outside the database ({source}): \
+                 rows were deleted and the head rewound{}",
+                later_note(*later)
+            ),
         }
+    }
+}
+
+fn later_note(later: u64) -> String {
+    if later == 0 {
+        String::new()
+    } else {
+        format!(" ({later} later anchor(s) do not match either)")
     }
 }
 
@@ -83,6 +127,8 @@ impl fmt::Display for ChainProblem {
 pub struct ChainReport {
     /// Chained (completed) rows read.
     pub rows_checked: u64,
+    /// Anchors compared with the chain ([`ChainWalker::with_anchors`]).
+    pub anchors_checked: u64,
     pub head: ChainHead,
     pub problems: Vec<ChainProblem>,
 }
@@ -132,6 +178,13 @@ pub struct ChainWalker {
     seen_head: bool,
     after_head: Vec<(i64, i64)>,
     head_id_hash: Option<Option<String>>,
+    /// Anchors not reached yet, by ascending `seq` (reversed: the next one is last).
+    anchors: Vec<Anchor>,
+    anchors_checked: u64,
+    /// Anchors the chain does not hold: (anchor, stored hash and id of the row at its
+    /// `seq`, when there is one).
+    anchor_misses: Vec<(Anchor, Option<String>, Option<i64>)>,
+    last_seq: i64,
 }
 
 impl ChainWalker {
@@ -150,11 +203,59 @@ impl ChainWalker {
             seen_head,
             after_head: Vec::new(),
             head_id_hash: None,
+            anchors: Vec::new(),
+            anchors_checked: 0,
+            anchor_misses: Vec::new(),
+            last_seq: 0,
         }
+    }
+
+    /// Also compares the chain with `anchors`, heads recorded outside the database.
+    pub fn with_anchors(mut self, mut anchors: Vec<Anchor>) -> Self {
+        anchors.sort_by_key(|a| std::cmp::Reverse(a.seq));
+        self.anchors_checked = anchors.len() as u64;
+        self.anchors = anchors;
+        self
+    }
+
+    /// Compares the anchors at or below `row.seq` with the row.
+    fn check_anchors(&mut self, row: &ChainRow) {
+        self.last_seq = self.last_seq.max(row.seq);
+        while self.anchors.last().is_some_and(|a| a.seq <= row.seq) {
+            let a = self.anchors.pop().expect("checked");
+            if a.seq < row.seq {
+                // No row at that sequence number (a gap, also reported as deleted).
+                self.anchor_misses.push((a, None, None));
+            } else if row.row_hash.as_deref() != Some(a.hash.as_str()) {
+                self.anchor_misses.push((a, row.row_hash.clone(), Some(row.id())));
+            }
+        }
+    }
+
+    /// The anchor findings: the first anchor the chain does not hold, if any.
+    fn anchor_problem(&mut self) -> Option<ChainProblem> {
+        let beyond = std::mem::take(&mut self.anchors);
+        let mut misses = std::mem::take(&mut self.anchor_misses);
+        misses.extend(beyond.into_iter().rev().map(|a| (a, None, None)));
+        let later = misses.len().saturating_sub(1) as u64;
+        let (first, stored_hash, id) = misses.into_iter().next()?;
+        Some(if first.seq > self.last_seq {
+            ChainProblem::AnchorBeyondChain { seq: first.seq, last_seq: self.last_seq, source: first.source, later }
+        } else {
+            ChainProblem::AnchorMismatch {
+                seq: first.seq,
+                id,
+                anchored_hash: first.hash,
+                stored_hash,
+                source: first.source,
+                later,
+            }
+        })
     }
 
     /// The next chained row (ascending `seq`).
     pub fn push(&mut self, row: ChainRow) {
+        self.check_anchors(&row);
         if let Some(prev) = self.pending.take() {
             let next_prev = row.prev_hash().map(str::to_owned);
             self.judge(prev, Some(next_prev));
@@ -167,6 +268,7 @@ impl ChainWalker {
         if let Some(last) = self.pending.take() {
             self.judge(last, None);
         }
+        let anchor_problem = self.anchor_problem();
         let mut problems = self.problems;
         if self.seen_head {
             problems.extend(self.after_head.into_iter().map(|(seq, id)| ChainProblem::AfterHead { seq, id }));
@@ -184,7 +286,8 @@ impl ChainWalker {
                 head_attempt_id: self.head.last_attempt_id,
             });
         }
-        ChainReport { rows_checked: self.checked, head: self.head, problems }
+        problems.extend(anchor_problem);
+        ChainReport { rows_checked: self.checked, anchors_checked: self.anchors_checked, head: self.head, problems }
     }
 
     /// Judges `r` knowing the `prev_hash` of its successor (`None`: `r` is the last row;
@@ -357,6 +460,76 @@ mod tests {
             matches!(report.problems.as_slice(), [ChainProblem::HeadMismatch { head_seq: 3, last_seq: 3, .. }]),
             "{:?}",
             report.problems
+        );
+    }
+
+    fn anchor(seq: i64, hash: &str) -> Anchor {
+        Anchor { seq, hash: hash.to_owned(), database: None, source: format!("line {seq}") }
+    }
+
+    /// Rows 2.. changed and the chain recomputed from there, head included.
+    fn recomputed_from(rows: &mut [ChainRow], from: usize) -> ChainHead {
+        rows[from].values[16] = Value::Text("pass".into());
+        let mut prev = if from == 0 { GENESIS_HASH.to_owned() } else { rows[from - 1].row_hash.clone().unwrap() };
+        for r in rows[from..].iter_mut() {
+            r.values[PREV_HASH_INDEX] = Value::Text(prev.clone());
+            rehash(r);
+            prev = r.row_hash.clone().unwrap();
+        }
+        let last = rows.last().unwrap();
+        ChainHead { last_seq: last.seq, last_hash: prev, last_attempt_id: Some(last.id()) }
+    }
+
+    #[test]
+    fn a_recomputed_chain_verifies_alone_and_fails_against_its_anchors() {
+        let (mut rows, _) = chain_of(5);
+        let anchors: Vec<Anchor> = rows.iter().map(|r| anchor(r.seq, r.row_hash.as_deref().unwrap())).collect();
+        let head = recomputed_from(&mut rows, 2);
+        assert!(walk(rows.clone(), head.clone()).is_valid(), "without anchors the rewrite is invisible");
+
+        let mut w = ChainWalker::new(head).with_anchors(anchors);
+        for r in rows {
+            w.push(r);
+        }
+        let report = w.finish();
+        assert_eq!(report.anchors_checked, 5);
+        match report.problems.as_slice() {
+            [ChainProblem::AnchorMismatch { seq: 3, id: Some(103), later: 2, source, .. }] => {
+                assert_eq!(source, "line 3")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn anchors_find_a_rewound_chain_and_match_an_intact_one() {
+        let (rows, head) = chain_of(4);
+        let anchors: Vec<Anchor> = rows.iter().map(|r| anchor(r.seq, r.row_hash.as_deref().unwrap())).collect();
+        // Intact, anchors in any order and repeated.
+        let mut shuffled = anchors.clone();
+        shuffled.reverse();
+        shuffled.push(anchors[1].clone());
+        let mut w = ChainWalker::new(head).with_anchors(shuffled);
+        for r in rows.clone() {
+            w.push(r);
+        }
+        assert!(w.finish().is_valid());
+
+        // The two newest rows deleted and the head rewound to seq 2.
+        let kept = rows[..2].to_vec();
+        let head = ChainHead {
+            last_seq: 2,
+            last_hash: kept[1].row_hash.clone().unwrap(),
+            last_attempt_id: Some(kept[1].id()),
+        };
+        assert!(walk(kept.clone(), head.clone()).is_valid());
+        let mut w = ChainWalker::new(head).with_anchors(anchors);
+        for r in kept {
+            w.push(r);
+        }
+        assert_eq!(
+            w.finish().problems,
+            vec![ChainProblem::AnchorBeyondChain { seq: 3, last_seq: 2, source: "line 3".into(), later: 1 }]
         );
     }
 

@@ -34,7 +34,10 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(exit) => std::process::ExitCode::from(exit.code()),
         Err(f) => {
-            eprintln!("flashline: {}", f.message);
+            // Messages may quote a board's bytes, a port name from udev or a value read from
+            // a database: nothing in them reaches the terminal raw (line breaks are kept).
+            let shown: Vec<_> = f.message.split('\n').map(flashline::text::escape_for_terminal).collect();
+            eprintln!("flashline: {}", shown.join("\n"));
             std::process::ExitCode::from(f.exit.code())
         }
     }

@@ -131,7 +131,9 @@ fn inside_namespace() {
         ("MAC", "24:0a:c4:00:00:03"),
         ("STAGE", "verify"),
         ("RESULT", "fail"),
-        ("REASON", "MD5 mismatch\nat 0x10000"),
+        // The reason may quote a board's bytes: escaped like every outside value, so a
+        // line break arrives as the two characters `\n`, not as a second line.
+        ("REASON", "MD5 mismatch\\nat 0x10000"),
         ("ATTEMPT_ID", "42"),
         ("IMAGE_SHA256", sha.as_str()),
         ("PRIORITY", "4"),

@@ -31,6 +31,19 @@ async fn rig_for(chip: Chip, n: u32, max_jobs: usize) -> Rig {
     support_station::rig_for("fl-duplex-", chip, n, max_jobs, "baud = 921600\nafter = \"no-reset\"\n").await
 }
 
+/// [`rig`] with `extra` appended to the config (whole tables).
+async fn rig_with(n: u32, max_jobs: usize, extra: &str) -> Rig {
+    support_station::rig_with_tables(
+        "fl-duplex-",
+        Chip::Esp32,
+        n,
+        max_jobs,
+        "baud = 921600\nafter = \"no-reset\"\n",
+        extra,
+    )
+    .await
+}
+
 fn devnode(k: u32) -> PathBuf {
     PathBuf::from(format!("/dev/sim-duplex{k}"))
 }
@@ -235,4 +248,37 @@ async fn max_jobs_limits_the_boards_flashed_at_once() {
     station.control.send(Control::Shutdown).await.unwrap();
     let _ = tokio::time::timeout(LIMIT, station.wait()).await.unwrap();
     drop(devices);
+}
+
+/// `[recovery] power_cycle = "uhubctl"`: a board that answers nothing gets its hub port
+/// power-cycled with `uhubctl -l HUB -p PORT -a cycle` (a fake uhubctl on `PATH` records
+/// its arguments), the row is recorded as the connect failure it was, and the reason says
+/// what was done. A board that answers is never cycled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_that_does_not_answer_is_power_cycled_when_configured() {
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls");
+    let fake = bin.path().join("uhubctl");
+    std::fs::write(&fake, format!("#!/bin/sh\necho \"$@\" >> '{}'\n", calls.display())).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    // No other test of this binary runs a program by name.
+    std::env::set_var("PATH", path);
+
+    let rig = rig_with(2, 2, "[recovery]\npower_cycle = \"uhubctl\"\n").await;
+    let boards = vec![
+        board(Chip::Esp32, 0, Vec::new()),
+        board(Chip::Esp32, 1, vec![Fault::NotDownload(flashline_sim::BootNoise::Silent)]),
+    ];
+    let (finished, _) = run(&rig, boards, &[]).await;
+    assert_eq!(finished["A1"], Outcome::Pass);
+    match &finished["A2"] {
+        Outcome::Fail { stage, reason } => {
+            assert_eq!(stage, "connect");
+            assert!(reason.contains("power-cycled the hub port (uhubctl -l 0 -p 1 -a cycle)"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert_eq!(calls, "-l 0 -p 1 -a cycle\n", "one cycle, of the silent board's port only");
 }

@@ -1,10 +1,13 @@
 //! Reset into the bootloader and SYNC, with esptool's retry scheme: up to 7 attempts (the
 //! reset strategies cycled over them), 5 SYNCs per attempt with input flushed before each,
-//! 100 ms for the first reply and a 50 ms pause after a miss.
+//! 100 ms for the first reply and a 50 ms pause after a miss. When every attempt fails on
+//! a link that cannot reset the board, [`crate::recover`] tries to bring back a stub that
+//! an earlier host left in the middle of a frame.
 
 use crate::connection::Connection;
 use crate::error::{Error, Result, Stage};
 use crate::reconnect::{Reconnect, ResetInto};
+use crate::recover::resync_stub;
 use crate::reset::{enter_bootloader, strategies, BeforeReset, ResetStrategy};
 use crate::transport::Transport;
 use flashline_protocol::command::{Command, Sync};
@@ -54,13 +57,16 @@ pub(crate) async fn sync_once<T: Transport>(
 
 /// Resets the board into download mode (per `before`) and syncs. On success the
 /// connection's status format is set for the loader that answered (ROM: `rom_status`
-/// is refined by identify once the chip is known).
+/// is refined by identify once the chip is known). `recovery_rates` are the rates
+/// [`crate::recover::resync_stub`] tries when no attempt got an answer and the link cannot
+/// reset the board (empty: no recovery).
 pub(crate) async fn connect<T: Transport>(
     conn: &mut Connection<T>,
     before: &BeforeReset,
     attempts: u32,
     lines_warned: &mut bool,
     reconnect: Option<&dyn Reconnect<T>>,
+    recovery_rates: &[u32],
 ) -> Result<Loader> {
     conn.set_stage(Stage::Connect);
     conn.clear_noise();
@@ -82,23 +88,34 @@ pub(crate) async fn connect<T: Transport>(
         }
         for _ in 0..SYNC_TRIES {
             if let Some(loader) = sync_once(conn, timeouts::SYNC).await? {
-                conn.format = match loader {
-                    Loader::Stub => StatusFormat::Stub,
-                    // Until the chip is identified; ESP8266's 2-byte ROM status is read
-                    // correctly by the 4-byte rule too (esptool looks at two bytes).
-                    Loader::Rom => StatusFormat::Rom4,
-                };
                 tracing::info!(port = %conn.port_ref().name(), ?loader, attempt, "synced");
-                return Ok(loader);
+                return Ok(synced(conn, loader));
             }
             tokio::time::sleep(SYNC_RETRY_PAUSE).await;
         }
         tracing::debug!(attempt, "no SYNC reply in this attempt");
     }
+    let cannot_reset = *lines_warned || strategies.iter().all(|s| *s == ResetStrategy::None);
+    if cannot_reset {
+        if let Some(loader) = resync_stub(conn, recovery_rates).await? {
+            return Ok(synced(conn, loader));
+        }
+    }
     match conn.last_noise() {
         Some(log) if !log.trim().is_empty() => Err(Error::BootLogNoDownload { attempts, log: boot_log_excerpt(&log) }),
         _ => Err(Error::NoSync { attempts }),
     }
+}
+
+/// Sets the status format for the loader that answered and returns it.
+fn synced<T: Transport>(conn: &mut Connection<T>, loader: Loader) -> Loader {
+    conn.format = match loader {
+        Loader::Stub => StatusFormat::Stub,
+        // Until the chip is identified; ESP8266's 2-byte ROM status is read correctly by
+        // the 4-byte rule too (esptool looks at two bytes).
+        Loader::Rom => StatusFormat::Rom4,
+    };
+    loader
 }
 
 /// Longest boot-log excerpt quoted in an error.

@@ -6,7 +6,7 @@
 //! raise the baud rate through the stub otherwise, then probe the flash (no SPI_ATTACH
 //! with a stub: it attaches the flash itself) and tell the loader its size.
 
-use crate::baud::change_baud;
+use crate::baud::{change_baud, rate_plan};
 use crate::connect::{connect, Loader};
 use crate::connection::Connection;
 use crate::erase;
@@ -16,6 +16,7 @@ use crate::image::PreparedImage;
 use crate::progress::Progress;
 use crate::read::read_flash;
 use crate::reconnect::{Reconnect, ResetInto};
+use crate::recover::recovery_rates;
 use crate::reset::{hard_reset, strategies, After, BeforeReset, ResetStrategy};
 use crate::stub::StubSet;
 use crate::stub_upload::run_stub;
@@ -113,9 +114,19 @@ impl<T: Transport> Flasher<T> {
         let mut conn = Connection::new(port, cancel);
         let mut lines_warned = false;
         progress.report(Stage::Connect, 0, 0);
-        let loader =
-            connect(&mut conn, &config.before, config.connect_attempts, &mut lines_warned, reconnect.as_deref())
-                .await?;
+        let rates = recovery_rates(
+            config.initial_baud,
+            &rate_plan(config.baud, config.initial_baud, config.baud_fallback.as_deref()),
+        );
+        let loader = connect(
+            &mut conn,
+            &config.before,
+            config.connect_attempts,
+            &mut lines_warned,
+            reconnect.as_deref(),
+            &rates,
+        )
+        .await?;
 
         progress.report(Stage::Identify, 0, 0);
         let mut regs = RegCache::default();

@@ -39,6 +39,7 @@ pub mod image;
 pub mod progress;
 mod read;
 pub mod reconnect;
+pub mod recover;
 mod reflash;
 pub mod reset;
 pub mod serial;

@@ -7,7 +7,9 @@
 //! - `rows.rs`: embedded migrations, table row to [`crate::AttemptRow`].
 //! - `query.rs`, `stats.rs`: reads.
 //! - `chain.rs`: the chain head and stored values; `verify.rs`: chain walk and integrity.
-//! - `synthetic.rs`: bulk insert of synthetic rows.
+//! - `synthetic.rs`: bulk insert of synthetic rows; `tamper.rs`: a rewrite with the chain
+//!   recomputed, as someone with write access does it (tests, tamper drills).
+//! - `mark.rs`: the begun-attempt mark that tells forged `running` rows apart.
 //! - `files.rs`: the file on disk (regular files only, modes, group, the filename SQLite
 //!   gets, how a read-only store opens it); `wal.rs`: WAL mode required, `-wal`/`-shm` kept.
 //! - `error.rs`: SQLite result codes to [`crate::AuditError`].
@@ -15,11 +17,13 @@
 mod chain;
 pub(crate) mod error;
 mod files;
+mod mark;
 mod open;
 mod query;
 mod rows;
 mod stats;
 mod synthetic;
+pub mod tamper;
 pub(crate) mod tx;
 mod verify;
 mod wal;
@@ -30,11 +34,12 @@ use std::time::Instant;
 
 use sqlx::sqlite::SqlitePool;
 
+use crate::anchor::Anchor;
 use crate::backend::{AuditBackend, BoxFuture};
 use crate::chain::ChainHead;
 use crate::error::{AuditError, Result};
 use crate::integrity::IntegrityReport;
-use crate::model::{AttemptId, AttemptRow, Completion, Identity, NewAttempt};
+use crate::model::{AttemptId, AttemptRow, ClosedRunning, Completion, Identity, NewAttempt};
 use crate::options::StoreOptions;
 use crate::query::AttemptFilter;
 use crate::stats::Stats;
@@ -111,7 +116,7 @@ impl AuditBackend for SqliteBackend {
         Box::pin(self.write_completion(id, completion))
     }
 
-    fn close_interrupted(&self, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
+    fn close_interrupted(&self, now: Timestamp) -> BoxFuture<'_, Result<ClosedRunning>> {
         Box::pin(self.close_running(now))
     }
 
@@ -131,8 +136,8 @@ impl AuditBackend for SqliteBackend {
         Box::pin(self.read_chain_head())
     }
 
-    fn verify_chain(&self) -> BoxFuture<'_, Result<ChainReport>> {
-        Box::pin(self.walk_chain())
+    fn verify_chain<'a>(&'a self, anchors: &'a [Anchor]) -> BoxFuture<'a, Result<ChainReport>> {
+        Box::pin(self.walk_chain(anchors))
     }
 
     fn integrity_check(&self) -> BoxFuture<'_, Result<IntegrityReport>> {

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::chain::{column_list, read_head, read_values};
 use super::SqliteBackend;
+use crate::anchor::Anchor;
 use crate::error::Result;
 use crate::integrity::IntegrityReport;
 use crate::verify::{ChainReport, ChainRow, ChainWalker};
@@ -15,14 +16,14 @@ const BATCH: i64 = 5_000;
 impl SqliteBackend {
     /// Feeds every chained row, in `seq` order, to a [`ChainWalker`]. Reads run on one
     /// snapshot-consistent read transaction so concurrent completions do not confuse it.
-    pub(crate) async fn walk_chain(&self) -> Result<ChainReport> {
+    pub(crate) async fn walk_chain(&self, anchors: &[Anchor]) -> Result<ChainReport> {
         let mut tx = self.reader.begin().await.map_err(|e| self.sql_err(e))?;
         let head = read_head(&mut tx).await.map_err(|e| self.sql_err(e))?;
         let sql = format!(
             "SELECT seq, row_hash, {} FROM attempts WHERE seq > ? AND seq IS NOT NULL ORDER BY seq LIMIT ?",
             column_list()
         );
-        let mut walker = ChainWalker::new(head);
+        let mut walker = ChainWalker::new(head).with_anchors(anchors.to_vec());
         let mut fetched_to = i64::MIN;
         loop {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))

@@ -7,13 +7,14 @@ use std::str::FromStr;
 
 use sqlx::SqliteConnection;
 
-use super::chain;
 use super::tx::{write_tx, TxError};
 use super::SqliteBackend;
+use super::{chain, mark};
 use crate::chain::{row_hash, ChainHead, Value, CHAIN_COLUMNS};
 use crate::error::{AuditError, Result};
 use crate::model::{
-    AttemptId, AttemptResult, Completion, Failure, Identity, NewAttempt, StageTimings, INTERRUPTED_REASON,
+    AttemptId, AttemptResult, ClosedRunning, Completion, Failure, Identity, NewAttempt, StageTimings,
+    FORGED_RUNNING_REASON, INTERRUPTED_REASON,
 };
 use crate::store::UNKNOWN_STAGE;
 use crate::time::Timestamp;
@@ -39,7 +40,9 @@ impl SqliteBackend {
             .bind(&new.image_sha256)
             .execute(&mut *tx)
             .await?;
-            AttemptId(done.last_insert_rowid())
+            let id = done.last_insert_rowid();
+            mark::raise(&mut tx, id).await?;
+            AttemptId(id)
         })
     }
 
@@ -100,19 +103,24 @@ impl SqliteBackend {
     }
 
     /// Seals every `running` row as `interrupted`, with its last recorded stage (or
-    /// [`UNKNOWN_STAGE`]) as the failure stage and [`INTERRUPTED_REASON`].
-    pub(crate) async fn close_running(&self, now: Timestamp) -> Result<u64> {
+    /// [`UNKNOWN_STAGE`]) as the failure stage and [`INTERRUPTED_REASON`] — or
+    /// [`FORGED_RUNNING_REASON`] for a row above the begun-attempt mark ([`mark`]).
+    pub(crate) async fn close_running(&self, now: Timestamp) -> Result<ClosedRunning> {
         write_tx!(self, |tx| {
             let running: Vec<(i64, Option<String>)> =
                 sqlx::query_as("SELECT id, current_stage FROM attempts WHERE result = 'running' ORDER BY id")
                     .fetch_all(&mut *tx)
                     .await?;
+            let begun = mark::read(&mut tx).await?;
+            let mut closed = ClosedRunning::default();
             for (id, stage) in &running {
+                let forged = mark::not_begun_by_a_daemon(begun, *id);
+                let reason = if forged { FORGED_RUNNING_REASON } else { INTERRUPTED_REASON };
                 // What the dead daemon knew is gone; record only what is certain.
                 let stage = stage.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or(UNKNOWN_STAGE);
                 let completion = Completion {
                     result: AttemptResult::Interrupted,
-                    failure: Some(Failure { stage: stage.into(), reason: INTERRUPTED_REASON.into() }),
+                    failure: Some(Failure { stage: stage.into(), reason: reason.into() }),
                     bytes_written: 0,
                     verify_method: None,
                     stage_timings: StageTimings::new(),
@@ -121,8 +129,13 @@ impl SqliteBackend {
                     ended_at: Some(now),
                 };
                 self.seal(&mut tx, AttemptId(*id), &completion).await?;
+                if forged {
+                    closed.suspect.push(AttemptId(*id));
+                } else {
+                    closed.interrupted.push(AttemptId(*id));
+                }
             }
-            running.len() as u64
+            closed
         })
     }
 

@@ -23,6 +23,7 @@ use super::{CliResult, Failure};
 use crate::config::{ByteSize, Offset};
 use crate::exit::Exit;
 use crate::image::{CaptureInfo, GoldenImage, ImageSource, Manifest, ManifestRegion, Sha256Digest};
+use crate::text::{escaped_path, Escaped};
 
 #[derive(Debug, Clone, Args)]
 pub struct CaptureArgs {
@@ -73,13 +74,14 @@ pub async fn run(args: CaptureArgs) -> CliResult {
         if p.exists() && !args.force {
             return Err(Failure::new(
                 Exit::Config,
-                format!("{} already exists: choose another -o, or add --force to replace it", p.display()),
+                format!("{} already exists: choose another -o, or add --force to replace it", escaped_path(p)),
             ));
         }
     }
     if let Some(dir) = out.manifest.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::new(Exit::Failure, format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::new(Exit::Failure, format!("cannot create {}: {}", escaped_path(dir), Escaped(&e)))
+        })?;
     }
 
     let cfg = args.board.flasher_config(Some(FlasherConfig::default()), None)?;
@@ -109,7 +111,7 @@ pub async fn run(args: CaptureArgs) -> CliResult {
             Exit::Image,
             format!(
                 "{}: the board's flash is blank (all 0xFF): nothing to capture; is this the master board?",
-                args.board.port_name()
+                Escaped(args.board.port_name())
             ),
         ));
     }
@@ -141,7 +143,7 @@ pub async fn run(args: CaptureArgs) -> CliResult {
         "captured {} ({}) from {}: read {} in {:.1} s ({}/s), checked against the board's MD5",
         info.description,
         super::report_format::mac(&info.mac),
-        args.board.port_name(),
+        Escaped(args.board.port_name()),
         format_size(flash_size),
         took.as_secs_f64(),
         human(f64::from(flash_size) / took.as_secs_f64().max(1e-3)),
@@ -150,8 +152,8 @@ pub async fn run(args: CaptureArgs) -> CliResult {
         "image: {} bytes to write, trailing {} of 0xFF trimmed; wrote {} and {}",
         keep,
         human((data.len() - keep) as f64),
-        out.bin.display(),
-        out.manifest.display()
+        escaped_path(&out.bin),
+        escaped_path(&out.manifest)
     );
     if args.board.format == ReportFormat::Json {
         return print_json(&serde_json::json!({

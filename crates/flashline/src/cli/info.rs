@@ -73,7 +73,8 @@ impl BoardInfo {
             ("flash size", size),
         ]
         .iter()
-        .map(|(k, v)| format!("{k:<13}{v}\n"))
+        // The port is typed by the user or found by udev: shown escaped like every value.
+        .map(|(k, v)| format!("{k:<13}{}\n", crate::text::Escaped(v)))
         .collect()
     }
 }
@@ -117,5 +118,19 @@ mod tests {
         assert_eq!(json["chip"], "esp8266");
         assert_eq!(json["flash_id"], "0x1640ef");
         assert_eq!(json["flash_size"], 4 << 20);
+    }
+
+    #[test]
+    fn text_shows_the_port_escaped() {
+        let info = ChipInfo {
+            chip: Chip::Esp32,
+            mac: "24:0a:c4:00:00:01".parse::<Mac>().unwrap(),
+            revision: Some((3, 0)),
+            description: "ESP32-D0WD-V3".into(),
+            flash: None,
+        };
+        let text = BoardInfo::new("/dev/tty\u{1b}[2J\u{202e}USB0", &info).to_text();
+        assert!(!text.chars().any(|c| c != '\n' && crate::text::needs_escape(c)), "{text:?}");
+        assert!(text.contains("port         /dev/tty\\x1b[2J\\u{202e}USB0"), "{text}");
     }
 }

@@ -5,6 +5,8 @@
 //! flashline log --config station.toml --mac aa-bb-cc-dd-ee-ff
 //! flashline log --db audit.sqlite --slot A2 --since 7d --format csv --all > a2.csv
 //! flashline log verify --db audit.sqlite
+//! flashline log verify --db audit.sqlite --anchors journal
+//! flashline log verify --db audit.sqlite --anchors heads-from-the-central-log.json
 //! ```
 //!
 //! Every filter is ANDed. `--mac` takes any common spelling (`aa:bb:..`, `AA-BB-..`,
@@ -24,7 +26,13 @@
 //! 4 database missing/unreadable/wrong schema. `log verify`: 0 when the chain is intact,
 //! **1 when it is broken** (every finding is printed on stdout, with kind, `seq` and
 //! attempt id), 4 when the database cannot be read.
+//!
+//! A chain rewritten and recomputed by someone with write access to the database verifies
+//! on its own (SECURITY.md). `--anchors` also compares it with chain heads the daemon
+//! recorded outside the database ([`anchors`]): the first anchor the chain does not hold is
+//! a finding, so such a rewrite fails the check.
 
+pub mod anchors;
 pub mod db;
 pub mod when;
 
@@ -32,14 +40,16 @@ use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
 use flashline_audit::{
-    normalize_mac, render, station_zone, AttemptFilter, AttemptResult, AuditStore, ChainProblem, ChainReport, TimeZone,
-    Timestamp,
+    normalize_mac, render, station_zone, Anchor, AttemptFilter, AttemptResult, AuditStore, ChainProblem, ChainReport,
+    TimeZone, Timestamp,
 };
 
+use self::anchors::AnchorSource;
 use self::db::DbArgs;
 use self::when::When;
 use super::{CliResult, Failure};
 use crate::exit::Exit;
+use crate::text::{escaped_path, Escaped};
 
 /// Rows shown when neither `--limit` nor `--all` is given.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -135,6 +145,10 @@ pub enum Format {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    /// Also check the chain against heads recorded outside the database: `journal` (runs
+    /// journalctl) or a file of `journalctl -o json` output or flashline log lines.
+    #[arg(long, value_name = "FILE|journal")]
+    pub anchors: Option<AnchorSource>,
     #[arg(long, value_enum, default_value_t = VerifyFormat::Text)]
     pub format: VerifyFormat,
 }
@@ -202,7 +216,7 @@ async fn query(db: DbArgs, q: QueryArgs) -> CliResult {
         rows.truncate(n as usize);
     }
     let text = match q.format {
-        Format::Table => render::table(&rows, &tz),
+        Format::Table => render::table_with(&rows, &tz, &|c| crate::text::escape_for_terminal(&c).into_owned()),
         Format::Json => {
             let mut s = render::json(&rows);
             s.push('\n');
@@ -224,11 +238,18 @@ async fn query(db: DbArgs, q: QueryArgs) -> CliResult {
 }
 
 async fn verify(args: VerifyArgs) -> CliResult {
+    let path = args.db.path()?;
+    let anchors = match &args.anchors {
+        Some(source) => Some(anchors::load(source, &path)?),
+        None => None,
+    };
     let store = args.db.open().await?;
-    let report = verify_report(&store).await;
+    let report = verify_report(&store, anchors.as_deref().unwrap_or_default()).await;
     store.close().await;
     let (report, running) = report?;
-    let path = args.db.path()?;
+    if anchors.as_ref().is_some_and(Vec::is_empty) {
+        eprintln!("flashline: warning: no chain head for this database among the anchors; nothing to compare");
+    }
     let text = match args.format {
         VerifyFormat::Text => verify_text(&path.display().to_string(), &report, running),
         VerifyFormat::Json => {
@@ -236,6 +257,7 @@ async fn verify(args: VerifyArgs) -> CliResult {
                 "database": path,
                 "valid": report.is_valid(),
                 "rows_checked": report.rows_checked,
+                "anchors_checked": report.anchors_checked,
                 "running": running,
                 "head": report.head,
                 "problems": report.problems,
@@ -253,15 +275,15 @@ async fn verify(args: VerifyArgs) -> CliResult {
             Exit::Failure,
             format!(
                 "hash chain of audit database {} is broken: {} problem(s), listed above",
-                path.display(),
+                escaped_path(&path),
                 report.problems.len()
             ),
         ))
     }
 }
 
-async fn verify_report(store: &AuditStore) -> Result<(ChainReport, usize), Failure> {
-    let report = store.verify_chain().await.map_err(db::failure)?;
+async fn verify_report(store: &AuditStore, anchors: &[Anchor]) -> Result<(ChainReport, usize), Failure> {
+    let report = store.verify_chain_with_anchors(anchors).await.map_err(db::failure)?;
     let running = store.query(&AttemptFilter::all().result(AttemptResult::Running)).await.map_err(db::failure)?.len();
     Ok((report, running))
 }
@@ -269,8 +291,11 @@ async fn verify_report(store: &AuditStore) -> Result<(ChainReport, usize), Failu
 /// The text report: summary, then one line per finding.
 pub fn verify_text(path: &str, report: &ChainReport, running: usize) -> String {
     let mut s = String::new();
-    s.push_str(&format!("audit database: {path}\n"));
+    s.push_str(&format!("audit database: {}\n", Escaped(path)));
     s.push_str(&format!("chained rows checked: {}\n", report.rows_checked));
+    if report.anchors_checked > 0 {
+        s.push_str(&format!("anchors checked: {}\n", report.anchors_checked));
+    }
     let head = &report.head;
     s.push_str(&format!(
         "chain head: seq {}, attempt {}, hash {}\n",
@@ -284,7 +309,7 @@ pub fn verify_text(path: &str, report: &ChainReport, running: usize) -> String {
     } else {
         s.push_str(&format!("result: BROKEN, {} problem(s):\n", report.problems.len()));
         for p in &report.problems {
-            s.push_str(&format!("  {:<13} {p}\n", kind(p)));
+            s.push_str(&format!("  {:<18} {}\n", kind(p), Escaped(p)));
         }
     }
     s
@@ -300,6 +325,8 @@ fn kind(p: &ChainProblem) -> &'static str {
         ChainProblem::AfterHead { .. } => "after_head",
         ChainProblem::TailDeleted { .. } => "tail_deleted",
         ChainProblem::HeadMismatch { .. } => "head_mismatch",
+        ChainProblem::AnchorMismatch { .. } => "anchor_mismatch",
+        ChainProblem::AnchorBeyondChain { .. } => "anchor_beyond_chain",
     }
 }
 

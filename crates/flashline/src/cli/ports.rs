@@ -10,6 +10,7 @@ use super::{CliResult, Failure};
 use crate::config::Config;
 use crate::device::{scan_ports, DeviceInfo, DEFAULT_ADAPTERS};
 use crate::exit::Exit;
+use crate::text::escape_for_terminal;
 
 #[derive(Debug, Clone, Args)]
 pub struct PortsArgs {
@@ -47,18 +48,24 @@ pub async fn run(args: PortsArgs) -> CliResult {
         println!("no USB serial ports are present: is the board plugged in (and its USB cable a data cable)?");
     } else {
         for l in &lines {
-            println!(
-                "{:<14} {}  serial {:<16} {:<40} {}{}",
-                l.port,
-                l.vid_pid,
-                l.serial.as_deref().unwrap_or("-"),
-                l.usb_path,
-                l.slot.as_deref().map(|s| format!("slot {s}")).unwrap_or_else(|| "no slot".into()),
-                if l.flashed { "" } else { "  (adapter not flashed by this station)" }
-            );
+            println!("{}", text_line(l));
         }
     }
     Ok(Exit::Success)
+}
+
+/// One port as a line of text. The serial number is whatever the USB device claims, and
+/// udev's strings and the device node come from outside too: all shown escaped.
+pub fn text_line(l: &PortLine) -> String {
+    format!(
+        "{:<14} {}  serial {:<16} {:<40} {}{}",
+        escape_for_terminal(&l.port),
+        l.vid_pid,
+        escape_for_terminal(l.serial.as_deref().unwrap_or("-")),
+        escape_for_terminal(&l.usb_path),
+        l.slot.as_deref().map(|s| format!("slot {s}")).unwrap_or_else(|| "no slot".into()),
+        if l.flashed { "" } else { "  (adapter not flashed by this station)" }
+    )
 }
 
 /// What the station would make of each port, sorted by port.
@@ -99,5 +106,15 @@ mod tests {
         assert_eq!(lines[1].usb_path, "sim-usb-0:1:1.0");
         let json = serde_json::to_value(&lines).unwrap();
         assert_eq!(json[0]["serial"], "SIM0000");
+    }
+
+    #[test]
+    fn a_hostile_serial_number_and_path_are_shown_escaped() {
+        let mut d = DeviceInfo::simulated(0, "/dev/ttyUSB\u{1b}[2J".into());
+        d.serial = Some("\u{1b}]0;pwned\u{7}".into());
+        d.usb_path = "1-2\u{202e}.3".into();
+        let line = text_line(&describe(vec![d], None)[0]);
+        assert!(!line.chars().any(crate::text::needs_escape), "{line:?}");
+        assert!(line.contains("\\x1b]0;pwned\\x07") && line.contains("1-2\\u{202e}.3"), "{line}");
     }
 }

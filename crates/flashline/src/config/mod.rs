@@ -14,6 +14,7 @@
 mod database;
 pub mod error;
 pub mod http;
+pub mod recovery;
 mod sections;
 mod slot_location;
 mod slots;
@@ -28,6 +29,7 @@ use toml::Spanned;
 pub use database::check_database_path;
 pub use error::ConfigError;
 pub use http::HttpConfig;
+pub use recovery::{PowerCycle, RecoveryConfig};
 pub use sections::{
     DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel, UnmappedPorts, VerifyMode,
 };
@@ -69,6 +71,7 @@ pub struct Config {
     pub slots: Slots,
     pub log: LogConfig,
     pub http: HttpConfig,
+    pub recovery: RecoveryConfig,
     /// The file this was read from.
     path: PathBuf,
 }
@@ -95,6 +98,8 @@ struct RawConfig {
     log: LogConfig,
     #[serde(default)]
     http: http::RawHttp,
+    #[serde(default)]
+    recovery: RecoveryConfig,
 }
 
 impl Config {
@@ -134,6 +139,7 @@ impl Config {
             slots: Slots::validate(raw.slots, &ctx)?,
             log: raw.log,
             http: raw.http.validate(&ctx)?,
+            recovery: raw.recovery,
             path: path.to_path_buf(),
         })
     }

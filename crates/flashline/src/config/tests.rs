@@ -36,6 +36,7 @@ fn the_example_config_parses() {
     let defaults: Vec<VidPid> = DEFAULT_ADAPTERS.iter().map(|(id, _)| *id).collect();
     assert_eq!(c.devices.allow, defaults, "the example lists exactly the defaults");
     assert_eq!(c.slots.len(), 6);
+    assert_eq!(c.recovery.power_cycle, PowerCycle::Off);
     assert_eq!(c.path(), path);
 }
 
@@ -203,4 +204,15 @@ fn database_size_limit() {
     assert!(e.contains(":1:21: database_max_size: 4096 bytes is too small"), "{e}");
     let e = error(&format!("database_max_size = \"a lot\"\n{}", minimal()));
     assert!(e.contains("database_max_size") && e.contains("not a size"), "{e}");
+}
+
+#[test]
+fn recovery_power_cycle_is_off_unless_asked_for() {
+    assert_eq!(parse(&minimal()).unwrap().recovery.power_cycle, PowerCycle::Off);
+    let c = parse(&format!("{}[recovery]\npower_cycle = \"uhubctl\"\n", minimal())).unwrap();
+    assert_eq!(c.recovery.power_cycle, PowerCycle::Uhubctl);
+    let e = error(&format!("{}[recovery]\npower_cycle = \"ykush\"\n", minimal()));
+    assert!(e.contains("[recovery] power_cycle: unknown variant `ykush`, expected `off` or `uhubctl`"), "{e}");
+    let e = error(&format!("{}[recovery]\npowercycle = \"uhubctl\"\n", minimal()));
+    assert!(e.contains("unknown field `powercycle`"), "{e}");
 }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::{DeviceEvent, DeviceFilter, DeviceInfo, SourceEvent};
+use crate::text::escaped_path;
 
 /// Filter plus dedupe state. Pure: no I/O, so it is tested on its own.
 #[derive(Debug)]
@@ -41,13 +42,13 @@ impl Gate {
 
     fn added(&mut self, info: DeviceInfo) -> Vec<DeviceEvent> {
         if !self.filter.allows(info.vid_pid()) {
-            tracing::debug!(devnode = %info.devnode.display(), id = %info.vid_pid(), "not a board adapter, ignored");
+            tracing::debug!(devnode = %escaped_path(&info.devnode), id = %info.vid_pid(), "not a board adapter, ignored");
             return Vec::new();
         }
         let mut out = Vec::new();
         if let Some(old) = self.known.get(&info.syspath) {
             if old.devnode == info.devnode {
-                tracing::trace!(devnode = %info.devnode.display(), "duplicate add ignored");
+                tracing::trace!(devnode = %escaped_path(&info.devnode), "duplicate add ignored");
                 return out;
             }
             // Same sysfs device, new node: the old node is gone even if nobody said so.

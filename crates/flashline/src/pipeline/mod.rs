@@ -21,6 +21,7 @@ mod board;
 mod checks;
 mod plan;
 pub mod ports;
+pub mod power_cycle;
 mod reconnect;
 pub mod record;
 #[cfg(feature = "sim")]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use flashline_session::{After, BlankSkip, FlasherConfig, StubSet, WriteOptions};
 
-use crate::config::{Config, VerifyMode};
+use crate::config::{Config, PowerCycle, VerifyMode};
 use crate::station::Golden;
 
 /// Everything resolved before the board is touched.
@@ -29,6 +29,9 @@ pub struct Plan {
     /// check it (unless forced); a station leaves the decision to its `[image]
     /// min_flash_size` (a line may flash 1 MB modules with an image made for 4 MB).
     pub check_declared_size: bool,
+    /// Power-cycle the hub port of a board that did not answer (`[recovery]
+    /// power_cycle`; the station only).
+    pub power_cycle: PowerCycle,
 }
 
 impl Plan {
@@ -60,6 +63,7 @@ impl Plan {
             erase_all: false,
             force: false,
             check_declared_size: false,
+            power_cycle: config.recovery.power_cycle,
         }
     }
 
@@ -75,6 +79,7 @@ impl Plan {
             erase_all: false,
             force: false,
             check_declared_size: true,
+            power_cycle: PowerCycle::Off,
         }
     }
 

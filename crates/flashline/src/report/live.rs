@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::live_grid;
 use crate::station::view::{SlotPhase, SlotView, StationView};
+use crate::text::escape_for_terminal;
 
 /// Terminal size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,11 +133,13 @@ pub fn slot_line(s: &SlotView, now: Instant, style: Style, width: usize) -> Stri
             let took = s.took.map(secs).unwrap_or_default();
             format!("{} {took}", style.paint("1;32", "PASS"))
         }
-        SlotPhase::Fail { stage, reason } => format!("{} {stage}: {reason}", style.paint("1;31", "FAIL")),
+        SlotPhase::Fail { stage, reason } => {
+            format!("{} {stage}: {}", style.paint("1;31", "FAIL"), escape_for_terminal(reason))
+        }
         SlotPhase::Empty => style.paint("2", "empty"),
     };
     if wide {
-        let port = s.port.rsplit('/').next().unwrap_or(&s.port);
+        let port = escape_for_terminal(s.port.rsplit('/').next().unwrap_or(&s.port));
         format!("{:<8} {:<12} {:<32} {status}{rework}", s.name, port, board)
     } else {
         format!("{:<5} {:<17} {status}{rework}", s.name, board)
@@ -151,7 +154,8 @@ pub fn render(view: &StationView, now: Instant, size: Size, style: Style) -> Vec
     let width = size.cols;
     let mut lines = Vec::with_capacity(view.slots.len() + 4);
     let sha = view.image_sha256.get(..12).unwrap_or(&view.image_sha256);
-    lines.push(format!("flashline — station {} — image {} (sha256 {sha}…)", view.station, view.image_name));
+    let image = escape_for_terminal(&view.image_name);
+    lines.push(format!("flashline — station {} — image {image} (sha256 {sha}…)", view.station));
     if let Some(n) = &view.notice {
         let label = if n.blocking { "HOLD" } else { "NOTE" };
         lines.push(style.paint("1;33", &format!("{label}: {}", n.text)));
@@ -264,6 +268,24 @@ mod tests {
         assert!(lines[2].contains("FAIL verify: flash does not match") && lines[2].ends_with("REWORK"), "{}", lines[2]);
         assert!(lines[3].contains("PASS 12.3s"), "{}", lines[3]);
         assert!(lines[4].contains("pass 1  fail 1") && lines[4].contains("yield 50.0%"), "{}", lines[4]);
+    }
+
+    /// A port name from udev, an image name and a failure reason quoting a board's bytes
+    /// are shown escaped, one slot per line and in the grid alike.
+    #[test]
+    fn outside_text_is_shown_escaped() {
+        const NASTY: &str = "x\u{1b}]0;pwned\u{7}\u{9b}31m\u{202e}";
+        let mut v = view();
+        v.image_name = format!("golden{NASTY}");
+        v.slots[0].port = format!("/dev/ttyUSB{NASTY}");
+        v.slots[1].phase = SlotPhase::Fail { stage: "connect".into(), reason: format!("board said {NASTY}") };
+        for (size, what) in [(Size { cols: 200, rows: 60 }, "lines"), (Size { cols: 60, rows: 5 }, "grid")] {
+            for line in render(&v, Instant::now(), size, Style { color: false }) {
+                assert!(!line.chars().any(crate::text::needs_escape), "{what}: {line:?}");
+            }
+        }
+        let lines = render(&v, Instant::now(), Size { cols: 200, rows: 60 }, Style { color: false }).join("\n");
+        assert!(lines.contains("board said x\\x1b]0;pwned\\x07\\u{9b}31m\\u{202e}"), "{lines}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use super::live::{fit, Style};
 use crate::station::view::{SlotPhase, SlotView};
+use crate::text::escape_for_terminal;
 
 /// Width of one cell including the two spaces that separate it from the next.
 pub const CELL_COLS: usize = 20;
@@ -52,7 +53,7 @@ pub fn grid(slots: &[SlotView], style: Style, width: usize, room: usize) -> Vec<
         }
         if let SlotPhase::Fail { stage, reason } = &s.phase {
             let head = paint(style, "1;31", "FAIL");
-            lines.push(fit(format!("{:<name_w$} {head} {stage}: {reason}", s.name), width));
+            lines.push(fit(format!("{:<name_w$} {head} {stage}: {}", s.name, escape_for_terminal(reason)), width));
         }
     }
     lines

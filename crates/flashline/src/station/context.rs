@@ -95,9 +95,19 @@ pub async fn open_store(path: &Path) -> Result<AuditStore, Failure> {
 /// [`open_store`] with a size limit (`database_max_size`; `None`: the disk).
 pub async fn open_store_limited(path: &Path, max_bytes: Option<u64>) -> Result<AuditStore, Failure> {
     let store = open_audit_with(path, StoreOptions::default().max_db_bytes(max_bytes)).await?;
-    let closed = store.close_interrupted().await.map_err(|e| Failure::new(Exit::Database, e))?;
-    if closed > 0 {
-        tracing::warn!(rows = closed, "closed audit rows left running by a previous daemon as 'interrupted'");
+    let closed = store.close_left_running().await.map_err(|e| Failure::new(Exit::Database, e))?;
+    if !closed.interrupted.is_empty() {
+        let rows = closed.interrupted.len();
+        tracing::warn!(rows, "closed audit rows left running by a previous daemon as 'interrupted'");
+    }
+    if !closed.suspect.is_empty() {
+        let ids: Vec<i64> = closed.suspect.iter().map(|id| id.0).collect();
+        tracing::warn!(
+            rows = ids.len(),
+            attempt_ids = ?ids,
+            reason = flashline_audit::FORGED_RUNNING_REASON,
+            "audit rows left running that no daemon began (possibly forged) were closed with that reason"
+        );
     }
     Ok(store)
 }

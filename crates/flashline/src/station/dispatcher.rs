@@ -21,6 +21,7 @@ use super::view::{Notice, SlotPhase, SlotView, StationView, Totals};
 use crate::config::{Slots, UnmappedPorts};
 use crate::device::{DeviceError, DeviceEvent, DeviceInfo, DeviceStream};
 use crate::pipeline::{BoardWatch, Stop, StopCause};
+use crate::text::{escaped_path, Escaped};
 use flashline_session::ResetInto;
 
 /// How long to wait before trying the audit store again after it refused a row.
@@ -312,7 +313,7 @@ impl Dispatcher {
             return;
         }
         let Some(name) = self.slot_name(&dev) else {
-            tracing::info!(port = %dev.devnode.display(), usb_path = %dev.usb_path, "board on a port [slots] does not name; ignored");
+            tracing::info!(port = %escaped_path(&dev.devnode), usb_path = %Escaped(&dev.usb_path), "board on a port [slots] does not name; ignored");
             return;
         };
         let key = dev.usb_path.clone();

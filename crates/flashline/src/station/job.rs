@@ -13,9 +13,11 @@ use flashline_session::{Progress, Stage};
 use tokio::sync::mpsc;
 
 use super::context::StationContext;
+use crate::config::PowerCycle;
 use crate::device::DeviceInfo;
+use crate::pipeline::power_cycle;
 use crate::pipeline::{
-    self, AttemptEvent, AttemptOutcome, AttemptRun, AuditTarget, BoardWatch, CompletionRetry, OpenRequest,
+    self, AttemptEvent, AttemptOutcome, AttemptRun, AuditTarget, BoardError, BoardWatch, CompletionRetry, OpenRequest,
     PortReconnect, Stop,
 };
 
@@ -159,9 +161,40 @@ pub async fn run(
     .await;
     let outcome = match end.outcome {
         AttemptOutcome::Pass(_) => Outcome::Pass,
+        AttemptOutcome::Fail { stage, reason, error }
+            if ctx.plan.power_cycle == PowerCycle::Uhubctl && no_answer(&error) =>
+        {
+            // The row is recorded; the board gets its power cut so that it comes back (a
+            // new insertion, a new attempt) instead of waiting for the operator.
+            let done = match device.usb_port.as_deref() {
+                Some(port) => power_cycle::power_cycle(port).await,
+                None => Err("cannot power-cycle: the board's USB hub port is not known".into()),
+            };
+            let note = match done {
+                Ok(note) => {
+                    tracing::warn!(slot = %updates.key, note = %note, "board did not answer: power-cycled");
+                    note
+                }
+                Err(why) => {
+                    tracing::error!(slot = %updates.key, error = %why, "board did not answer and could not be power-cycled");
+                    why
+                }
+            };
+            Outcome::Fail { stage, reason: format!("{reason}; {note}") }
+        }
         AttemptOutcome::Fail { stage, reason, .. } => Outcome::Fail { stage, reason },
         AttemptOutcome::Interrupted { stage } => Outcome::Interrupted { stage },
         AttemptOutcome::NotStarted { reason } => Outcome::NotStarted { reason },
     };
     JobResult { outcome, took: end.took, attempt: end.attempt, image_sha256: golden.sha256_hex() }
+}
+
+/// Whether the job failed because the board answered nothing at all.
+fn no_answer(error: &BoardError) -> bool {
+    matches!(
+        error,
+        BoardError::Session(
+            flashline_session::Error::NoSync { .. } | flashline_session::Error::BootLogNoDownload { .. }
+        )
+    )
 }

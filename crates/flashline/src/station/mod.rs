@@ -9,6 +9,7 @@
 //! and before the job reports its end. [`StationContext::build`] is the one place a
 //! station is put together from its config.
 
+pub mod anchor;
 pub mod context;
 pub mod dispatcher;
 pub mod events;

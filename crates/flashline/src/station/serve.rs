@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::anchor::Anchors;
 use super::context::StationContext;
 use super::dispatcher::{Control, Dispatcher};
 use super::events::{EventReceiver, StationEvent};
@@ -45,6 +46,8 @@ pub struct Station {
     pub view: watch::Receiver<StationView>,
     task: tokio::task::JoinHandle<(StationView, Result<(), DeviceError>)>,
     painter: Option<tokio::task::JoinHandle<StationView>>,
+    /// Writes the chain head to the log (start, each finished attempt; shutdown in `wait`).
+    anchors: (Anchors, tokio::task::JoinHandle<()>),
 }
 
 impl Station {
@@ -58,7 +61,9 @@ impl Station {
         ui: Ui,
         want_events: bool,
     ) -> Station {
+        let anchors = Anchors::new(ctx.store.clone());
         let dispatcher = Dispatcher::new(ctx, slots, unmapped);
+        let anchors = (anchors.clone(), tokio::spawn(anchors.follow(dispatcher.subscribe())));
         let events = want_events.then(|| dispatcher.subscribe());
         let events_tx = dispatcher.event_sender();
         let view = dispatcher.watch();
@@ -75,7 +80,7 @@ impl Station {
         let devices = device::start(sources, filter);
         let (control, control_rx) = mpsc::channel(8);
         let task = tokio::spawn(dispatcher.run(devices, control_rx));
-        Station { control, events, events_tx, view, task, painter }
+        Station { control, events, events_tx, view, task, painter, anchors }
     }
 
     /// Starts the station as `flashline demo` runs it: the config's slots, unmapped-port
@@ -112,6 +117,9 @@ impl Station {
         if let Some(p) = self.painter {
             let _ = p.await;
         }
+        let (anchors, follower) = self.anchors;
+        follower.abort();
+        anchors.write("shutdown", true).await;
         end
     }
 }

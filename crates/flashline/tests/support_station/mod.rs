@@ -26,6 +26,11 @@ pub async fn rig(prefix: &str, n: u32, max_jobs: usize, flash: &str) -> Rig {
 
 /// Like [`rig`], for `chip` (`[image] chip` and a sample image built for it).
 pub async fn rig_for(prefix: &str, chip: Chip, n: u32, max_jobs: usize, flash: &str) -> Rig {
+    rig_with_tables(prefix, chip, n, max_jobs, flash, "").await
+}
+
+/// Like [`rig_for`], with `extra` (whole tables) appended to the config.
+pub async fn rig_with_tables(prefix: &str, chip: Chip, n: u32, max_jobs: usize, flash: &str, extra: &str) -> Rig {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
     let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), chip, 64 * 1024).unwrap();
     let image =
@@ -33,7 +38,7 @@ pub async fn rig_for(prefix: &str, chip: Chip, n: u32, max_jobs: usize, flash: &
     let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
     let text = format!(
         "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\nmanifest = \"{m}\"\n\
-         sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\n{flash}\n[slots]\n{slots}",
+         sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\n{flash}\n[slots]\n{slots}\n{extra}",
         db = dir.path().join("audit.db").display(),
         m = manifest.display(),
         sha = image.sha256().to_hex(),

@@ -475,8 +475,7 @@ impl Board {
         if !matches!(self.mode, Mode::Rom | Mode::Stub(_)) || t < self.ready_at {
             return;
         }
-        if self.read.is_some() {
-            self.on_read_ack(&frame, t);
+        if self.read.is_some() && self.on_read_ack(&frame, t) {
             return;
         }
         // Two receive buffers in the stubs: one frame processed, one waiting. A frame that

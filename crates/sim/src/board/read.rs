@@ -1,6 +1,11 @@
 //! Stub READ_FLASH streaming: raw data frames of `packet_size`, each acknowledged by the
 //! host with a 4-byte frame carrying the total received so far; after the last ack one
 //! 16-byte frame with the MD5 of everything sent.
+//!
+//! A frame that is not an acknowledgement (a new host's SYNC after the old one vanished
+//! mid-read) ends the new stub's read loop: esp-flasher-stub's read handler `break`s on a
+//! frame of another size, sends the MD5 of what it sent and takes that frame as its next
+//! command. The legacy stub keeps waiting for acknowledgements.
 
 use super::Board;
 use md5::{Digest, Md5};
@@ -15,12 +20,15 @@ pub(crate) struct ReadJob {
     acked: u32,
     /// Bytes allowed in flight (legacy: the request's value; new stub: 1 = one packet).
     limit: u32,
+    /// A frame that is not an acknowledgement ends the read (the new stub).
+    ends_on_other_frame: bool,
     md5: Md5,
 }
 
 impl ReadJob {
-    pub fn new(offset: u32, len: u32, packet: u32, limit: u32) -> Self {
-        Self { next: offset, end: offset.saturating_add(len), packet, sent: 0, acked: 0, limit, md5: Md5::new() }
+    pub fn new(offset: u32, len: u32, packet: u32, limit: u32, ends_on_other_frame: bool) -> Self {
+        let end = offset.saturating_add(len);
+        Self { next: offset, end, packet, sent: 0, acked: 0, limit, ends_on_other_frame, md5: Md5::new() }
     }
 }
 
@@ -57,14 +65,24 @@ impl Board {
         }
     }
 
-    /// A frame while streaming: the host's ack.
-    pub(crate) fn on_read_ack(&mut self, frame: &[u8], t: Duration) {
-        let Some(job) = self.read.as_mut() else { return };
+    /// A frame while streaming: the host's ack. Returns `false` when the frame ended the
+    /// read instead (new stub, not an ack): the caller handles it as a command.
+    pub(crate) fn on_read_ack(&mut self, frame: &[u8], t: Duration) -> bool {
+        let Some(job) = self.read.as_mut() else { return false };
         let Ok(bytes) = <[u8; 4]>::try_from(frame) else {
-            return; // not an ack; the stub keeps waiting
+            if !job.ends_on_other_frame {
+                return true; // not an ack; the legacy stub keeps waiting
+            }
+            let Some(job) = self.read.take() else { return false };
+            let digest: [u8; 16] = job.md5.finalize().into();
+            self.clock.cpu = self.clock.cpu.max(t);
+            let at = self.clock.cpu;
+            self.send_frame(at, &digest);
+            return false;
         };
         job.acked = u32::from_le_bytes(bytes).min(job.sent);
         self.clock.cpu = self.clock.cpu.max(t);
         self.pump_read();
+        true
     }
 }

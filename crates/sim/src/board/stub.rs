@@ -161,7 +161,7 @@ impl Board {
             StubKind::Legacy => r.max_in_flight.max(1),
             StubKind::New => 1,
         };
-        self.read = Some(ReadJob::new(r.offset, r.len, r.packet_size, limit));
+        self.read = Some(ReadJob::new(r.offset, r.len, r.packet_size, limit, kind == StubKind::New));
         self.pump_read();
     }
 }
