@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub mod account;
+pub mod pg;
 
 /// The esptool version the project pins as the judge of the simulator.
 pub const ESPTOOL_VERSION: &str = "5.6.0";
