@@ -27,7 +27,8 @@ use toml::Spanned;
 pub use database::check_database_path;
 pub use error::ConfigError;
 pub use sections::{
-    DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel, UnmappedPorts, VerifyMode,
+    CentralConfig, CentralPassword, DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel,
+    UnmappedPorts, VerifyMode,
 };
 pub use slots::{Slot, Slots};
 pub use types::{Baud, ByteSize, DiskSize, Offset};
@@ -66,6 +67,8 @@ pub struct Config {
     pub devices: DevicesConfig,
     pub slots: Slots,
     pub log: LogConfig,
+    /// The central audit record rows are forwarded to, if any.
+    pub central: Option<CentralConfig>,
     /// The file this was read from.
     path: PathBuf,
 }
@@ -90,6 +93,8 @@ struct RawConfig {
     slots: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    central: Option<sections::RawCentral>,
 }
 
 impl Config {
@@ -128,6 +133,7 @@ impl Config {
             devices: raw.devices.validate(&ctx)?,
             slots: Slots::validate(raw.slots, &ctx)?,
             log: raw.log,
+            central: raw.central.map(|c| c.validate(&ctx)).transpose()?,
             path: path.to_path_buf(),
         })
     }
@@ -152,6 +158,10 @@ impl Config {
         };
         if new.station != self.station {
             return Err(refuse("station", format!("'{}'", self.station), format!("'{}'", new.station)));
+        }
+        if new.central != self.central {
+            let show = |c: &Option<CentralConfig>| c.as_ref().map_or("none".to_string(), |c| c.url.clone());
+            return Err(refuse("[central]", show(&self.central), show(&new.central)));
         }
         if new.database != self.database {
             return Err(refuse("database", self.database.display().to_string(), new.database.display().to_string()));

@@ -12,6 +12,7 @@
 pub mod context;
 pub mod dispatcher;
 pub mod events;
+pub mod forward;
 pub mod golden;
 pub mod job;
 pub mod notify;

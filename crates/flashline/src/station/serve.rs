@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::context::StationContext;
 use super::dispatcher::{Control, Dispatcher};
 use super::events::{EventReceiver, StationEvent};
+use super::forward::{self, Forwarder};
 use super::view::StationView;
 use crate::config::{Config, Slots, UnmappedPorts};
 use crate::device::{self, DeviceError, DeviceFilter, DeviceSource, SimulatedDevices, SimulatedSource};
@@ -45,6 +46,8 @@ pub struct Station {
     pub view: watch::Receiver<StationView>,
     task: tokio::task::JoinHandle<(StationView, Result<(), DeviceError>)>,
     painter: Option<tokio::task::JoinHandle<StationView>>,
+    /// Forwarding to the central audit record, when `[central]` is configured.
+    pub central: Option<Forwarder>,
 }
 
 impl Station {
@@ -58,7 +61,12 @@ impl Station {
         ui: Ui,
         want_events: bool,
     ) -> Station {
+        let forwarding = ctx.central.clone().map(|c| (c, ctx.station.clone(), ctx.store.clone(), ctx.shutdown.clone()));
         let dispatcher = Dispatcher::new(ctx, slots, unmapped);
+        // Subscribed before the dispatcher runs: no finished job is missed.
+        let central = forwarding.map(|(config, station, store, shutdown)| {
+            forward::spawn(&config, station, store, dispatcher.subscribe(), shutdown)
+        });
         let events = want_events.then(|| dispatcher.subscribe());
         let events_tx = dispatcher.event_sender();
         let view = dispatcher.watch();
@@ -75,7 +83,7 @@ impl Station {
         let devices = device::start(sources, filter);
         let (control, control_rx) = mpsc::channel(8);
         let task = tokio::spawn(dispatcher.run(devices, control_rx));
-        Station { control, events, events_tx, view, task, painter }
+        Station { control, events, events_tx, view, task, painter, central }
     }
 
     /// Starts the station as `flashline demo` runs it: the config's slots, unmapped-port
