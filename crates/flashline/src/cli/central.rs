@@ -39,7 +39,8 @@ pub struct AdminArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AddStationArgs {
     /// The station id (`station` in its config); becomes the role name.
-    pub station: String,
+    #[arg(value_name = "ID")]
+    pub id: String,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -58,7 +59,7 @@ pub async fn run(cmd: CentralCommand) -> CliResult {
         }
         CentralCommand::AddStation(a) => {
             let url = admin_url(&a.db)?;
-            let role = add_station(&url, &a.station).await.map_err(db::failure)?;
+            let role = add_station(&url, &a.id).await.map_err(db::failure)?;
             eprintln!(
                 "flashline: role '{}' created in {}; its password follows on stdout (put it in the station's \
                  [central] password_file)",
