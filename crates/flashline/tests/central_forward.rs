@@ -159,6 +159,8 @@ async fn rows_arrive_exactly_once_across_a_server_outage_and_a_station_restart()
         matches!(&s.state, ForwardState::Retrying(why) if why.contains("cannot be reached")) && s.backlog > 0
     })
     .await;
+    let shown = line.station.view.borrow().central.clone().expect("the view carries the forwarder's status");
+    assert!(shown.backlog > 0, "the live view shows the backlog: {shown:?}");
     pg.restart();
     wave(&rig1, &mut line, 4).await;
     wait_for(&mut line.status, "caught up after the outage", |s| s.backlog == 0 && s.forwarded == 40).await;

@@ -50,6 +50,31 @@ pub struct Station {
     pub central: Option<Forwarder>,
 }
 
+/// The dispatcher's view with the forwarder's status in it: the dispatcher stays the only
+/// writer of slot state and never learns about the forwarder. Ends with the dispatcher.
+fn with_central(
+    mut slots: watch::Receiver<StationView>,
+    mut central: watch::Receiver<forward::ForwardStatus>,
+) -> watch::Receiver<StationView> {
+    let merged = |slots: &watch::Receiver<StationView>, central: &watch::Receiver<forward::ForwardStatus>| {
+        StationView { central: Some(central.borrow().clone()), ..slots.borrow().clone() }
+    };
+    let (tx, rx) = watch::channel(merged(&slots, &central));
+    tokio::spawn(async move {
+        let mut central_open = true;
+        loop {
+            tokio::select! {
+                r = slots.changed() => if r.is_err() { break },
+                r = central.changed(), if central_open => if r.is_err() { central_open = false; continue },
+            }
+            tx.send_replace(merged(&slots, &central));
+        }
+        // The dispatcher's last view, with the final forwarding status.
+        tx.send_replace(merged(&slots, &central));
+    });
+    rx
+}
+
 impl Station {
     /// Starts the dispatcher over `sources`. Must be called inside a tokio runtime.
     pub fn start(
@@ -69,10 +94,13 @@ impl Station {
         });
         let events = want_events.then(|| dispatcher.subscribe());
         let events_tx = dispatcher.event_sender();
-        let view = dispatcher.watch();
+        let view = match &central {
+            Some(f) => with_central(dispatcher.watch(), f.status.clone()),
+            None => dispatcher.watch(),
+        };
         let painter = match ui {
             Ui::Live { color } => {
-                let rx = dispatcher.watch();
+                let rx = view.clone();
                 Some(tokio::spawn(live::paint(rx, std::io::stdout(), live::Style { color }, 10)))
             }
             Ui::Logs => {
