@@ -24,6 +24,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# PostgreSQL server binaries for the central audit record's tests (a throwaway cluster per
+# test run: initdb + pg_ctl as the postgres user, see crates/testkit/src/pg.rs). Skipped
+# when an initdb is already there (Debian's, or one on PATH).
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing Debian packages: postgresql"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+
 "$root/scripts/setup-esptool.sh"
 
 # Espressif's NVS partition generator, the judge of flashline's NVS images

@@ -44,7 +44,16 @@ use crate::query::AttemptFilter;
 use crate::stats::Stats;
 use crate::synthetic::{SyntheticSpec, SyntheticSummary};
 use crate::time::Timestamp;
-use crate::verify::ChainReport;
+use crate::verify::{ChainReport, ChainRow};
+
+/// The chain report of one station ([`AuditBackend::verify_chains`]); `station` is `None`
+/// for a database that holds one station's chain (a station's own log).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StationChainReport {
+    pub station: Option<String>,
+    #[serde(flatten)]
+    pub report: ChainReport,
+}
 
 /// A boxed, sendable future: what every [`AuditBackend`] method returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -94,6 +103,16 @@ pub trait AuditBackend: fmt::Debug + Send + Sync + 'static {
     /// Walks the whole chain, comparing it with `anchors` (heads recorded outside the
     /// database; empty: none).
     fn verify_chain<'a>(&'a self, anchors: &'a [Anchor]) -> BoxFuture<'a, Result<ChainReport>>;
+
+    /// Walks every chain the database holds: one for a station's own log (the default),
+    /// one per station for a central record.
+    fn verify_chains(&self) -> BoxFuture<'_, Result<Vec<StationChainReport>>> {
+        Box::pin(async move { Ok(vec![StationChainReport { station: None, report: self.verify_chain(&[]).await? }]) })
+    }
+
+    /// Up to `limit` chained rows with `seq > after_seq`, in `seq` order, exactly as stored
+    /// (what forwarding to a central record sends).
+    fn chained_rows(&self, after_seq: i64, limit: u32) -> BoxFuture<'_, Result<Vec<ChainRow>>>;
 
     /// The database's own consistency check.
     fn integrity_check(&self) -> BoxFuture<'_, Result<IntegrityReport>>;

@@ -31,6 +31,9 @@
 //!   statistics arithmetic ([`Stats::from_groups`]), rendering, time, synthetic rows.
 //! - [`sqlite`]: the SQLite backend ([`AuditStore::open_sqlite`],
 //!   [`AuditStore::open_sqlite_read_only`]).
+//! - [`postgres`]: the central record of a line of stations (read-only backend,
+//!   [`AuditStore::open_postgres`]; schema and station roles; a station's
+//!   [`postgres::CentralLink`] that forwards its chained rows).
 //!
 //! # Adding a backend
 //!
@@ -48,6 +51,7 @@ mod integrity;
 mod mac;
 mod model;
 mod options;
+pub mod postgres;
 mod query;
 pub mod render;
 pub mod sqlite;
@@ -59,7 +63,7 @@ pub mod verify;
 mod zone;
 
 pub use anchor::{parse_anchors, Anchor, AnchorParseError};
-pub use backend::{AuditBackend, BoxFuture};
+pub use backend::{AuditBackend, BoxFuture, StationChainReport};
 pub use chain::{ChainHead, GENESIS_HASH};
 pub use error::{AuditError, BoxError, Result};
 pub use integrity::IntegrityReport;

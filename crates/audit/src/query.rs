@@ -28,6 +28,9 @@ pub struct AttemptFilter {
     pub image: Option<String>,
     /// At most this many rows (the newest); `None` returns all matches.
     pub limit: Option<u32>,
+    /// Exact station id (a central record holds many stations; a station's own log one).
+    #[serde(default)]
+    pub station: Option<String>,
 }
 
 impl AttemptFilter {
@@ -63,6 +66,11 @@ impl AttemptFilter {
 
     pub fn image(mut self, image: impl Into<String>) -> Self {
         self.image = Some(image.into());
+        self
+    }
+
+    pub fn station(mut self, station: impl Into<String>) -> Self {
+        self.station = Some(station.into());
         self
     }
 

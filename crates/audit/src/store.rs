@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::anchor::Anchor;
-use crate::backend::AuditBackend;
+use crate::backend::{AuditBackend, StationChainReport};
 use crate::chain::ChainHead;
 use crate::error::{AuditError, Result};
 use crate::integrity::IntegrityReport;
@@ -21,7 +21,7 @@ use crate::sqlite::SqliteBackend;
 use crate::stats::Stats;
 use crate::synthetic::{SyntheticSpec, SyntheticSummary};
 use crate::time::Timestamp;
-use crate::verify::ChainReport;
+use crate::verify::{ChainReport, ChainRow};
 
 /// Longest stage name [`AuditStore::set_stage`] takes.
 pub const MAX_STAGE_LEN: usize = 64;
@@ -65,6 +65,13 @@ impl AuditStore {
     /// [`AuditStore::open_sqlite_read_only`]: the database is an SQLite file.
     pub async fn open_read_only(path: impl AsRef<Path>) -> Result<AuditStore> {
         AuditStore::open_sqlite_read_only(path).await
+    }
+
+    /// Opens a central PostgreSQL record for queries (`flashline log|stats --db
+    /// postgres://...`), optionally scoped to one station. Always read-only: rows arrive
+    /// there only by forwarding ([`crate::postgres::CentralLink`]).
+    pub async fn open_postgres(url: &crate::postgres::CentralUrl, station: Option<String>) -> Result<AuditStore> {
+        Ok(AuditStore::from_backend(Arc::new(crate::postgres::PgBackend::open(url, station).await?)))
     }
 
     /// Whether this store was opened read-only.
@@ -222,6 +229,18 @@ impl AuditStore {
         self.backend.verify_chain(anchors).await
     }
 
+    /// Walks every chain the database holds: the station's own, or each station's of a
+    /// central record.
+    pub async fn verify_chains(&self) -> Result<Vec<StationChainReport>> {
+        self.backend.verify_chains().await
+    }
+
+    /// Up to `limit` chained rows after `after_seq`, in chain order, exactly as stored:
+    /// what a station forwards to the central record.
+    pub async fn chained_rows(&self, after_seq: i64, limit: u32) -> Result<Vec<ChainRow>> {
+        self.backend.chained_rows(after_seq, limit).await
+    }
+
     /// The database's own check of its structures (SQLite: `PRAGMA integrity_check`).
     pub async fn integrity_check(&self) -> Result<IntegrityReport> {
         self.backend.integrity_check().await
@@ -291,6 +310,9 @@ mod tests {
         }
         fn verify_chain<'a>(&'a self, _: &'a [Anchor]) -> BoxFuture<'a, Result<ChainReport>> {
             unreachable!("verify_chain reached the backend")
+        }
+        fn chained_rows(&self, _: i64, _: u32) -> BoxFuture<'_, Result<Vec<ChainRow>>> {
+            unreachable!("chained_rows reached the backend")
         }
         fn integrity_check(&self) -> BoxFuture<'_, Result<IntegrityReport>> {
             unreachable!("integrity_check reached the backend")

@@ -26,6 +26,7 @@ fn main() -> std::process::ExitCode {
             Command::EraseRegion(args) => cli::erase::run(args.into()).await,
             Command::Log(args) => cli::log::run(args).await,
             Command::Stats(args) => cli::stats::run(args).await,
+            Command::Central(cmd) => cli::central::run(cmd).await,
             Command::Ports(args) => cli::ports::run(args).await,
             Command::Config(cmd) => cli::config_check::run(cmd).await,
             Command::Generate(cmd) => cli::generate::run(cmd),

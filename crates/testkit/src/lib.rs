@@ -10,6 +10,7 @@ pub mod account;
 mod boards;
 
 pub use boards::sim_board_description;
+pub mod pg;
 
 /// The esptool version the project pins as the judge of the simulator.
 pub const ESPTOOL_VERSION: &str = "5.6.0";

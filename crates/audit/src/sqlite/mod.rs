@@ -140,6 +140,10 @@ impl AuditBackend for SqliteBackend {
         Box::pin(self.walk_chain(anchors))
     }
 
+    fn chained_rows(&self, after_seq: i64, limit: u32) -> BoxFuture<'_, Result<Vec<crate::verify::ChainRow>>> {
+        Box::pin(self.read_chained(after_seq, limit))
+    }
+
     fn integrity_check(&self) -> BoxFuture<'_, Result<IntegrityReport>> {
         Box::pin(self.check_integrity())
     }

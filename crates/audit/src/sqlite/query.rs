@@ -22,6 +22,10 @@ fn build(filter: &AttemptFilter) -> (String, Vec<Arg>) {
         clauses.push("mac = ?");
         args.push(Arg::Text(mac.clone()));
     }
+    if let Some(station) = &filter.station {
+        clauses.push("station_id = ?");
+        args.push(Arg::Text(station.clone()));
+    }
     if let Some(slot) = &filter.slot {
         clauses.push("slot = ?");
         args.push(Arg::Text(slot.clone()));

@@ -47,6 +47,28 @@ impl SqliteBackend {
         Ok(walker.finish())
     }
 
+    /// Chained rows after `after_seq`, in `seq` order, exactly as stored.
+    pub(crate) async fn read_chained(&self, after_seq: i64, limit: u32) -> Result<Vec<ChainRow>> {
+        let sql = format!(
+            "SELECT seq, row_hash, {} FROM attempts WHERE seq > ? AND seq IS NOT NULL ORDER BY seq LIMIT ?",
+            column_list()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(|e| self.sql_err(e))?;
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = r.try_get(0).map_err(|e| self.sql_err(e))?;
+                let row_hash: Option<String> = r.try_get_unchecked(1).ok().flatten();
+                let values = read_values(r, 2).map_err(|e| self.sql_err(e))?;
+                Ok(ChainRow { seq, row_hash, values })
+            })
+            .collect()
+    }
+
     /// `PRAGMA integrity_check`: SQLite's own check of b-trees, indexes and constraints.
     pub(crate) async fn check_integrity(&self) -> Result<IntegrityReport> {
         let messages: Vec<String> =

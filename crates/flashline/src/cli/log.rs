@@ -7,7 +7,13 @@
 //! flashline log verify --db audit.sqlite
 //! flashline log verify --db audit.sqlite --anchors journal
 //! flashline log verify --db audit.sqlite --anchors heads-from-the-central-log.json
+//! PGPASSWORD=... flashline log --db postgres://quality@central/flashline --station line-2 --since today
+//! flashline log verify --db postgres://quality@central/flashline --password-file ~/.central.pw
 //! ```
+//!
+//! A central record (`--db postgres://...`) answers the same queries for every station's
+//! forwarded (completed) rows; `--station ID` keeps to one station, a MAC first seen at
+//! another station is flagged as rework, and `log verify` checks each station's chain.
 //!
 //! Every filter is ANDed. `--mac` takes any common spelling (`aa:bb:..`, `AA-BB-..`,
 //! `aabb.ccdd.eeff`, `AABBCCDDEEFF`). `--since` is inclusive, `--until` exclusive, both by
@@ -41,7 +47,7 @@ use std::io::Write;
 use clap::{Args, Subcommand, ValueEnum};
 use flashline_audit::{
     normalize_mac, render, station_zone, Anchor, AttemptFilter, AttemptResult, AuditStore, ChainProblem, ChainReport,
-    TimeZone, Timestamp,
+    StationChainReport, TimeZone, Timestamp,
 };
 
 use self::anchors::AnchorSource;
@@ -49,7 +55,7 @@ use self::db::DbArgs;
 use self::when::When;
 use super::{CliResult, Failure};
 use crate::exit::Exit;
-use crate::text::{escaped_path, Escaped};
+use crate::text::Escaped;
 
 /// Rows shown when neither `--limit` nor `--all` is given.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -200,13 +206,15 @@ pub fn filter(q: &QueryArgs, now: Timestamp, tz: &TimeZone) -> Result<(AttemptFi
         until,
         image: q.image.as_ref().map(|s| s.trim().to_string()),
         limit: shown.map(|n| n.saturating_add(1)),
+        station: None,
     };
     Ok((f, shown))
 }
 
 async fn query(db: DbArgs, q: QueryArgs) -> CliResult {
     let tz = station_zone(q.utc);
-    let (filter, shown) = filter(&q, Timestamp::now(), &tz)?;
+    let (mut filter, shown) = filter(&q, Timestamp::now(), &tz)?;
+    filter.station = db.station.clone();
     let store = db.open().await?;
     let result = store.query(&filter).await;
     store.close().await;
@@ -238,54 +246,97 @@ async fn query(db: DbArgs, q: QueryArgs) -> CliResult {
 }
 
 async fn verify(args: VerifyArgs) -> CliResult {
-    let path = args.db.path()?;
+    let location = args.db.location()?;
+    args.db.station_needs_central()?;
     let anchors = match &args.anchors {
-        Some(source) => Some(anchors::load(source, &path)?),
+        Some(_) if args.db.central()?.is_some() => {
+            return Err(Failure::new(
+                Exit::Config,
+                "--anchors checks a station's own file; the central record keeps each station's chain itself",
+            ))
+        }
+        Some(source) => Some(anchors::load(source, &args.db.path()?)?),
         None => None,
     };
     let store = args.db.open().await?;
-    let report = verify_report(&store, anchors.as_deref().unwrap_or_default()).await;
+    let reports = verify_reports(&store, anchors.as_deref()).await;
     store.close().await;
-    let (report, running) = report?;
+    let (reports, running) = reports?;
     if anchors.as_ref().is_some_and(Vec::is_empty) {
         eprintln!("flashline: warning: no chain head for this database among the anchors; nothing to compare");
     }
     let text = match args.format {
-        VerifyFormat::Text => verify_text(&path.display().to_string(), &report, running),
+        VerifyFormat::Text => reports
+            .iter()
+            .map(|r| {
+                let mut s = String::new();
+                if let Some(station) = &r.station {
+                    s.push_str(&format!("station: {}\n", crate::text::escape_for_terminal(station)));
+                }
+                s.push_str(&verify_text(&location, &r.report, running));
+                s
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         VerifyFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&serde_json::json!({
-                "database": path,
-                "valid": report.is_valid(),
-                "rows_checked": report.rows_checked,
-                "anchors_checked": report.anchors_checked,
-                "running": running,
-                "head": report.head,
-                "problems": report.problems,
-            }))
-            .expect("report serialises");
+            let valid = reports.iter().all(|r| r.report.is_valid());
+            let value = match reports.as_slice() {
+                [one] if one.station.is_none() => serde_json::json!({
+                    "database": location,
+                    "valid": valid,
+                    "rows_checked": one.report.rows_checked,
+                    "anchors_checked": one.report.anchors_checked,
+                    "running": running,
+                    "head": one.report.head,
+                    "problems": one.report.problems,
+                }),
+                _ => serde_json::json!({
+                    "database": location,
+                    "valid": valid,
+                    "stations": reports.iter().map(|r| serde_json::json!({
+                        "station": r.station,
+                        "valid": r.report.is_valid(),
+                        "rows_checked": r.report.rows_checked,
+                        "head": r.report.head,
+                        "problems": r.report.problems,
+                    })).collect::<Vec<_>>(),
+                }),
+            };
+            let mut s = serde_json::to_string_pretty(&value).expect("report serialises");
             s.push('\n');
             s
         }
     };
     let exit = emit(&text)?;
-    if report.is_valid() {
+    let problems: usize = reports.iter().map(|r| r.report.problems.len()).sum();
+    if problems == 0 {
         Ok(exit)
     } else {
         Err(Failure::new(
             Exit::Failure,
             format!(
-                "hash chain of audit database {} is broken: {} problem(s), listed above",
-                escaped_path(&path),
-                report.problems.len()
+                "hash chain of audit database {} is broken: {problems} problem(s), listed above",
+                Escaped(&location)
             ),
         ))
     }
 }
 
-async fn verify_report(store: &AuditStore, anchors: &[Anchor]) -> Result<(ChainReport, usize), Failure> {
-    let report = store.verify_chain_with_anchors(anchors).await.map_err(db::failure)?;
+/// Every chain of the store (one for a station's file, one per station centrally);
+/// `anchors` (a station's file only) are checked against its chain.
+async fn verify_reports(
+    store: &AuditStore,
+    anchors: Option<&[Anchor]>,
+) -> Result<(Vec<StationChainReport>, usize), Failure> {
+    let reports = match anchors {
+        Some(anchors) => {
+            let report = store.verify_chain_with_anchors(anchors).await.map_err(db::failure)?;
+            vec![StationChainReport { station: None, report }]
+        }
+        None => store.verify_chains().await.map_err(db::failure)?,
+    };
     let running = store.query(&AttemptFilter::all().result(AttemptResult::Running)).await.map_err(db::failure)?.len();
-    Ok((report, running))
+    Ok((reports, running))
 }
 
 /// The text report: summary, then one line per finding.

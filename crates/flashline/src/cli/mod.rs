@@ -2,6 +2,7 @@
 
 pub mod board;
 pub mod capture;
+pub mod central;
 pub mod config_check;
 #[cfg(feature = "sim")]
 pub mod demo;
@@ -68,6 +69,9 @@ pub enum Command {
     Log(log::LogArgs),
     /// Pass/fail and yield per slot and per hour.
     Stats(stats::StatsArgs),
+    /// Set up the line's central PostgreSQL audit record (`central init`, `central add-station ID`).
+    #[command(subcommand)]
+    Central(central::CentralCommand),
     /// The USB serial ports present, with their USB path and configured slot.
     Ports(ports::PortsArgs),
     /// Station config tools (`config check [FILE]`).

@@ -4,7 +4,12 @@
 //! ```text
 //! flashline stats --db audit.sqlite                        # today (local) until now
 //! flashline stats --config station.toml --since 2026-11-21 --until 2026-11-22 --format csv
+//! PGPASSWORD=... flashline stats --db postgres://quality@central/flashline --since 7d
 //! ```
+//!
+//! On the central record (`--db postgres://...`) the counts cover every station's
+//! forwarded attempts, slots named `STATION/SLOT`; `--station ID` counts one station with
+//! its own slot names, as on the station.
 //!
 //! Attempts are counted by start time in `[--since, --until)` (defaults: `today`, `now`;
 //! spellings as for `flashline log`). Yield is `pass / (pass + fail)`: interrupted and
@@ -76,6 +81,7 @@ pub async fn run(args: StatsArgs) -> CliResult {
             format!("--since {since} is not before --until {until}: the range is empty (--until is exclusive)"),
         ));
     }
+    args.db.station_needs_central()?;
     let store = args.db.open().await?;
     let stats = store.stats(since, until).await;
     store.close().await;

@@ -31,7 +31,8 @@ pub use error::ConfigError;
 pub use http::HttpConfig;
 pub use recovery::{PowerCycle, RecoveryConfig};
 pub use sections::{
-    DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel, UnmappedPorts, VerifyMode,
+    CentralConfig, CentralPassword, DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel,
+    UnmappedPorts, VerifyMode,
 };
 pub use slots::{Slot, Slots};
 pub use types::{Baud, ByteSize, DiskSize, Offset};
@@ -72,6 +73,8 @@ pub struct Config {
     pub log: LogConfig,
     pub http: HttpConfig,
     pub recovery: RecoveryConfig,
+    /// The central audit record rows are forwarded to, if any.
+    pub central: Option<CentralConfig>,
     /// The file this was read from.
     path: PathBuf,
 }
@@ -100,6 +103,8 @@ struct RawConfig {
     http: http::RawHttp,
     #[serde(default)]
     recovery: RecoveryConfig,
+    #[serde(default)]
+    central: Option<sections::RawCentral>,
 }
 
 impl Config {
@@ -140,6 +145,7 @@ impl Config {
             log: raw.log,
             http: raw.http.validate(&ctx)?,
             recovery: raw.recovery,
+            central: raw.central.map(|c| c.validate(&ctx)).transpose()?,
             path: path.to_path_buf(),
         })
     }
@@ -164,6 +170,10 @@ impl Config {
         };
         if new.station != self.station {
             return Err(refuse("station", format!("'{}'", self.station), format!("'{}'", new.station)));
+        }
+        if new.central != self.central {
+            let show = |c: &Option<CentralConfig>| c.as_ref().map_or("none".to_string(), |c| c.url.clone());
+            return Err(refuse("[central]", show(&self.central), show(&new.central)));
         }
         if new.database != self.database {
             return Err(refuse("database", self.database.display().to_string(), new.database.display().to_string()));

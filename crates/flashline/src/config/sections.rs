@@ -313,3 +313,71 @@ pub struct LogConfig {
     #[serde(default)]
     pub level: LogLevel,
 }
+
+/// `[central]`: the line's central PostgreSQL audit record this station forwards its
+/// completed rows to (`station/forward.rs`). Absent: the station keeps its local log only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CentralConfig {
+    /// `postgres://ROLE@HOST[:PORT]/DB[?sslmode=...]`, without a password.
+    pub url: String,
+    /// Where the role's password is.
+    pub password: CentralPassword,
+}
+
+/// Where the central role's password comes from: never the config file itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CentralPassword {
+    /// A file readable by the daemon's user (first line).
+    File(PathBuf),
+    /// An environment variable of the daemon (e.g. from a systemd credential).
+    Env(String),
+    /// None (e.g. TLS client certificates, or `trust` in a test).
+    None,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCentral {
+    url: Spanned<String>,
+    #[serde(default)]
+    password_file: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    password_env: Option<Spanned<String>>,
+}
+
+impl RawCentral {
+    pub(super) fn validate(self, ctx: &Ctx) -> Result<CentralConfig, ConfigError> {
+        let span = self.url.span();
+        let url = self.url.into_inner();
+        match flashline_audit::postgres::CentralUrl::parse(&url, None) {
+            Err(e) => return ctx.err(span, "[central] url", e.to_string()),
+            Ok(_) if url_has_password(&url) => {
+                return ctx.err(
+                    span,
+                    "[central] url",
+                    "the URL holds a password; keep it out of the config: set password_file or password_env",
+                )
+            }
+            Ok(_) => {}
+        }
+        let password = match (self.password_file, self.password_env) {
+            (Some(_), Some(env)) => {
+                return ctx.err(env.span(), "[central] password_env", "password_file is already set: give one of them")
+            }
+            (Some(file), None) => CentralPassword::File(ctx.resolve(file.get_ref())),
+            (None, Some(env)) if env.get_ref().trim().is_empty() => {
+                return ctx.err(env.span(), "[central] password_env", "empty variable name")
+            }
+            (None, Some(env)) => CentralPassword::Env(env.into_inner()),
+            (None, None) => CentralPassword::None,
+        };
+        Ok(CentralConfig { url, password })
+    }
+}
+
+/// Whether a `scheme://user:password@host` URL carries a password.
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}

@@ -216,3 +216,32 @@ fn recovery_power_cycle_is_off_unless_asked_for() {
     let e = error(&format!("{}[recovery]\npowercycle = \"uhubctl\"\n", minimal()));
     assert!(e.contains("unknown field `powercycle`"), "{e}");
 }
+
+/// `[central]`: a postgres URL without a password, the password from one place.
+#[test]
+fn central_takes_a_url_and_one_password_source() {
+    use super::{CentralConfig, CentralPassword};
+    let with = |body: &str| format!("{}[central]\n{body}", minimal());
+    let c = parse(&with("url = \"postgres://st1@db/fl\"\npassword_file = \"central.pw\"\n")).unwrap();
+    assert_eq!(
+        c.central,
+        Some(CentralConfig {
+            url: "postgres://st1@db/fl".into(),
+            password: CentralPassword::File("/etc/flashline/central.pw".into())
+        })
+    );
+    let c = parse(&with("url = \"postgres://st1@db/fl\"\npassword_env = \"FL_PW\"\n")).unwrap();
+    assert_eq!(c.central.unwrap().password, CentralPassword::Env("FL_PW".into()));
+    assert_eq!(parse(&minimal()).unwrap().central, None);
+    let refused = [
+        ("url = \"/var/lib/x.sqlite\"\n", "postgres://"),
+        ("url = \"postgres://st1:secret@db/fl\"\n", "holds a password"),
+        ("url = \"postgres://st1@db/fl\"\npassword_file = \"a\"\npassword_env = \"B\"\n", "one of them"),
+        ("url = \"postgres://st1@db/fl\"\npasword_file = \"a\"\n", "unknown field"),
+    ];
+    for (body, want) in refused {
+        let e = error(&with(body));
+        assert!(e.contains("[central]") && e.contains(want), "{body}: {e}");
+        assert!(!e.contains("secret"), "{e}");
+    }
+}

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::live_grid;
+use crate::station::forward::{ForwardState, ForwardStatus};
 use crate::station::view::{SlotPhase, SlotView, StationView};
 use crate::text::escape_for_terminal;
 
@@ -176,7 +177,22 @@ pub fn render(view: &StationView, now: Instant, size: Size, style: Style) -> Vec
         "pass {}  fail {}  running {}  waiting {}  rework {}  yield {yield_text}{rate}",
         t.pass, t.fail, t.running, t.queued, t.rework
     ));
+    if let Some(c) = &view.central {
+        lines.push(central_line(c, style));
+    }
     lines.into_iter().map(|l| fit(l, width)).collect()
+}
+
+/// The central record's line: rows waiting and sent, and why it is not sending.
+fn central_line(c: &ForwardStatus, style: Style) -> String {
+    let counts = format!("central: {} waiting, {} sent", c.backlog, c.forwarded);
+    match &c.state {
+        ForwardState::Starting | ForwardState::Forwarding => counts,
+        ForwardState::Retrying(why) => {
+            style.paint("1;33", &format!("{counts}; retrying: {}", escape_for_terminal(why)))
+        }
+        ForwardState::Stopped(why) => style.paint("1;31", &format!("{counts}; STOPPED: {}", escape_for_terminal(why))),
+    }
 }
 
 /// Repaints the view on `out` whenever it changes, at most `fps` times a second, until
@@ -297,6 +313,26 @@ mod tests {
         assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
         let coloured = render(&v, Instant::now(), Size { cols: 400, rows: 60 }, Style { color: true });
         assert!(coloured.iter().any(|l| l.contains("\x1b[1;32mPASS\x1b[0m")));
+    }
+
+    #[test]
+    fn the_central_backlog_and_why_it_waits_are_shown() {
+        let mut v = view();
+        let size = Size { cols: 200, rows: 40 };
+        assert!(!render(&v, Instant::now(), size, Style { color: false }).iter().any(|l| l.starts_with("central:")));
+        let table = [
+            (ForwardState::Forwarding, "central: 0 waiting, 7 sent"),
+            (
+                ForwardState::Retrying("server down\x1b[2J".into()),
+                "central: 0 waiting, 7 sent; retrying: server down\\x1b[2J",
+            ),
+            (ForwardState::Stopped("twin".into()), "central: 0 waiting, 7 sent; STOPPED: twin"),
+        ];
+        for (state, want) in table {
+            v.central = Some(ForwardStatus { backlog: 0, forwarded: 7, state });
+            let lines = render(&v, Instant::now(), size, Style { color: false });
+            assert_eq!(lines.last().map(String::as_str), Some(want));
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct StationContext {
     /// Where the jobs' ports come from (serial ports; simulated boards in the demo).
     pub opener: Arc<dyn PortOpener>,
     pub max_jobs: usize,
+    /// The central audit record completed rows are forwarded to (`[central]`).
+    pub central: Option<crate::config::CentralConfig>,
     /// Fires when the daemon shuts down.
     pub shutdown: CancellationToken,
 }
@@ -62,6 +64,7 @@ impl StationContext {
             store,
             opener,
             max_jobs: config.max_jobs,
+            central: config.central.clone(),
             shutdown,
         }
     }

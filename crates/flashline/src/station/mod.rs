@@ -13,6 +13,7 @@ pub mod anchor;
 pub mod context;
 pub mod dispatcher;
 pub mod events;
+pub mod forward;
 pub mod golden;
 pub mod job;
 pub mod notify;

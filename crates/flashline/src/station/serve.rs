@@ -10,6 +10,7 @@ use super::anchor::Anchors;
 use super::context::StationContext;
 use super::dispatcher::{Control, Dispatcher};
 use super::events::{EventReceiver, StationEvent};
+use super::forward::{self, Forwarder};
 use super::view::StationView;
 use crate::config::{Config, Slots, UnmappedPorts};
 use crate::device::{self, DeviceError, DeviceFilter, DeviceSource, SimulatedDevices, SimulatedSource};
@@ -48,6 +49,33 @@ pub struct Station {
     painter: Option<tokio::task::JoinHandle<StationView>>,
     /// Writes the chain head to the log (start, each finished attempt; shutdown in `wait`).
     anchors: (Anchors, tokio::task::JoinHandle<()>),
+    /// Forwarding to the central audit record, when `[central]` is configured.
+    pub central: Option<Forwarder>,
+}
+
+/// The dispatcher's view with the forwarder's status in it: the dispatcher stays the only
+/// writer of slot state and never learns about the forwarder. Ends with the dispatcher.
+fn with_central(
+    mut slots: watch::Receiver<StationView>,
+    mut central: watch::Receiver<forward::ForwardStatus>,
+) -> watch::Receiver<StationView> {
+    let merged = |slots: &watch::Receiver<StationView>, central: &watch::Receiver<forward::ForwardStatus>| {
+        StationView { central: Some(central.borrow().clone()), ..slots.borrow().clone() }
+    };
+    let (tx, rx) = watch::channel(merged(&slots, &central));
+    tokio::spawn(async move {
+        let mut central_open = true;
+        loop {
+            tokio::select! {
+                r = slots.changed() => if r.is_err() { break },
+                r = central.changed(), if central_open => if r.is_err() { central_open = false; continue },
+            }
+            tx.send_replace(merged(&slots, &central));
+        }
+        // The dispatcher's last view, with the final forwarding status.
+        tx.send_replace(merged(&slots, &central));
+    });
+    rx
 }
 
 impl Station {
@@ -62,14 +90,22 @@ impl Station {
         want_events: bool,
     ) -> Station {
         let anchors = Anchors::new(ctx.store.clone());
+        let forwarding = ctx.central.clone().map(|c| (c, ctx.station.clone(), ctx.store.clone(), ctx.shutdown.clone()));
         let dispatcher = Dispatcher::new(ctx, slots, unmapped);
         let anchors = (anchors.clone(), tokio::spawn(anchors.follow(dispatcher.subscribe())));
+        // Subscribed before the dispatcher runs: no finished job is missed.
+        let central = forwarding.map(|(config, station, store, shutdown)| {
+            forward::spawn(&config, station, store, dispatcher.subscribe(), shutdown)
+        });
         let events = want_events.then(|| dispatcher.subscribe());
         let events_tx = dispatcher.event_sender();
-        let view = dispatcher.watch();
+        let view = match &central {
+            Some(f) => with_central(dispatcher.watch(), f.status.clone()),
+            None => dispatcher.watch(),
+        };
         let painter = match ui {
             Ui::Live { color } => {
-                let rx = dispatcher.watch();
+                let rx = view.clone();
                 Some(tokio::spawn(live::paint(rx, std::io::stdout(), live::Style { color }, 10)))
             }
             Ui::Logs => {
@@ -80,7 +116,7 @@ impl Station {
         let devices = device::start(sources, filter);
         let (control, control_rx) = mpsc::channel(8);
         let task = tokio::spawn(dispatcher.run(devices, control_rx));
-        Station { control, events, events_tx, view, task, painter, anchors }
+        Station { control, events, events_tx, view, task, painter, anchors, central }
     }
 
     /// Starts the station as `flashline demo` runs it: the config's slots, unmapped-port

@@ -118,6 +118,8 @@ pub struct StationView {
     pub totals: Totals,
     pub notice: Option<Notice>,
     pub started: Instant,
+    /// Forwarding to the central audit record (`[central]`): backlog and state.
+    pub central: Option<super::forward::ForwardStatus>,
 }
 
 impl StationView {
@@ -130,6 +132,7 @@ impl StationView {
             totals: Totals::default(),
             notice: None,
             started: Instant::now(),
+            central: None,
         }
     }
 

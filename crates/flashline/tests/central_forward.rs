@@ -1,0 +1,230 @@
+//! Forwarding to the central PostgreSQL record with a real server (a throwaway cluster
+//! per test) and the station on in-process simulated boards: the line goes on through a
+//! server outage, every row arrives exactly once, a restarted station sends its backlog,
+//! a second station with the same id and a wrong password are named without stopping it.
+//!
+//! The outage run uses 8 slots × 6 waves = 48 boards (not 200) to keep the suite short on
+//! a small CI machine; the mechanism does not depend on the count.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use flashline::config::Config;
+use flashline::device::DeviceInfo;
+use flashline::pipeline::SimulatedPorts;
+use flashline::station::forward::{ForwardState, ForwardStatus};
+use flashline::station::serve::{Station, Ui};
+use flashline::station::{Control, Outcome, StationContext, StationEvent};
+use flashline_audit::postgres::{add_station, init_schema, CentralUrl};
+use flashline_audit::{AttemptFilter, AuditStore};
+use flashline_protocol::chip::Mac;
+use flashline_protocol::Chip;
+use flashline_sim::BoardConfig;
+use flashline_testkit::pg::PgCluster;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+const LIMIT: Duration = Duration::from_secs(90);
+const SLOTS: u32 = 8;
+
+struct Rig {
+    config: Config,
+    ctx: Arc<StationContext>,
+    ports: SimulatedPorts,
+    db: PathBuf,
+}
+
+/// A station `station` with its own local database in `dir`, forwarding to `pg` with the
+/// password in a file.
+async fn rig(dir: &Path, station: &str, pg: &PgCluster, password: &str) -> Rig {
+    std::fs::create_dir_all(dir).unwrap();
+    static BUILT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let image_dir = dir.join(format!("image-{}", BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let manifest = flashline::cli::sample::write_sample(&image_dir, Chip::Esp32, 16 * 1024).unwrap();
+    let image =
+        flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
+    let slots: String = (0..SLOTS).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
+    let pw = dir.join("central.pw");
+    std::fs::write(&pw, format!("{password}\n")).unwrap();
+    let db = dir.join("audit.db");
+    let text = format!(
+        "station = \"{station}\"\ndatabase = \"{db}\"\nmax_jobs = {SLOTS}\n\n[image]\nmanifest = \"{m}\"\n\
+         sha256 = \"{sha}\"\nchip = \"esp32\"\n\n[flash]\nbaud = 921600\nafter = \"no-reset\"\n\n\
+         [central]\nurl = \"{url}\"\npassword_file = \"{pw}\"\n\n[slots]\n{slots}",
+        db = db.display(),
+        m = manifest.display(),
+        sha = image.sha256().to_hex(),
+        url = pg.url_without_password(station),
+        pw = pw.display(),
+    );
+    let path = dir.join("station.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let ports = SimulatedPorts::new();
+    let ctx = StationContext::build(&config, Arc::new(ports.clone()), CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    Rig { config, ctx: Arc::new(ctx), ports, db }
+}
+
+async fn central(pg: &PgCluster) -> CentralUrl {
+    let admin = CentralUrl::parse(&pg.admin_url(), None).unwrap();
+    init_schema(&admin).await.unwrap();
+    admin
+}
+
+struct Line {
+    station: Station,
+    devices: flashline::device::SimulatedDevices,
+    events: flashline::station::EventReceiver,
+    status: watch::Receiver<ForwardStatus>,
+    boards: u32,
+}
+
+fn start(rig: &Rig) -> Line {
+    let (mut station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
+    let events = station.events.take().unwrap();
+    let status = station.central.as_ref().expect("[central] starts a forwarder").status.clone();
+    Line { station, devices, events, status, boards: 0 }
+}
+
+/// One board in every slot, each a new MAC; waits for all results and pulls the boards.
+async fn wave(rig: &Rig, line: &mut Line, mac_prefix: u8) {
+    let mut infos = Vec::new();
+    for k in 0..SLOTS {
+        let devnode = PathBuf::from(format!("/dev/sim-central-{mac_prefix}-{k}"));
+        let n = line.boards;
+        line.boards += 1;
+        let cfg = BoardConfig::new(Chip::Esp32, Mac([0x24, 0x0a, mac_prefix, (n >> 8) as u8, n as u8, k as u8]));
+        rig.ports.attach(devnode.clone(), cfg).unwrap();
+        let info = DeviceInfo::simulated(k, devnode);
+        line.devices.plug(info.clone());
+        infos.push(info);
+    }
+    let mut done = 0;
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while done < SLOTS {
+        let ev = tokio::time::timeout_at(deadline, line.events.recv()).await.expect("results in time").unwrap();
+        if let StationEvent::Finished { slot, outcome, .. } = ev {
+            assert_eq!(outcome, Outcome::Pass, "{slot}");
+            done += 1;
+        }
+    }
+    for info in infos {
+        rig.ports.detach(&info.devnode);
+        line.devices.unplug(&info.syspath);
+    }
+}
+
+/// Stops the line, then waits for its forwarder's last attempt to end.
+async fn stop(mut line: Line) {
+    let forwarder = line.station.central.take().unwrap();
+    line.station.control.send(Control::DrainAndStop).await.unwrap();
+    drop(line.devices);
+    let (_view, end) = tokio::time::timeout(Duration::from_secs(20), line.station.wait()).await.unwrap();
+    end.unwrap();
+    tokio::time::timeout(Duration::from_secs(20), forwarder.task).await.expect("the forwarder ends").unwrap();
+}
+
+async fn wait_for(status: &mut watch::Receiver<ForwardStatus>, what: &str, ok: impl Fn(&ForwardStatus) -> bool) {
+    let reached = tokio::time::timeout(LIMIT, status.wait_for(|s| ok(s))).await.is_ok_and(|r| r.is_ok());
+    assert!(reached, "forwarder never got to: {what}; last status {:?}", *status.borrow());
+}
+
+async fn central_rows(admin: &CentralUrl, station: &str) -> AuditStore {
+    AuditStore::open_postgres(admin, Some(station.into())).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_arrive_exactly_once_across_a_server_outage_and_a_station_restart() {
+    let Some(mut pg) = PgCluster::start() else { return };
+    let admin = central(&pg).await;
+    let role = add_station(&admin, "line-1").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig1 = rig(dir.path(), "line-1", &pg, &role.password).await;
+    let mut line = start(&rig1);
+
+    for w in 0..2 {
+        wave(&rig1, &mut line, w).await;
+    }
+    wait_for(&mut line.status, "caught up", |s| s.backlog == 0 && s.forwarded == 16).await;
+
+    // The server goes away in the middle of the run: the line goes on, rows queue.
+    pg.stop();
+    for w in 2..4 {
+        wave(&rig1, &mut line, w).await;
+    }
+    wait_for(&mut line.status, "retrying with a backlog", |s| {
+        matches!(&s.state, ForwardState::Retrying(why) if why.contains("cannot be reached")) && s.backlog > 0
+    })
+    .await;
+    let shown = line.station.view.borrow().central.clone().expect("the view carries the forwarder's status");
+    assert!(shown.backlog > 0, "the live view shows the backlog: {shown:?}");
+    pg.restart();
+    wave(&rig1, &mut line, 4).await;
+    wait_for(&mut line.status, "caught up after the outage", |s| s.backlog == 0 && s.forwarded == 40).await;
+
+    // Stop the server again, run a wave, stop the station with that backlog.
+    pg.stop();
+    wave(&rig1, &mut line, 5).await;
+    stop(line).await;
+    pg.restart();
+    // The restarted station sends its backlog without a new board.
+    let rig2 = rig(dir.path(), "line-1", &pg, &role.password).await;
+    let mut line = start(&rig2);
+    wait_for(&mut line.status, "backlog sent after the restart", |s| s.backlog == 0 && s.forwarded == 8).await;
+    stop(line).await;
+
+    let central = central_rows(&admin, "line-1").await;
+    let rows = central.query(&AttemptFilter::all()).await.unwrap();
+    assert_eq!(rows.len(), 48, "every board once");
+    let mut macs: Vec<_> = rows.iter().map(|r| r.mac.clone().unwrap()).collect();
+    macs.sort();
+    macs.dedup();
+    assert_eq!(macs.len(), 48, "no row twice");
+    let report = central.verify_chain().await.unwrap();
+    assert!(report.is_valid() && report.rows_checked == 48, "{report:?}");
+    let local = AuditStore::open_read_only(&rig1.db).await.unwrap();
+    assert_eq!(central.chain_head().await.unwrap(), local.chain_head().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twin_station_id_and_a_wrong_password_are_named_and_the_line_goes_on() {
+    let Some(pg) = PgCluster::start() else { return };
+    let admin = central(&pg).await;
+    let role = add_station(&admin, "line-1").await.unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+
+    let first = rig(&dirs.path().join("first"), "line-1", &pg, &role.password).await;
+    let mut line = start(&first);
+    wave(&first, &mut line, 1).await;
+    wait_for(&mut line.status, "first station caught up", |s| s.backlog == 0 && s.forwarded == 8).await;
+    stop(line).await;
+
+    // Another PC configured with the same station id (and the same role).
+    let twin = rig(&dirs.path().join("twin"), "line-1", &pg, &role.password).await;
+    let mut line = start(&twin);
+    wave(&twin, &mut line, 2).await;
+    wait_for(
+        &mut line.status,
+        "stopped on the twin",
+        |s| matches!(&s.state, ForwardState::Stopped(why) if why.contains("same station id")),
+    )
+    .await;
+    wave(&twin, &mut line, 3).await; // the line goes on
+    stop(line).await;
+
+    let wrong = rig(&dirs.path().join("wrong"), "line-1", &pg, "not-the-password").await;
+    let mut line = start(&wrong);
+    wave(&wrong, &mut line, 4).await;
+    wait_for(&mut line.status, "login refused", |s| {
+        matches!(&s.state, ForwardState::Retrying(why) if why.contains("refused the login") && !why.contains("not-the-password"))
+    })
+    .await;
+    stop(line).await;
+
+    let central = central_rows(&admin, "line-1").await;
+    assert_eq!(central.query(&AttemptFilter::all()).await.unwrap().len(), 8, "only the first station's rows");
+    assert!(central.verify_chain().await.unwrap().is_valid());
+}
