@@ -17,7 +17,10 @@
 //! why in its structured log, keeps every recorded row, and once the fault clears flashes
 //! the waiting boards and records them.
 //!
-//! Set `FLASHLINE_CRASH_SEED` to replay the kill moments of a failed run.
+//! Set `FLASHLINE_CRASH_SEED` to replay the kill moments of a failed run. A failed run
+//! keeps its station directory (database, flash files, `output.log` with every daemon
+//! life's log, `espsim-bK.log`) and prints where; `scripts/crash-seeds.sh` runs the kill
+//! test over many seeds.
 
 mod support_daemon;
 
@@ -107,6 +110,7 @@ fn sigkill_at_random_moments_loses_nothing() {
     // finish. Read-back verify gives each board a verify stage of its own.
     let extra = Extra { flash: "verify = \"readback\"\n".into(), ..Extra::default() };
     let st = Station::new(BOARDS, 128, 2, &extra);
+    let _keep = st.keep_on_failure();
     let sims = (0..BOARDS).map(|k| Some(st.sim(k, MAC_BASE, SIM_ARGS))).collect();
     let gate = st.dir.path().join("gate");
     std::fs::write(&gate, b"").unwrap();

@@ -102,6 +102,7 @@ pub(crate) async fn connect<T: Transport>(
         }
     }
     match conn.last_noise() {
+        _ if cannot_reset && conn.stray_frames() > 0 => Err(Error::StubStuck { frames: conn.stray_frames() }),
         Some(log) if !log.trim().is_empty() => Err(Error::BootLogNoDownload { attempts, log: boot_log_excerpt(&log) }),
         _ => Err(Error::NoSync { attempts }),
     }

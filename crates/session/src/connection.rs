@@ -36,6 +36,9 @@ pub(crate) struct Connection<T: Transport> {
     cancel: CancellationToken,
     /// The latest bytes seen outside any frame (boot log, line noise).
     last_noise: Vec<u8>,
+    /// Frames skipped while waiting for a reply that were not replies at all (raw stub
+    /// output: flash read packets, digests), since `clear_noise`.
+    stray_frames: u32,
 }
 
 impl<T: Transport> Connection<T> {
@@ -50,6 +53,7 @@ impl<T: Transport> Connection<T> {
             stage: Stage::Connect,
             cancel,
             last_noise: Vec::new(),
+            stray_frames: 0,
         }
     }
 
@@ -92,6 +96,13 @@ impl<T: Transport> Connection<T> {
 
     pub(crate) fn clear_noise(&mut self) {
         self.last_noise.clear();
+        self.stray_frames = 0;
+    }
+
+    /// Frames that were not replies (4 bytes or more, so not empty frames or delimiter
+    /// noise) skipped since `clear_noise`: a stub talking without answering.
+    pub(crate) fn stray_frames(&self) -> u32 {
+        self.stray_frames
     }
 
     fn io_err(&self, e: std::io::Error) -> Error {
@@ -225,6 +236,9 @@ impl<T: Transport> Connection<T> {
             let frame = self.next_frame(deadline, opcode.name(), timeout).await?;
             if frame.len() < 8 || frame[0] != DIR_RESPONSE {
                 tracing::trace!(len = frame.len(), "skipping non-response frame");
+                if frame.len() >= 4 {
+                    self.stray_frames = self.stray_frames.saturating_add(1);
+                }
                 continue;
             }
             let resp = ResponsePacket::parse(&frame).expect("length and direction checked");

@@ -71,6 +71,10 @@ pub enum Error {
     #[error("connect: no answer to SYNC after {attempts} attempts: check the cable and the port, and that the board is powered")]
     NoSync { attempts: u32 },
 
+    /// The message the audit row and the live view show starts with [`STUB_STUCK`].
+    #[error("connect: stuck in the flasher stub: power-cycle the board ({frames} frames came back, none an answer to SYNC, also after resynchronising and ending a flash read: a host that vanished left the stub in a command it does not leave)")]
+    StubStuck { frames: u32 },
+
     #[error("connect: board printed a boot log but never entered download mode — is GPIO0 held low / is the auto-reset circuit present? (last output: {log:?})")]
     BootLogNoDownload { attempts: u32, log: String },
 
@@ -135,7 +139,7 @@ impl Error {
             | Error::InvalidRequest { stage, .. }
             | Error::Cancelled { stage }
             | Error::NotBack { stage, .. } => *stage,
-            Error::NoSync { .. } | Error::BootLogNoDownload { .. } => Stage::Connect,
+            Error::NoSync { .. } | Error::BootLogNoDownload { .. } | Error::StubStuck { .. } => Stage::Connect,
             Error::WrongChip { .. } | Error::UnknownChip { .. } | Error::Identify(_) => Stage::Identify,
             Error::StubNotFound { .. }
             | Error::StubMissingChip { .. }
@@ -173,6 +177,9 @@ pub(crate) fn hint_for(status: Status) -> &'static str {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What [`Error::StubStuck`] says first, for outputs that look for it.
+pub const STUB_STUCK: &str = "stuck in the flasher stub: power-cycle the board";
+
 /// "esp8266, esp32, …": the chips the session identifies.
 fn known_chips() -> String {
     Chip::ALL.map(Chip::file_name).join(", ")
@@ -189,6 +196,10 @@ mod tests {
         assert!(e.to_string().starts_with("write: no reply to FlashDeflData within 3.0s:"), "{e}");
         assert_eq!(e.stage(), Stage::Write);
         assert!(e.is_link_loss());
+
+        let e = Error::StubStuck { frames: 3 };
+        assert!(e.to_string().starts_with(&format!("connect: {STUB_STUCK} (3 frames")), "{e}");
+        assert_eq!(e.stage(), Stage::Connect);
 
         let e = Error::BootLogNoDownload { attempts: 7, log: "rst:0x1 boot:0x13".into() };
         assert!(e.to_string().contains("is GPIO0 held low"), "{e}");

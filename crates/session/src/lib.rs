@@ -53,7 +53,7 @@ pub mod write;
 pub use baud::{rate_plan, FALLBACK_RATES, MAX_BAUD};
 pub use connect::Loader;
 pub use duplex::DuplexTransport;
-pub use error::{Error, Result, Stage};
+pub use error::{Error, Result, Stage, STUB_STUCK};
 pub use flasher::{Flasher, FlasherConfig};
 pub use identify::{ChipInfo, FlashInfo};
 pub use image::{Block, Encoding, ImageCompression, Payload, PreparedImage, PreparedRegion, Region};

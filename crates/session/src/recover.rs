@@ -18,8 +18,25 @@
 //! to (CHANGE_BAUDRATE), so a host that starts at 115200 sends it line noise: the lone
 //! `0xC0` and the SYNCs are tried again at the rates the stub may have been left at.
 //!
-//! Not recovered here: a stub streaming READ_FLASH waits for acknowledgements and a ROM
-//! or application that hangs; those need a reset line or a power cycle (the station's
+//! A stub left streaming READ_FLASH waits for the acknowledgement of the packet it sent
+//! (one packet in flight) and reads every frame as one:
+//!
+//! - esp-flasher-stub (`s_read_flash_post_process`) leaves its read loop on the first
+//!   frame that is not 4 bytes long, sends the MD5 of what it sent and drops that frame:
+//!   the first SYNC ends the read unanswered, the next one is answered.
+//! - esptool's legacy stub (`handle_flash_read`) reads the first 4 bytes of any frame as
+//!   the acknowledged total and leaves once it reaches the length or exceeds what was
+//!   sent; a SYNC reads as 0x0024_0800, which does not end a read already past 2.3 MB.
+//!
+//! So the recovery sends one acknowledgement of `u32::MAX` first — it ends the legacy
+//! read whatever its length, lets esp-flasher-stub send at most one more packet — and the
+//! SYNCs after it end esp-flasher-stub's read. To a loader that is not reading, a 4-byte
+//! frame is too short to be a command and is ignored.
+//!
+//! A stub that sends frames but answers none of this is stuck in a command it does not
+//! leave: [`crate::Error::StubStuck`], "stuck in the flasher stub: power-cycle the board"
+//! (`connect` decides, from the frames it skipped). A ROM or application that hangs
+//! silently is `NoSync`. Both need a reset line or a power cycle (the station's
 //! `[recovery] power_cycle`).
 
 use crate::connect::{sync_once, Loader};
@@ -29,6 +46,9 @@ use crate::transport::Transport;
 use crate::Error;
 use flashline_protocol::{slip, timeouts};
 use std::time::Duration;
+
+/// The acknowledgement that ends any stub's READ_FLASH loop (see the module docs).
+pub const END_READ_ACK: [u8; 4] = u32::MAX.to_le_bytes();
 
 /// SYNCs sent after each resynchronising delimiter.
 const RECOVERY_SYNCS: u32 = 3;
@@ -56,6 +76,8 @@ pub(crate) async fn resync_stub<T: Transport>(conn: &mut Connection<T>, rates: &
             conn.port().set_baud(rate).map_err(|e| Error::Io { stage: crate::Stage::Connect, source: e })?;
         }
         conn.write_raw(&[slip::END]).await?;
+        tokio::time::sleep(SETTLE).await;
+        conn.send_raw_frame(&END_READ_ACK).await?;
         tokio::time::sleep(SETTLE).await;
         for _ in 0..RECOVERY_SYNCS {
             if let Some(loader) = sync_once(conn, timeouts::SYNC).await? {

@@ -112,3 +112,42 @@ async fn a_stub_left_streaming_its_flash_answers_the_next_connect() {
     assert!(f.is_stub());
     assert_eq!(f.info().mac, sim.mac());
 }
+
+/// The error of a connect that must fail.
+async fn connect_error(port: DuplexTransport) -> Error {
+    let config = config(true);
+    let connect = Flasher::connect(port, &config, Progress::none(), CancellationToken::new());
+    match bounded(Duration::from_secs(30), connect).await {
+        Ok(_) => panic!("the board answered"),
+        Err(e) => e,
+    }
+}
+
+#[tokio::test]
+async fn a_stub_that_talks_but_never_answers_is_reported_stuck() {
+    // A stub wedged in a command (`hang-until-power-cycle`): every frame gets a raw frame
+    // back, none an answer, whatever the recovery sends.
+    let (port, _sim) = duplex_board(Chip::Esp32, vec![flashline_sim::Fault::HangUntilPowerCycle]);
+    let e = connect_error(port).await;
+    assert!(matches!(e, Error::StubStuck { frames } if frames > 0), "{e:?}");
+    assert!(e.to_string().starts_with(&format!("connect: {STUB_STUCK}")), "{e}");
+
+    // Power-cycled, the same board answers (from its ROM loader).
+    let (port, sim) = duplex_board(Chip::Esp32, vec![flashline_sim::Fault::HangUntilPowerCycle]);
+    sim.power_cycle();
+    let f = bounded(
+        Duration::from_secs(30),
+        Flasher::connect(port, &config(true), Progress::none(), CancellationToken::new()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(f.info().mac, sim.mac());
+}
+
+#[tokio::test]
+async fn a_silent_board_is_not_called_stuck() {
+    let (port, _sim) =
+        duplex_board(Chip::Esp32, vec![flashline_sim::Fault::NotDownload(flashline_sim::BootNoise::Silent)]);
+    let e = connect_error(port).await;
+    assert!(matches!(e, Error::NoSync { .. }), "{e:?}");
+}

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 /// Creates DIR/board0 .. DIR/board{N-1} (symlinks to PTYs), prints one line per board
 /// ("boardK PATH MAC"), then "READY", and runs until SIGTERM/SIGINT, when it removes its
 /// symlinks. With --flash-dir each board's flash is DIR/boardK.bin, updated in place after
-/// every processed batch of host bytes (loaded at start if it exists).
+/// every processed batch of host bytes (loaded at start if it exists). SIGUSR1
+/// power-cycles every board (it boots into download mode, flash kept).
 #[derive(Debug, Parser)]
 #[command(name = "espsim", version, after_help = GRAMMAR)]
 pub struct Cli {

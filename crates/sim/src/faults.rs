@@ -13,6 +13,8 @@
 //!         | "flash-changes=" ADDR [ "+" LEN ] "@" N   the flash there changes right after
 //!                                     the board has hashed flash N times (SPI_FLASH_MD5)
 //!         | "wrong-chip=" CHIP        the board really is CHIP (any simulated chip)
+//!         | "hang-until-power-cycle"  the board's stub is wedged in a command a vanished
+//!                                     host left it in, until its power is cut
 //! BYTES, ADDR, LEN := decimal | 0x-hex | with unit (64k, 1M)
 //! ```
 
@@ -47,6 +49,13 @@ pub enum Fault {
         ms: u64,
     },
     WrongChip(Chip),
+    /// The board starts with its flasher stub wedged in the middle of a command, as a host
+    /// that vanished on a link without reset lines can leave it: every frame it receives
+    /// gets one raw 16-byte frame back (the digest of an empty read) and no command is
+    /// answered, whatever the host sends, until the board is power-cycled
+    /// (`SimHandle::power_cycle`, `espsim` on SIGUSR1); it then boots into download mode
+    /// (the fixture holds the strapping pin) and the fault is spent.
+    HangUntilPowerCycle,
     /// Something else writes the flash behind the loader's back (a second programmer, a
     /// brown-out mid-operation): right after the Nth SPI_FLASH_MD5 the bytes at
     /// `addr..addr+len` are inverted. Makes "the board changed between probe and write"
@@ -69,6 +78,7 @@ FAULT SPECS (--fault, repeatable; prefix with boardK: to target one board, e.g. 
   slow-replies=MS                every reply is delayed by MS extra milliseconds
   flash-changes=ADDR[+LEN]@N     the flash at ADDR..ADDR+LEN changes right after the board's Nth flash MD5
   wrong-chip=CHIP                the board is really CHIP (any simulated chip): other id, registers, loader
+  hang-until-power-cycle         the board's stub is wedged mid-command until power-cycled (SIGUSR1 to espsim)
 Numbers: decimal, 0x-hex, or with a unit (64k, 1M).";
 
 impl FromStr for Fault {
@@ -112,6 +122,10 @@ impl FromStr for Fault {
                 Ok(Fault::SlowReplies { ms: ms.parse().map_err(|_| format!("slow-replies={v}: not a number"))? })
             }
             "wrong-chip" => Ok(Fault::WrongChip(chips::parse_simulated(need()?)?)),
+            "hang-until-power-cycle" => match value {
+                None => Ok(Fault::HangUntilPowerCycle),
+                Some(v) => Err(format!("hang-until-power-cycle takes no value (got {v})")),
+            },
             "flash-changes" => {
                 let v = need()?;
                 let (range, n) =
@@ -145,6 +159,7 @@ impl fmt::Display for Fault {
             Fault::BadFlash { addr, len } => write!(f, "bad-flash=0x{addr:x}+{len}"),
             Fault::SlowReplies { ms } => write!(f, "slow-replies={ms}"),
             Fault::WrongChip(c) => write!(f, "wrong-chip={}", c.file_name()),
+            Fault::HangUntilPowerCycle => f.write_str("hang-until-power-cycle"),
             Fault::FlashChanges { addr, len, after_md5 } => write!(f, "flash-changes=0x{addr:x}+{len}@{after_md5}"),
         }
     }
@@ -204,6 +219,7 @@ mod tests {
             ("wrong-chip=esp8266", Fault::WrongChip(Chip::Esp8266)),
             ("flash-changes=0x20000+4k@3", Fault::FlashChanges { addr: 0x20000, len: 4096, after_md5: 3 }),
             ("flash-changes=0x20000@1", Fault::FlashChanges { addr: 0x20000, len: 1, after_md5: 1 }),
+            ("hang-until-power-cycle", Fault::HangUntilPowerCycle),
         ];
         for (text, fault) in cases {
             let parsed: Fault = text.parse().unwrap();
@@ -221,6 +237,7 @@ mod tests {
             "corrupt-frame=0",
             "explode",
             "wrong-chip=z80",
+            "hang-until-power-cycle=1",
             "bad-flash=1+0",
             "flash-changes=0x1000",
             "flash-changes=0x1000@0",

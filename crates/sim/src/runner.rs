@@ -57,6 +57,8 @@ pub(crate) enum Control {
         link: Option<u64>,
     },
     Unplug,
+    /// The board's power is cut and restored (`Board::power_cycle`).
+    PowerCycle,
 }
 
 /// Control handle of a running board.
@@ -122,6 +124,12 @@ impl SimHandle {
     /// Drops the link now.
     pub fn unplug(&self) {
         let _ = self.ctl.send(Control::Unplug);
+    }
+
+    /// Cuts the board's power and restores it (a hub port power cycle on a fixture that
+    /// holds the board in download mode): it boots into the ROM loader, flash kept.
+    pub fn power_cycle(&self) {
+        let _ = self.ctl.send(Control::PowerCycle);
     }
 
     pub fn stats(&self) -> SimStats {
@@ -226,6 +234,7 @@ where
                         }
                     }
                     Some(Control::Unplug) => g.board.unplug(now),
+                    Some(Control::PowerCycle) => g.board.power_cycle(now),
                     None => ctl_open = false,
                 }
                 for o in g.board.take_output() {

@@ -145,12 +145,22 @@ impl EspSim {
 
     /// Like [`EspSim::start`] with an explicit binary path.
     pub fn start_bin<S: AsRef<std::ffi::OsStr>>(bin: &Path, args: &[S]) -> EspSim {
+        Self::start_bin_logged(bin, args, std::process::Stdio::inherit())
+    }
+
+    /// Like [`EspSim::start_bin`], with the simulator's log (its stderr) sent to `stderr`,
+    /// e.g. a file a test keeps when it fails.
+    pub fn start_bin_logged<S: AsRef<std::ffi::OsStr>>(
+        bin: &Path,
+        args: &[S],
+        stderr: impl Into<std::process::Stdio>,
+    ) -> EspSim {
         use std::io::BufRead;
         use std::process::Stdio;
         let mut child = Command::new(bin)
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         let stdout = child.stdout.take().expect("piped stdout");

@@ -189,12 +189,15 @@ pub async fn run(
     JobResult { outcome, took: end.took, attempt: end.attempt, image_sha256: golden.sha256_hex() }
 }
 
-/// Whether the job failed because the board answered nothing at all.
+/// Whether the job failed because the board answered nothing at all, or only with a
+/// stub stuck in a command: a power cut is what brings either back.
 fn no_answer(error: &BoardError) -> bool {
     matches!(
         error,
         BoardError::Session(
-            flashline_session::Error::NoSync { .. } | flashline_session::Error::BootLogNoDownload { .. }
+            flashline_session::Error::NoSync { .. }
+                | flashline_session::Error::BootLogNoDownload { .. }
+                | flashline_session::Error::StubStuck { .. }
         )
     )
 }

@@ -42,15 +42,21 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The `flashline` binary: this build's, or `FLASHLINE_TEST_FLASHLINE_BIN` (a frozen copy,
+/// so a long run over many seeds is not changed by a rebuild meanwhile).
 pub fn flashline_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_flashline"))
+    std::env::var_os("FLASHLINE_TEST_FLASHLINE_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_flashline")), PathBuf::from)
 }
 
 /// The `espsim` binary, built with the same cargo and profile as this test (cargo builds
-/// only this package's binaries for its tests).
+/// only this package's binaries for its tests), or `FLASHLINE_TEST_ESPSIM_BIN`.
 fn espsim_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("FLASHLINE_TEST_ESPSIM_BIN") {
+            return PathBuf::from(bin);
+        }
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "--quiet", "-p", "flashline-sim", "--bin", "espsim"]);
         if !cfg!(debug_assertions) {
@@ -194,9 +200,21 @@ level = "info"
             mac.to_string().into(),
         ];
         args.extend(extra.iter().map(OsString::from));
-        let sim = EspSim::start_bin(espsim_bin(), &args);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("espsim-b{k}.log")))
+            .expect("espsim log file");
+        let sim = EspSim::start_bin_logged(espsim_bin(), &args, log);
         assert_eq!(sim.boards.len(), 1, "espsim boards: {:?}", sim.boards);
         sim
+    }
+
+    /// A guard that keeps the station directory (config, database, flash files, the
+    /// testbed's `output.log` with the daemon's log, the boards' `espsim-bK.log`) when the
+    /// test fails, and prints where it is. Drop it after the testbed and the simulators.
+    pub fn keep_on_failure(&self) -> KeepOnFailure {
+        KeepOnFailure(self.dir.path().to_path_buf())
     }
 
     /// One espsim process with `count` ESP32 boards linked at `links/boardK` (the harness's
@@ -310,12 +328,31 @@ pub fn with_runtime<T>(f: impl std::future::Future<Output = T>) -> T {
 // ---------------------------------------------------------------------------------------
 // The daemon inside a umockdev testbed
 
+/// See [`Station::keep_on_failure`].
+pub struct KeepOnFailure(PathBuf);
+
+impl Drop for KeepOnFailure {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            return;
+        }
+        let name = self.0.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let kept = self.0.with_file_name(format!("{name}-kept"));
+        match std::fs::rename(&self.0, &kept) {
+            Ok(()) => eprintln!("test failed: station directory kept in {}", kept.display()),
+            Err(e) => eprintln!("test failed: could not keep {} ({e})", self.0.display()),
+        }
+    }
+}
+
 /// One harness run. Its whole process group (harness, daemon, shell loop) is killed when
 /// dropped, so no daemon outlives a failed test.
 pub struct Testbed {
     child: Child,
     stdin: ChildStdin,
     lines: mpsc::Receiver<String>,
+    /// `output.log` in the station directory: every output line, as it arrives.
+    file: Option<std::fs::File>,
     /// Every output line, in order.
     pub log: Vec<String>,
     /// The program's JSON log lines, each with the index of its line in `log`.
@@ -359,7 +396,8 @@ impl Testbed {
                 }
             }
         });
-        let mut tb = Testbed { child, stdin, lines, log: Vec::new(), events: Vec::new(), exit: None };
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(st.dir.path().join("output.log")).ok();
+        let mut tb = Testbed { child, stdin, lines, file, log: Vec::new(), events: Vec::new(), exit: None };
         tb.read_until(Duration::from_secs(90), "the harness to start the program", |l, _| l == "[harness] ok ready");
         tb
     }
@@ -395,6 +433,9 @@ impl Testbed {
 
     /// Remembers an output line, and the program's JSON log line in it (if it is one).
     fn record(&mut self, line: &str) {
+        if let Some(f) = self.file.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
         self.log.push(line.to_string());
         if let Some(json) = line.strip_prefix("[child] ").filter(|l| l.starts_with('{')) {
             if let Ok(v) = serde_json::from_str::<Value>(json) {

@@ -30,6 +30,8 @@ async fn run(cli: Cli) -> std::io::Result<()> {
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // SIGUSR1 power-cycles every board (a hub port power cycle, e.g. from a test's uhubctl).
+    let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut boards = Vec::new();
     let mut out = std::io::stdout().lock();
     for k in 0..cli.count {
@@ -41,9 +43,16 @@ async fn run(cli: Cli) -> std::io::Result<()> {
     writeln!(out, "READY")?;
     out.flush()?;
     drop(out);
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = usr1.recv() => {
+                for b in &boards {
+                    b.handle.power_cycle();
+                }
+            }
+        }
     }
     for b in &boards {
         let _ = std::fs::remove_file(&b.link);

@@ -128,6 +128,8 @@ struct FaultState {
     /// (addr, len, after this many MD5s) of `flash-changes` faults.
     flash_changes: Vec<(u32, u32, u64)>,
     md5s: u64,
+    /// `hang-until-power-cycle`: the stub is wedged until the power is cut.
+    wedged: bool,
 }
 
 /// One simulated chip.
@@ -197,6 +199,7 @@ impl Board {
                 Fault::SlowReplies { ms } => faults.slow_reply = Duration::from_millis(*ms),
                 Fault::WrongChip(c) => chip = *c,
                 Fault::FlashChanges { addr, len, after_md5 } => faults.flash_changes.push((*addr, *len, *after_md5)),
+                Fault::HangUntilPowerCycle => faults.wedged = true,
             }
         }
         let mut b = Self {
@@ -232,6 +235,9 @@ impl Board {
             usb_timing: cfg.usb_timing(),
             reenumerating: None,
         };
+        if b.faults.wedged {
+            b.mode = Mode::Stub(StubKind::New);
+        }
         if let Some(noise) = b.faults.not_download {
             b.mode = Mode::NotDownload;
             if noise == BootNoise::Garbage {
@@ -344,6 +350,21 @@ impl Board {
             self.mem = None;
         } else if !s.en_low && was.en_low {
             self.boot(now, s.io0_low, ResetCause::PowerOn);
+        }
+    }
+
+    /// The board's power is cut and restored (a hub port power cycle) on a fixture that
+    /// holds it in download mode: it boots into the ROM loader, flash kept, a wedged stub
+    /// gone. A board whose link was closed stays unplugged.
+    pub fn power_cycle(&mut self, now: Duration) {
+        if self.link_closed {
+            return;
+        }
+        self.faults.wedged = false;
+        self.faults.hang_after = None;
+        match self.link {
+            LinkMode::Uart => self.boot(now, true, ResetCause::PowerOn),
+            LinkMode::UsbSerialJtag => self.usb_reset(now, true, ResetCause::PowerOn),
         }
     }
 
@@ -475,8 +496,14 @@ impl Board {
         if !matches!(self.mode, Mode::Rom | Mode::Stub(_)) || t < self.ready_at {
             return;
         }
-        if self.read.is_some() && self.on_read_ack(&frame, t) {
+        if self.faults.wedged {
+            // A wedged stub takes the frame and answers no command.
+            let at = t.max(self.clock.cpu);
+            self.send_frame(at, &EMPTY_MD5);
             return;
+        }
+        if self.read.is_some() {
+            return self.on_read_ack(&frame, t);
         }
         // Two receive buffers in the stubs: one frame processed, one waiting. A frame that
         // completes while the previous one still waits has nowhere to go.
@@ -632,6 +659,11 @@ impl Board {
         self.mode = Mode::App;
     }
 }
+
+/// MD5 of no bytes: what a wedged stub sends for every frame (the digest of a read it
+/// ends before sending anything).
+const EMPTY_MD5: [u8; 16] =
+    [0xd4, 0x1d, 0x8c, 0xd9, 0x8f, 0x00, 0xb2, 0x04, 0xe9, 0x80, 0x09, 0x98, 0xec, 0xf8, 0x42, 0x7e];
 
 /// Flips one payload byte of an encoded frame, choosing a byte whose flip does not create
 /// or destroy a SLIP special, so the frame still delimits but its content is wrong.

@@ -715,3 +715,70 @@ fn a_stub_the_chip_cannot_run_never_greets() {
     h.upload_stub((rev1.text_start, rev1.entry));
     assert_eq!(h.b.mode(), Mode::Stub(StubKind::New));
 }
+
+/// Streams the first packet of a READ_FLASH of `len` bytes at 0 and returns it, as a host
+/// does before it vanishes.
+fn read_first_packet(h: &mut Host, len: u32) -> Vec<u8> {
+    let frames = h.send_raw(&ReadFlash::esptool(0, len).to_packet().to_bytes());
+    assert_eq!(frames.len(), 2, "reply + first packet");
+    frames[1].1.clone()
+}
+
+#[test]
+fn a_sync_ends_a_read_whose_host_vanished_and_is_swallowed() {
+    // Both stubs take the next host's first SYNC as part of the read: it ends the read
+    // (the digest of what was sent comes back) and is not answered; the next one is.
+    for stub in [ESP32_NEW, ESP32_LEGACY] {
+        let mut h = Host::new(Chip::Esp32);
+        h.b.flash_mut().write_raw(0, &(0..20_000u32).map(|i| (i * 7) as u8).collect::<Vec<_>>()).unwrap();
+        h.upload_stub(stub);
+        let sent = read_first_packet(&mut h, 20_000);
+        let frames = h.send_raw(&Sync.to_packet().to_bytes());
+        assert_eq!(frames.len(), 1, "only the digest: {frames:?}");
+        assert_eq!(frames[0].1, md5(&sent).to_vec());
+        assert_eq!(h.sync().len(), 8, "the next SYNC is answered");
+    }
+}
+
+#[test]
+fn only_an_end_ack_ends_a_legacy_read_past_what_a_sync_reads_as() {
+    // A SYNC's first four bytes read as 0x0024_0800: a legacy read that sent more than
+    // that takes it as an acknowledgement and goes on waiting.
+    let mut h = Host::new(Chip::Esp32);
+    h.upload_stub(ESP32_LEGACY);
+    let len = 0x30_0000;
+    let mut got = read_first_packet(&mut h, len).len() as u32;
+    while got <= 0x24_0800 {
+        let f = h.send_raw(&got.to_le_bytes());
+        assert_eq!(f.len(), 1);
+        got += f[0].1.len() as u32;
+    }
+    assert!(h.send_raw(&Sync.to_packet().to_bytes()).is_empty(), "the SYNC is taken as an ack");
+    let f = h.send_raw(&u32::MAX.to_le_bytes());
+    assert_eq!(f.len(), 1, "an ack of u32::MAX ends it");
+    assert_eq!(f[0].1.len(), 16, "the digest");
+    assert_eq!(h.sync().len(), 8);
+}
+
+#[test]
+fn a_wedged_stub_answers_nothing_until_power_cycled() {
+    let mut cfg = BoardConfig::new(Chip::Esp32, Mac([0x24, 0x0a, 0xc4, 0, 0, 7]));
+    cfg.faults = vec![Fault::HangUntilPowerCycle];
+    let mut h = Host::with(cfg);
+    for _ in 0..3 {
+        let frames = h.send_raw(&Sync.to_packet().to_bytes());
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].1, md5(&[]).to_vec(), "a raw digest, not a reply");
+        assert_eq!(h.send_raw(&u32::MAX.to_le_bytes()).len(), 1, "an ack ends nothing either");
+    }
+    let now = h.now;
+    h.b.power_cycle(now);
+    h.collect();
+    assert_eq!(h.b.mode(), Mode::Rom, "boots into download mode");
+    h.now += Duration::from_millis(100);
+    assert_eq!(h.sync().len(), 8);
+    h.b.power_cycle(h.now);
+    h.collect();
+    h.now += Duration::from_millis(100);
+    assert_eq!(h.sync().len(), 8, "the fault is spent");
+}
