@@ -47,6 +47,7 @@ pub mod anchor;
 mod backend;
 pub mod chain;
 mod error;
+mod forged;
 mod integrity;
 mod mac;
 mod model;
@@ -66,6 +67,7 @@ pub use anchor::{parse_anchors, Anchor, AnchorParseError};
 pub use backend::{AuditBackend, BoxFuture, StationChainReport};
 pub use chain::{ChainHead, GENESIS_HASH};
 pub use error::{AuditError, BoxError, Result};
+pub use forged::is_possibly_forged;
 pub use integrity::IntegrityReport;
 /// Time zones (`jiff`), re-exported so callers name the same type.
 pub use jiff::tz::TimeZone;

@@ -50,7 +50,14 @@ fn text_log(out: &Captured) -> tracing::subscriber::DefaultGuard {
 }
 
 async fn attempt(store: &AuditStore, slot: &str, completion: Completion) -> AttemptId {
-    let id = store
+    let id = begin(store, slot).await;
+    store.complete_attempt(id, completion).await.unwrap();
+    id
+}
+
+/// A `running` row begun by the store, as a daemon begins its jobs.
+async fn begin(store: &AuditStore, slot: &str) -> AttemptId {
+    store
         .begin_attempt(NewAttempt {
             station_id: "line-1".into(),
             slot: slot.into(),
@@ -61,9 +68,7 @@ async fn attempt(store: &AuditStore, slot: &str, completion: Completion) -> Atte
             started_at: None,
         })
         .await
-        .unwrap();
-    store.complete_attempt(id, completion).await.unwrap();
-    id
+        .unwrap()
 }
 
 fn verify(db: &Path, anchors: Option<&Path>) -> (i32, String) {
@@ -176,4 +181,62 @@ async fn a_running_row_no_daemon_began_is_flagged_at_start() {
     let warning = log.lines().find(|l| l.contains("possibly forged")).unwrap_or_else(|| panic!("{log}"));
     assert!(warning.contains("WARN") && warning.contains(&forged.to_string()), "{warning}");
     store.close().await;
+}
+
+/// `log verify` reports the rows a start-up closed as possibly forged — seq, time, slot,
+/// MAC — and fails; a row a daemon began and did not finish (an ordinary interruption) is
+/// not reported.
+#[tokio::test]
+async fn log_verify_reports_possibly_forged_rows_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let store = AuditStore::open(&db, StoreOptions::default()).await.unwrap();
+    attempt(&store, "A1", Completion::pass(1024, "md5")).await;
+    // A daemon began this one and died: an ordinary interrupted row after the next start.
+    let interrupted = begin(&store, "A3").await;
+    store.close().await;
+    let (code, out) = verify(&db, None);
+    assert_eq!(code, 0, "nothing forged yet: {out}");
+    assert!(!out.contains("POSSIBLY FORGED"), "{out}");
+
+    // Inserted by hand while no daemon runs, with a MAC, as a plausible interrupted job.
+    let mut raw = sqlx::sqlite::SqliteConnectOptions::new().filename(&db).connect().await.unwrap();
+    let forged: i64 = sqlx::query_scalar(
+        "INSERT INTO attempts (started_at_ms, station_id, slot, port, image_name, image_sha256, result, mac) \
+         SELECT started_at_ms + 1000, station_id, 'A2', port, image_name, image_sha256, 'running', \
+         '24:0A:C4:12:34:56' FROM attempts WHERE id = 1 RETURNING id",
+    )
+    .fetch_one(&mut raw)
+    .await
+    .unwrap();
+    drop(raw);
+
+    // The next daemon start closes both running rows.
+    let store = flashline::station::open_store(&db).await.unwrap();
+    let row = store.get(AttemptId(forged)).await.unwrap();
+    assert_eq!(store.get(interrupted).await.unwrap().failure_reason.as_deref(), Some(INTERRUPTED_REASON));
+    store.close().await;
+
+    let (code, out) = verify(&db, None);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("result: OK, the hash chain is intact"), "the chain itself is intact: {out}");
+    let listed: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("seq ")).collect();
+    assert_eq!(listed.len(), 1, "only the forged row, not the interrupted one: {out}");
+    let line = listed[0];
+    let seq = row.seq.unwrap().to_string();
+    for want in [seq.as_str(), &format!("#{forged}"), &row.started_at.to_string(), "slot A2", "24:0a:c4:12:34:56"] {
+        assert!(line.to_ascii_lowercase().contains(&want.to_ascii_lowercase()), "{want} in {line}");
+    }
+    assert!(out.contains("1 row(s) closed as possibly forged"), "{out}");
+
+    // The JSON report lists it too.
+    let json = Command::new(env!("CARGO_BIN_EXE_flashline"))
+        .args(["log", "verify", "--format", "json", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(json.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["possibly_forged"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["possibly_forged"][0]["attempt_id"], forged, "{v}");
+    assert_eq!(v["possibly_forged"][0]["slot"], "A2", "{v}");
 }

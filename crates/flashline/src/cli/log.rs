@@ -30,8 +30,9 @@
 //!
 //! Exit status: 0 success (also when nothing matched), 2 bad arguments or config file,
 //! 4 database missing/unreadable/wrong schema. `log verify`: 0 when the chain is intact,
-//! **1 when it is broken** (every finding is printed on stdout, with kind, `seq` and
-//! attempt id), 4 when the database cannot be read.
+//! **1 when it is broken or holds rows closed as possibly forged** (every finding is
+//! printed on stdout, with kind, `seq` and attempt id; each possibly forged row with its
+//! `seq`, start time, slot and MAC), 4 when the database cannot be read.
 //!
 //! A chain rewritten and recomputed by someone with write access to the database verifies
 //! on its own (SECURITY.md). `--anchors` also compares it with chain heads the daemon
@@ -46,8 +47,8 @@ use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
 use flashline_audit::{
-    normalize_mac, render, station_zone, Anchor, AttemptFilter, AttemptResult, AuditStore, ChainProblem, ChainReport,
-    StationChainReport, TimeZone, Timestamp,
+    normalize_mac, render, station_zone, Anchor, AttemptFilter, AttemptResult, AttemptRow, AuditStore, ChainProblem,
+    ChainReport, StationChainReport, TimeZone, Timestamp,
 };
 
 use self::anchors::AnchorSource;
@@ -260,8 +261,10 @@ async fn verify(args: VerifyArgs) -> CliResult {
     };
     let store = args.db.open().await?;
     let reports = verify_reports(&store, anchors.as_deref()).await;
+    let forged = store.possibly_forged().await.map_err(db::failure);
     store.close().await;
     let (reports, running) = reports?;
+    let forged = forged?;
     if anchors.as_ref().is_some_and(Vec::is_empty) {
         eprintln!("flashline: warning: no chain head for this database among the anchors; nothing to compare");
     }
@@ -276,6 +279,7 @@ async fn verify(args: VerifyArgs) -> CliResult {
                 s.push_str(&verify_text(&location, &r.report, running));
                 s
             })
+            .chain((!forged.is_empty()).then(|| forged_text(&forged)))
             .collect::<Vec<_>>()
             .join("\n"),
         VerifyFormat::Json => {
@@ -289,6 +293,7 @@ async fn verify(args: VerifyArgs) -> CliResult {
                     "running": running,
                     "head": one.report.head,
                     "problems": one.report.problems,
+                    "possibly_forged": forged_json(&forged),
                 }),
                 _ => serde_json::json!({
                     "database": location,
@@ -300,6 +305,7 @@ async fn verify(args: VerifyArgs) -> CliResult {
                         "head": r.report.head,
                         "problems": r.report.problems,
                     })).collect::<Vec<_>>(),
+                    "possibly_forged": forged_json(&forged),
                 }),
             };
             let mut s = serde_json::to_string_pretty(&value).expect("report serialises");
@@ -309,17 +315,61 @@ async fn verify(args: VerifyArgs) -> CliResult {
     };
     let exit = emit(&text)?;
     let problems: usize = reports.iter().map(|r| r.report.problems.len()).sum();
-    if problems == 0 {
-        Ok(exit)
-    } else {
-        Err(Failure::new(
+    if problems > 0 {
+        return Err(Failure::new(
             Exit::Failure,
             format!(
                 "hash chain of audit database {} is broken: {problems} problem(s), listed above",
                 Escaped(&location)
             ),
-        ))
+        ));
     }
+    if !forged.is_empty() {
+        return Err(Failure::new(
+            Exit::Failure,
+            format!(
+                "audit database {} holds {} row(s) closed as possibly forged (running rows no daemon began), \
+                 listed above: find out who wrote the database while no daemon ran (SECURITY.md)",
+                Escaped(&location),
+                forged.len()
+            ),
+        ));
+    }
+    Ok(exit)
+}
+
+/// The possibly forged rows, one line each: `seq`, attempt, start time, slot, MAC.
+pub fn forged_text(rows: &[AttemptRow]) -> String {
+    let mut s = format!(
+        "POSSIBLY FORGED: {} row(s) were found running at a daemon start without any daemon having begun them:\n",
+        rows.len()
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "  seq {:<8} attempt #{:<8} started {}  slot {}  mac {}\n",
+            r.seq.map_or("-".into(), |q| q.to_string()),
+            r.id,
+            r.started_at,
+            Escaped(&r.slot),
+            Escaped(r.mac.as_deref().unwrap_or("-")),
+        ));
+    }
+    s
+}
+
+fn forged_json(rows: &[AttemptRow]) -> serde_json::Value {
+    rows.iter()
+        .map(|r| {
+            serde_json::json!({
+                "seq": r.seq,
+                "attempt_id": r.id,
+                "started_at": r.started_at,
+                "station": r.station_id,
+                "slot": r.slot,
+                "mac": r.mac,
+            })
+        })
+        .collect()
 }
 
 /// Every chain of the store (one for a station's file, one per station centrally);
