@@ -9,6 +9,8 @@
 //! - [`pipeline`]: the one board-flashing routine (open → connect → identify → checks →
 //!   write → verify → finish → record) with its seams: the plan, the port opener, the
 //!   audit target, the stop cause. Used by the daemon's jobs and `flashline flash`.
+//! - [`provision`]: per-device data: serial number formats, the NVS template with its
+//!   placeholders and the per-device file, each board's own NVS partition.
 //! - [`station`]: the running station: the one place a station is built from its config
 //!   ([`station::StationContext::build`]), the dispatcher that owns slot state, jobs,
 //!   the view and the event feed every output subscribes to.
@@ -28,6 +30,7 @@ pub mod exit;
 pub mod image;
 pub mod input_file;
 pub mod pipeline;
+pub mod provision;
 pub mod report;
 pub mod station;
 pub mod text;

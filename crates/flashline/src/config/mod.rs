@@ -14,6 +14,7 @@
 mod database;
 pub mod error;
 pub mod http;
+mod provision;
 pub mod recovery;
 mod sections;
 mod slot_location;
@@ -75,6 +76,8 @@ pub struct Config {
     pub recovery: RecoveryConfig,
     /// The central audit record rows are forwarded to, if any.
     pub central: Option<CentralConfig>,
+    /// Per-device serial numbers and NVS data (`[provision]`).
+    pub provision: crate::provision::Provisioning,
     /// The file this was read from.
     path: PathBuf,
 }
@@ -105,6 +108,8 @@ struct RawConfig {
     recovery: RecoveryConfig,
     #[serde(default)]
     central: Option<sections::RawCentral>,
+    #[serde(default)]
+    provision: provision::RawProvision,
 }
 
 impl Config {
@@ -130,22 +135,41 @@ impl Config {
                 ConfigError::at(path, text, None, "", format!("cannot make the config's directory absolute: {e}"))
             })?;
         let ctx = Ctx { path, text, base: &base };
+        let station = ctx.station(raw.station)?;
+        let database = database::validate(raw.database, &ctx)?;
+        let database_max_size = ctx.database_max_size(raw.database_max_size)?;
+        let max_jobs = ctx.max_jobs(raw.max_jobs)?;
+        let image = {
+            let span = raw.image.span();
+            raw.image.into_inner().validate(&ctx, span)?
+        };
+        let flash = raw.flash.validate(&ctx)?;
+        let devices = raw.devices.validate(&ctx)?;
+        let slots = Slots::validate(raw.slots, &ctx)?;
+        let http = raw.http.validate(&ctx)?;
+        let central = raw.central.map(|c| c.validate(&ctx)).transpose()?;
+        let sample = crate::provision::BoardFacts {
+            mac: "FF:FF:FF:FF:FF:FF".into(),
+            serial: None,
+            station: station.clone(),
+            slot: slots.iter().map(|s| s.name.clone()).max_by_key(String::len).unwrap_or_default(),
+            chip: image.chip.file_name().into(),
+        };
+        let provision = raw.provision.validate(&ctx, &sample)?;
         Ok(Config {
-            station: ctx.station(raw.station)?,
-            database: database::validate(raw.database, &ctx)?,
-            database_max_size: ctx.database_max_size(raw.database_max_size)?,
-            max_jobs: ctx.max_jobs(raw.max_jobs)?,
-            image: {
-                let span = raw.image.span();
-                raw.image.into_inner().validate(&ctx, span)?
-            },
-            flash: raw.flash.validate(&ctx)?,
-            devices: raw.devices.validate(&ctx)?,
-            slots: Slots::validate(raw.slots, &ctx)?,
+            station,
+            database,
+            database_max_size,
+            max_jobs,
+            image,
+            flash,
+            devices,
+            slots,
             log: raw.log,
-            http: raw.http.validate(&ctx)?,
+            http,
             recovery: raw.recovery,
-            central: raw.central.map(|c| c.validate(&ctx)).transpose()?,
+            central,
+            provision,
             path: path.to_path_buf(),
         })
     }
@@ -257,5 +281,7 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+mod provision_tests;
 #[cfg(test)]
 mod tests;

@@ -87,11 +87,26 @@ pub enum CsvProblem {
     File { key: String, path: String, source: io::Error },
     #[error(transparent)]
     Wifi(#[from] WifiError),
+    #[error("{key}: {message}")]
+    Mapped { key: String, message: String },
 }
 
 /// Reads a CSV into generator items. `load` returns the bytes of a `file` row's value
 /// (a path, typically relative to the CSV's directory as the caller decides).
-pub fn parse(text: &str, mut load: impl FnMut(&str) -> io::Result<Vec<u8>>) -> Result<Vec<Item>, CsvError> {
+pub fn parse(text: &str, load: impl FnMut(&str) -> io::Result<Vec<u8>>) -> Result<Vec<Item>, CsvError> {
+    parse_mapped(text, |_, value| Ok(value.to_owned()), load)
+}
+
+/// [`parse`] with every row's `value` field (the data, or a `file` row's path) passed
+/// through `map` first, with the row's key: a template of per-device values (flashline
+/// fills in placeholders such as a serial number). The mapped text is used as is, so a
+/// value may hold commas or quotes whatever the CSV quoting was. An `Err` from `map`
+/// refuses the row with its message ([`CsvProblem::Mapped`]).
+pub fn parse_mapped(
+    text: &str,
+    mut map: impl FnMut(&str, &str) -> Result<String, String>,
+    mut load: impl FnMut(&str) -> io::Result<Vec<u8>>,
+) -> Result<Vec<Item>, CsvError> {
     let records = records::records(text).map_err(|e| CsvError::new(e.line, CsvProblem::UnterminatedQuote))?;
     let mut records = records.into_iter();
     let header = records.next().ok_or_else(|| CsvError::new(1, CsvProblem::Empty))?;
@@ -106,7 +121,9 @@ pub fn parse(text: &str, mut load: impl FnMut(&str) -> io::Result<Vec<u8>>) -> R
         Columns { key: column("key")?, kind: column("type")?, encoding: column("encoding")?, value: column("value")? };
     let mut reader = RowReader { namespace: None, wifi: wifi::WifiRules::default(), items: Vec::new() };
     for record in records {
-        reader.row(&columns, &record.fields, &mut load).map_err(|problem| CsvError::new(record.line, problem))?;
+        reader
+            .row(&columns, &record.fields, &mut map, &mut load)
+            .map_err(|problem| CsvError::new(record.line, problem))?;
     }
     Ok(reader.items)
 }
@@ -129,6 +146,7 @@ impl RowReader {
         &mut self,
         columns: &Columns,
         fields: &[String],
+        map: &mut impl FnMut(&str, &str) -> Result<String, String>,
         load: &mut impl FnMut(&str) -> io::Result<Vec<u8>>,
     ) -> Result<(), CsvProblem> {
         let field = |index: usize, column: &'static str| {
@@ -148,7 +166,8 @@ impl RowReader {
         };
         let namespace = self.namespace.clone().ok_or_else(|| CsvProblem::NoNamespace { key: key.to_string() })?;
         let encoding = field(columns.encoding, "encoding")?;
-        let text = field(columns.value, "value")?;
+        let text = &map(key.as_str(), field(columns.value, "value")?)
+            .map_err(|message| CsvProblem::Mapped { key: key.to_string(), message })?;
         let special = self.wifi.row(key.as_str(), is_file, text)?;
         let value = if is_file {
             let bytes = load(text).map_err(|source| CsvProblem::File {

@@ -136,3 +136,24 @@ fn station_keys_bring_the_driver_entries_once() {
                          ap.authmode,data,u8,0\n";
     assert_eq!(parse(authmode_open, no_files).unwrap().len(), 4);
 }
+
+#[test]
+fn mapped_values_replace_the_field_text_and_refusals_name_the_key() {
+    let csv = "key,type,encoding,value\nfactory,namespace,,\nserial,data,string,{serial}\ncount,data,u16,{n}\n";
+    let items = super::parse_mapped(
+        csv,
+        |key, value| match value {
+            "{serial}" => Ok("FL-00,1\"7".to_owned()),
+            "{n}" if key == "count" => Ok("513".to_owned()),
+            other => Err(format!("unknown placeholder in {other}")),
+        },
+        no_files,
+    )
+    .unwrap();
+    assert_eq!(items[1], entry("factory", "serial", Value::Str("FL-00,1\"7".into())));
+    assert_eq!(items[2], entry("factory", "count", Value::U16(513)));
+
+    let err = super::parse_mapped(csv, |_, v| Err(format!("no value for {v}")), no_files).unwrap_err();
+    assert_eq!(err.line, 3);
+    assert_eq!(err.to_string(), "NVS CSV line 3: serial: no value for {serial}");
+}
