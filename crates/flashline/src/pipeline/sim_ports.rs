@@ -92,11 +92,14 @@ impl SimulatedPorts {
         tokio::spawn(async move {
             let mut current = info;
             let mut enumerations = 0;
+            // On the bus (false between a reset's remove and the add that follows).
+            let mut present = true;
             while let Some(ev) = events.recv().await {
                 match ev {
                     UsbLinkEvent::Dropped => {
                         ports.lock().remove(&current.devnode);
                         devices.unplug(&current.syspath);
+                        present = false;
                         if replug.never_back {
                             return;
                         }
@@ -117,6 +120,7 @@ impl SimulatedPorts {
                         ports.lock().insert(next.devnode.clone(), attached);
                         devices.plug(next.clone());
                         current = next;
+                        present = true;
                     }
                     UsbLinkEvent::Reopenable(link) => {
                         if let Some(a) = ports.lock().get_mut(&current.devnode) {
@@ -124,8 +128,13 @@ impl SimulatedPorts {
                         }
                     }
                     UsbLinkEvent::Unplugged => {
-                        ports.lock().remove(&current.devnode);
-                        devices.unplug(&current.syspath);
+                        // Pulled while off the bus (between its reset and its return):
+                        // there is nothing left to remove, and the node may be another
+                        // board's by now.
+                        if present {
+                            ports.lock().remove(&current.devnode);
+                            devices.unplug(&current.syspath);
+                        }
                         return;
                     }
                 }
