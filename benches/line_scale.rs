@@ -8,7 +8,12 @@
 //! cargo build --release --workspace --bins
 //! cargo bench --bench line_scale                      # N = 1, 8, 32, 64
 //! cargo bench --bench line_scale -- --boards 1,8 --no-esptool
+//! cargo bench --bench line_scale -- --mixed           # 32 boards of four families
 //! ```
+//!
+//! `--mixed` (see `line_scale_mixed`) runs a mixed-chip line in process instead: four
+//! families, half the boards on their chip's own USB port, against the slowest single
+//! board.
 //!
 //! The pipeline runs in a child process of this benchmark (this executable re-run with
 //! `--station`), so its CPU time, peak RSS (VmHWM) and open descriptors are its own: the
@@ -18,6 +23,7 @@
 //! see pseudo-terminals.
 
 mod common;
+mod line_scale_mixed;
 
 use common::merged_image;
 use flashline_testkit::{esptool, workspace_bin, EspSim};
@@ -296,6 +302,10 @@ fn run_esptools(n: usize, merged: &Path, dir: &Path) -> Line {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--mixed") {
+        line_scale_mixed::main(&args);
+        return;
+    }
     if let Some(i) = args.iter().position(|a| a == "--station") {
         let config = PathBuf::from(&args[i + 1]);
         let ports = args[i + 2..].iter().map(PathBuf::from).collect();

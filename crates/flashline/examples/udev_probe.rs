@@ -87,6 +87,8 @@ impl Jobs {
             let slot = SlotBoard {
                 usb_path: path,
                 serial: serial.as_deref(),
+                // The probe plays the re-enumeration of one board per path, never a swap.
+                ids: None,
                 job_reset: (open && *into == ResetInto::Download).then_some(*into),
                 app_until: (*into == ResetInto::App).then_some(*at + REENUMERATION_WINDOW),
             };

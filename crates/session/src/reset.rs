@@ -271,6 +271,9 @@ pub(crate) async fn hard_reset<T: Transport>(port: &mut T, warned: &mut bool) {
     let mut l = Lines::new(port, warned);
     l.dtr(false);
     l.rts(true);
+    // The chip resets here: on its own USB-Serial/JTAG port the port goes with it, and the
+    // release below failing is no news (the board is starting its application).
+    l.quiet = true;
     l.sleep(Duration::from_millis(100)).await;
     l.rts(false);
 }

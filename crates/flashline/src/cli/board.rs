@@ -10,8 +10,8 @@ use clap::Args;
 use flashline_protocol::flash::{format_size, parse_size};
 use flashline_protocol::Chip;
 use flashline_session::{
-    After, BeforeReset, CancellationToken, Error as SessionError, Flasher, FlasherConfig, Named, SerialTransport,
-    Stage, StubSet,
+    After, BeforeReset, CancellationToken, Error as SessionError, Flasher, FlasherConfig, Named, Reconnect,
+    SerialTransport, Stage, StubSet,
 };
 
 use super::progress_bar::ProgressBar;
@@ -19,6 +19,7 @@ use super::report_format::ReportFormat;
 use super::Failure;
 use crate::config::Baud;
 use crate::exit::Exit;
+use crate::pipeline::{BoxTransport, OpenRequest, PortFinder, PortOpener, PortReconnect, SerialPorts, SysfsPorts};
 
 /// Default link speed once the loader runs (esptool's usual `-b 921600`).
 pub const DEFAULT_BAUD: u32 = 921_600;
@@ -164,9 +165,37 @@ impl BoardArgs {
     }
 }
 
+/// Where the one-off commands' boards come from: the opener of their port, and the
+/// finder that follows a board on its own USB-Serial/JTAG port to the port it comes back
+/// on after a reset (see `pipeline::follow`). Tests pass simulated ones.
+#[derive(Debug, Clone)]
+pub struct OneOffPorts {
+    pub opener: Arc<dyn PortOpener>,
+    pub finder: Arc<dyn PortFinder>,
+}
+
+impl OneOffPorts {
+    /// The host's serial ports, followed through sysfs.
+    pub fn system() -> OneOffPorts {
+        OneOffPorts { opener: Arc::new(SerialPorts), finder: Arc::new(SysfsPorts::default()) }
+    }
+
+    /// In-process simulated boards (the `sim` feature): they open and place themselves.
+    #[cfg(feature = "sim")]
+    pub fn simulated(ports: crate::pipeline::SimulatedPorts) -> OneOffPorts {
+        OneOffPorts { opener: Arc::new(ports.clone()), finder: Arc::new(ports) }
+    }
+
+    /// The session's way back to the board of `req` after a reset that takes its port off
+    /// the bus.
+    pub fn reconnect(&self, req: OpenRequest) -> Arc<dyn Reconnect<BoxTransport>> {
+        Arc::new(PortReconnect::following(self.opener.clone(), req, self.finder.clone()))
+    }
+}
+
 /// A board brought up and ready for flash commands.
 pub struct Board {
-    pub flasher: Flasher<SerialTransport>,
+    pub flasher: Flasher<BoxTransport>,
     pub port: String,
     pub bar: ProgressBar,
 }
@@ -179,10 +208,18 @@ impl std::fmt::Debug for Board {
 
 /// Opens the port, resets and syncs, identifies, uploads the stub and raises the baud rate.
 pub async fn connect(args: &BoardArgs, cfg: &FlasherConfig) -> Result<Board, Failure> {
+    connect_on(args, cfg, &OneOffPorts::system()).await
+}
+
+/// [`connect`] over `ports`. A board on its own USB-Serial/JTAG port (303a:1001) gets the
+/// USB reset and is followed to the port it comes back on.
+pub async fn connect_on(args: &BoardArgs, cfg: &FlasherConfig, ports: &OneOffPorts) -> Result<Board, Failure> {
     let port_name = args.port_name();
-    let port = open_port(&args.port, cfg.initial_baud)?;
+    let req = OpenRequest { devnode: args.port.clone(), baud: cfg.initial_baud, usb_ids: None };
+    let port = ports.opener.open(&req).await.map_err(|e| Failure::new(e.exit(), e))?;
+    let reconnect = ports.reconnect(req);
     let bar = ProgressBar::stderr();
-    let result = Flasher::connect(port, cfg, bar.progress(), CancellationToken::new()).await;
+    let result = Flasher::connect_with(port, cfg, bar.progress(), CancellationToken::new(), Some(reconnect)).await;
     bar.clear();
     let flasher = result.map_err(|e| session_failure(&port_name, e))?;
     Ok(Board { flasher, port: port_name, bar })

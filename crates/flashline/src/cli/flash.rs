@@ -16,7 +16,7 @@ use flashline_protocol::flash::parse_size;
 use flashline_protocol::Chip;
 use flashline_session::BlankSkip;
 
-use super::board::{session_failure, BoardArgs};
+use super::board::{session_failure, BoardArgs, OneOffPorts};
 use super::progress_bar::{human, ProgressBar};
 use super::report_format::{print_json, ReportFormat};
 use super::{CliResult, Failure};
@@ -24,8 +24,8 @@ use crate::config::{Config, VerifyMode};
 use crate::exit::Exit;
 use crate::image::{GoldenImage, ImageSource, RegionScope};
 use crate::pipeline::{
-    check_image_chip, run_attempt, AttemptOutcome, AttemptRun, AuditTarget, BoardError, CompletionRetry, Plan,
-    SerialPorts, Stop, StopCause,
+    check_image_chip, run_attempt, AttemptOutcome, AttemptRun, AuditTarget, BoardError, CompletionRetry, OpenRequest,
+    Plan, Stop, StopCause,
 };
 use crate::station::{load_stubs, open_audit, Golden};
 
@@ -160,6 +160,11 @@ fn declared_chip(image: &GoldenImage) -> Option<Chip> {
 }
 
 pub async fn run(args: FlashArgs) -> CliResult {
+    run_on(args, &OneOffPorts::system()).await
+}
+
+/// [`run`] with the board's port opened (and followed across a re-enumeration) by `ports`.
+pub async fn run_on(args: FlashArgs, ports: &OneOffPorts) -> CliResult {
     let inputs = parse_inputs(&args.inputs)?;
     let (image, name) = load_image(&inputs, args.allow_outside)?;
     let declared = declared_chip(&image);
@@ -231,12 +236,16 @@ pub async fn run(args: FlashArgs) -> CliResult {
             }
         })
     };
+    // A board on its own USB-Serial/JTAG port leaves the bus at each reset and may come
+    // back under another name: it is followed to its new port.
+    let req = OpenRequest { devnode: args.board.port.clone(), baud: plan.flasher.initial_baud, usb_ids: None };
+    let reconnect = ports.reconnect(req);
     let end = run_attempt(AttemptRun {
         plan: &plan,
-        opener: &SerialPorts,
+        opener: ports.opener.as_ref(),
         devnode: args.board.port.clone(),
         usb_ids: None,
-        reconnect: None,
+        reconnect: Some(reconnect),
         audit,
         stop,
         removal_grace: std::time::Duration::ZERO,

@@ -19,6 +19,7 @@
 mod attempt;
 mod board;
 mod checks;
+pub mod follow;
 mod plan;
 pub mod ports;
 pub mod power_cycle;
@@ -31,6 +32,7 @@ mod stop;
 pub use attempt::{run_attempt, AttemptEnd, AttemptEvent, AttemptOutcome, AttemptRun, AuditTarget, CompletionRetry};
 pub use board::{flash_board, BoardError, Flashed};
 pub use checks::{check_board, check_image_chip};
+pub use follow::{FoundPort, PortFinder, SysfsPorts};
 pub use plan::Plan;
 pub use ports::{BoxTransport, OpenError, OpenRequest, PortOpener, SerialPorts};
 pub use reconnect::{BoardWatch, PortReconnect, REENUMERATION_WINDOW};

@@ -5,8 +5,10 @@
 //! each such reset before it happens (so the dispatcher reads the `remove` that follows
 //! as the board's own, not as an unplug), and the dispatcher hands the job the device
 //! node the board came back on. [`PortReconnect`] is the session's [`Reconnect`] over the
-//! station's [`PortOpener`]: it waits for that node (or, without a watch, retries the same
-//! node) and opens it.
+//! station's [`PortOpener`]: it waits for that node (a one-off command, without a
+//! station, looks for the board at its place on the bus through a
+//! [`PortFinder`](super::follow::PortFinder); a port without one is retried under its
+//! name) and opens it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use flashline_session::{Reconnect, ReopenFuture, ResetInto};
 use tokio::sync::watch;
 
+use super::follow::{came_back, FoundPort, PortFinder};
 use super::ports::{BoxTransport, OpenRequest, PortOpener};
 
 /// How long after a job's reset a remove/add of its board is the board's own
@@ -67,50 +70,113 @@ impl BoardWatch {
     }
 }
 
+/// How [`PortReconnect`] learns where the board came back.
+enum Back {
+    /// A station: the dispatcher hands over the node through the board's watch.
+    Watch { watch: Arc<BoardWatch>, mark: Mutex<u64> },
+    /// A one-off command: the board's place on the bus, looked up before each reset.
+    Follow { finder: Arc<dyn PortFinder>, left: Mutex<Option<(String, FoundPort)>> },
+    /// The same node again (a port that keeps its name).
+    SameNode,
+}
+
 /// The session's way back to a re-enumerated board, over the station's opener.
 pub struct PortReconnect {
     opener: Arc<dyn PortOpener>,
     req: OpenRequest,
-    watch: Option<Arc<BoardWatch>>,
-    /// The watch's generation when the last reset was announced.
-    mark: Mutex<u64>,
+    /// The node the board is on now (it moves with each re-enumeration).
+    current: Mutex<PathBuf>,
+    back: Back,
 }
 
 impl PortReconnect {
     /// With a watch: the board is reopened where the dispatcher saw it come back. Without:
     /// the same device node is opened again (a port that keeps its name).
     pub fn new(opener: Arc<dyn PortOpener>, req: OpenRequest, watch: Option<Arc<BoardWatch>>) -> PortReconnect {
-        PortReconnect { opener, req, watch, mark: Mutex::new(0) }
+        let back = match watch {
+            Some(watch) => Back::Watch { watch, mark: Mutex::new(0) },
+            None => Back::SameNode,
+        };
+        PortReconnect { opener, current: Mutex::new(req.devnode.clone()), req, back }
+    }
+
+    /// For a command without a station: before each reset the board's place on the bus is
+    /// noted, and after it the port that appears there (maybe under another name) is
+    /// opened; a port `finder` cannot place (a PTY) is reopened under its name.
+    pub fn following(opener: Arc<dyn PortOpener>, req: OpenRequest, finder: Arc<dyn PortFinder>) -> PortReconnect {
+        let back = Back::Follow { finder, left: Mutex::new(None) };
+        PortReconnect { opener, current: Mutex::new(req.devnode.clone()), req, back }
+    }
+
+    /// The node the board is on now.
+    pub fn current(&self) -> PathBuf {
+        self.current.lock().expect("reconnect node").clone()
+    }
+
+    /// Where the board came back, once it has.
+    async fn where_back(&self) -> Result<PathBuf, String> {
+        match &self.back {
+            Back::Watch { watch, mark } => {
+                let mark = *mark.lock().expect("reconnect mark");
+                let mut rx = watch.back.subscribe();
+                let back = rx
+                    .wait_for(|(n, node)| *n > mark && node.is_some())
+                    .await
+                    .map_err(|_| "the station stopped watching the port".to_string())?;
+                Ok(back.1.clone().expect("checked"))
+            }
+            Back::Follow { finder, left } => {
+                let Some((place, gone)) = left.lock().expect("reconnect place").clone() else {
+                    return Ok(self.current());
+                };
+                loop {
+                    if let Some(port) = came_back(&finder.ports_at(&place), &gone) {
+                        return Ok(port.devnode.clone());
+                    }
+                    tokio::time::sleep(REOPEN_RETRY).await;
+                }
+            }
+            Back::SameNode => Ok(self.current()),
+        }
     }
 }
 
 impl Reconnect<BoxTransport> for PortReconnect {
     fn resetting(&self, into: ResetInto) {
-        if let Some(w) = &self.watch {
-            *self.mark.lock().expect("reconnect mark") = w.generation();
-            w.resetting(into);
+        match &self.back {
+            Back::Watch { watch, mark } => {
+                *mark.lock().expect("reconnect mark") = watch.generation();
+                watch.resetting(into);
+            }
+            Back::Follow { finder, left } => {
+                let node = self.current();
+                let here = finder.place(&node).and_then(|place| {
+                    let now = finder.ports_at(&place);
+                    let this = now.into_iter().find(|p| p.devnode == node)?;
+                    Some((place, this))
+                });
+                if here.is_none() {
+                    tracing::debug!(port = %node.display(), "no USB place known for the port; it is reopened under its name");
+                }
+                *left.lock().expect("reconnect place") = here;
+            }
+            Back::SameNode => {}
         }
     }
 
     fn reopen(&self) -> ReopenFuture<'_, BoxTransport> {
         Box::pin(async move {
-            let devnode = match &self.watch {
-                Some(w) => {
-                    let mark = *self.mark.lock().expect("reconnect mark");
-                    let mut rx = w.back.subscribe();
-                    let back = rx
-                        .wait_for(|(n, node)| *n > mark && node.is_some())
-                        .await
-                        .map_err(|_| "the station stopped watching the port".to_string())?;
-                    back.1.clone().expect("checked")
-                }
-                None => self.req.devnode.clone(),
-            };
-            let req = OpenRequest { devnode, ..self.req.clone() };
             loop {
+                let devnode = self.where_back().await?;
+                let req = OpenRequest { devnode: devnode.clone(), ..self.req.clone() };
                 match self.opener.open(&req).await {
-                    Ok(port) => return Ok(port),
+                    Ok(port) => {
+                        *self.current.lock().expect("reconnect node") = devnode;
+                        return Ok(port);
+                    }
                     Err(e) => {
+                        // Not ready yet (udev still setting its permissions), or, for a
+                        // followed board, a node that went away again.
                         tracing::debug!(error = %e, "the re-enumerated port does not open yet");
                         tokio::time::sleep(REOPEN_RETRY).await;
                     }

@@ -16,6 +16,7 @@ use flashline_session::DuplexTransport;
 use flashline_sim::{spawn_usb_duplex, try_spawn_duplex, BoardConfig, Mode, SimHandle, UsbLinkEvent};
 use tokio::io::DuplexStream;
 
+use super::follow::{FoundPort, PortFinder};
 use super::ports::{BoxTransport, OpenError, OpenFuture, OpenRequest, PortOpener};
 use crate::device::{DeviceInfo, SimulatedDevices};
 
@@ -41,6 +42,9 @@ struct Attached {
     link: Option<DuplexStream>,
     /// The USB id a USB-Serial/JTAG board reports (None: a UART bridge board).
     usb: Option<(u16, u16)>,
+    /// A USB-Serial/JTAG board's place on the bus (its USB path) and how many times it
+    /// enumerated there, for a one-off command following it ([`PortFinder`]).
+    place: Option<(String, u64)>,
 }
 
 impl std::fmt::Debug for SimulatedPorts {
@@ -60,7 +64,9 @@ impl SimulatedPorts {
     /// unplugged first.
     pub fn attach(&self, devnode: impl Into<PathBuf>, cfg: BoardConfig) -> std::io::Result<SimHandle> {
         let (link, handle) = try_spawn_duplex(cfg)?;
-        let old = self.lock().insert(devnode.into(), Attached { handle: handle.clone(), link: Some(link), usb: None });
+        let old = self
+            .lock()
+            .insert(devnode.into(), Attached { handle: handle.clone(), link: Some(link), usb: None, place: None });
         if let Some(old) = old {
             old.handle.unplug();
         }
@@ -79,17 +85,21 @@ impl SimulatedPorts {
     ) -> std::io::Result<SimHandle> {
         let (link, handle, mut events) = spawn_usb_duplex(cfg)?;
         let usb = Some((info.vid, info.pid));
-        self.lock().insert(info.devnode.clone(), Attached { handle: handle.clone(), link: Some(link), usb });
+        let place = Some((info.usb_path.clone(), 0));
+        self.lock().insert(info.devnode.clone(), Attached { handle: handle.clone(), link: Some(link), usb, place });
         devices.plug(info.clone());
         let (ports, sim) = (self.clone(), handle.clone());
         tokio::spawn(async move {
             let mut current = info;
             let mut enumerations = 0;
+            // On the bus (false between a reset's remove and the add that follows).
+            let mut present = true;
             while let Some(ev) = events.recv().await {
                 match ev {
                     UsbLinkEvent::Dropped => {
                         ports.lock().remove(&current.devnode);
                         devices.unplug(&current.syspath);
+                        present = false;
                         if replug.never_back {
                             return;
                         }
@@ -105,11 +115,12 @@ impl SimulatedPorts {
                             (next.vid, next.pid) = (vid, pid);
                         }
                         let usb = Some((next.vid, next.pid));
-                        ports
-                            .lock()
-                            .insert(next.devnode.clone(), Attached { handle: sim.clone(), link: Some(link), usb });
+                        let place = Some((next.usb_path.clone(), enumerations));
+                        let attached = Attached { handle: sim.clone(), link: Some(link), usb, place };
+                        ports.lock().insert(next.devnode.clone(), attached);
                         devices.plug(next.clone());
                         current = next;
+                        present = true;
                     }
                     UsbLinkEvent::Reopenable(link) => {
                         if let Some(a) = ports.lock().get_mut(&current.devnode) {
@@ -117,8 +128,13 @@ impl SimulatedPorts {
                         }
                     }
                     UsbLinkEvent::Unplugged => {
-                        ports.lock().remove(&current.devnode);
-                        devices.unplug(&current.syspath);
+                        // Pulled while off the bus (between its reset and its return):
+                        // there is nothing left to remove, and the node may be another
+                        // board's by now.
+                        if present {
+                            ports.lock().remove(&current.devnode);
+                            devices.unplug(&current.syspath);
+                        }
                         return;
                     }
                 }
@@ -141,6 +157,27 @@ impl SimulatedPorts {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Attached>> {
         self.boards.lock().expect("simulated ports")
+    }
+}
+
+/// The in-process boards' places: a USB-Serial/JTAG board is at its USB path; each
+/// enumeration there is a new instance.
+impl PortFinder for SimulatedPorts {
+    fn place(&self, devnode: &Path) -> Option<String> {
+        self.lock().get(devnode).and_then(|a| a.place.as_ref()).map(|(p, _)| p.clone())
+    }
+
+    fn ports_at(&self, place: &str) -> Vec<FoundPort> {
+        let mut found: Vec<FoundPort> = self
+            .lock()
+            .iter()
+            .filter_map(|(node, a)| match &a.place {
+                Some((p, n)) if p == place => Some(FoundPort { devnode: node.clone(), instance: *n }),
+                _ => None,
+            })
+            .collect();
+        found.sort_by(|a, b| a.devnode.cmp(&b.devnode));
+        found
     }
 }
 

@@ -52,6 +52,8 @@ struct Entry {
     /// The USB serial number of the slot's last board (a re-enumerated board may come
     /// back on another path with the same serial).
     serial: Option<String>,
+    /// The VID:PID the slot's last board was added with.
+    ids: Option<(u16, u16)>,
 }
 
 /// The dispatcher's state.
@@ -272,6 +274,7 @@ impl Dispatcher {
             let slot = SlotBoard {
                 usb_path: key,
                 serial: e.serial.as_deref(),
+                ids: e.ids,
                 job_reset: e.abort.is_some().then(|| e.watch.as_ref().and_then(|w| w.expecting(now))).flatten(),
                 app_until: e.app_until,
             };
@@ -325,6 +328,7 @@ impl Dispatcher {
             watch: None,
             app_until: None,
             serial: None,
+            ids: None,
         });
         if entry.abort.is_some() {
             // The gate never adds twice without a remove; a job still finishing its row
@@ -341,6 +345,7 @@ impl Dispatcher {
         }
         entry.app_until = None;
         entry.serial = dev.serial.clone();
+        entry.ids = Some((dev.vid, dev.pid));
         entry.device = Some(dev);
         if !self.queue.contains(&key) {
             self.queue.push_back(key);
