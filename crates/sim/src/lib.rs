@@ -54,6 +54,7 @@
 
 pub mod board;
 pub mod boot;
+pub mod chip_timing;
 pub mod chips;
 pub mod cli;
 pub mod config;
