@@ -36,6 +36,10 @@
 //! row within ±25 %; table in `docs/BENCHMARKS.md`); the model alone, on tokio's paused
 //! clock, gives 0.82–1.00 of the real write times and 0.88–0.98 of the read times, the
 //! rest being host round trips (`tests/calibration.rs`).
+//!
+//! Those are the ESP32's numbers. The other chips differ in CPU speed (at the ROM's clocks,
+//! and at the maximum both stubs raise the CPU to on the chip's own USB port), chip erase
+//! and USB rate: [`crate::chip_timing`], applied by [`TimingModel::realistic_on`].
 
 use crate::chip_timing;
 use crate::usb::LinkMode;

@@ -282,7 +282,7 @@ fn model_only_table() {
 }
 
 /// One published real-board write of a chip other than the ESP32/ESP8266 (sources and
-/// figures: docs/TIMING.md, "Per chip").
+/// figures by their W number: docs/TIMING.md, "Per chip").
 struct ChipCase {
     name: &'static str,
     stub: Stub,
@@ -310,16 +310,16 @@ fn chip_cases() -> Vec<ChipCase> {
     use LinkMode::{Uart, UsbSerialJtag as Usb};
     use StubKind::{Legacy, New};
     vec![
-        chip_case("S3 USB new stub 4.5 MB", Chip::Esp32S3, New, Usb, (921_600, 0, 4_548_144, 2_963_601, 25.3)),
-        chip_case("C3 USB legacy 1.9 MB", Chip::Esp32C3, Legacy, Usb, (460_800, 0, 1_898_384, 1_159_203, 14.3)),
-        chip_case("C3 USB legacy 181 KB", Chip::Esp32C3, Legacy, Usb, (460_800, 0x10000, 181_040, 96_201, 1.7)),
-        chip_case("S2 UART 460800", Chip::Esp32S2, Legacy, Uart, (460_800, 0x10000, 140_048, 70_298, 1.7)),
-        chip_case("S3 UART 460800", Chip::Esp32S3, Legacy, Uart, (460_800, 0x10000, 168_208, 88_178, 2.4)),
-        chip_case("C2 UART 460800", Chip::Esp32C2, Legacy, Uart, (460_800, 0x10000, 128_640, 65_895, 1.7)),
-        chip_case("C3 UART 460800", Chip::Esp32C3, Legacy, Uart, (460_800, 0x10000, 145_520, 71_984, 2.3)),
-        chip_case("H2 UART 460800", Chip::Esp32H2, Legacy, Uart, (460_800, 0x10000, 149_424, 79_574, 2.1)),
-        chip_case("P4 UART 460800", Chip::Esp32P4, Legacy, Uart, (460_800, 0x10000, 957_520, 479_545, 11.5)),
-        chip_case("C6 UART 115200", Chip::Esp32C6, Legacy, Uart, (115_200, 0x10000, 1_220_480, 677_594, 59.9)),
+        chip_case("W3 S3 USB new stub 4.5 MB", Chip::Esp32S3, New, Usb, (921_600, 0, 4_548_144, 2_963_601, 25.3)),
+        chip_case("W5 C3 USB legacy 1.9 MB", Chip::Esp32C3, Legacy, Usb, (460_800, 0, 1_898_384, 1_159_203, 14.3)),
+        chip_case("W6 C3 USB legacy 181 KB", Chip::Esp32C3, Legacy, Usb, (460_800, 0x10000, 181_040, 96_201, 1.7)),
+        chip_case("W1 S2 UART 460800", Chip::Esp32S2, Legacy, Uart, (460_800, 0x10000, 140_048, 70_298, 1.7)),
+        chip_case("W2 S3 UART 460800", Chip::Esp32S3, Legacy, Uart, (460_800, 0x10000, 168_208, 88_178, 2.4)),
+        chip_case("W8 C2 UART 460800", Chip::Esp32C2, Legacy, Uart, (460_800, 0x10000, 128_640, 65_895, 1.7)),
+        chip_case("W7 C3 UART 460800", Chip::Esp32C3, Legacy, Uart, (460_800, 0x10000, 145_520, 71_984, 2.3)),
+        chip_case("W11 H2 UART 460800", Chip::Esp32H2, Legacy, Uart, (460_800, 0x10000, 149_424, 79_574, 2.1)),
+        chip_case("W12 P4 UART 460800", Chip::Esp32P4, Legacy, Uart, (460_800, 0x10000, 957_520, 479_545, 11.5)),
+        chip_case("W9 C6 UART 115200", Chip::Esp32C6, Legacy, Uart, (115_200, 0x10000, 1_220_480, 677_594, 59.9)),
     ]
 }
 
