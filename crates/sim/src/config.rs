@@ -72,7 +72,7 @@ impl BoardConfig {
     pub fn usb_timing(&self) -> UsbTiming {
         let mut t = match self.timing {
             TimingMode::Off => UsbTiming::instant(Duration::ZERO),
-            TimingMode::Realistic => UsbTiming::realistic(),
+            TimingMode::Realistic => UsbTiming::realistic(self.chip),
         };
         if let Some(d) = self.reenumerate {
             t.reenumerate = d;
@@ -84,7 +84,9 @@ impl BoardConfig {
     pub fn model(&self) -> TimingModel {
         match self.timing {
             TimingMode::Off => TimingModel::zero(),
-            TimingMode::Realistic => self.timing_model.clone().unwrap_or_else(|| TimingModel::realistic(self.chip)),
+            TimingMode::Realistic => {
+                self.timing_model.clone().unwrap_or_else(|| TimingModel::realistic_on(self.chip, self.link))
+            }
         }
     }
 }

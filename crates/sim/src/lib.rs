@@ -8,7 +8,7 @@
 //! Layout:
 //! - [`board`]: the sans-IO chip model (frames + time in, paced output out).
 //! - [`flash`], [`registers`], [`spi_engine`]: NOR flash, register file, SPI engine.
-//! - [`timing`]: every timing knob, with sources.
+//! - [`timing`]: every timing knob, with sources; [`chip_timing`]: where each chip differs.
 //! - [`faults`]: fault knobs and their CLI grammar.
 //! - [`transport`]: in-memory duplex and PTY links; `runner` is the IO task between.
 //! - [`usb`]: a board on its own USB-Serial/JTAG port (`--link usb-serial-jtag`,
@@ -41,7 +41,9 @@
 //!   ESP32 and ESP8266, 115200–2 000 000 baud, write and read_flash): every scenario within
 //!   ±25 % — `scripts/calibrate-espsim.sh` replays them, `tests/calibration.rs` guards the
 //!   model on the paused clock, and `docs/BENCHMARKS.md` has the table. The S2 and later
-//!   chips run the same model; it is not calibrated per chip (no published runs compared).
+//!   chips run the same model with their entry of [`chip_timing`] (CPU speed at the ROM's
+//!   clocks and at the maximum the stubs raise it to on USB-Serial/JTAG, chip erase, USB
+//!   rate), fitted to published logs of those chips (`docs/TIMING.md`, "Per chip").
 //!
 //! In-process use:
 //! ```no_run
@@ -54,6 +56,7 @@
 
 pub mod board;
 pub mod boot;
+pub mod chip_timing;
 pub mod chips;
 pub mod cli;
 pub mod config;

@@ -36,7 +36,13 @@
 //! row within ±25 %; table in `docs/BENCHMARKS.md`); the model alone, on tokio's paused
 //! clock, gives 0.82–1.00 of the real write times and 0.88–0.98 of the read times, the
 //! rest being host round trips (`tests/calibration.rs`).
+//!
+//! Those are the ESP32's numbers. The other chips differ in CPU speed (at the ROM's clocks,
+//! and at the maximum both stubs raise the CPU to on the chip's own USB port), chip erase
+//! and USB rate: [`crate::chip_timing`], applied by [`TimingModel::realistic_on`].
 
+use crate::chip_timing;
+use crate::usb::LinkMode;
 use flashline_protocol::Chip;
 use std::time::Duration;
 
@@ -133,9 +139,9 @@ impl TimingModel {
         }
     }
 
-    /// The documented defaults for `chip` (see the module docs for sources).
-    pub fn realistic(chip: Chip) -> Self {
-        let _ = chip; // Same flash part on both module types; kept for per-chip calibration.
+    /// The ESP32 reference model: a chip behind a UART bridge at the ROM's clocks (see the
+    /// module docs for sources).
+    fn esp32() -> Self {
         Self {
             bits_per_byte: 10,
             sector_erase: Duration::from_millis(45),
@@ -155,6 +161,30 @@ impl TimingModel {
             rom_block_overhead: Duration::from_millis(2),
             boost_cpu_factor: 2.0,
             boost_spi_factor: 2.0,
+        }
+    }
+
+    /// The documented defaults for `chip` behind a UART bridge.
+    pub fn realistic(chip: Chip) -> Self {
+        Self::realistic_on(chip, LinkMode::Uart)
+    }
+
+    /// The documented defaults for `chip` on `link`: the ESP32 model with the chip's entry
+    /// of [`crate::chip_timing`] applied (CPU speed at the ROM's clocks, or at the maximum
+    /// the stubs raise it to on the chip's own USB port; chip erase of its flash part).
+    pub fn realistic_on(chip: Chip, link: LinkMode) -> Self {
+        let t = chip_timing::of(chip);
+        let (cpu, spi) = (t.cpu(link), t.spi(link));
+        let base = Self::esp32();
+        Self {
+            chip_erase_full: t.chip_erase_full,
+            chip_erase_blank: t.chip_erase_blank,
+            program_op_overhead: base.program_op_overhead.div_f64(spi),
+            read_bytes_per_sec: base.read_bytes_per_sec * spi,
+            inflate_bytes_per_sec: base.inflate_bytes_per_sec * cpu,
+            md5_bytes_per_sec: base.md5_bytes_per_sec * cpu,
+            checksum_bytes_per_sec: base.checksum_bytes_per_sec * cpu,
+            ..base
         }
     }
 

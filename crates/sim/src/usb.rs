@@ -16,6 +16,7 @@
 //! Only chips whose host module names a USB-Serial/JTAG peripheral may be presented this
 //! way ([`check_chip`]); tests of the chip-independent behaviour may override that.
 
+use crate::chip_timing;
 use flashline_protocol::Chip;
 use std::time::Duration;
 
@@ -61,9 +62,11 @@ pub struct UsbTiming {
 }
 
 impl UsbTiming {
-    /// Calibrated figures: 680 KB/s, re-enumeration after 200 ms.
-    pub fn realistic() -> UsbTiming {
-        UsbTiming { bytes_per_sec: 680_000.0, reenumerate: Duration::from_millis(200) }
+    /// Calibrated figures for `chip`: its USB-Serial/JTAG rate (`crate::chip_timing`; the
+    /// S3's 680 KB/s for every chip with the port), re-enumeration after 200 ms.
+    pub fn realistic(chip: Chip) -> UsbTiming {
+        let rate = chip_timing::of(chip).usb_bytes_per_sec.unwrap_or(chip_timing::USB_SERIAL_JTAG_BYTES_PER_SEC);
+        UsbTiming { bytes_per_sec: rate, reenumerate: Duration::from_millis(200) }
     }
 
     /// Instant bytes; the link still drops and comes back (after `reenumerate`).
@@ -182,7 +185,7 @@ mod tests {
 
     #[test]
     fn rate_arithmetic() {
-        let t = UsbTiming::realistic();
+        let t = UsbTiming::realistic(Chip::Esp32S3);
         assert_eq!(t.bits_per_sec(), 5_440_000);
         // 4 MiB at 680 KB/s: 6.17 s, the link-bound figure (see the timing doc).
         let s = t.transfer(4 << 20).as_secs_f64();
