@@ -11,7 +11,8 @@
 //!    (other firmware on the board) the next one is first judged by its first sector: one
 //!    that is neither the image's nor blank settles "differs" without hashing the block.
 //! 2. **Gap blocks** (all 0xFF in the image) on a board with other firmware get the same
-//!    first-sector look: not blank → dirty. The others are *unknown*.
+//!    first-sector look, in address order until two in a row read blank (other firmware's
+//!    data lies in one stretch): not blank → dirty. The others are *unknown*.
 //! 3. The plan for the data blocks is carried out in address order: `Write` ranges as
 //!    ordinary stub writes (the stub erases under them), `Erase` ranges (0xFF in the image,
 //!    something else on the board) with ERASE_REGION. Under the data blocks, while the stub
@@ -69,6 +70,9 @@ pub(crate) async fn probe<T: Transport>(
     Ok(BoardBlock::classify(&got, &md5(slice(region, offset, len)), &md5_of_blank(len)))
 }
 
+/// Blank first sectors in a row after which the gap blocks are no longer peeked at.
+const PEEK_BLANK_RUN: u32 = 2;
+
 /// Whether the first sector of `block` on the board is neither the image's nor blank: then
 /// the block certainly differs (and is not blank), for the price of hashing one sector.
 async fn peek_differs<T: Transport>(
@@ -109,14 +113,21 @@ pub(crate) async fn write_region_diff<T: Transport>(
     }
     // 2. The gap blocks: on a board with other firmware, those whose first sector is not blank
     // are dirty; the others are hashed in the sweep.
+    // Other firmware's data lies in one stretch from its start: after two blank first
+    // sectors in a row the rest is left to the sweep's hashes, which find any dirty block.
     let foreign = facts.iter().any(|&(_, f)| f == BoardBlock::Differs);
+    let mut peeks_left = if foreign { PEEK_BLANK_RUN } else { 0 };
     let mut unknown = Vec::new();
     let mut dirty = Vec::new();
     for &b in &gap_blocks {
-        if foreign && peek_differs(conn, region, b).await? {
+        if peeks_left == 0 {
+            unknown.push(b);
+        } else if peek_differs(conn, region, b).await? {
             dirty.push(b);
+            peeks_left = PEEK_BLANK_RUN;
         } else {
             unknown.push(b);
+            peeks_left -= 1;
         }
     }
     let data_plan = plan(region.offset, &region.data, &facts);
