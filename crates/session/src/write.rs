@@ -546,9 +546,11 @@ fn may_overlap(p: &Payload, mode: Pipelining, unacked: usize, next: usize, baud:
 
 /// BEGIN, the precomputed blocks with at most two unacknowledged, END.
 ///
-/// With `side`, blocks may go out paired with an MD5 piece of a gap while the stub is idle
-/// (see [`crate::side_hash`]); a piece that is not blank ends the payload early (no END:
-/// the caller starts another write, whose BEGIN resets the stub's state).
+/// With `side`, blocks may go out paired with a side command while the stub is idle (see
+/// [`crate::side_hash`]): an MD5 piece of a gap, or in a re-flash's sweep an MD5 or an
+/// ERASE_REGION of 0xFF blocks. A gap piece of a sparse write that is not blank ends the
+/// payload early unless `finish_payloads` (no END: the caller starts another write, whose
+/// BEGIN resets the stub's state).
 pub(crate) async fn write_stub_payload<T: Transport>(
     conn: &mut Connection<T>,
     p: &Payload,
