@@ -713,7 +713,8 @@ async fn send_side_task<T: Transport>(
 ) -> Result<bool> {
     let (offset, len) = task.range();
     if let SideTask::Erase(..) = task {
-        let erase = EraseRegion { offset, size: len };
+        let (offset, size) = crate::diff_plan::sector_aligned(offset, len);
+        let erase = EraseRegion { offset, size };
         conn.send_packet(&erase.to_packet()).await?;
         conn.write_raw(frame).await?;
         conn.recv_reply(&erase, erase.timeout(true) + wire).await?;
