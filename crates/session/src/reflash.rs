@@ -7,27 +7,38 @@
 //! cheaper than sending, erasing and programming, so:
 //!
 //! 1. **Data blocks** (probe blocks where the image holds anything but 0xFF) are hashed
-//!    first; blocks the board already holds are left alone.
-//! 2. The plan for them is carried out in address order: `Write` ranges as ordinary stub
-//!    writes (the stub erases under them), `Erase` ranges (0xFF in the image, something
-//!    else on the board) with ERASE_REGION.
-//! 3. **Gap blocks** (all 0xFF in the image) are hashed *after* the writes: a blank one is
-//!    proven by that hash; a dirty one is erased with ERASE_REGION and hashed again.
-//! 4. **Proof**: when step 2 changed anything, the data blocks are hashed again as one MD5
-//!    per contiguous range, against the image. So every byte of the region is covered by an
-//!    on-chip MD5 taken after the last write or erase that could have changed it (a gap
-//!    block's erase touches only that block), and a block that changed after it was probed
-//!    is caught rather than trusted.
+//!    first; blocks the board already holds are left alone. After a block that differs
+//!    (other firmware on the board) the next one is first judged by its first sector: one
+//!    that is neither the image's nor blank settles "differs" without hashing the block.
+//! 2. **Gap blocks** (all 0xFF in the image) on a board with other firmware get the same
+//!    first-sector look, in address order until two in a row read blank (other firmware's
+//!    data lies in one stretch): not blank → dirty. The others are *unknown*.
+//! 3. The plan for the data blocks is carried out in address order: `Write` ranges as
+//!    ordinary stub writes (the stub erases under them), `Erase` ranges (0xFF in the image,
+//!    something else on the board) with ERASE_REGION. Under the data blocks, while the stub
+//!    would idle, rides the **sweep** of the gap blocks ([`SideHashes::sweep`]): dirty
+//!    blocks are erased (ERASE_REGION) and hashed after their erase; unknown ones are
+//!    hashed (blank: that hash is their proof, since no write or erase of the re-flash
+//!    touches them; not blank: hashed block by block, the dirty ones erased and hashed
+//!    again). What the sweep did not get to is done after the writes.
+//! 4. **Proof**: when step 3 wrote or erased data-block sectors, the data blocks are hashed
+//!    again as one MD5 per contiguous range, against the image. So every byte of the region
+//!    is covered by an on-chip MD5 taken after the last write or erase that could have
+//!    changed it (an erase of a gap block touches only that block; the writes only their
+//!    own sectors), and a block that changed after it was probed is caught rather than
+//!    trusted.
 
 use crate::connection::Connection;
-use crate::diff_plan::{plan, probe_blocks, sector_aligned, Action, BoardBlock, DiffPlan};
+use crate::diff_plan::{plan, probe_blocks, sector_aligned, Action, BoardBlock, DiffPlan, PROBE_BLOCK};
 use crate::error::{Error, Result, Stage};
 use crate::image::{hex, md5, md5_of_blank, plan_payload, Payload, PreparedRegion};
+use crate::side_hash::{SideHashes, SideTask};
 use crate::transport::Transport;
 use crate::write::{
     chip_md5, chip_md5_expecting, write_stub_payload, Counter, RegionOutcome, RegionReport, WriteOptions,
 };
 use flashline_protocol::command::EraseRegion;
+use flashline_protocol::flash::SECTOR_SIZE;
 use std::borrow::Cow;
 
 /// A probe block's position and what the board holds there.
@@ -59,6 +70,21 @@ pub(crate) async fn probe<T: Transport>(
     Ok(BoardBlock::classify(&got, &md5(slice(region, offset, len)), &md5_of_blank(len)))
 }
 
+/// Blank first sectors in a row after which the gap blocks are no longer peeked at.
+const PEEK_BLANK_RUN: u32 = 2;
+
+/// Whether the first sector of `block` on the board is neither the image's nor blank: then
+/// the block certainly differs (and is not blank), for the price of hashing one sector.
+async fn peek_differs<T: Transport>(
+    conn: &mut Connection<T>,
+    region: &PreparedRegion,
+    (offset, len): (u32, u32),
+) -> Result<bool> {
+    let len = len.min(SECTOR_SIZE - offset % SECTOR_SIZE);
+    let got = chip_md5(conn, offset, len).await?;
+    Ok(got != md5(slice(region, offset, len)) && got != md5_of_blank(len))
+}
+
 /// Steps 1–4 of the module docs for one region. `known` holds facts already probed (they
 /// are not hashed again).
 pub(crate) async fn write_region_diff<T: Transport>(
@@ -72,51 +98,83 @@ pub(crate) async fn write_region_diff<T: Transport>(
     let (data_blocks, gap_blocks): (Vec<_>, Vec<_>) =
         probe_blocks(region.offset, region.len()).into_iter().partition(|&b| is_data_block(region, b));
 
-    // 1. Data blocks.
-    let mut facts = Vec::with_capacity(data_blocks.len());
+    // 1. Data blocks. After a block that differs the board likely holds other firmware:
+    // a first sector that is neither the image's nor blank then settles the next block
+    // for the price of hashing one sector.
+    let mut facts: Vec<Fact> = Vec::with_capacity(data_blocks.len());
     for &b in &data_blocks {
+        let last_differs = facts.last().is_some_and(|&(_, f)| f == BoardBlock::Differs);
         let fact = match known.iter().find(|(k, _)| *k == b) {
             Some(&(_, f)) => f,
+            None if last_differs && peek_differs(conn, region, b).await? => BoardBlock::Differs,
             None => probe(conn, region, b).await?,
         };
         facts.push((b, fact));
     }
+    // 2. The gap blocks: on a board with other firmware, those whose first sector is not blank
+    // are dirty; the others are hashed in the sweep.
+    // Other firmware's data lies in one stretch from its start: after two blank first
+    // sectors in a row the rest is left to the sweep's hashes, which find any dirty block.
+    let foreign = facts.iter().any(|&(_, f)| f == BoardBlock::Differs);
+    let mut peeks_left = if foreign { PEEK_BLANK_RUN } else { 0 };
+    let mut unknown = Vec::new();
+    let mut dirty = Vec::new();
+    for &b in &gap_blocks {
+        if peeks_left == 0 {
+            unknown.push(b);
+        } else if peek_differs(conn, region, b).await? {
+            dirty.push(b);
+            peeks_left = PEEK_BLANK_RUN;
+        } else {
+            unknown.push(b);
+            peeks_left -= 1;
+        }
+    }
     let data_plan = plan(region.offset, &region.data, &facts);
     ctr.add(data_plan.bytes(Action::Identical) + data_plan.bytes(Action::BlankSkip));
 
-    // 2. Writes and erases in address order.
+    // 3. Writes and erases in address order, the gap blocks swept under the data blocks.
+    let mut found_blank = 0u64;
+    let mut side = SideHashes::sweep(merged(&unknown), dirty, PROBE_BLOCK, opts.verify);
     let mut sent = 0;
     for span in &data_plan.spans {
         match span.action {
             Action::Write => {
                 let payload = payload_for(region, span.offset, span.len);
-                sent += write_stub_payload(conn, &payload, opts.pipelining, ctr, None).await?;
+                sent += write_stub_payload(conn, &payload, opts.pipelining, ctr, Some(&mut side)).await?;
             }
             Action::Erase => {
-                erase(conn, span.offset, span.len).await?;
+                // Sectors of a dirty block that the image leaves 0xFF are often blank on
+                // the board too (the same layout): one hash of a few sectors is cheaper
+                // than erasing them. The data blocks' proof covers them either way.
+                let blank = md5_of_blank(span.len);
+                if chip_md5(conn, span.offset, span.len).await? == blank {
+                    found_blank += span.len as u64;
+                } else {
+                    erase(conn, span.offset, span.len).await?;
+                }
                 ctr.add(span.len as u64);
             }
             Action::Identical | Action::BlankSkip => {}
         }
     }
+    tracing::debug!(pairs = side.pairs, bytes = side.overlapped_bytes, "gap sweep under data blocks");
 
-    // 3. Gap blocks, after the writes.
+    // What the sweep has left, on its own.
     conn.set_stage(Stage::Write);
-    let mut gap_facts = Vec::with_capacity(gap_blocks.len());
-    for &b in &gap_blocks {
-        gap_facts.push((b, probe(conn, region, b).await?));
-    }
+    finish_sweep(conn, &mut side).await?;
+    let gap_facts: Vec<Fact> = gap_blocks
+        .iter()
+        .map(|&b| (b, if side.erased().contains(&b) { BoardBlock::Differs } else { BoardBlock::Same }))
+        .collect();
     let gap_plan = plan(region.offset, &region.data, &gap_facts);
-    let gap_erases = merged(&gap_plan.ranges(Action::Erase));
-    for &(offset, len) in &gap_erases {
-        erase(conn, offset, len).await?;
-    }
     ctr.add(gap_plan.bytes(Action::BlankSkip) + gap_plan.bytes(Action::Erase));
 
-    // 4. Proof of what changed.
+    // 4. Proof of what changed: the erased gap blocks were hashed after their erase in the
+    // sweep; the data blocks are hashed again when anything was written.
     if opts.verify {
         conn.set_stage(Stage::Verify);
-        for &(offset, len) in &gap_erases {
+        for (offset, len) in side.take_recheck() {
             expect(conn, offset, len, md5_of_blank(len)).await?;
         }
         if data_plan.touches_flash() {
@@ -126,7 +184,12 @@ pub(crate) async fn write_region_diff<T: Transport>(
         }
     }
     let both = [&data_plan, &gap_plan];
-    let total = |a: Action| both.iter().map(|p: &&DiffPlan| p.bytes(a)).sum::<u64>();
+    let planned = |a: Action| both.iter().map(|p: &&DiffPlan| p.bytes(a)).sum::<u64>();
+    let total = |a: Action| match a {
+        Action::Erase => planned(a) - found_blank,
+        Action::BlankSkip => planned(a) + found_blank,
+        _ => planned(a),
+    };
     tracing::info!(
         offset = format_args!("0x{:08x}", region.offset),
         written = total(Action::Write),
@@ -156,6 +219,24 @@ fn payload_for(region: &PreparedRegion, offset: u32, len: u32) -> Cow<'_, Payloa
         Some(p) => Cow::Borrowed(p),
         None => Cow::Owned(plan_payload(offset, slice(region, offset, len))),
     }
+}
+
+/// Runs what the sweep did not get to under the data blocks, one command at a time: blank
+/// checks per block (a dirty range is then known block by block without hashing it twice),
+/// erases and proofs of whole contiguous ranges.
+async fn finish_sweep<T: Transport>(conn: &mut Connection<T>, side: &mut SideHashes) -> Result<()> {
+    while let Some(task) = side.next_task_alone() {
+        let (offset, len) = task.range();
+        let blank = match task {
+            SideTask::Erase(..) => {
+                erase(conn, offset, len).await?;
+                true
+            }
+            _ => chip_md5(conn, offset, len).await? == md5_of_blank(len),
+        };
+        side.record(task, blank);
+    }
+    Ok(())
 }
 
 /// ERASE_REGION of the sectors under `offset..offset+len`.

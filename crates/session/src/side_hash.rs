@@ -73,6 +73,55 @@ pub fn flushed_per_block(yields: &[u32]) -> Vec<u32> {
     out
 }
 
+/// A first guess of one 64 KiB block erase (ESP32 new stub: ~0.15 s), to size erase pieces
+/// until one is measured.
+const FIRST_ERASE_PER_BLOCK: f64 = 0.15;
+
+/// One command sent paired with a data block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SideTask {
+    /// MD5 of a range that must be (or, in a sweep, is first checked to be) blank.
+    Blank(u32, u32),
+    /// Sweep: MD5 of one block of a range found not blank, to tell which blocks are dirty.
+    Block(u32, u32),
+    /// Sweep: ERASE_REGION of dirty blocks (0xFF in the image).
+    Erase(u32, u32),
+    /// Sweep: MD5 of erased blocks, taken after their erase: their proof.
+    Erased(u32, u32),
+}
+
+impl SideTask {
+    /// (offset, len) of the range the task touches.
+    pub fn range(&self) -> (u32, u32) {
+        match *self {
+            SideTask::Blank(o, l) | SideTask::Block(o, l) | SideTask::Erase(o, l) | SideTask::Erased(o, l) => (o, l),
+        }
+    }
+}
+
+/// The re-flash's sweep of the 0xFF blocks: a range found not blank is hashed again per
+/// block, the dirty blocks are erased and hashed once more after the erase. All of it can
+/// ride under data blocks; what is left is done after the write the same way.
+#[derive(Debug, Default)]
+struct Sweep {
+    /// The block unit (ranges are aligned to it).
+    block: u32,
+    /// Blocks of dirty ranges, to hash one by one.
+    singles: VecDeque<(u32, u32)>,
+    /// Dirty blocks, to erase.
+    erases: VecDeque<(u32, u32)>,
+    /// Erased ranges, to hash (their proof).
+    proofs: VecDeque<(u32, u32)>,
+    /// Every block found dirty (and so erased).
+    erased: Vec<(u32, u32)>,
+    /// Erased ranges whose proof did not read blank: checked again (twice) at the end.
+    recheck: Vec<(u32, u32)>,
+    /// Whether erased blocks are hashed again (the write's `verify`).
+    prove: bool,
+    /// Measured seconds per erased byte.
+    erase_per_byte: f64,
+}
+
 /// Ranges to prove blank, and what has been learned about the chip while doing so.
 #[derive(Debug)]
 pub struct SideHashes {
@@ -80,6 +129,9 @@ pub struct SideHashes {
     md5_rate: f64,
     work_per_byte: f64,
     work_per_flushed_byte: f64,
+    /// Pieces end on multiples of this (sectors; probe blocks in a sweep).
+    align: u32,
+    sweep: Option<Sweep>,
     /// The first range found not blank; the sparse write must stop.
     pub dirty: Option<(u32, u32)>,
     /// MD5 pieces hashed under data blocks.
@@ -99,6 +151,8 @@ impl SideHashes {
             md5_rate: FIRST_MD5_RATE,
             work_per_byte: FIRST_WORK_PER_BYTE,
             work_per_flushed_byte: FIRST_WORK_PER_FLUSHED_BYTE,
+            align: SECTOR_SIZE,
+            sweep: None,
             dirty: None,
             pairs: 0,
             overlapped_bytes: 0,
@@ -106,8 +160,36 @@ impl SideHashes {
         }
     }
 
+    /// The re-flash's sweep of 0xFF blocks (aligned to `block`): `unknown` ranges are
+    /// hashed (a dirty range does not stop anything: its dirty blocks are found), `dirty`
+    /// blocks are known dirty already; dirty blocks are erased and (with `prove`) hashed
+    /// again ([`Self::next_task`], [`Self::record`]).
+    pub fn sweep(unknown: Vec<(u32, u32)>, dirty: Vec<(u32, u32)>, block: u32, prove: bool) -> Self {
+        let mut s = Self::new(unknown);
+        s.align = block;
+        let mut sw = Sweep { block, prove, erase_per_byte: FIRST_ERASE_PER_BLOCK / block as f64, ..Default::default() };
+        for d in dirty.into_iter().filter(|d| d.1 > 0) {
+            push_merged(&mut sw.erases, d);
+            sw.erased.push(d);
+        }
+        s.sweep = Some(sw);
+        s
+    }
+
+    /// Sweep: blocks found dirty and erased, in the order found.
+    pub fn erased(&self) -> &[(u32, u32)] {
+        self.sweep.as_ref().map_or(&[], |s| &s.erased)
+    }
+
+    /// Sweep: erased ranges whose proof did not read blank (to be asked again).
+    pub fn take_recheck(&mut self) -> Vec<(u32, u32)> {
+        self.sweep.as_mut().map(|s| std::mem::take(&mut s.recheck)).unwrap_or_default()
+    }
+
     pub fn has_pending(&self) -> bool {
-        self.dirty.is_none() && !self.pending.is_empty()
+        let swept =
+            self.sweep.as_ref().is_some_and(|s| !(s.singles.is_empty() && s.erases.is_empty() && s.proofs.is_empty()));
+        self.dirty.is_none() && (swept || !self.pending.is_empty())
     }
 
     /// Expected post-processing of a block that inflates to `yields` bytes and flushes
@@ -129,20 +211,107 @@ impl SideHashes {
         }
         let piece = (self.md5_rate * wire.as_secs_f64() * PIECE_STRETCH).max(SECTOR_SIZE as f64);
         let bytes: u64 = self.pending.iter().map(|g| g.1 as u64).sum();
-        (bytes as f64 / piece).ceil() as u32
+        let swept = self.sweep.as_ref().map_or(0, |s| {
+            let proofs: u64 = s.proofs.iter().map(|g| g.1 as u64).sum();
+            (s.singles.len() + s.erases.len()) as u32 + (proofs as f64 / piece).ceil() as u32
+        });
+        (bytes as f64 / piece).ceil() as u32 + swept
     }
 
-    /// Takes the next piece: about as long to hash as `wire`, whole sectors where the gap
-    /// allows, never crossing a gap.
+    /// Takes the next piece: about as long to hash as `wire`, ending on a multiple of the
+    /// alignment (whole sectors) where the gap allows, never crossing a gap.
     pub fn next_piece(&mut self, wire: Duration) -> Option<(u32, u32)> {
-        let (offset, len) = self.pending.pop_front()?;
-        let want = (self.md5_rate * wire.as_secs_f64() * PIECE_STRETCH) as u32;
-        let want = want.div_ceil(SECTOR_SIZE).max(1) * SECTOR_SIZE;
-        if want >= len {
-            return Some((offset, len));
+        let want = self.md5_rate * wire.as_secs_f64() * PIECE_STRETCH;
+        take_piece(&mut self.pending, want, self.align, true)
+    }
+
+    /// The next command to pair with a data block of `wire` arrival time (or, after the
+    /// write, to send on its own with a long `wire`): erases first (the earlier a dirty
+    /// block is erased, the more of its proof can still ride under the write), then
+    /// proofs, single blocks of dirty ranges, and the blank checks.
+    pub fn next_task(&mut self, wire: Duration) -> Option<SideTask> {
+        if self.dirty.is_some() {
+            return None;
         }
-        self.pending.push_front((offset + want, len - want));
-        Some((offset, want))
+        let md5_want = self.md5_rate * wire.as_secs_f64() * PIECE_STRETCH;
+        if let Some(sw) = self.sweep.as_mut() {
+            let erase_want = wire.as_secs_f64() / sw.erase_per_byte;
+            if let Some((o, l)) = take_piece(&mut sw.erases, erase_want, sw.block, false) {
+                return Some(SideTask::Erase(o, l));
+            }
+            if let Some((o, l)) = take_piece(&mut sw.proofs, md5_want, sw.block, true) {
+                return Some(SideTask::Erased(o, l));
+            }
+            if let Some((o, l)) = sw.singles.pop_front() {
+                return Some(SideTask::Block(o, l));
+            }
+        }
+        take_piece(&mut self.pending, md5_want, self.align, true).map(|(o, l)| SideTask::Blank(o, l))
+    }
+
+    /// The next command when nothing is paired (after the write): blank checks one block
+    /// at a time, erases and proofs of whole contiguous ranges.
+    pub fn next_task_alone(&mut self) -> Option<SideTask> {
+        if let Some(sw) = self.sweep.as_mut() {
+            if let Some((o, l)) = take_piece(&mut sw.erases, f64::INFINITY, sw.block, false) {
+                return Some(SideTask::Erase(o, l));
+            }
+            if let Some((o, l)) = take_piece(&mut sw.proofs, f64::INFINITY, sw.block, true) {
+                return Some(SideTask::Erased(o, l));
+            }
+            if let Some((o, l)) = sw.singles.pop_front() {
+                return Some(SideTask::Block(o, l));
+            }
+        }
+        if self.dirty.is_some() {
+            return None;
+        }
+        take_piece(&mut self.pending, 1.0, self.align, true).map(|(o, l)| SideTask::Blank(o, l))
+    }
+
+    /// The outcome of `task`: for a hash, whether the range read blank; for an erase,
+    /// that it was done. Returns whether the payload being written must stop (a dirty gap
+    /// of a sparse write without `finish_payloads`).
+    pub fn record(&mut self, task: SideTask, blank: bool) -> bool {
+        let Some(sw) = self.sweep.as_mut() else {
+            if !blank {
+                self.dirty = Some(task.range());
+                return !self.finish_payloads;
+            }
+            return false;
+        };
+        match (task, blank) {
+            (_, true) if !matches!(task, SideTask::Erase(..)) => {}
+            (SideTask::Blank(o, l), _) if l > sw.block || o % sw.block + l > sw.block => {
+                let end = o + l;
+                let mut at = o;
+                while at < end {
+                    let next = (at / sw.block + 1).saturating_mul(sw.block).min(end);
+                    sw.singles.push_back((at, next - at));
+                    at = next;
+                }
+            }
+            (SideTask::Blank(o, l) | SideTask::Block(o, l), _) => {
+                push_merged(&mut sw.erases, (o, l));
+                sw.erased.push((o, l));
+            }
+            (SideTask::Erase(o, l), _) => {
+                if sw.prove {
+                    push_merged(&mut sw.proofs, (o, l));
+                }
+            }
+            (SideTask::Erased(o, l), _) => sw.recheck.push((o, l)),
+        }
+        false
+    }
+
+    /// An ERASE_REGION of `len` bytes took `took` on the chip.
+    pub fn observe_erase(&mut self, len: u32, took: Duration) {
+        if let Some(sw) = self.sweep.as_mut() {
+            if took > Duration::from_millis(2) && len > 0 {
+                sw.erase_per_byte = took.as_secs_f64() / len as f64;
+            }
+        }
     }
 
     /// Everything not hashed under blocks, merged where contiguous, for a plain pass.
@@ -174,6 +343,33 @@ impl SideHashes {
             let inflate = self.work_per_byte * yields as f64;
             self.work_per_flushed_byte = (t - inflate).max(0.0) / flushed as f64;
         }
+    }
+}
+
+/// Takes from the front of `queue` a piece of about `want` bytes, ending on a multiple of
+/// `align` (the next one up with `round_up`, else the last one within `want`, at least the
+/// first) unless its range ends first. Ranges of the queue are never joined.
+fn take_piece(queue: &mut VecDeque<(u32, u32)>, want: f64, align: u32, round_up: bool) -> Option<(u32, u32)> {
+    let (offset, len) = queue.pop_front()?;
+    let align = align.max(1) as u64;
+    let want = if want.is_finite() { want.max(1.0) as u64 } else { u64::MAX / 4 };
+    let end = offset as u64 + len as u64;
+    let first = (offset as u64 / align + 1) * align;
+    let cut = offset as u64 + want;
+    let cut = if round_up { cut.div_ceil(align).saturating_mul(align) } else { (cut / align * align).max(first) };
+    if cut >= end {
+        return Some((offset, len));
+    }
+    let take = (cut - offset as u64) as u32;
+    queue.push_front((offset + take, len - take));
+    Some((offset, take))
+}
+
+/// Appends `range` to `queue`, joined with the last range when they touch.
+fn push_merged(queue: &mut VecDeque<(u32, u32)>, (o, l): (u32, u32)) {
+    match queue.back_mut() {
+        Some((po, pl)) if *po + *pl == o => *pl += l,
+        _ => queue.push_back((o, l)),
     }
 }
 
@@ -266,5 +462,75 @@ mod tests {
         let mut d = SideHashes::new(vec![(0, 0x1000)]);
         d.dirty = Some((0, 0x1000));
         assert!(!d.has_pending());
+    }
+
+    #[test]
+    fn a_sweep_finds_erases_and_proves_dirty_blocks() {
+        const B: u32 = 0x10000;
+        // Blocks 4..8 unknown, block 9 known dirty (first sector), proofs on.
+        let mut s = SideHashes::sweep(vec![(4 * B, 4 * B)], vec![(9 * B, B)], B, true);
+        // Known-dirty blocks are erased first.
+        let t = s.next_task(WIRE_921600).unwrap();
+        assert_eq!(t, SideTask::Erase(9 * B, B));
+        assert!(!s.record(t, true));
+        // Then their proof, then the blank checks, in whole blocks.
+        let t = s.next_task(WIRE_921600).unwrap();
+        assert_eq!(t, SideTask::Erased(9 * B, B));
+        s.record(t, true);
+        let t = s.next_task(WIRE_921600).unwrap();
+        assert_eq!(t, SideTask::Blank(4 * B, 3 * B), "~187 KB rounded up to whole blocks");
+        // A dirty range is split into blocks; only the dirty ones are erased.
+        s.record(t, false);
+        for (k, dirty) in [(4, false), (5, true)] {
+            let t = s.next_task(WIRE_921600).unwrap();
+            assert_eq!(t, SideTask::Block(k * B, B));
+            s.record(t, !dirty);
+        }
+        // The dirty block's erase and proof come before the remaining checks.
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Erase(5 * B, B)));
+        s.record(SideTask::Erase(5 * B, B), true);
+        // A proof that does not read blank is kept for a second look, never dropped.
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Erased(5 * B, B)));
+        s.record(SideTask::Erased(5 * B, B), false);
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Block(6 * B, B)));
+        s.record(SideTask::Block(6 * B, B), true);
+        assert_eq!(s.next_task_alone(), Some(SideTask::Blank(7 * B, B)));
+        s.record(SideTask::Blank(7 * B, B), true);
+        assert_eq!(s.next_task_alone(), None);
+        assert!(!s.has_pending());
+        assert_eq!(s.erased(), &[(9 * B, B), (5 * B, B)]);
+        assert_eq!(s.take_recheck(), vec![(5 * B, B)]);
+    }
+
+    #[test]
+    fn alone_the_sweep_erases_and_proves_whole_ranges_and_checks_single_blocks() {
+        const B: u32 = 0x10000;
+        let mut s = SideHashes::sweep(vec![(0, 2 * B)], vec![(4 * B, B), (5 * B, B), (7 * B, B)], B, true);
+        assert_eq!(s.next_task_alone(), Some(SideTask::Erase(4 * B, 2 * B)));
+        s.record(SideTask::Erase(4 * B, 2 * B), true);
+        assert_eq!(s.next_task_alone(), Some(SideTask::Erase(7 * B, B)));
+        s.record(SideTask::Erase(7 * B, B), true);
+        assert_eq!(s.next_task_alone(), Some(SideTask::Erased(4 * B, 2 * B)));
+        s.record(SideTask::Erased(4 * B, 2 * B), true);
+        assert_eq!(s.next_task_alone(), Some(SideTask::Erased(7 * B, B)));
+        s.record(SideTask::Erased(7 * B, B), true);
+        assert_eq!(s.next_task_alone(), Some(SideTask::Blank(0, B)));
+        // Without proofs (verify off) an erase is the end of it.
+        let mut quiet = SideHashes::sweep(Vec::new(), vec![(B, B)], B, false);
+        let t = quiet.next_task_alone().unwrap();
+        quiet.record(t, true);
+        assert_eq!(quiet.next_task_alone(), None);
+    }
+
+    #[test]
+    fn erase_pieces_fit_the_wire_but_take_at_least_one_block() {
+        const B: u32 = 0x10000;
+        let mut s = SideHashes::sweep(Vec::new(), (0..4).map(|k| (k * B, B)).collect(), B, false);
+        // ~0.15 s per block: one block under a 0.178 s data block, two under 0.35 s.
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Erase(0, B)));
+        assert_eq!(s.next_task(Duration::from_millis(350)), Some(SideTask::Erase(B, 2 * B)));
+        // A measured faster erase makes pieces longer.
+        s.observe_erase(B, Duration::from_millis(50));
+        assert_eq!(s.next_task(Duration::from_millis(10)), Some(SideTask::Erase(3 * B, B)));
     }
 }

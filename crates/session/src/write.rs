@@ -36,12 +36,12 @@ use crate::error::{Error, Result, Stage};
 use crate::image::{hex, md5_of_blank, Encoding, Payload, PreparedImage, PreparedRegion};
 use crate::progress::Progress;
 use crate::reflash;
-use crate::side_hash::{flushed_per_block, SideHashes};
+use crate::side_hash::{flushed_per_block, SideHashes, SideTask};
 use crate::transport::Transport;
 use flashline_protocol::chip::CHIP_DETECT_MAGIC_REG;
 use flashline_protocol::command::{
-    BeginParams, Command, FlashBegin, FlashData, FlashDeflBegin, FlashDeflData, FlashDeflEnd, FlashEnd, ReadReg,
-    SpiFlashMd5,
+    BeginParams, Command, EraseRegion, FlashBegin, FlashData, FlashDeflBegin, FlashDeflData, FlashDeflEnd, FlashEnd,
+    ReadReg, SpiFlashMd5,
 };
 use flashline_protocol::flash::{ROM_WRITE_BLOCK, SECTOR_SIZE, STUB_WRITE_BLOCK};
 use flashline_protocol::{timeouts, Chip, Opcode};
@@ -546,9 +546,11 @@ fn may_overlap(p: &Payload, mode: Pipelining, unacked: usize, next: usize, baud:
 
 /// BEGIN, the precomputed blocks with at most two unacknowledged, END.
 ///
-/// With `side`, blocks may go out paired with an MD5 piece of a gap while the stub is idle
-/// (see [`crate::side_hash`]); a piece that is not blank ends the payload early (no END:
-/// the caller starts another write, whose BEGIN resets the stub's state).
+/// With `side`, blocks may go out paired with a side command while the stub is idle (see
+/// [`crate::side_hash`]): an MD5 piece of a gap, or in a re-flash's sweep an MD5 or an
+/// ERASE_REGION of 0xFF blocks. A gap piece of a sparse write that is not blank ends the
+/// payload early unless `finish_payloads` (no END: the caller starts another write, whose
+/// BEGIN resets the stub's state).
 pub(crate) async fn write_stub_payload<T: Transport>(
     conn: &mut Connection<T>,
     p: &Payload,
@@ -638,24 +640,15 @@ pub(crate) async fn write_stub_payload<T: Transport>(
                 )?;
                 side.observe_work(p.blocks[prev].yields, flushed[prev], acked_at.elapsed());
             }
-            if let Some((offset, len)) = side.next_piece(wire) {
-                let md5 = SpiFlashMd5 { addr: offset, size: len };
+            if let Some(task) = side.next_task(wire) {
                 let asked = tokio::time::Instant::now();
-                conn.send_packet(&md5.to_packet()).await?;
-                conn.write_raw(&block.frame).await?;
-                let got = conn.recv_reply(&md5, md5.timeout(true) + wire).await?;
-                side.observe_md5(len, asked.elapsed());
+                let blank = send_side_task(conn, side, task, &block.frame, wire, asked).await?;
                 side.pairs += 1;
-                side.overlapped_bytes += len as u64;
-                // The block is processed after the MD5, so its reply follows it.
+                // The block is processed after the side command, so its reply follows it.
                 in_flight.push_back((i, timeouts::DEFAULT + wire));
                 idle = false;
-                if got != md5_of_blank(len) {
-                    side.dirty = Some((offset, len));
-                    if side.finish_payloads {
-                        // No more pairs; the payload goes on as an ordinary write.
-                        continue;
-                    }
+                if side.record(task, blank) {
+                    // A dirty gap of a sparse write: the payload stops here.
                     while let Some((j, t)) = in_flight.pop_front() {
                         ack(conn, opcode, j, t).await?;
                     }
@@ -705,6 +698,36 @@ async fn ack<T: Transport>(conn: &mut Connection<T>, opcode: Opcode, seq: usize,
         tracing::warn!(block = seq, error = %err, "data block rejected");
         err
     })
+}
+
+/// Sends `task`'s command and then `frame` (a data block) back to back, and waits for the
+/// command's reply (the chip runs it while the block arrives). Returns, for a hash, whether
+/// the range read blank; an erase returns `true` once done.
+async fn send_side_task<T: Transport>(
+    conn: &mut Connection<T>,
+    side: &mut SideHashes,
+    task: SideTask,
+    frame: &[u8],
+    wire: Duration,
+    asked: tokio::time::Instant,
+) -> Result<bool> {
+    let (offset, len) = task.range();
+    if let SideTask::Erase(..) = task {
+        let (offset, size) = crate::diff_plan::sector_aligned(offset, len);
+        let erase = EraseRegion { offset, size };
+        conn.send_packet(&erase.to_packet()).await?;
+        conn.write_raw(frame).await?;
+        conn.recv_reply(&erase, erase.timeout(true) + wire).await?;
+        side.observe_erase(len, asked.elapsed());
+        return Ok(true);
+    }
+    let md5 = SpiFlashMd5 { addr: offset, size: len };
+    conn.send_packet(&md5.to_packet()).await?;
+    conn.write_raw(frame).await?;
+    let got = conn.recv_reply(&md5, md5.timeout(true) + wire).await?;
+    side.observe_md5(len, asked.elapsed());
+    side.overlapped_bytes += len as u64;
+    Ok(got == md5_of_blank(len))
 }
 
 /// ROM write: FLASH_BEGIN erases the (sector-aligned) range up front, then 1 KiB blocks,
