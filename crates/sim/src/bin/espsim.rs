@@ -14,6 +14,10 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Err(e) = cli.check() {
+        eprintln!("espsim: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -30,6 +34,7 @@ async fn run(cli: Cli) -> std::io::Result<()> {
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut boards = Vec::new();
     let mut out = std::io::stdout().lock();
     for k in 0..cli.count {
@@ -41,9 +46,14 @@ async fn run(cli: Cli) -> std::io::Result<()> {
     writeln!(out, "READY")?;
     out.flush()?;
     drop(out);
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            // A PTY carries no DTR/RTS: SIGUSR1 is the reset-into-download a client
+            // would do with them (scripts/esptool-suite.sh sends it before each run).
+            _ = usr1.recv() => boards.iter().for_each(|b| b.handle.reset_to_download()),
+        }
     }
     for b in &boards {
         let _ = std::fs::remove_file(&b.link);

@@ -401,6 +401,7 @@ impl Board {
         self.read = None;
         self.mem = None;
         self.pending_error = None;
+        self.regs.flash_chip.attached = self.model().rom_attaches_flash_at_boot();
         let t = now.max(self.clock.cpu);
         self.clock.cpu = t;
         if let Some(noise) = self.faults.not_download {

@@ -572,6 +572,7 @@ fn fault_wrong_chip() {
 fn spi_engine_through_write_reg() {
     for chip in [Chip::Esp32, Chip::Esp8266] {
         let mut h = Host::new(chip);
+        fidelity::attach(&mut h);
         let spi = chip.spec().spi;
         let mut writes = vec![RegWrite { addr: spi.usr_addr(), value: 0x9000_0000, mask: !0, delay_us: 0 }];
         writes.push(RegWrite { addr: spi.usr2_addr(), value: 0x7000_009F, mask: !0, delay_us: 0 });
@@ -715,3 +716,5 @@ fn a_stub_the_chip_cannot_run_never_greets() {
     h.upload_stub((rev1.text_start, rev1.entry));
     assert_eq!(h.b.mode(), Mode::Stub(StubKind::New));
 }
+
+mod fidelity;

@@ -136,6 +136,19 @@ pub trait SimChip: Sync + Debug {
     fn stub_run_user_code_silent(&self) -> bool {
         false
     }
+
+    /// The ROM routes the SPI flash to its controller while booting into download mode,
+    /// so flash commands answer before any SPI_ATTACH. Most ROMs do not (esptool's own
+    /// `test_attach_flash` expects a detached flash on every chip but ESP32-S2 and ESP32-P4).
+    fn rom_attaches_flash_at_boot(&self) -> bool {
+        false
+    }
+
+    /// Why no chip of this kind could have `mac` (a real chip's identity derived from it
+    /// would be impossible); the operator gets the message.
+    fn check_mac(&self, _mac: &Mac) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The simulated `chip`, if it is simulated.
