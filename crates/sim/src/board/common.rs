@@ -39,6 +39,7 @@ impl Board {
             // The delay carrier: the loader waits delay_us (the new stub before writing).
             self.clock.cpu += Duration::from_micros(w.delay_us as u64).min(Duration::from_secs(1));
             self.regs.write(w.addr, w.value, w.mask, &mut self.flash);
+            self.watch_watchdog(w.addr);
         }
         self.reply_ok(op);
     }

@@ -89,6 +89,10 @@ impl SimChip for EspRomChip {
         self.rom_rate(word as u64)
     }
 
+    fn watchdog_boot_log(&self, image: u32) -> Vec<u8> {
+        self.log.watchdog_boot(image)
+    }
+
     fn rom_attaches_flash_at_boot(&self) -> bool {
         ATTACH_AT_BOOT.contains(&self.chip())
     }

@@ -116,3 +116,40 @@ fn rom_read_flash_slow_takes_espflash_16_byte_form() {
     let short = CommandPacket { opcode: Opcode::ReadFlashSlow as u8, checksum: 0, data: words(&[0x1000]) };
     assert_eq!(h.status(short), (1, 5), "fewer bytes than the command needs");
 }
+
+#[test]
+fn the_rtc_watchdog_resets_into_a_boot_from_flash() {
+    for (image, want) in [(None, "invalid header: 0xffffffff"), (Some(0xE9u8), "flashline-sim app running")] {
+        let mut h = Host::new(Chip::Esp32S3);
+        if let Some(magic) = image {
+            h.b.flash_mut().write_raw(0, &[magic, 2, 2, 0x20]).unwrap();
+        }
+        let cfg0 = crate::chips::ESP32S3.rtc_wdt_config0().expect("esptool watchdog-resets ESP32-S3");
+        let enable = RegWrite { addr: cfg0, value: (1 << 31) | (5 << 28) | (1 << 8) | 2, mask: !0, delay_us: 0 };
+        assert_eq!(h.status(WriteReg { writes: vec![enable] }.to_packet()), (0, 0));
+        let at = h.b.next_deadline().expect("the watchdog runs");
+        assert_eq!(h.b.mode(), Mode::Rom, "not before its timeout");
+        h.b.poll(at);
+        h.collect();
+        let log = String::from_utf8_lossy(&h.dec.take_noise().unwrap_or_default()).into_owned();
+        assert!(log.contains("rst:0x10 (RTCWDT_RTC_RST)") && log.contains(want), "{log}");
+        assert_eq!(h.b.mode(), Mode::App);
+        match image {
+            Some(_) => assert_eq!(h.b.next_deadline(), None),
+            None => {
+                // The boot loop complains again later, for a port opened after the reset.
+                let again = h.b.next_deadline().expect("boot loop");
+                h.b.poll(again);
+                h.collect();
+                let more = String::from_utf8_lossy(&h.dec.take_noise().unwrap_or_default()).into_owned();
+                assert_eq!(more, "invalid header: 0xffffffff\r\n");
+                h.b.set_lines(h.now, false, true);
+                h.b.set_lines(h.now, true, false);
+                assert_eq!(h.b.mode(), Mode::Rom);
+                assert_eq!(h.b.next_deadline(), None, "a reset ends the loop");
+            }
+        }
+    }
+    // ESP32 has no such watchdog reset (esptool hard-resets it through RTS).
+    assert_eq!(crate::chips::Esp32.rtc_wdt_config0(), None);
+}
