@@ -852,8 +852,12 @@ impl Request {
                 exact(16)?;
                 Request::SpiFlashMd5(SpiFlashMd5 { addr: word_at(d, 0), size: word_at(d, 1) })
             }
+            // The ROMs read `offset, length` and ignore what follows: espflash's ROM
+            // read-flash (esp-rs/espflash PR #812, run against real boards in its hardware
+            // tests) sends 16 bytes — `offset, length, block_size, max_in_flight`, the
+            // layout of the stub's READ_FLASH — and gets the 64-byte answer.
             Opcode::ReadFlashSlow => {
-                exact(8)?;
+                at_least(8)?;
                 Request::ReadFlashSlow(ReadFlashSlow { offset: word_at(d, 0), len: word_at(d, 1) })
             }
             Opcode::ReadFlash => {

@@ -16,8 +16,9 @@ use std::path::PathBuf;
 /// Creates DIR/board0 .. DIR/board{N-1} (symlinks to PTYs), prints one line per board
 /// ("boardK PATH MAC"), then "READY", and runs until SIGTERM/SIGINT, when it removes its
 /// symlinks. With --flash-dir each board's flash is DIR/boardK.bin, updated in place after
-/// every processed batch of host bytes (loaded at start if it exists). SIGUSR1
-/// power-cycles every board (it boots into download mode, flash kept).
+/// every processed batch of host bytes (loaded at start if it exists). A PTY has no
+/// DTR/RTS lines: SIGUSR1 power-cycles every board into download mode (flash kept), as
+/// esptool's `--before default-reset` over a USB-UART bridge or a hub port power cycle.
 #[derive(Debug, Parser)]
 #[command(name = "espsim", version, after_help = GRAMMAR)]
 pub struct Cli {
@@ -34,7 +35,8 @@ pub struct Cli {
     #[arg(long, default_value = "4MB", value_parser = parse_flash_size)]
     pub flash_size: u32,
     /// MAC of board0; board K gets base + K. Default: 24:0a:c4:00:00:00 (ESP32),
-    /// 84:0d:8e:00:00:00 (ESP8266).
+    /// 84:0d:8e:00:00:01 (ESP8266, whose chip id is the MAC's last three bytes and so
+    /// never 0).
     #[arg(long)]
     pub mac_base: Option<Mac>,
     /// off: everything instant (tests); realistic: UART, flash and stub timing modelled.
@@ -69,6 +71,14 @@ fn parse_flash_size(s: &str) -> Result<u32, String> {
 }
 
 impl Cli {
+    /// Refuses MACs no real chip of the kind could have (an ESP8266 whose chip id would
+    /// be 0), naming the board.
+    pub fn check(&self) -> Result<(), String> {
+        let model = chips::require(self.chip);
+        (0..self.count)
+            .try_for_each(|k| model.check_mac(&self.board_config(k).mac).map_err(|e| format!("board{k}: {e}")))
+    }
+
     /// The configuration of board `k`.
     pub fn board_config(&self, k: usize) -> BoardConfig {
         let base = self.mac_base.unwrap_or_else(|| default_mac_base(self.chip));
@@ -110,7 +120,8 @@ mod tests {
         ])
         .unwrap();
         let c1 = cli.board_config(1);
-        assert_eq!(c1.mac.to_string(), "84:0d:8e:00:00:01");
+        assert_eq!(c1.mac.to_string(), "84:0d:8e:00:00:02");
+        assert_eq!(cli.check(), Ok(()));
         assert_eq!(c1.flash_size, 2 << 20);
         assert_eq!(c1.timing, TimingMode::Realistic);
         assert_eq!(c1.faults, vec![Fault::UnplugAfter(100), Fault::SlowReplies { ms: 5 }]);
@@ -129,6 +140,24 @@ mod tests {
         let usb = Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--link", "usb-serial-jtag"])
             .unwrap();
         assert_eq!(usb.board_config(0).link, LinkMode::UsbSerialJtag);
+        let zero = |base: &str, count: &str| {
+            Cli::try_parse_from([
+                "espsim",
+                "--chip",
+                "esp8266",
+                "--link-dir",
+                "/x",
+                "--mac-base",
+                base,
+                "--count",
+                count,
+            ])
+            .unwrap()
+            .check()
+        };
+        assert!(zero("84:0d:8e:00:00:00", "1").unwrap_err().contains("board0"));
+        assert!(zero("84:0d:8e:ff:ff:fe", "3").unwrap_err().contains("board2"), "the NIC part wraps to 0");
+        assert_eq!(zero("84:0d:8e:ff:ff:fe", "2"), Ok(()));
         assert!(Cli::try_parse_from(["espsim", "--chip", "esp32", "--link-dir", "/x", "--link", "spi"]).is_err());
     }
 }

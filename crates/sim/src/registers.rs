@@ -39,7 +39,8 @@ impl Registers {
     pub fn with_overrides(chip: Chip, mac: &Mac, overrides: &[(u32, u32)]) -> Self {
         let model = chips::require(chip);
         let values = model.power_on_registers(mac).into_iter().chain(overrides.iter().copied()).collect();
-        Self { spec: chip.spec(), model, values, flash_chip: FlashChipState::default(), baud: 115_200, boosted: false }
+        let flash_chip = FlashChipState { attached: model.rom_attaches_flash_at_boot(), ..FlashChipState::default() };
+        Self { spec: chip.spec(), model, values, flash_chip, baud: 115_200, boosted: false }
     }
 
     fn clkdiv(&self) -> u32 {

@@ -102,6 +102,15 @@ impl SimHandle {
         let _ = self.ctl.send(Control::Lines { dtr, rts, link: None });
     }
 
+    /// Presses reset with IO0 held low, as the auto-reset circuit does for esptool's
+    /// `--before default-reset` (EN low, then EN high while IO0 is low, then both
+    /// released): the chip boots into download mode.
+    pub fn reset_to_download(&self) {
+        for (dtr, rts) in [(false, true), (true, false), (false, false)] {
+            self.set_lines(dtr, rts);
+        }
+    }
+
     /// Modem lines of the board's current link only: on a USB board, line changes a host
     /// makes on a port that has since gone away (it re-enumerated) never reach the chip.
     pub fn link_lines(&self) -> impl Fn(bool, bool) + Send + Sync + 'static {

@@ -4,6 +4,12 @@
 //! ADDR and W0 and sets CMD bit 18; the hardware runs the command and clears the bit, and
 //! the bytes received from the flash land in W0.. (first byte in bits 7:0). This module
 //! executes such a command against the simulated flash (a Winbond W25Qxx part).
+//!
+//! In download mode most ROMs leave the flash detached until SPI_ATTACH (ESP8266: until
+//! its first FLASH_BEGIN): the controller's pins are not routed to the flash chip, so a
+//! command reaches nothing and MISO reads as all ones (esptool then shows manufacturer
+//! `ff`, device `ffff`, an unknown size and SFDP `0xff` bytes). [`FlashChipState::attached`]
+//! holds that state; the board sets it.
 
 use crate::flash::NorFlash;
 use flashline_protocol::chip::SpiRegs;
@@ -31,6 +37,9 @@ fn sfdp_table(size: u32) -> Vec<u8> {
 /// Flash-side state the engine changes (status registers, power-down).
 #[derive(Debug, Clone, Default)]
 pub struct FlashChipState {
+    /// The flash is routed to the SPI controller (after SPI_ATTACH, or from boot on chips
+    /// whose ROM attaches it, or once a stub runs).
+    pub attached: bool,
     pub sr: [u8; 3],
     pub powered_down: bool,
     /// Number of user commands executed (for tests and statistics).
@@ -79,7 +88,9 @@ pub fn execute(spi: &SpiRegs, regs: &mut HashMap<u32, u32>, flash: &mut NorFlash
 
     let size = flash.size();
     let jedec = winbond_jedec_for_size(size).unwrap_or(0x0016_40EF);
-    let reply: Vec<u8> = if st.powered_down && opcode != spi_cmd::RELEASE_POWER_DOWN {
+    let reply: Vec<u8> = if !st.attached {
+        vec![0xFF; 64] // nothing drives MISO: the line floats high
+    } else if st.powered_down && opcode != spi_cmd::RELEASE_POWER_DOWN {
         Vec::new() // a powered-down chip ignores everything but release
     } else {
         match opcode {
@@ -161,9 +172,21 @@ mod tests {
 
     /// Programs the registers the way esptool's `run_spiflash_command` does.
     fn run(chip: Chip, op: u8, addr: Option<(u32, u32)>, dummy: u32, miso_bits: u32, flash: &mut NorFlash) -> u32 {
+        run_on(true, chip, op, addr, dummy, miso_bits, flash)
+    }
+
+    fn run_on(
+        attached: bool,
+        chip: Chip,
+        op: u8,
+        addr: Option<(u32, u32)>,
+        dummy: u32,
+        miso_bits: u32,
+        flash: &mut NorFlash,
+    ) -> u32 {
         let spi = chip.spec().spi;
         let mut regs = HashMap::new();
-        let mut st = FlashChipState::default();
+        let mut st = FlashChipState { attached, ..FlashChipState::default() };
         let mut usr = SpiRegs::USR_COMMAND;
         if miso_bits > 0 {
             usr |= SpiRegs::USR_MISO;
@@ -218,5 +241,17 @@ mod tests {
         let mut f = NorFlash::new(1 << 20);
         f.write_raw(0x1234, &[1, 2, 3, 4, 5]).unwrap();
         assert_eq!(run(Chip::Esp32, 0x03, Some((0x1234, 24)), 0, 32, &mut f), 0x0403_0201);
+    }
+
+    #[test]
+    fn a_detached_flash_reads_all_ones() {
+        for chip in [Chip::Esp32, Chip::Esp8266, Chip::Esp32C3] {
+            let mut f = NorFlash::new(4 << 20);
+            f.write_raw(0, &[1, 2, 3, 4]).unwrap();
+            assert_eq!(run_on(false, chip, 0x9F, None, 0, 24, &mut f), 0x00FF_FFFF, "{chip}: RDID");
+            assert_eq!(run_on(false, chip, 0x5A, Some((0, 24)), 8, 32, &mut f), 0xFFFF_FFFF, "{chip}: SFDP");
+            assert_eq!(run_on(false, chip, 0x03, Some((0, 24)), 0, 32, &mut f), 0xFFFF_FFFF, "{chip}: read");
+            assert_eq!(run_on(true, chip, 0x9F, None, 0, 24, &mut f), 0x0016_40EF, "{chip}: attached");
+        }
     }
 }

@@ -14,6 +14,10 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Err(e) = cli.check() {
+        eprintln!("espsim: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -30,7 +34,9 @@ async fn run(cli: Cli) -> std::io::Result<()> {
     }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    // SIGUSR1 power-cycles every board (a hub port power cycle, e.g. from a test's uhubctl).
+    // SIGUSR1 power-cycles every board into download mode: a PTY carries no DTR/RTS, so
+    // this stands for a client's reset into download (scripts/esptool-suite.sh) and for a
+    // hub port power cycle (a test's uhubctl); a board stuck in its stub comes back too.
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut boards = Vec::new();
     let mut out = std::io::stdout().lock();
@@ -47,11 +53,7 @@ async fn run(cli: Cli) -> std::io::Result<()> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = usr1.recv() => {
-                for b in &boards {
-                    b.handle.power_cycle();
-                }
-            }
+            _ = usr1.recv() => boards.iter().for_each(|b| b.handle.power_cycle()),
         }
     }
     for b in &boards {

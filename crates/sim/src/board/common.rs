@@ -39,6 +39,7 @@ impl Board {
             // The delay carrier: the loader waits delay_us (the new stub before writing).
             self.clock.cpu += Duration::from_micros(w.delay_us as u64).min(Duration::from_secs(1));
             self.regs.write(w.addr, w.value, w.mask, &mut self.flash);
+            self.watch_watchdog(w.addr);
         }
         self.reply_ok(op);
     }
@@ -69,15 +70,21 @@ impl Board {
         self.reply_ok(op);
     }
 
-    /// MEM_END(0, entry) in the ROM starts the uploaded stub: the MEM_END reply first, then
-    /// `OHAI` as its own frame.
+    /// MEM_END(0, entry) starts the uploaded code: the MEM_END reply first, then `OHAI` as
+    /// its own frame. A running stub does the same (both stubs jump to the entry point
+    /// after replying), so a stub uploaded over a running stub starts afresh and greets
+    /// again — clients that always upload the stub (espflash) rely on it.
     pub(crate) fn handle_mem_end(&mut self, op: u8, m: &MemEnd) {
         self.reply_ok(op);
-        if m.flag != 0 || self.mode != Mode::Rom {
+        if m.flag != 0 || !matches!(self.mode, Mode::Rom | Mode::Stub(_)) {
             return;
         }
         let kind = StubKind::from_entry(self.chip, m.entry).or(self.mem.as_ref().and_then(|j| j.hint));
         self.mem = None;
+        // Whatever ran is gone: no write, read or deferred error survives the jump.
+        self.write = None;
+        self.read = None;
+        self.pending_error = None;
         let Some(kind) = kind else {
             // Code that is not a stub of this chip (another chip's, or one linked for another
             // revision's RAM): it does not greet, and the chip ignores the host until reset.
@@ -86,6 +93,8 @@ impl Board {
         };
         self.stats.stub_starts += 1;
         self.mode = Mode::Stub(kind);
+        // Both stubs attach the flash as they start.
+        self.regs.flash_chip.attached = true;
         // The new stub boosts the clocks of some chips (ESP32: CPU 160 MHz, APB 80 MHz).
         self.regs.boosted = kind == StubKind::New && self.model().new_stub_boosts_clocks();
         self.clock.cpu += self.timing.stub_start;

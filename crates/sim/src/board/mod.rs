@@ -16,6 +16,7 @@ mod common;
 mod read;
 mod rom;
 mod stub;
+mod watchdog;
 pub mod write;
 
 use crate::boot::{self, ResetCause, Straps};
@@ -175,6 +176,10 @@ pub struct Board {
     usb_timing: UsbTiming,
     /// A USB reset dropped the link; it enumerates again after this long.
     reenumerating: Option<Duration>,
+    /// The RTC watchdog was enabled: it resets the chip at this time.
+    pub(crate) watchdog_at: Option<Duration>,
+    /// The ROM's boot loop over a flash without a bootloader: when it prints next, what.
+    pub(crate) boot_loop: Option<(Duration, Vec<u8>)>,
 }
 
 impl Board {
@@ -234,6 +239,8 @@ impl Board {
             usb_lines: UsbLines::default(),
             usb_timing: cfg.usb_timing(),
             reenumerating: None,
+            watchdog_at: None,
+            boot_loop: None,
         };
         if b.faults.wedged {
             b.mode = Mode::Stub(StubKind::New);
@@ -309,11 +316,13 @@ impl Board {
 
     /// When [`Self::poll`] wants to be called next.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.next_boot_log
+        [self.next_boot_log, self.watchdog_at, self.boot_loop.as_ref().map(|l| l.0)].into_iter().flatten().min()
     }
 
     /// Timer work: the boot loop of a board stuck outside download mode.
     pub fn poll(&mut self, now: Duration) {
+        self.poll_watchdog(now);
+        self.poll_boot_loop(now);
         if let Some(t) = self.next_boot_log {
             if now >= t && self.mode == Mode::NotDownload {
                 self.boot_logs += 1;
@@ -412,6 +421,13 @@ impl Board {
 
     /// Restart: UART back to 115200, stub gone, boot log printed (on a UART link).
     fn boot(&mut self, now: Duration, download: bool, cause: ResetCause) {
+        self.boot_with(now, download, cause, None);
+    }
+
+    /// [`Self::boot`], with the log of a boot from flash given (`None`: the power-on one).
+    pub(crate) fn boot_with(&mut self, now: Duration, download: bool, cause: ResetCause, flash_log: Option<Vec<u8>>) {
+        self.watchdog_at = None;
+        self.boot_loop = None;
         self.stats.resets += 1;
         self.restart_rx_run();
         self.baud = 115_200;
@@ -422,6 +438,7 @@ impl Board {
         self.read = None;
         self.mem = None;
         self.pending_error = None;
+        self.regs.flash_chip.attached = self.model().rom_attaches_flash_at_boot();
         let t = now.max(self.clock.cpu);
         self.clock.cpu = t;
         if let Some(noise) = self.faults.not_download {
@@ -441,7 +458,7 @@ impl Board {
             self.mode = Mode::Rom;
         } else {
             if !usb {
-                let text = self.model().app_banner();
+                let text = flash_log.unwrap_or_else(|| self.model().app_banner());
                 self.send_raw_at_baud(t, text, baud);
             }
             self.mode = Mode::App;

@@ -26,7 +26,14 @@ impl Board {
             Request::MemBegin(p) => self.handle_mem_begin(op, &p),
             Request::MemData { block, checksum } => self.handle_mem_data(op, &block, checksum),
             Request::MemEnd(m) => self.handle_mem_end(op, &m),
-            Request::FlashBegin(p) => self.rom_flash_begin(op, &p, false),
+            Request::FlashBegin(p) => {
+                // The ESP8266 ROM has no SPI_ATTACH: its FLASH_BEGIN attaches the flash
+                // (esptool's `flash_spi_attach` sends an empty FLASH_BEGIN for that).
+                if !esp32_class {
+                    self.regs.flash_chip.attached = true;
+                }
+                self.rom_flash_begin(op, &p, false)
+            }
             Request::FlashData { block, checksum } => self.rom_flash_data(op, &block, checksum, false),
             Request::FlashEnd { flag } | Request::FlashDeflEnd { flag }
                 if esp32_class || op == flashline_protocol::Opcode::FlashEnd as u8 =>
@@ -43,7 +50,11 @@ impl Board {
             Request::FlashDeflData { block, checksum } if esp32_class => {
                 self.rom_flash_data(op, &block, checksum, true)
             }
-            Request::SpiAttach { .. } | Request::SpiSetParams(_) if esp32_class => self.reply_ok(op),
+            Request::SpiAttach { .. } if esp32_class => {
+                self.regs.flash_chip.attached = true;
+                self.reply_ok(op);
+            }
+            Request::SpiSetParams(_) if esp32_class => self.reply_ok(op),
             Request::ChangeBaudrate(c) if esp32_class => {
                 self.reply_ok(op);
                 // The host scaled the rate for the ROM's clock; the ROM's real clock undoes it.

@@ -572,6 +572,7 @@ fn fault_wrong_chip() {
 fn spi_engine_through_write_reg() {
     for chip in [Chip::Esp32, Chip::Esp8266] {
         let mut h = Host::new(chip);
+        fidelity::attach(&mut h);
         let spi = chip.spec().spi;
         let mut writes = vec![RegWrite { addr: spi.usr_addr(), value: 0x9000_0000, mask: !0, delay_us: 0 }];
         writes.push(RegWrite { addr: spi.usr2_addr(), value: 0x7000_009F, mask: !0, delay_us: 0 });
@@ -782,3 +783,5 @@ fn a_wedged_stub_answers_nothing_until_power_cycled() {
     h.now += Duration::from_millis(100);
     assert_eq!(h.sync().len(), 8, "the fault is spent");
 }
+
+mod fidelity;

@@ -23,8 +23,10 @@ impl SimChip for Esp8266 {
         &esp8266::Esp8266
     }
 
+    /// The NIC part starts at 1: an ESP8266's chip id is its MAC's last three bytes
+    /// ([`chip_id`]), and no real chip has id 0.
     fn default_mac_base(&self) -> Mac {
-        Mac([0x84, 0x0d, 0x8e, 0, 0, 0])
+        Mac([0x84, 0x0d, 0x8e, 0, 0, 1])
     }
 
     fn power_on_registers(&self, mac: &Mac) -> Vec<(u32, u32)> {
@@ -66,6 +68,19 @@ impl SimChip for Esp8266 {
 
     fn stub_run_user_code_silent(&self) -> bool {
         true
+    }
+
+    /// esptool's `chip-id` (like the SDK's `system_get_chip_id`) computes the id from OTP
+    /// words 0 and 1 as `(mac0 >> 24) | ((mac1 & 0xFFFFFF) << 8)`: with the OUI in word 3
+    /// (word 1 bits 23:16 are 0, as on a real ESP-12E) that is the MAC's last three bytes.
+    fn check_mac(&self, mac: &Mac) -> Result<(), String> {
+        if mac.0[3..] == [0, 0, 0] {
+            return Err(format!(
+                "ESP8266 MAC {mac}: its chip id is the MAC's last three bytes, and 00:00:00 gives \
+                 chip id 0, which no real ESP8266 has; choose a MAC base whose boards do not end in 00:00:00"
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -5,6 +5,12 @@
 
 use crate::boot::ResetCause;
 
+/// What the ROM prints, again and again, while the bootloader slot holds no image
+/// (`image`: its first word).
+pub fn invalid_header_line(image: u32) -> String {
+    format!("invalid header: 0x{image:08x}\r\n")
+}
+
 /// What one chip's ROM prints at boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EspRomLog {
@@ -34,6 +40,23 @@ impl EspRomLog {
         (self.header(cause, self.download) + "waiting for download\r\n").into_bytes()
     }
 
+    /// The log of a boot from flash after the RTC watchdog reset the chip: the
+    /// application's first line when the bootloader slot starts with the image magic
+    /// (0xE9), else the ROM's complaint about the first word (it then retries, printing
+    /// the same line, until reset; three are shown).
+    pub fn watchdog_boot(&self, image: u32) -> Vec<u8> {
+        let mut text = format!(
+            "ESP-ROM:{}\r\nBuild:{}\r\nrst:0x10 (RTCWDT_RTC_RST),boot:{}\r\n",
+            self.rom, self.build, self.spi_boot
+        );
+        if image & 0xFF == 0xE9 {
+            text += "flashline-sim app running\r\n";
+        } else {
+            text += &invalid_header_line(image).repeat(3);
+        }
+        text.into_bytes()
+    }
+
     /// The log of a power-on boot from flash, followed by the application's first line.
     pub fn app_banner(&self) -> Vec<u8> {
         (self.header(ResetCause::PowerOn, self.spi_boot) + "flashline-sim app running\r\n").into_bytes()
@@ -60,6 +83,12 @@ mod tests {
         );
         let sw = String::from_utf8(log.download_banner(ResetCause::Software)).unwrap();
         assert!(sw.contains("rst:0xc (RTC_SW_CPU_RST),boot:0x0"), "{sw}");
+        let wdt = String::from_utf8(log.watchdog_boot(0xFFFF_FFFF)).unwrap();
+        assert!(
+            wdt.contains("rst:0x10 (RTCWDT_RTC_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\ninvalid header: 0xffffffff\r\n")
+        );
+        let wdt = String::from_utf8(log.watchdog_boot(0x0000_02E9)).unwrap();
+        assert!(wdt.ends_with("\r\nflashline-sim app running\r\n") && !wdt.contains("invalid"), "{wdt}");
         let app = String::from_utf8(log.app_banner()).unwrap();
         assert!(app.contains("boot:0x8 (SPI_FAST_FLASH_BOOT)\r\nflashline-sim app running\r\n"), "{app}");
     }

@@ -22,6 +22,7 @@ mod esp32s3;
 mod esp8266;
 mod esp_rom;
 mod rom_chip;
+mod watchdog;
 
 pub use esp32::Esp32;
 pub use esp32c2::ESP32C2;
@@ -33,8 +34,9 @@ pub use esp32p4::ESP32P4;
 pub use esp32s2::ESP32S2;
 pub use esp32s3::ESP32S3;
 pub use esp8266::Esp8266;
-pub use esp_rom::EspRomLog;
+pub use esp_rom::{invalid_header_line, EspRomLog};
 pub use rom_chip::EspRomChip;
+pub use watchdog::WDT_EN;
 
 use crate::board::StubKind;
 use crate::boot::ResetCause;
@@ -135,6 +137,32 @@ pub trait SimChip: Sync + Debug {
     /// The stubs jump to the application on RUN_USER_CODE without replying (ESP8266).
     fn stub_run_user_code_silent(&self) -> bool {
         false
+    }
+
+    /// The ROM routes the SPI flash to its controller while booting into download mode,
+    /// so flash commands answer before any SPI_ATTACH. Most ROMs do not (esptool's own
+    /// `test_attach_flash` expects a detached flash on every chip but ESP32-S2 and ESP32-P4).
+    fn rom_attaches_flash_at_boot(&self) -> bool {
+        false
+    }
+
+    /// WDTCONFIG0 of the RTC watchdog esptool's `--after watchdog-reset` enables, on the
+    /// chips it does that on.
+    fn rtc_wdt_config0(&self) -> Option<u32> {
+        watchdog::config0(self.chip())
+    }
+
+    /// The ROM's log of a boot from flash after the RTC watchdog fired: `image` is the
+    /// first word at the bootloader offset (a valid image starts with 0xE9).
+    fn watchdog_boot_log(&self, image: u32) -> Vec<u8> {
+        let _ = image;
+        self.app_banner()
+    }
+
+    /// Why no chip of this kind could have `mac` (a real chip's identity derived from it
+    /// would be impossible); the operator gets the message.
+    fn check_mac(&self, _mac: &Mac) -> Result<(), String> {
+        Ok(())
     }
 }
 

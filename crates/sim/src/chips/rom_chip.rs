@@ -8,7 +8,13 @@ use super::SimChip;
 use crate::board::StubKind;
 use crate::boot::ResetCause;
 use flashline_protocol::chip::{Mac, StubLayout, Target};
+use flashline_protocol::Chip;
 use std::fmt;
+
+/// ESP-ROM chips whose download mode attaches the flash by itself (esptool's
+/// `test_attach_flash` is skipped for them: "ESP32-S2 attaches the flash even without
+/// explicit attach").
+const ATTACH_AT_BOOT: [Chip; 2] = [Chip::Esp32S2, Chip::Esp32P4];
 
 /// One simulated chip with an ESP-ROM loader.
 pub struct EspRomChip {
@@ -81,5 +87,13 @@ impl SimChip for EspRomChip {
 
     fn rom_baud_from_word(&self, word: u32) -> u64 {
         self.rom_rate(word as u64)
+    }
+
+    fn watchdog_boot_log(&self, image: u32) -> Vec<u8> {
+        self.log.watchdog_boot(image)
+    }
+
+    fn rom_attaches_flash_at_boot(&self) -> bool {
+        ATTACH_AT_BOOT.contains(&self.chip())
     }
 }

@@ -42,7 +42,9 @@ fn every_simulated_chip_identifies_as_itself() {
         assert_eq!(t.spi_pad_config(&regs), Ok(0), "{chip}: a module with the default flash pads");
         assert_eq!(model(chip).map(|x| x.chip()), Some(chip));
         assert_eq!(parse_simulated(chip.file_name()), Ok(chip));
-        assert_eq!(m.default_mac_base().0[3..], [0, 0, 0], "{chip}: a MAC base leaves the NIC part free");
+        let nic = m.default_mac_base().0[3..].to_vec();
+        assert!(nic == [0, 0, 0] || nic == [0, 0, 1], "{chip}: a MAC base leaves the NIC part free");
+        assert_eq!(m.check_mac(&m.default_mac_base()), Ok(()), "{chip}: the default base is a real chip's");
     }
 }
 
@@ -247,4 +249,26 @@ fn register_writes_mask_and_clkdiv_follows_baud() {
     let r = Registers::new(Chip::Esp8266, &Esp8266.default_mac_base());
     assert_eq!(r.read(0x6000_0014), 0x1C4);
     assert_eq!(r.read(0x1234_5678), 0, "unset registers read 0");
+}
+
+/// esptool's `chip-id` for ESP8266 (`ESP8266ROM.chip_id`): OTP words 0 and 1.
+fn esp8266_chip_id(regs: &Registers) -> u32 {
+    let &[w0, w1, ..] = Chip::Esp8266.spec().mac_regs else { unreachable!("four OTP words") };
+    (regs.read(w0) >> 24) | ((regs.read(w1) & 0x00FF_FFFF) << 8)
+}
+
+#[test]
+fn no_simulated_esp8266_has_chip_id_zero() {
+    let base = Esp8266.default_mac_base();
+    for k in [0, 1, 2, 255, 256, 0xFF_FFFE] {
+        let mac = base.offset(k);
+        let id = esp8266_chip_id(&Registers::new(Chip::Esp8266, &mac));
+        let nic = u32::from_be_bytes([0, mac.0[3], mac.0[4], mac.0[5]]);
+        assert_eq!(id, nic, "board{k}: the chip id is the MAC's last three bytes");
+        assert_ne!(id, 0, "board{k}");
+    }
+    assert!(Esp8266.check_mac(&"84:0d:8e:00:00:00".parse().unwrap()).is_err());
+    assert!(Esp8266.check_mac(&"18:fe:34:00:00:00".parse().unwrap()).is_err());
+    assert_eq!(Esp8266.check_mac(&"84:0d:8e:00:01:00".parse().unwrap()), Ok(()));
+    assert_eq!(Esp32.check_mac(&"24:0a:c4:00:00:00".parse().unwrap()), Ok(()), "other chips: no such rule");
 }
