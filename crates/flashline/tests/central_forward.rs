@@ -276,6 +276,7 @@ async fn metrics_show_the_backlog_rise_while_the_server_is_down_and_fall_to_zero
     })
     .await;
     assert!(sample(&body, "flashline_central_last_error_age_seconds").is_some_and(|a| a >= 0.0), "{body}");
+    support_http::promtool_check(&body);
     assert_eq!(sample(&body, "flashline_central_stopped"), Some(0.0), "an outage is retried: {body}");
 
     pg.restart();
