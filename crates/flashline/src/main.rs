@@ -27,6 +27,7 @@ fn main() -> std::process::ExitCode {
             Command::Log(args) => cli::log::run(args).await,
             Command::Stats(args) => cli::stats::run(args).await,
             Command::Central(cmd) => cli::central::run(cmd).await,
+            Command::Serve(args) => cli::serve::run(args).await,
             Command::Ports(args) => cli::ports::run(args).await,
             Command::Config(cmd) => cli::config_check::run(cmd).await,
             Command::Generate(cmd) => cli::generate::run(cmd),

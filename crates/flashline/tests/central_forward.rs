@@ -25,6 +25,8 @@ use flashline_testkit::pg::PgCluster;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+mod support_http;
+
 const LIMIT: Duration = Duration::from_secs(90);
 const SLOTS: u32 = 8;
 
@@ -227,4 +229,64 @@ async fn a_twin_station_id_and_a_wrong_password_are_named_and_the_line_goes_on()
     let central = central_rows(&admin, "line-1").await;
     assert_eq!(central.query(&AttemptFilter::all()).await.unwrap().len(), 8, "only the first station's rows");
     assert!(central.verify_chain().await.unwrap().is_valid());
+}
+
+/// Scrapes `/metrics` until `ok` holds for the exposition (the view the server reads
+/// follows the forwarder's status through a task of its own).
+async fn scrape_until(addr: std::net::SocketAddr, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let (status, body) = support_http::get(addr, "/metrics").await;
+        assert_eq!(status, 200, "{body}");
+        if ok(&body) {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "/metrics never showed: {what}\n{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_backlog_rise_while_the_server_is_down_and_fall_to_zero_after() {
+    use support_http::sample;
+    let Some(mut pg) = PgCluster::start() else { return };
+    let admin = central(&pg).await;
+    let role = add_station(&admin, "line-m").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = rig(dir.path(), "line-m", &pg, &role.password).await;
+    let mut line = start(&rig);
+    let web_stop = CancellationToken::new();
+    let web =
+        flashline::web::start(&line.station, None, "127.0.0.1:0".parse().unwrap(), web_stop.clone()).await.unwrap();
+
+    wave(&rig, &mut line, 0).await;
+    let body = scrape_until(web.addr, "caught up", |b| {
+        sample(b, "flashline_central_forwarded_rows_total") == Some(8.0)
+            && sample(b, "flashline_central_backlog_rows") == Some(0.0)
+    })
+    .await;
+    assert_eq!(sample(&body, "flashline_central_connected"), Some(1.0), "{body}");
+    assert_eq!(sample(&body, "flashline_central_last_error_age_seconds"), None, "no error yet: {body}");
+
+    pg.stop();
+    wave(&rig, &mut line, 1).await;
+    let body = scrape_until(web.addr, "the backlog while the server is down", |b| {
+        sample(b, "flashline_central_backlog_rows") == Some(8.0)
+            && sample(b, "flashline_central_connected") == Some(0.0)
+    })
+    .await;
+    assert!(sample(&body, "flashline_central_last_error_age_seconds").is_some_and(|a| a >= 0.0), "{body}");
+    support_http::promtool_check(&body);
+    assert_eq!(sample(&body, "flashline_central_stopped"), Some(0.0), "an outage is retried: {body}");
+
+    pg.restart();
+    let body = scrape_until(web.addr, "the backlog back to 0", |b| {
+        sample(b, "flashline_central_backlog_rows") == Some(0.0)
+            && sample(b, "flashline_central_forwarded_rows_total") == Some(16.0)
+    })
+    .await;
+    assert_eq!(sample(&body, "flashline_central_connected"), Some(1.0), "{body}");
+    web_stop.cancel();
+    web.wait().await;
+    stop(line).await;
 }

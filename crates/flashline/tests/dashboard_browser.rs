@@ -3,7 +3,9 @@
 //! Asserted on the rendered page: the slots appear, a running board's progress bar
 //! moves, PASS and FAIL show with the failure's stage and reason, and the MAC search
 //! finds the board's attempt. A screenshot of the finished page is left in the target
-//! directory (docs/dashboard.png is one). Outside CI a missing browser skips the test,
+//! directory (docs/dashboard.png is one). The line view (`flashline serve --db
+//! postgres://…` over a throwaway cluster the demo forwarded to) shows the station, its
+//! counts and failure, and finds a MAC. Outside CI a missing browser skips the test,
 //! saying so; under CI it fails (`scripts/setup.sh` installs both packages).
 
 use std::io::{BufRead, BufReader};
@@ -74,6 +76,43 @@ fn start_chromedriver() -> (Proc, u16) {
     (Proc(child), port)
 }
 
+/// Whether Chromium and chromedriver are there (under CI they must be).
+fn have_browser() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "chromium or chromedriver missing under CI: scripts/setup.sh installs them"
+    );
+    eprintln!("SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing (scripts/setup.sh installs chromium, chromium-driver)");
+    false
+}
+
+/// A WebDriver session in headless Chromium with its profile in `profile`.
+async fn browser(profile: &Path) -> (Proc, fantoccini::Client) {
+    let (driver, port) = start_chromedriver();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1280,900", format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session in headless Chromium");
+    (driver, client)
+}
+
 /// Every slot card as the page shows it: name, class (phase), bar width, text.
 const SLOTS_JS: &str = r#"
 return [...document.querySelectorAll('.slot')].map(e => ({
@@ -88,39 +127,13 @@ return [...document.querySelectorAll('.slot')].map(e => ({
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_slots_progress_results_and_finds_a_mac() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium or chromedriver missing under CI: scripts/setup.sh installs them"
-        );
-        eprintln!(
-            "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} missing (scripts/setup.sh installs chromium, chromium-driver)"
-        );
+    if !have_browser() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let profile = tempfile::tempdir().unwrap();
     let (demo, addr) = start_demo(dir.path());
-    let (_driver, port) = start_chromedriver();
-
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display()),
-            ],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session in headless Chromium");
+    let (_driver, client) = browser(profile.path()).await;
     client.goto(&format!("http://{addr}/")).await.unwrap();
 
     // Watch the page until every board has its result, noting each running bar's widths.
@@ -205,4 +218,84 @@ async fn the_dashboard_shows_slots_progress_results_and_finds_a_mac() {
     std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png"), png).unwrap();
     client.close().await.unwrap();
     drop(demo);
+}
+
+/// Runs `flashline` with `PGPASSWORD` to completion; its stdout.
+fn flashline_ok(args: &[&str], password: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_flashline")).args(args).env("PGPASSWORD", password).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_line_view_shows_the_demo_station_its_failure_and_finds_a_mac() {
+    if !have_browser() {
+        return;
+    }
+    let Some(pg) = flashline_testkit::pg::PgCluster::start() else { return };
+    let pw = pg.admin_password().to_owned();
+    let admin = pg.url_without_password(flashline_testkit::pg::ADMIN_USER);
+    flashline_ok(&["central", "init", "--db", &admin], &pw);
+    let demo_pw = flashline_ok(&["central", "add-station", "demo", "--db", &admin], &pw).trim().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let url = pg.url_without_password("demo");
+    let out = flashline_ok(
+        &["demo", "--boards", "3", "--faults", "1", "--timing", "off", "--interval-ms", "20", "--central", &url]
+            .into_iter()
+            .chain(["--db", db.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        &demo_pw,
+    );
+    assert!(out.contains(": 3 rows arrived from this run"), "{out}");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flashline"))
+        .args(["serve", "--db", &admin, "--listen", "127.0.0.1:0"])
+        .env("PGPASSWORD", &pw)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let _serve = Proc(child);
+    let addr = first.split("http://").nth(1).and_then(|r| r.split('/').next()).expect("the served address");
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = browser(profile.path()).await;
+    client.goto(&format!("http://{addr}/")).await.unwrap();
+    let wait = |xpath: String| {
+        let client = client.clone();
+        async move {
+            client
+                .wait()
+                .at_most(Duration::from_secs(15))
+                .for_element(Locator::XPath(&xpath))
+                .await
+                .unwrap_or_else(|e| panic!("{xpath}: {e}"))
+        }
+    };
+    // The stations table: the demo station with 3 rows, 2 passed and 1 failed today.
+    wait("//table[@id='stations']/tbody/tr[td[1]='demo' and td[2]='3' and td[3]='2' and td[4]='1']".into()).await;
+    // Its section: the last rows and the failure with its stage and reason.
+    let failure = wait("(//section[@data-station='demo']//table)[2]/tbody/tr[contains(@class, 'fail')]".into()).await;
+    let text = failure.text().await.unwrap();
+    assert!(text.contains("identify"), "{text}");
+    let mac = wait("(//section[@data-station='demo']//table)[1]/tbody/tr[td[4]='pass']/td[3]".into())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(mac.len() == 17 && mac.contains(':'), "{mac:?}");
+
+    client.find(Locator::Css("#mac")).await.unwrap().send_keys(&mac.to_lowercase()).await.unwrap();
+    client.find(Locator::Css("#search button")).await.unwrap().click().await.unwrap();
+    let hit = wait("//table[@id='results']/tbody/tr[td[2]='demo' and td[3]='pass']".into()).await;
+    assert!(hit.text().await.unwrap().contains("sample"), "the image name is shown");
+    let note = client.find(Locator::Css("#search-note")).await.unwrap();
+    assert!(!note.is_displayed().await.unwrap(), "one station only: no cross-station note");
+
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join("line-view.png"), png).unwrap();
+    client.close().await.unwrap();
 }

@@ -9,6 +9,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support_http;
+
 struct Demo(Child);
 
 impl Drop for Demo {
@@ -101,32 +103,7 @@ fn a_running_station_serves_metrics_that_promtool_accepts() {
     let (head, body_h) = get(addr, "/healthz");
     assert!(head.starts_with("HTTP/1.1 200") && body_h == "ok\n", "{head} {body_h:?}");
 
-    match Command::new("promtool")
-        .arg("check")
-        .arg("metrics")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(mut p) => {
-            p.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
-            let out = p.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "promtool check metrics: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "promtool is missing under CI ({e}): scripts/setup.sh installs it"
-            );
-            eprintln!("SKIPPED promtool check: promtool not installed ({e}); scripts/setup.sh installs it");
-        }
-    }
+    support_http::promtool_check(&body);
 
     // Ctrl-C ends the hold; the demo exits 0 (the faulty board failed as expected).
     let pid = demo.0.id();

@@ -6,6 +6,7 @@
 //! - `link.rs`: a station's side: its high-water mark and the in-order insert.
 //! - `rows.rs`: central columns, row decoding, hashed values as stored.
 //! - `query.rs`, `stats.rs`, `verify.rs`: the reading backend ([`PgBackend`]).
+//! - `line.rs`: one summary per station for the line view ([`LineReader`]).
 //! - `error.rs`: SQLSTATE codes to [`crate::AuditError`] and [`CentralError`].
 //!
 //! The reading backend is read-only for [`crate::AuditStore`]: rows arrive only through a
@@ -15,6 +16,7 @@
 mod admin;
 mod connect;
 mod error;
+mod line;
 mod link;
 mod query;
 mod rows;
@@ -38,6 +40,7 @@ use crate::verify::{ChainReport, ChainRow};
 pub use admin::{add_station, check_station_role_name, init_schema, StationRole};
 pub use connect::{is_postgres_url, read_password_file, CentralUrl, CONNECT_TIMEOUT};
 pub use error::CentralError;
+pub use line::{LineReader, StationSummary};
 pub use link::{CentralLink, Forwarded};
 
 /// The central schema version this build reads and writes (the newest file of

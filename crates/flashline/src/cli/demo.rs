@@ -12,6 +12,7 @@
 //! surprises only: 0 when every good board passed with the golden image in its flash and
 //! every faulty board failed; 1 otherwise.
 
+mod central;
 mod db;
 mod faults;
 
@@ -34,6 +35,9 @@ use crate::exit::Exit;
 use crate::pipeline::SerialPorts;
 use crate::station::serve::{Station, Ui};
 use crate::station::{Control, Golden, Outcome, StationContext, StationEvent};
+
+/// How long the demo waits at the end for the forwarder's last attempt.
+const FORWARD_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
@@ -74,6 +78,14 @@ pub struct DemoArgs {
     /// With --http: keep serving after the last board until interrupted (Ctrl-C).
     #[arg(long, requires = "http")]
     pub hold: bool,
+    /// Forward the demo station's rows to this central record, like a line's station:
+    /// postgres://demo@HOST/DB (the role from `flashline central add-station demo`;
+    /// password from --password-file, the URL, or PGPASSWORD).
+    #[arg(long, value_name = "URL")]
+    pub central: Option<String>,
+    /// File holding the central role's password (first line).
+    #[arg(long, value_name = "FILE", requires = "central")]
+    pub password_file: Option<PathBuf>,
 }
 
 pub async fn demo(args: DemoArgs) -> CliResult {
@@ -94,9 +106,19 @@ pub async fn demo(args: DemoArgs) -> CliResult {
             ),
         ));
     }
+    let central = args
+        .central
+        .as_deref()
+        .map(|url| central::prepare(url, args.password_file.as_deref(), work.path()))
+        .transpose()
+        .map_err(|e| Failure::new(Exit::Config, e))?;
     let db = db::choose(args.db.as_deref(), args.keep_db).await.map_err(|e| Failure::new(Exit::Config, e))?;
     let config_path = work.path().join("flashline.toml");
-    std::fs::write(&config_path, demo_config(&args, &manifest, &image.sha256().to_hex(), &db))
+    let mut text = demo_config(&args, &manifest, &image.sha256().to_hex(), &db);
+    if let Some(c) = &central {
+        text.push_str(&format!("\n{}", c.section()));
+    }
+    std::fs::write(&config_path, text)
         .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the demo config: {e}")))?;
     let config = Config::load(&config_path).map_err(|e| Failure::new(e.exit_code(), e))?;
 
@@ -140,8 +162,18 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         }
         outcomes
     });
+    let forwarder = station.central.take();
     let (_view, source_end) = station.wait().await;
     let _ = plugger.await;
+    // The forwarder makes one last attempt once the station stops.
+    let forwarded = match forwarder {
+        Some(f) => {
+            let _ = tokio::time::timeout(FORWARD_GRACE, f.task).await;
+            let status = f.status.borrow().clone();
+            Some(status)
+        }
+        None => None,
+    };
     source_end.map_err(|e| Failure::new(e.exit_code(), e))?;
     let outcomes = collector.await.unwrap_or_default();
     let wall = started.elapsed();
@@ -168,6 +200,10 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     println!("audit log: {}", db.display());
     println!("  see it:  {exe} log --db {}", db.display());
     println!("  yield:   {exe} stats --db {}", db.display());
+    if let Some(c) = &central {
+        println!("{}", central::summary(&c.location, forwarded.as_ref()));
+        println!("  see it:  {exe} log --db {} --station {}", c.url, db::DEMO_STATION);
+    }
     if let Some(web) = web {
         if args.hold {
             println!("serving http://{}/ (dashboard) and /metrics until interrupted (Ctrl-C)", web.addr);

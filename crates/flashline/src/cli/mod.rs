@@ -18,6 +18,7 @@ pub mod report_format;
 pub mod run;
 #[cfg(feature = "sim")]
 pub mod sample;
+pub mod serve;
 pub mod stats;
 pub mod telemetry;
 
@@ -72,6 +73,8 @@ pub enum Command {
     /// Set up the line's central PostgreSQL audit record (`central init`, `central add-station ID`).
     #[command(subcommand)]
     Central(central::CentralCommand),
+    /// The line view: a read-only web page over the central record with every station.
+    Serve(serve::ServeArgs),
     /// The USB serial ports present, with their USB path and configured slot.
     Ports(ports::PortsArgs),
     /// Station config tools (`config check [FILE]`).

@@ -329,7 +329,7 @@ mod tests {
             (ForwardState::Stopped("twin".into()), "central: 0 waiting, 7 sent; STOPPED: twin"),
         ];
         for (state, want) in table {
-            v.central = Some(ForwardStatus { backlog: 0, forwarded: 7, state });
+            v.central = Some(ForwardStatus { backlog: 0, forwarded: 7, state, last_error: None });
             let lines = render(&v, Instant::now(), size, Style { color: false });
             assert_eq!(lines.last().map(String::as_str), Some(want));
         }

@@ -16,6 +16,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use self::forward::ForwardMetrics;
 use crate::station::{EventReceiver, Outcome, SlotPhase, StationEvent, StationView};
 
 /// Content type of the exposition (Prometheus text format 0.0.4).
@@ -39,6 +40,7 @@ pub struct StationMetrics {
     store_degraded: IntGauge,
     golden: IntGaugeVec,
     station: IntGaugeVec,
+    forward: ForwardMetrics,
     /// Per slot: the stage in progress and when it began.
     stage_started: Mutex<HashMap<String, (Stage, Instant)>>,
 }
@@ -102,8 +104,10 @@ impl StationMetrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
+        let forward = ForwardMetrics::register(&registry);
         Arc::new(StationMetrics {
             registry,
+            forward,
             attempts,
             attempt_seconds,
             stage_seconds,
@@ -172,6 +176,7 @@ impl StationMetrics {
         self.golden.with_label_values(&[view.image_name.as_str(), view.image_sha256.as_str()]).set(1);
         self.station.reset();
         self.station.with_label_values(&[view.station.as_str()]).set(1);
+        self.forward.set(view.central.as_ref(), Instant::now());
     }
 
     fn observe_stage(&self, stage: Stage, since: Instant, now: Instant) {
@@ -218,5 +223,6 @@ pub async fn record_events(mut events: EventReceiver, metrics: Arc<StationMetric
     }
 }
 
+mod forward;
 #[cfg(test)]
 mod tests;

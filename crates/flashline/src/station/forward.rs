@@ -16,7 +16,7 @@
 //! the forwarder says so and stops for good; the line goes on. An unreachable server or a
 //! refused login is logged and retried, and never stops the line either.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flashline_audit::postgres::{read_password_file, CentralError, CentralLink, CentralUrl};
 use flashline_audit::{AuditStore, ChainHead};
@@ -41,6 +41,9 @@ pub struct ForwardStatus {
     /// Rows stored centrally by this run.
     pub forwarded: u64,
     pub state: ForwardState,
+    /// When the last attempt failed (`None`: none failed since the start), for the age of
+    /// the last error on `/metrics`.
+    pub last_error: Option<Instant>,
 }
 
 /// The forwarder's state.
@@ -73,7 +76,7 @@ pub fn spawn(
     events: EventReceiver,
     shutdown: CancellationToken,
 ) -> Forwarder {
-    let initial = ForwardStatus { backlog: 0, forwarded: 0, state: ForwardState::Starting };
+    let initial = ForwardStatus { backlog: 0, forwarded: 0, state: ForwardState::Starting, last_error: None };
     let (tx, status) = watch::channel(initial);
     let config = config.clone();
     let task = tokio::spawn(async move {
@@ -81,11 +84,16 @@ pub fn spawn(
             Ok(l) => l,
             Err(reason) => {
                 tracing::error!(central = %config.url, error = %reason, "forwarding to the central audit record is off; the line goes on with its local log");
-                tx.send_modify(|s| s.state = ForwardState::Stopped(reason));
+                tx.send_modify(|s| {
+                    s.state = ForwardState::Stopped(reason);
+                    s.last_error = Some(Instant::now());
+                });
                 return;
             }
         };
-        Run { link, station, store, tx, events, shutdown, central_seq: None, checked: false }.run().await;
+        Run { link, station, store, tx, events, shutdown, central_seq: None, acked_seq: None, checked: false }
+            .run()
+            .await;
     });
     Forwarder { status, task }
 }
@@ -120,8 +128,11 @@ struct Run {
     tx: watch::Sender<ForwardStatus>,
     events: EventReceiver,
     shutdown: CancellationToken,
-    /// The central high-water mark, once read.
+    /// The central high-water mark, once read (cleared when an answer may have been lost).
     central_seq: Option<i64>,
+    /// The last mark the central record acknowledged: the backlog is measured against it
+    /// while the server is away, so it keeps rising during an outage.
+    acked_seq: Option<i64>,
     /// Whether the local log was checked to continue the central chain.
     checked: bool,
 }
@@ -156,7 +167,10 @@ impl Run {
                 Err(Failure::Central(e)) if e.is_permanent() => {
                     let reason = e.to_string();
                     tracing::error!(error = %reason, "forwarding to the central audit record stopped");
-                    self.tx.send_modify(|s| s.state = ForwardState::Stopped(reason));
+                    self.tx.send_modify(|s| {
+                        s.state = ForwardState::Stopped(reason);
+                        s.last_error = Some(Instant::now());
+                    });
                     return;
                 }
                 Err(e) => {
@@ -164,7 +178,10 @@ impl Run {
                     if last_error.as_deref() != Some(reason.as_str()) {
                         tracing::warn!(error = %reason, retry_in_ms = backoff.as_millis() as u64, "cannot forward to the central audit record; retrying");
                     }
-                    self.tx.send_modify(|s| s.state = ForwardState::Retrying(reason.clone()));
+                    self.tx.send_modify(|s| {
+                        s.state = ForwardState::Retrying(reason.clone());
+                        s.last_error = Some(Instant::now());
+                    });
                     last_error = Some(reason);
                     let w = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -205,6 +222,7 @@ impl Run {
                 let head = self.link.head().await.map_err(Failure::Central)?;
                 self.check_continues(&head).await?;
                 self.central_seq = Some(head.last_seq);
+                self.acked_seq = Some(head.last_seq);
                 head.last_seq
             }
         };
@@ -225,6 +243,7 @@ impl Run {
             };
             after = done.last_seq;
             self.central_seq = Some(after);
+            self.acked_seq = Some(after);
             self.tx.send_modify(|s| s.forwarded += done.inserted);
         }
     }
@@ -257,7 +276,7 @@ impl Run {
 
     /// Publishes the backlog; logs when it crosses a power of ten.
     async fn measure_backlog(&mut self) {
-        let Some(central) = self.central_seq else { return };
+        let Some(central) = self.acked_seq else { return };
         let Ok(local) = self.store.chain_head().await else { return };
         let backlog = u64::try_from(local.last_seq - central).unwrap_or(0);
         let before = self.tx.borrow().backlog;

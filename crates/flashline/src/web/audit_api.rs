@@ -6,13 +6,18 @@
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use flashline_audit::{normalize_mac, render, station_zone, AttemptFilter, AttemptResult, AuditError, Timestamp};
+use flashline_audit::{
+    normalize_mac, render, station_zone, AttemptFilter, AttemptResult, AuditError, AuditStore, Timestamp,
+};
 use serde::Deserialize;
 
-use super::Shared;
+/// What the audit routes read: a station's log, or the line's central record (`None`: the
+/// routes answer 503). Both servers' states give it (`FromRef`).
+#[derive(Clone)]
+pub struct AuditState(pub Option<AuditStore>);
 
 /// Most rows one request returns.
-const MAX_ROWS: u32 = 500;
+pub(super) const MAX_ROWS: u32 = 500;
 
 #[derive(Debug, Deserialize)]
 pub struct Limit {
@@ -21,7 +26,7 @@ pub struct Limit {
 
 #[derive(Debug, Deserialize)]
 pub struct MacQuery {
-    mac: String,
+    pub(super) mac: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,22 +34,22 @@ pub struct Hours {
     hours: Option<u32>,
 }
 
-fn json(body: String) -> Response {
+pub(super) fn json(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn refused(status: StatusCode, message: String) -> Response {
+pub(super) fn refused(status: StatusCode, message: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "error": message }).to_string())
         .into_response()
 }
 
-fn store_error(e: AuditError) -> Response {
+pub(super) fn store_error(e: AuditError) -> Response {
     refused(StatusCode::SERVICE_UNAVAILABLE, format!("the audit log cannot answer: {e}"))
 }
 
 /// `GET /api/failures?limit=N`: the newest failed attempts.
-pub async fn failures(State(shared): State<Shared>, Query(q): Query<Limit>) -> Response {
-    let Some(store) = &shared.store else { return no_store() };
+pub async fn failures(State(AuditState(store)): State<AuditState>, Query(q): Query<Limit>) -> Response {
+    let Some(store) = &store else { return no_store() };
     let filter = AttemptFilter::all().result(AttemptResult::Fail).limit(q.limit.unwrap_or(20).clamp(1, MAX_ROWS));
     match store.query(&filter).await {
         Ok(rows) => json(render::json(&rows)),
@@ -53,8 +58,8 @@ pub async fn failures(State(shared): State<Shared>, Query(q): Query<Limit>) -> R
 }
 
 /// `GET /api/search?mac=AA:BB:..`: every attempt on that board, newest first.
-pub async fn search(State(shared): State<Shared>, Query(q): Query<MacQuery>) -> Response {
-    let Some(store) = &shared.store else { return no_store() };
+pub async fn search(State(AuditState(store)): State<AuditState>, Query(q): Query<MacQuery>) -> Response {
+    let Some(store) = &store else { return no_store() };
     let mac = match normalize_mac(&q.mac) {
         Ok(mac) => mac,
         Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
@@ -66,8 +71,8 @@ pub async fn search(State(shared): State<Shared>, Query(q): Query<MacQuery>) -> 
 }
 
 /// `GET /api/yield?hours=N`: counts per slot and per local hour over the last N hours.
-pub async fn yield_stats(State(shared): State<Shared>, Query(q): Query<Hours>) -> Response {
-    let Some(store) = &shared.store else { return no_store() };
+pub async fn yield_stats(State(AuditState(store)): State<AuditState>, Query(q): Query<Hours>) -> Response {
+    let Some(store) = &store else { return no_store() };
     let hours = i64::from(q.hours.unwrap_or(24).clamp(1, 24 * 31));
     let until = Timestamp::now();
     let since = Timestamp::from_unix_ms(until.as_unix_ms() - hours * 3_600_000);
@@ -80,6 +85,6 @@ pub async fn yield_stats(State(shared): State<Shared>, Query(q): Query<Hours>) -
     }
 }
 
-fn no_store() -> Response {
+pub(super) fn no_store() -> Response {
     refused(StatusCode::SERVICE_UNAVAILABLE, "this server has no audit log".into())
 }

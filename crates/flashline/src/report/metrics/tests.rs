@@ -81,3 +81,35 @@ fn a_removed_board_leaves_no_open_stage() {
     // The pulled board's write was never finished: no write observation at all.
     assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_count{stage="write"}"#), None, "{text}");
 }
+
+#[test]
+fn forwarding_series_follow_the_forwarder_and_are_absent_without_central() {
+    use crate::station::forward::{ForwardState, ForwardStatus};
+    let m = StationMetrics::new();
+    let mut v = view();
+    let text = m.render(&v);
+    assert!(!text.contains("flashline_central_"), "no [central], no series: {text}");
+
+    let failed = Instant::now() - Duration::from_secs(5);
+    let table = [
+        (ForwardState::Starting, 0, 0, None, 0, 0),
+        (ForwardState::Retrying("down".into()), 12, 0, Some(failed), 0, 0),
+        (ForwardState::Forwarding, 3, 9, Some(failed), 1, 0),
+        (ForwardState::Forwarding, 0, 12, Some(failed), 1, 0),
+        (ForwardState::Stopped("twin".into()), 4, 12, Some(failed), 0, 1),
+    ];
+    for (state, backlog, forwarded, last_error, connected, stopped) in table {
+        let label = format!("{state:?}");
+        v.central = Some(ForwardStatus { backlog, forwarded, state, last_error });
+        let text = m.render(&v);
+        assert_eq!(sample(&text, "flashline_central_backlog_rows"), Some(backlog as f64), "{label}: {text}");
+        assert_eq!(sample(&text, "flashline_central_connected"), Some(f64::from(connected)), "{label}");
+        assert_eq!(sample(&text, "flashline_central_stopped"), Some(f64::from(stopped)), "{label}");
+        assert_eq!(sample(&text, "flashline_central_forwarded_rows_total"), Some(forwarded as f64), "{label}");
+        let age = sample(&text, "flashline_central_last_error_age_seconds");
+        match last_error {
+            None => assert_eq!(age, None, "{label}"),
+            Some(_) => assert!(age.is_some_and(|a| (5.0..60.0).contains(&a)), "{label}: {age:?}"),
+        }
+    }
+}

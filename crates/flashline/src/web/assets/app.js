@@ -2,19 +2,7 @@
 // one JSON view per change); failures, yield and the MAC search from /api/*. Every value
 // from the station goes into the page as text (textContent), never as markup.
 "use strict";
-
-const $ = (id) => document.getElementById(id);
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  return e;
-}
-
-function percent(p) {
-  return p === null || p === undefined ? "–" : p.toFixed(1) + " %";
-}
+// Uses common.js ($, el, percent, localTime, row, getJson).
 
 function slotCard(s) {
   const card = el("div", "slot " + s.phase);
@@ -59,24 +47,6 @@ function showView(v) {
     loadFailures();
     loadYield();
   }
-}
-
-function localTime(t) {
-  const d = new Date(t);
-  return isNaN(d) ? t : d.toLocaleString();
-}
-
-function row(cells, cls) {
-  const tr = el("tr", cls);
-  for (const c of cells) tr.append(el("td", null, c === null || c === undefined ? "–" : c));
-  return tr;
-}
-
-async function getJson(url) {
-  const r = await fetch(url);
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.error || r.statusText);
-  return body;
 }
 
 async function loadFailures() {
