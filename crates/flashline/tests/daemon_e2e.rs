@@ -86,7 +86,10 @@ fn udev_boards_are_flashed_and_audited() {
 fn sixteen_boards_in_parallel() {
     const N: usize = 16;
     let st = Station::without_db_dir(N, 64, N, &Extra::default());
-    let sim = st.sims(N, "24:0a:c4:20:00:00", &[]);
+    // Real UART timing: a board takes about a second, so the boards overlap however long
+    // plugging sixteen of them takes on a loaded machine (with timing off the first could
+    // finish before the seventh was plugged).
+    let sim = st.sims(N, "24:0a:c4:20:00:00", &["--timing", "realistic"]);
     let boards: Vec<String> = (0..N).map(|_| board("cp2102", "")).collect();
     let mut tb = st.run_daemon(&boards);
     for k in 0..N {

@@ -101,9 +101,12 @@ pub(crate) async fn connect<T: Transport>(
             return Ok(synced(conn, loader));
         }
     }
+    // Bytes outside frames come from a ROM boot log or a running application (garbled at
+    // another baud, they may hold stray delimiters and so "frames" too); a stub stuck in a
+    // command sends frames only.
     match conn.last_noise() {
-        _ if cannot_reset && conn.stray_frames() > 0 => Err(Error::StubStuck { frames: conn.stray_frames() }),
         Some(log) if !log.trim().is_empty() => Err(Error::BootLogNoDownload { attempts, log: boot_log_excerpt(&log) }),
+        _ if cannot_reset && conn.stray_frames() > 0 => Err(Error::StubStuck { frames: conn.stray_frames() }),
         _ => Err(Error::NoSync { attempts }),
     }
 }
