@@ -67,7 +67,11 @@ fn check(p: &CommandPacket) {
             assert_eq!(&m.payload()[..8], &d[..8]);
             None
         }
-        Request::ReadFlashSlow(r) => Some(r.payload()),
+        // The ROM reads address and size; words after them (espflash's 16-byte form) are ignored.
+        Request::ReadFlashSlow(r) => {
+            assert_eq!(&r.payload()[..8], &d[..8]);
+            None
+        }
         Request::ReadFlash(r) => Some(r.payload()),
         Request::EraseRegion(e) => Some(e.payload()),
         // These ignore their payload.
