@@ -276,10 +276,13 @@ async fn relative_times() {
     for (args, want) in cases {
         assert_eq!(sorted(ids(&path, args)), want, "{args:?}");
     }
-    // The cases above are not vacuous.
-    assert_eq!(expect(now.add_ms(-7 * day), None).len(), 5);
-    assert_eq!(expect(today.add_ms(-day), Some(today)), [2, 6]);
-    assert_eq!(expect(now.add_ms(-90_000), None), [5]);
+    // The cases above are not vacuous. (In the first minutes after midnight the row of a
+    // minute ago is yesterday's, which the cases above handle, but these counts differ.)
+    if now.as_unix_ms() - today.as_unix_ms() > 10 * 60_000 {
+        assert_eq!(expect(now.add_ms(-7 * day), None).len(), 5);
+        assert_eq!(expect(today.add_ms(-day), Some(today)), [2, 6]);
+        assert_eq!(expect(now.add_ms(-90_000), None), [5]);
+    }
     let expect_today = expect(today, None);
 
     // `flashline stats` defaults to today until now.
