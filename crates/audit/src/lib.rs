@@ -48,6 +48,7 @@ mod backend;
 pub mod chain;
 mod error;
 mod forged;
+pub mod forwarded;
 mod integrity;
 mod mac;
 mod model;

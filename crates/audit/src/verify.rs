@@ -147,6 +147,9 @@ pub struct ChainRow {
     pub seq: i64,
     pub row_hash: Option<String>,
     pub values: Vec<Value>,
+    /// The unhashed [`crate::forwarded::FORWARDED_COLUMNS`] as stored, for the central
+    /// record; empty where only the chain is read (a chain walk).
+    pub forwarded: Vec<Value>,
 }
 
 impl ChainRow {
@@ -358,7 +361,7 @@ mod tests {
             values[PREV_HASH_INDEX] = Value::Text(prev.clone());
             let hash = chain::row_hash(&values);
             prev = hash.clone();
-            rows.push(ChainRow { seq, row_hash: Some(hash), values });
+            rows.push(ChainRow { seq, row_hash: Some(hash), values, forwarded: Vec::new() });
         }
         let head = ChainHead { last_seq: n, last_hash: prev, last_attempt_id: (n > 0).then_some(100 + n) };
         (rows, head)
@@ -437,7 +440,7 @@ mod tests {
                     values[0] = Value::Int(998);
                     values[PREV_HASH_INDEX] = Value::Text(last.row_hash.clone().unwrap());
                     let row_hash = Some(chain::row_hash(&values));
-                    rows.push(ChainRow { seq: 5, row_hash, values });
+                    rows.push(ChainRow { seq: 5, row_hash, values, forwarded: Vec::new() });
                 },
                 vec![ChainProblem::AfterHead { seq: 5, id: 998 }],
             ),

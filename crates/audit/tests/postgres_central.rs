@@ -6,7 +6,9 @@ mod common;
 
 use common::*;
 use flashline_audit::postgres::{add_station, init_schema, CentralError, CentralLink, CentralUrl};
-use flashline_audit::{AttemptFilter, AttemptResult, AuditError, AuditStore, ChainProblem, Completion, NewAttempt};
+use flashline_audit::{
+    AttemptFilter, AttemptResult, AuditError, AuditStore, ChainProblem, Completion, NewAttempt, RegionSummary,
+};
 use flashline_testkit::pg::PgCluster;
 use sqlx::Connection;
 
@@ -66,7 +68,22 @@ async fn station_day(store: &AuditStore, station: &str, mac_base: u8) {
                 c.result = AttemptResult::Interrupted;
                 c
             }
-            _ => pass(),
+            _ => {
+                // What the write did per region travels beside the chain (not hashed).
+                let mut c = pass();
+                c.regions = vec![
+                    RegionSummary { offset: 0x1000, length: 0x7000, written: 0x7000, ..RegionSummary::default() },
+                    RegionSummary {
+                        offset: 0x10000,
+                        length: 0x40000,
+                        written: 0x1000 * i as u64,
+                        erased: 0x1000,
+                        blank: 0x2000,
+                        identical: 0x40000 - 0x1000 * (i as u64 + 3),
+                    },
+                ];
+                c
+            }
         };
         store.complete_attempt(id, c.ended_at(at(8 * HOUR + i * 7 * MIN + MIN))).await.unwrap();
     }
@@ -104,6 +121,8 @@ async fn forwarded_rows_read_back_as_on_the_station_and_verify() {
         assert!(!want.is_empty(), "{f:?} selects nothing: a useless case");
         assert_eq!(got, want, "{f:?}");
     }
+    let summaries = central.query(&AttemptFilter::all().result(AttemptResult::Pass)).await.unwrap();
+    assert!(summaries.iter().all(|r| r.region_summary.len() == 2), "region summaries are forwarded: {summaries:?}");
     let (since, until) = (at(0), at(24 * HOUR));
     assert_eq!(central.stats(since, until).await.unwrap(), local.stats(since, until).await.unwrap());
     let some = local.query(&AttemptFilter::all().limit(1)).await.unwrap().remove(0);

@@ -290,3 +290,52 @@ async fn metrics_show_the_backlog_rise_while_the_server_is_down_and_fall_to_zero
     web.wait().await;
     stop(line).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_started_during_an_outage_shows_its_real_backlog_at_once() {
+    use support_http::sample;
+    let Some(mut pg) = PgCluster::start() else { return };
+    let admin = central(&pg).await;
+    let role = add_station(&admin, "line-o").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig1 = rig(dir.path(), "line-o", &pg, &role.password).await;
+    let mut line = start(&rig1);
+    wave(&rig1, &mut line, 0).await;
+    wait_for(&mut line.status, "caught up", |s| s.backlog == 0 && s.forwarded == 8).await;
+    pg.stop();
+    wave(&rig1, &mut line, 1).await;
+    wait_for(&mut line.status, "8 rows waiting", |s| s.backlog == 8).await;
+    stop(line).await;
+
+    // Started again while the server is still down, with no board: the 8 rows the central
+    // record never acknowledged are the backlog, on the view and on /metrics.
+    let rig2 = rig(dir.path(), "line-o", &pg, &role.password).await;
+    let mut line = start(&rig2);
+    wait_for(&mut line.status, "the backlog before the server answers", |s| {
+        s.backlog == 8 && !matches!(s.state, ForwardState::Forwarding)
+    })
+    .await;
+    let web_stop = CancellationToken::new();
+    let web =
+        flashline::web::start(&line.station, None, "127.0.0.1:0".parse().unwrap(), web_stop.clone()).await.unwrap();
+    let body = scrape_until(web.addr, "the backlog of the last run", |b| {
+        sample(b, "flashline_central_backlog_rows") == Some(8.0)
+    })
+    .await;
+    assert_eq!(sample(&body, "flashline_central_connected"), Some(0.0), "{body}");
+    let shown = line.station.view.borrow().central.clone().expect("the view carries the forwarder's status");
+    assert_eq!(shown.backlog, 8, "the live view: {shown:?}");
+
+    // More boards during the outage add to it; the server back, all of it goes once.
+    wave(&rig2, &mut line, 2).await;
+    wait_for(&mut line.status, "16 rows waiting", |s| s.backlog == 16).await;
+    pg.restart();
+    wait_for(&mut line.status, "caught up after the outage", |s| s.backlog == 0 && s.forwarded == 16).await;
+    web_stop.cancel();
+    web.wait().await;
+    stop(line).await;
+
+    let central = central_rows(&admin, "line-o").await;
+    assert_eq!(central.query(&AttemptFilter::all()).await.unwrap().len(), 24, "every board once");
+    assert!(central.verify_chain().await.unwrap().is_valid());
+}

@@ -9,6 +9,7 @@ use super::connect::CentralUrl;
 use super::error::{classify_central, CentralError};
 use super::rows::{column_kind, Kind};
 use crate::chain::{ChainHead, Value, CHAIN_COLUMNS, GENESIS_HASH};
+use crate::forwarded::FORWARDED_COLUMNS;
 use crate::verify::ChainRow;
 
 /// A station's connection to the central record (lazy: made on first use, remade after an
@@ -87,8 +88,15 @@ impl CentralLink {
                     ),
                 });
             }
+            if row.values.len() != CHAIN_COLUMNS.len() || row.forwarded.len() != FORWARDED_COLUMNS.len() {
+                return Err(CentralError::Unforwardable {
+                    seq: row.seq,
+                    detail: "it was read without all of its columns (a chain walk's row, not the local log's)".into(),
+                });
+            }
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
-            for (column, value) in CHAIN_COLUMNS.iter().zip(&row.values) {
+            let columns = CHAIN_COLUMNS.iter().chain(FORWARDED_COLUMNS.iter());
+            for (column, value) in columns.zip(row.values.iter().chain(&row.forwarded)) {
                 let kind = column_kind(column).ok_or_else(|| CentralError::Unforwardable {
                     seq: row.seq,
                     detail: format!("the central schema has no column {column}: update the central database"),
@@ -124,11 +132,14 @@ impl CentralLink {
     }
 }
 
+/// The insert of one row: the hashed columns, the forwarded ones, then `seq` and
+/// `row_hash`, in the order [`CentralLink::send`] binds them.
 fn insert_sql() -> String {
-    let columns = CHAIN_COLUMNS.join(", ");
-    let params: Vec<String> = (1..=CHAIN_COLUMNS.len() + 2).map(|i| format!("${i}")).collect();
+    let columns = CHAIN_COLUMNS.iter().chain(FORWARDED_COLUMNS.iter()).copied().collect::<Vec<_>>();
+    let params: Vec<String> = (1..=columns.len() + 2).map(|i| format!("${i}")).collect();
     format!(
-        "INSERT INTO attempts ({columns}, seq, row_hash) VALUES ({}) ON CONFLICT (station_id, seq) DO NOTHING",
+        "INSERT INTO attempts ({}, seq, row_hash) VALUES ({}) ON CONFLICT (station_id, seq) DO NOTHING",
+        columns.join(", "),
         params.join(", ")
     )
 }
@@ -138,11 +149,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_insert_names_every_hashed_column_and_skips_conflicts() {
+    fn the_insert_names_every_hashed_and_forwarded_column_and_skips_conflicts() {
         let sql = insert_sql();
-        for c in CHAIN_COLUMNS {
+        for c in CHAIN_COLUMNS.iter().chain(FORWARDED_COLUMNS.iter()) {
             assert!(sql.contains(c), "{c}");
         }
-        assert!(sql.contains(&format!("${}", CHAIN_COLUMNS.len() + 2)) && sql.ends_with("DO NOTHING"), "{sql}");
+        let last = CHAIN_COLUMNS.len() + FORWARDED_COLUMNS.len() + 2;
+        assert!(sql.contains(&format!("${last})")) && sql.ends_with("DO NOTHING"), "{sql}");
+        assert!(!sql.contains(&format!("${}", last + 1)), "{sql}");
     }
 }

@@ -7,6 +7,7 @@
 //! - `rows.rs`: central columns, row decoding, hashed values as stored.
 //! - `query.rs`, `stats.rs`, `verify.rs`: the reading backend ([`PgBackend`]).
 //! - `line.rs`: one summary per station for the line view ([`LineReader`]).
+//! - `synthetic.rs`: synthetic chained rows in bulk, for the scale benchmark.
 //! - `error.rs`: SQLSTATE codes to [`crate::AuditError`] and [`CentralError`].
 //!
 //! The reading backend is read-only for [`crate::AuditStore`]: rows arrive only through a
@@ -21,6 +22,7 @@ mod link;
 mod query;
 mod rows;
 mod stats;
+mod synthetic;
 mod verify;
 
 use sqlx::PgPool;
@@ -42,10 +44,11 @@ pub use connect::{is_postgres_url, read_password_file, CentralUrl, CONNECT_TIMEO
 pub use error::CentralError;
 pub use line::{LineReader, StationSummary};
 pub use link::{CentralLink, Forwarded};
+pub use synthetic::load_synthetic;
 
 /// The central schema version this build reads and writes (the newest file of
 /// `migrations/central/`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The central record, for queries (`flashline log|stats --db postgres://...`).
 #[derive(Debug)]

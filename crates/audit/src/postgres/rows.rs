@@ -8,7 +8,8 @@ use sqlx::{Row, TypeInfo, ValueRef};
 
 use crate::chain::{Value, CHAIN_COLUMNS};
 use crate::error::{AuditError, Result};
-use crate::model::{AttemptId, AttemptResult, AttemptRow, SkippedRegion, StageTimings};
+use crate::forwarded::FORWARDED_COLUMNS;
+use crate::model::{AttemptId, AttemptResult, AttemptRow, RegionSummary, SkippedRegion, StageTimings};
 use crate::time::Timestamp;
 use crate::verify::ChainRow;
 
@@ -19,8 +20,8 @@ pub(crate) enum Kind {
     Text,
 }
 
-/// The central type of each of [`CHAIN_COLUMNS`]; `None` for a column this schema does
-/// not know (a test keeps the two lists in step).
+/// The central type of each of [`CHAIN_COLUMNS`] and [`FORWARDED_COLUMNS`]; `None` for a
+/// column this schema does not know (a test keeps the lists in step).
 pub(crate) fn column_kind(column: &str) -> Option<Kind> {
     use Kind::*;
     Some(match column {
@@ -29,13 +30,14 @@ pub(crate) fn column_kind(column: &str) -> Option<Kind> {
         "station_id" | "slot" | "port" | "usb_serial" | "chip" | "chip_revision" | "mac" | "image_name"
         | "image_sha256" | "result" | "failure_stage" | "failure_reason" | "verify_method" | "skipped_regions"
         | "stage_timings" | "prev_hash" => Text,
+        "region_summary" => Text,
         _ => return None,
     })
 }
 
-/// SQL list of [`CHAIN_COLUMNS`], qualified with `a.`.
+/// SQL list of [`CHAIN_COLUMNS`] then [`FORWARDED_COLUMNS`], qualified with `a.`.
 pub(crate) fn chain_column_list() -> String {
-    CHAIN_COLUMNS.iter().map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+    CHAIN_COLUMNS.iter().chain(FORWARDED_COLUMNS.iter()).map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Columns selected for an [`AttemptRow`] from `attempts a`, in the order [`decode_row`]
@@ -45,7 +47,7 @@ pub(crate) const ROW_COLUMNS: &str = "a.id, a.started_at_ms, a.ended_at_ms, a.st
      a.usb_vid, a.usb_pid, a.usb_serial, a.chip, a.chip_revision, a.mac, a.flash_id, a.flash_size, \
      a.image_name, a.image_sha256, a.result, a.failure_stage, a.failure_reason, a.bytes_written, \
      a.verify_method, a.rework, a.rework_of, a.skipped_regions, a.stage_timings, a.seq, a.prev_hash, a.row_hash, \
-     (a.rework = 1 OR EXISTS (SELECT 1 FROM attempts o WHERE o.mac = a.mac AND o.station_id <> a.station_id \
+     a.region_summary, (a.rework = 1 OR EXISTS (SELECT 1 FROM attempts o WHERE o.mac = a.mac AND o.station_id <> a.station_id \
       AND o.started_at_ms <= a.started_at_ms)) AS rework_any";
 
 /// Decodes one row selected with [`ROW_COLUMNS`].
@@ -69,6 +71,8 @@ pub(crate) fn decode_row(location: &str, row: &PgRow) -> Result<AttemptRow> {
     let result: AttemptResult = text("result")?.parse().map_err(|e: String| err("result", e))?;
     let skipped_regions: Vec<SkippedRegion> =
         serde_json::from_str(&text("skipped_regions")?).map_err(|e| err("skipped_regions", e.to_string()))?;
+    let region_summary: Vec<RegionSummary> =
+        serde_json::from_str(&text("region_summary")?).map_err(|e| err("region_summary", e.to_string()))?;
     let stage_timings: StageTimings =
         serde_json::from_str(&text("stage_timings")?).map_err(|e| err("stage_timings", e.to_string()))?;
     let flash_id = int_opt("flash_id")?
@@ -104,8 +108,7 @@ pub(crate) fn decode_row(location: &str, row: &PgRow) -> Result<AttemptRow> {
         prev_hash: text_opt("prev_hash")?,
         row_hash: text_opt("row_hash")?,
         current_stage: None,
-        // Not part of the chain, so not forwarded: the station's own file has it.
-        region_summary: Vec::new(),
+        region_summary,
     })
 }
 
@@ -124,7 +127,12 @@ where
 /// Reads [`CHAIN_COLUMNS`] from `row` starting at index `offset`, by the type the column
 /// has now (an administrator may have changed it), so whatever is stored is what hashes.
 pub(crate) fn read_values(row: &PgRow, offset: usize) -> Result<Vec<Value>, sqlx::Error> {
-    (offset..offset + CHAIN_COLUMNS.len())
+    read_typed(row, offset, CHAIN_COLUMNS.len())
+}
+
+/// Reads `count` columns from `offset` on by their current type.
+fn read_typed(row: &PgRow, offset: usize, count: usize) -> Result<Vec<Value>, sqlx::Error> {
+    (offset..offset + count)
         .map(|i| {
             let raw = row.try_get_raw(i)?;
             if raw.is_null() {
@@ -143,9 +151,12 @@ pub(crate) fn read_values(row: &PgRow, offset: usize) -> Result<Vec<Value>, sqlx
         .collect()
 }
 
-/// One chained row from `seq, row_hash, <chain columns>`.
+/// One chained row from `seq, row_hash, <chain columns>, <forwarded columns>`
+/// ([`chain_column_list`]).
 pub(crate) fn read_chain_row(row: &PgRow) -> Result<ChainRow, sqlx::Error> {
-    Ok(ChainRow { seq: row.try_get(0)?, row_hash: row.try_get(1)?, values: read_values(row, 2)? })
+    let values = read_values(row, 2)?;
+    let forwarded = read_typed(row, 2 + values.len(), FORWARDED_COLUMNS.len())?;
+    Ok(ChainRow { seq: row.try_get(0)?, row_hash: row.try_get(1)?, values, forwarded })
 }
 
 #[cfg(test)]
@@ -157,8 +168,8 @@ mod tests {
     /// `migrations/central/` and to [`column_kind`]).
     #[test]
     fn every_hashed_column_has_a_central_type() {
-        for c in CHAIN_COLUMNS {
-            assert!(column_kind(c).is_some(), "hashed column {c} has no central column");
+        for c in CHAIN_COLUMNS.iter().chain(FORWARDED_COLUMNS.iter()) {
+            assert!(column_kind(c).is_some(), "forwarded column {c} has no central column");
         }
     }
 }

@@ -16,7 +16,12 @@ pub(crate) fn column_list() -> String {
 /// Reads [`CHAIN_COLUMNS`] from `row`, starting at column index `offset`, exactly as
 /// stored (storage class included), so a hand-edited value of the wrong type still hashes.
 pub(crate) fn read_values(row: &SqliteRow, offset: usize) -> Result<Vec<Value>, sqlx::Error> {
-    (offset..offset + CHAIN_COLUMNS.len())
+    read_classed(row, offset, CHAIN_COLUMNS.len())
+}
+
+/// Reads `count` columns from `offset` on by their storage class.
+pub(crate) fn read_classed(row: &SqliteRow, offset: usize, count: usize) -> Result<Vec<Value>, sqlx::Error> {
+    (offset..offset + count)
         .map(|i| {
             let raw = row.try_get_raw(i)?;
             if raw.is_null() {

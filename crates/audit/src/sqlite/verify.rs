@@ -3,10 +3,11 @@
 
 use sqlx::Row;
 
-use super::chain::{column_list, read_head, read_values};
+use super::chain::{column_list, read_classed, read_head, read_values};
 use super::SqliteBackend;
 use crate::anchor::Anchor;
 use crate::error::Result;
+use crate::forwarded::FORWARDED_COLUMNS;
 use crate::integrity::IntegrityReport;
 use crate::verify::{ChainReport, ChainRow, ChainWalker};
 
@@ -37,7 +38,7 @@ impl SqliteBackend {
                 let row_hash: Option<String> = r.try_get_unchecked(1).ok().flatten();
                 let values = read_values(r, 2).map_err(|e| self.sql_err(e))?;
                 fetched_to = seq;
-                walker.push(ChainRow { seq, row_hash, values });
+                walker.push(ChainRow { seq, row_hash, values, forwarded: Vec::new() });
             }
             if (rows.len() as i64) < BATCH {
                 break;
@@ -47,11 +48,13 @@ impl SqliteBackend {
         Ok(walker.finish())
     }
 
-    /// Chained rows after `after_seq`, in `seq` order, exactly as stored.
+    /// Chained rows after `after_seq`, in `seq` order, exactly as stored, with their
+    /// forwarded columns.
     pub(crate) async fn read_chained(&self, after_seq: i64, limit: u32) -> Result<Vec<ChainRow>> {
         let sql = format!(
-            "SELECT seq, row_hash, {} FROM attempts WHERE seq > ? AND seq IS NOT NULL ORDER BY seq LIMIT ?",
-            column_list()
+            "SELECT seq, row_hash, {}, {} FROM attempts WHERE seq > ? AND seq IS NOT NULL ORDER BY seq LIMIT ?",
+            column_list(),
+            FORWARDED_COLUMNS.join(", ")
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after_seq)
@@ -64,7 +67,9 @@ impl SqliteBackend {
                 let seq: i64 = r.try_get(0).map_err(|e| self.sql_err(e))?;
                 let row_hash: Option<String> = r.try_get_unchecked(1).ok().flatten();
                 let values = read_values(r, 2).map_err(|e| self.sql_err(e))?;
-                Ok(ChainRow { seq, row_hash, values })
+                let forwarded =
+                    read_classed(r, 2 + values.len(), FORWARDED_COLUMNS.len()).map_err(|e| self.sql_err(e))?;
+                Ok(ChainRow { seq, row_hash, values, forwarded })
             })
             .collect()
     }

@@ -7,7 +7,9 @@
 //! high-water mark (the head of this station's chain the central record holds), sends the
 //! rows in batches, wakes on every finished job and on a retry timer with backoff, and
 //! publishes its backlog ([`ForwardStatus`], shown on the live view; a log line when the
-//! backlog crosses a power of ten).
+//! backlog crosses a power of ten). The backlog is counted from the last row the central
+//! record acknowledged, kept beside the local log (`forward_mark.rs`), so a station
+//! started during an outage shows what is waiting from its first second.
 //!
 //! Exactly once: the central insert trigger skips a row it already holds with the same
 //! hash (a resend after a lost acknowledgement) and refuses one that contradicts the
@@ -19,11 +21,12 @@
 use std::time::{Duration, Instant};
 
 use flashline_audit::postgres::{read_password_file, CentralError, CentralLink, CentralUrl};
-use flashline_audit::{AuditStore, ChainHead};
+use flashline_audit::{AuditStore, ChainHead, GENESIS_HASH};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{EventReceiver, StationEvent};
+use super::forward_mark::{AckMark, Acked};
 use crate::config::{CentralConfig, CentralPassword};
 
 /// Rows sent per transaction.
@@ -91,9 +94,20 @@ pub fn spawn(
                 return;
             }
         };
-        Run { link, station, store, tx, events, shutdown, central_seq: None, acked_seq: None, checked: false }
-            .run()
-            .await;
+        let mark = AckMark::beside(std::path::Path::new(store.location()));
+        let run = Run {
+            link,
+            station,
+            store,
+            tx,
+            events,
+            shutdown,
+            mark,
+            central_seq: None,
+            acked_seq: None,
+            checked: false,
+        };
+        run.run().await;
     });
     Forwarder { status, task }
 }
@@ -128,6 +142,8 @@ struct Run {
     tx: watch::Sender<ForwardStatus>,
     events: EventReceiver,
     shutdown: CancellationToken,
+    /// The last acknowledged row, kept across restarts.
+    mark: AckMark,
     /// The central high-water mark, once read (cleared when an answer may have been lost).
     central_seq: Option<i64>,
     /// The last mark the central record acknowledged: the backlog is measured against it
@@ -153,6 +169,7 @@ impl std::fmt::Display for Failure {
 
 impl Run {
     async fn run(mut self) {
+        self.start_from_mark().await;
         let mut backoff = FIRST_BACKOFF;
         let mut last_error: Option<String> = None;
         loop {
@@ -183,6 +200,7 @@ impl Run {
                         s.last_error = Some(Instant::now());
                     });
                     last_error = Some(reason);
+                    self.measure_backlog().await;
                     let w = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     w
@@ -222,7 +240,7 @@ impl Run {
                 let head = self.link.head().await.map_err(Failure::Central)?;
                 self.check_continues(&head).await?;
                 self.central_seq = Some(head.last_seq);
-                self.acked_seq = Some(head.last_seq);
+                self.acked(head.last_seq, &head.last_hash);
                 head.last_seq
             }
         };
@@ -243,8 +261,46 @@ impl Run {
             };
             after = done.last_seq;
             self.central_seq = Some(after);
-            self.acked_seq = Some(after);
+            let hash = rows.last().and_then(|r| r.row_hash.clone()).unwrap_or_default();
+            self.acked(after, &hash);
             self.tx.send_modify(|s| s.forwarded += done.inserted);
+        }
+    }
+
+    /// Counts the backlog from the mark the last run left (before the server answers):
+    /// its row, if this log holds it with that hash; else from the start of the log.
+    async fn start_from_mark(&mut self) {
+        let central = self.link.location().to_owned();
+        let from = match self.mark.load(&central) {
+            Some(m) if m.seq == 0 => Some(0),
+            Some(m) => match self.store.chained_rows(m.seq - 1, 1).await {
+                Ok(rows) => rows
+                    .first()
+                    .filter(|r| r.seq == m.seq && r.row_hash.as_deref() == Some(m.hash.as_str()))
+                    .map(|r| r.seq),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        if from.is_none() {
+            tracing::info!(mark = %self.mark.path().display(), "no acknowledgement from the central audit record is known; every local row counts as waiting until it answers");
+        }
+        self.acked_seq = Some(from.unwrap_or(0));
+        self.measure_backlog().await;
+    }
+
+    /// The central record holds everything up to `seq` (`hash`): the backlog counts from
+    /// here, now and after a restart.
+    fn acked(&mut self, seq: i64, hash: &str) {
+        if self.acked_seq == Some(seq) && seq != 0 {
+            return;
+        }
+        self.acked_seq = Some(seq);
+        let hash = if seq == 0 { GENESIS_HASH.to_owned() } else { hash.to_owned() };
+        let acked = Acked { central: self.link.location().to_owned(), seq, hash };
+        if let Err(e) = self.mark.save(&acked) {
+            // Only the backlog shown after a restart during an outage depends on it.
+            tracing::warn!(mark = %self.mark.path().display(), error = %e, "cannot keep the central acknowledgement mark");
         }
     }
 

@@ -14,6 +14,7 @@ pub mod context;
 pub mod dispatcher;
 pub mod events;
 pub mod forward;
+pub mod forward_mark;
 pub mod golden;
 pub mod job;
 pub mod notify;
