@@ -63,3 +63,29 @@ fn systemd_unit_is_unprivileged_and_can_reach_udev_and_ports() {
     assert_eq!(flashline::exit::Exit::Config.code(), 2);
     assert_eq!(flashline::exit::Exit::Image.code(), 3);
 }
+
+/// The line view's unit: read-only, no devices, IP to loopback until a drop-in allows the
+/// database, the password as a credential, the listener on loopback.
+#[test]
+fn line_view_unit_is_confined_and_listens_on_loopback() {
+    let unit = read("flashline-serve.service");
+    let has = |directive: &str| unit.lines().any(|l| l.trim() == directive);
+    for d in [
+        "DynamicUser=yes",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateDevices=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "IPAddressDeny=any",
+        "IPAddressAllow=localhost",
+        "CapabilityBoundingSet=",
+        "LoadCredential=central.pw:/etc/flashline/central-reader.pw",
+        "RestartPreventExitStatus=2",
+    ] {
+        assert!(has(d), "flashline-serve.service lacks `{d}`");
+    }
+    let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).expect("ExecStart");
+    assert!(exec.contains("--listen 127.0.0.1:9181"), "{exec}");
+    assert!(exec.contains("--password-file ${CREDENTIALS_DIRECTORY}/"), "{exec}");
+    assert_eq!(flashline::web::line::DEFAULT_LISTEN, "127.0.0.1:9181");
+}
