@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use flashline_audit::postgres::{CentralLink, CentralUrl};
-use flashline_audit::{AuditStore, Completion, Identity, NewAttempt, StoreOptions, Timestamp};
+use flashline_audit::{AuditStore, Completion, Identity, NewAttempt, RegionSummary, StoreOptions, Timestamp};
 use flashline_testkit::pg::PgCluster;
 use serde_json::Value;
 use sqlx::Connection;
@@ -59,7 +59,19 @@ async fn station_log(dir: &std::path::Path, station: &str, n: u8, shared: &str) 
         let mac = if i == 0 { shared.to_owned() } else { format!("AA:00:00:00:{:02X}:{i:02X}", station.as_bytes()[5]) };
         let identity = Identity { mac, chip: "ESP32".into(), chip_revision: None, flash_id: None, flash_size: None };
         store.update_identity(id, &identity).await.unwrap();
-        store.complete_attempt(id, Completion::pass(1024, "md5")).await.unwrap();
+        let mut done = Completion::pass(1024, "md5");
+        if i == 1 {
+            // What the write did per region: unhashed, forwarded beside the chain.
+            done.regions = vec![RegionSummary {
+                offset: 0x10000,
+                length: 0x100000,
+                written: 0x3000,
+                erased: 0x1000,
+                blank: 0x80000,
+                identical: 0x7c000,
+            }];
+        }
+        store.complete_attempt(id, done).await.unwrap();
     }
     store
 }
@@ -96,6 +108,19 @@ async fn the_central_record_is_set_up_queried_and_verified_from_the_command_line
     let one = json(&["log", "--db", &admin, "--station", "line-2", "--format", "json"]);
     assert!(one.as_array().unwrap().iter().all(|r| r["station_id"] == "line-2"));
     assert_eq!(one.as_array().unwrap().len(), 3);
+    // Region summaries read centrally as from the station's own file, in JSON and the table.
+    let file = dir.path().join("line-1.db");
+    let local = json(&["log", "--db", file.to_str().unwrap(), "--format", "json"]);
+    let summaries = |rows: &Value| -> Vec<(i64, Value)> {
+        rows.as_array().unwrap().iter().map(|r| (r["id"].as_i64().unwrap(), r["region_summary"].clone())).collect()
+    };
+    let central = json(&["log", "--db", &admin, "--station", "line-1", "--format", "json"]);
+    assert_eq!(summaries(&central), summaries(&local));
+    assert!(summaries(&central).iter().any(|(_, s)| s[0]["written"] == 0x3000), "{central}");
+    let table = flashline(&["log", "--db", &admin, "--station", "line-1"], &pw);
+    let local_table = flashline(&["log", "--db", file.to_str().unwrap()], &pw);
+    let written = |t: &str| t.lines().filter(|l| l.contains("written 12K")).count();
+    assert_eq!((written(&table.stdout), written(&local_table.stdout)), (1, 1), "{}", table.stdout);
     let shared = json(&["log", "--db", &admin, "--mac", "aa:bb:cc:dd:ee:01", "--format", "json"]);
     let rework: Vec<bool> = shared.as_array().unwrap().iter().map(|r| r["rework"].as_bool().unwrap()).collect();
     assert_eq!(rework, [true, false], "the later sighting, at the other station, is rework");
