@@ -11,9 +11,9 @@
 //! cargo bench --bench line_scale -- --mixed           # 32 boards of four families
 //! ```
 //!
-//! `--mixed` (see `line_scale_mixed`) runs a mixed-chip line in process instead: four
-//! families, half the boards on their chip's own USB port, against the slowest single
-//! board.
+//! `--mixed` (see `line_scale_mixed`) runs a mixed-chip line in process instead: one
+//! station with an image per chip family (`[images.CHIP]`), 32 boards of four families,
+//! half on their chip's own USB port, against the slowest single board.
 //!
 //! The pipeline runs in a child process of this benchmark (this executable re-run with
 //! `--station`), so its CPU time, peak RSS (VmHWM) and open descriptors are its own: the

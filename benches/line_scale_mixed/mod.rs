@@ -1,11 +1,12 @@
 //! The mixed line of `line_scale --mixed`: 32 boards of four chip families plugged at once
-//! — ESP32 and ESP8266 on UART bridges, ESP32-S3 and ESP32-C3 mostly on their own
-//! USB-Serial/JTAG port (16 of the 32 on native USB) — against the slowest of the same
-//! boards flashed alone.
+//! into ONE station — ESP32 and ESP8266 on UART bridges, ESP32-S3 and ESP32-C3 mostly on
+//! their own USB-Serial/JTAG port (16 of the 32 on native USB; the table is
+//! `flashline_testkit::mixed_line::LINE`, shared with `tests/station_mixed.rs`) — against
+//! the slowest of the same boards flashed alone by the same station.
 //!
-//! A station holds one golden image for one chip family, so the line is four stations
-//! (one per family, each its own image and audit store) in one process, started together.
-//! The boards are in-process simulated boards (`SimulatedPorts`) with the realistic timing
+//! The station has one config with one golden image per family (`[images.CHIP]`), one
+//! dispatcher and one audit store; each board gets its chip's image at identify. The
+//! boards are in-process simulated boards (`SimulatedPorts`) with the realistic timing
 //! model: the USB ones leave the bus at each reset and come back after the link's
 //! re-enumeration delay, so their jobs go through the dispatcher's re-enumeration handling
 //! as on a real line (a PTY `espsim` cannot show a USB port to the station's device
@@ -24,6 +25,7 @@ use flashline::station::serve::{Station, Ui};
 use flashline::station::{Control, Outcome, StationContext, StationEvent};
 use flashline_protocol::Chip;
 use flashline_sim::{BoardConfig, Mac, TimingMode};
+use flashline_testkit::mixed_line::{images_tables, LINE, LINE_BOARDS};
 
 /// Application size of every family's image.
 const APP_LEN: usize = 1 << 20;
@@ -37,41 +39,32 @@ enum Link {
     Usb,
 }
 
-/// One family of the line: its chip and how many boards on each link.
-struct Family {
-    chip: Chip,
-    uart: u32,
-    usb: u32,
-}
-
-/// 6 + 6 + 10 + 10 = 32 boards, 16 on native USB.
-const LINE: [Family; 4] = [
-    Family { chip: Chip::Esp32, uart: 6, usb: 0 },
-    Family { chip: Chip::Esp8266, uart: 6, usb: 0 },
-    Family { chip: Chip::Esp32S3, uart: 2, usb: 8 },
-    Family { chip: Chip::Esp32C3, uart: 2, usb: 8 },
-];
-
-/// A family's station: its config (image, baud, default resets) and the ports it opens.
-struct FamilyStation {
+/// The station: one config with an image per family (baud, default resets), the ports
+/// it opens.
+struct MixedStation {
     config: Config,
     ctx: Arc<StationContext>,
     ports: SimulatedPorts,
 }
 
-async fn station_for(dir: &Path, chip: Chip, max_jobs: u32) -> FamilyStation {
-    let manifest = flashline::cli::sample::write_sample(&dir.join("image"), chip, APP_LEN).unwrap();
-    let image =
-        flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
+async fn station(dir: &Path, max_jobs: u32) -> MixedStation {
+    let mut images = Vec::new();
+    for f in &LINE {
+        let d = dir.join("image").join(f.chip.file_name());
+        let manifest = flashline::cli::sample::write_sample(&d, f.chip, APP_LEN).unwrap();
+        let sha = flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone()))
+            .unwrap()
+            .sha256()
+            .to_hex();
+        images.push((f.chip, manifest, sha));
+    }
     // The default resets: the USB reset for 303a:1001, the classic one for bridges, and a
     // hard reset into the application at the end.
     let text = format!(
-        "station = \"mixed-{name}\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\nmanifest = \"{m}\"\n\
-         sha256 = \"{sha}\"\nchip = \"{name}\"\n\n[flash]\nbaud = 921600\n\n[log]\nlevel = \"warn\"\n",
-        name = chip.file_name(),
+        "station = \"mixed\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n{tables}[flash]\nbaud = 921600\n\n\
+         [log]\nlevel = \"warn\"\n",
         db = dir.join("audit.sqlite").display(),
-        m = manifest.display(),
-        sha = image.sha256().to_hex(),
+        tables = images_tables(images.iter().map(|(c, m, s)| (*c, m.as_path(), s.clone()))),
     );
     let path = dir.join("flashline.toml");
     std::fs::write(&path, text).unwrap();
@@ -80,13 +73,14 @@ async fn station_for(dir: &Path, chip: Chip, max_jobs: u32) -> FamilyStation {
     let ctx = StationContext::build(&config, Arc::new(ports.clone()), tokio_util::sync::CancellationToken::new())
         .await
         .unwrap_or_else(|e| panic!("station: {}", e.message));
-    FamilyStation { config, ctx: Arc::new(ctx), ports }
+    MixedStation { config, ctx: Arc::new(ctx), ports }
 }
 
-fn board(chip: Chip, family: usize, k: u32, link: Link) -> (DeviceInfo, BoardConfig) {
+/// Board `k` of the station (its slot index, unique on the line), of `family`.
+fn board(family: usize, k: u32, link: Link) -> (DeviceInfo, BoardConfig) {
     let mac = Mac([0x24, 0x0a, 0xc4, 0x66, family as u8, k as u8]);
-    let base = DeviceInfo::simulated(k, PathBuf::from(format!("/dev/sim-mixed{family}-{k}")));
-    let mut cfg = BoardConfig::new(chip, mac);
+    let base = DeviceInfo::simulated(k, PathBuf::from(format!("/dev/sim-mixed-{k}")));
+    let mut cfg = BoardConfig::new(LINE[family].chip, mac);
     cfg.timing = TimingMode::Realistic;
     match link {
         Link::Uart => (base, cfg),
@@ -103,9 +97,10 @@ fn board(chip: Chip, family: usize, k: u32, link: Link) -> (DeviceInfo, BoardCon
     }
 }
 
-fn plug(st: &FamilyStation, devices: &SimulatedDevices, family: usize, chip: Chip, boards: &[(u32, Link)]) {
-    for &(k, link) in boards {
-        let (info, cfg) = board(chip, family, k, link);
+fn plug(st: &MixedStation, devices: &SimulatedDevices, boards: &[(usize, Link)]) {
+    for (k, &(family, link)) in boards.iter().enumerate() {
+        let k = k as u32;
+        let (info, cfg) = board(family, k, link);
         match link {
             Link::Uart => {
                 st.ports.attach(info.devnode.clone(), cfg).unwrap();
@@ -120,57 +115,33 @@ fn plug(st: &FamilyStation, devices: &SimulatedDevices, family: usize, chip: Chi
     }
 }
 
-/// One run: `plan[f]` are family f's boards; all are plugged at once. Returns the wall
-/// time until the last result, and the results.
-async fn run(dir: &Path, plan: &[Vec<(u32, Link)>]) -> (Duration, Vec<(Chip, String, Outcome)>) {
-    let mut stations = Vec::new();
-    for (family, boards) in plan.iter().enumerate() {
-        if boards.is_empty() {
-            continue;
-        }
-        let chip = LINE[family].chip;
-        let d = dir.join(chip.file_name());
-        std::fs::create_dir_all(&d).unwrap();
-        stations.push((family, station_for(&d, chip, boards.len() as u32).await));
-    }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut running = Vec::new();
+/// One run: `boards` (family, link) all plugged at once into one station with the four
+/// images. Returns the wall time from plugging to the last result, and the results (the
+/// chip a row names, slot, outcome).
+async fn run(dir: &Path, boards: &[(usize, Link)]) -> (Duration, Vec<(Chip, String, Outcome)>) {
+    let st = station(dir, boards.len() as u32).await;
+    let (mut station, devices) = Station::start_simulated(st.ctx.clone(), &st.config, Ui::Logs);
+    let mut events = station.events.take().expect("events");
     let started = Instant::now();
-    for (family, st) in &stations {
-        let (mut station, devices) = Station::start_simulated(st.ctx.clone(), &st.config, Ui::Logs);
-        let mut events = station.events.take().expect("events");
-        let (tx, chip) = (tx.clone(), LINE[*family].chip);
-        tokio::spawn(async move {
-            while let Some(ev) = events.recv().await {
-                if let StationEvent::Finished { slot, outcome, .. } = ev {
-                    if tx.send((chip, slot, outcome)).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        plug(st, &devices, *family, LINE[*family].chip, &plan[*family]);
-        running.push((station, devices));
-    }
-    drop(tx);
-    let total: usize = plan.iter().map(Vec::len).sum();
+    plug(&st, &devices, boards);
     let mut results = Vec::new();
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while results.len() < total {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(r)) => results.push(r),
-            _ => panic!("{} of {total} results within {LIMIT:?}: {results:?}", results.len()),
+    while results.len() < boards.len() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(StationEvent::Finished { slot, outcome, .. })) => {
+                // Slots are unmapped: the slot is the board's USB path, `sim-usb-0:K:1.0`.
+                let k: usize = slot.split(':').nth(1).and_then(|k| k.parse().ok()).expect("simulated slot");
+                results.push((LINE[boards[k].0].chip, slot, outcome));
+            }
+            Ok(Some(_)) => {}
+            _ => panic!("{} of {} results within {LIMIT:?}: {results:?}", results.len(), boards.len()),
         }
     }
     let wall = started.elapsed();
-    for (station, devices) in running {
-        let _ = station.control.send(Control::Shutdown).await;
-        let _ = tokio::time::timeout(Duration::from_secs(30), station.wait()).await;
-        drop(devices);
-    }
-    for (_, st) in stations {
-        st.ctx.store.clone().close().await;
-    }
+    let _ = station.control.send(Control::Shutdown).await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), station.wait()).await;
+    drop(devices);
+    st.ctx.store.clone().close().await;
     (wall, results)
 }
 
@@ -190,7 +161,10 @@ pub fn main(args: &[String]) {
         .map(|s| s.parse().expect("--runs N"))
         .unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    println!("# line_scale --mixed: four families, realistic timing, 921600 baud on UART, 1 MiB application");
+    println!(
+        "# line_scale --mixed: one station, four families (an image each), realistic timing, 921600 baud on UART, \
+         1 MiB application"
+    );
     // The kinds of board on the line, each flashed alone.
     let kinds: Vec<(usize, Link)> = LINE
         .iter()
@@ -211,10 +185,8 @@ pub fn main(args: &[String]) {
     for run_no in 0..runs {
         for &(family, link) in &kinds {
             let dir = tempfile::tempdir().unwrap();
-            let mut plan = vec![Vec::new(); LINE.len()];
-            plan[family].push((0, link));
             let load = loadavg();
-            let (wall, results) = rt.block_on(run(dir.path(), &plan));
+            let (wall, results) = rt.block_on(run(dir.path(), &[(family, link)]));
             let ok = results.iter().all(|r| r.2 == Outcome::Pass);
             assert!(ok, "{:?} {link:?} alone failed: {results:?}", LINE[family].chip);
             eprintln!(
@@ -225,12 +197,16 @@ pub fn main(args: &[String]) {
             singles.entry((family, link)).or_default().push(wall.as_secs_f64());
         }
         let dir = tempfile::tempdir().unwrap();
-        let plan: Vec<Vec<(u32, Link)>> = LINE
+        let line: Vec<(usize, Link)> = LINE
             .iter()
-            .map(|f| (0..f.uart + f.usb).map(|k| (k, if k < f.uart { Link::Uart } else { Link::Usb })).collect())
+            .enumerate()
+            .flat_map(|(family, f)| {
+                (0..f.boards()).map(move |k| (family, if k < f.uart { Link::Uart } else { Link::Usb }))
+            })
             .collect();
+        assert_eq!(line.len() as u32, LINE_BOARDS);
         let load_before = loadavg();
-        let (wall, results) = rt.block_on(run(dir.path(), &plan));
+        let (wall, results) = rt.block_on(run(dir.path(), &line));
         let passed = results.iter().filter(|r| r.2 == Outcome::Pass).count();
         for r in results.iter().filter(|r| r.2 != Outcome::Pass) {
             eprintln!("  FAILED {} {}: {:?}", r.0, r.1, r.2);

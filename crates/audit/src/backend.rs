@@ -9,7 +9,7 @@
 //! What every backend guarantees (the contract tests in `tests/contract/` check it):
 //!
 //! - `begin_attempt` inserts a `running` row and returns a new, unique id; ids grow.
-//! - `update_identity` and `set_stage` change only a `running` row; `NotFound` for an
+//! - `update_identity`, `set_image` and `set_stage` change only a `running` row; `NotFound` for an
 //!   unknown id, `AlreadyCompleted` for a completed one. `update_identity` flags rework
 //!   when another row carries the MAC and returns the oldest such row.
 //! - `complete_attempt` completes a `running` row exactly once and appends it to the hash
@@ -77,6 +77,10 @@ pub trait AuditBackend: fmt::Debug + Send + Sync + 'static {
     /// Records the identity of a running row; returns the first other row with the MAC.
     fn update_identity<'a>(&'a self, id: AttemptId, identity: &'a Identity)
         -> BoxFuture<'a, Result<Option<AttemptId>>>;
+
+    /// Records the image a running row's board gets (a station of several chips chooses it
+    /// at identify); hashed with the row when it completes.
+    fn set_image<'a>(&'a self, id: AttemptId, name: &'a str, sha256: &'a str) -> BoxFuture<'a, Result<()>>;
 
     /// Records the stage a running row has entered (live progress, not hashed).
     fn set_stage<'a>(&'a self, id: AttemptId, stage: &'a str) -> BoxFuture<'a, Result<()>>;

@@ -130,6 +130,21 @@ impl AuditStore {
         self.backend.update_identity(id, &Identity { mac, ..identity.clone() }).await
     }
 
+    /// Records the golden image a running attempt's board gets, when it is chosen after
+    /// the row began: a station of several chip families picks the image by the chip it
+    /// identifies. Same rules as [`AuditStore::begin_attempt`] for the name and SHA-256;
+    /// the row is hashed with these when it completes.
+    ///
+    /// Fails with `NotFound` for an unknown id and `AlreadyCompleted` for a completed row.
+    pub async fn set_image(&self, id: AttemptId, name: &str, sha256: &str) -> Result<()> {
+        if name.trim().is_empty() {
+            return Err(AuditError::Invalid("image_name must not be empty".into()));
+        }
+        let sha256 = normalize_sha256(sha256).map_err(AuditError::Invalid)?;
+        self.writable()?;
+        self.backend.set_image(id, name, &sha256).await
+    }
+
     /// Records the stage a running attempt has just entered (`connect`, `identify`,
     /// `write`, ...), so that a row left `running` by a daemon that died is closed as
     /// "interrupted during write" rather than "unknown" ([`AuditStore::close_interrupted`]).
@@ -289,6 +304,9 @@ mod tests {
         }
         fn set_stage<'a>(&'a self, _: AttemptId, _: &'a str) -> BoxFuture<'a, Result<()>> {
             unreachable!("set_stage reached the backend")
+        }
+        fn set_image<'a>(&'a self, _: AttemptId, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<()>> {
+            unreachable!("set_image reached the backend")
         }
         fn complete_attempt<'a>(&'a self, _: AttemptId, _: &'a Completion) -> BoxFuture<'a, Result<()>> {
             unreachable!("complete_attempt reached the backend")

@@ -98,7 +98,7 @@ unmapped_ports = "ignore"
     let ctx = StationContext::build(&config, Arc::new(flashline::pipeline::SerialPorts), CancellationToken::new())
         .await
         .unwrap_or_else(|e| panic!("the test station does not start: {}", e.message));
-    let golden = ctx.plan.golden.clone();
+    let golden = ctx.plan.images.single().expect("one image").clone();
     let ctx = Arc::new(ctx);
     Rig { dir, config, golden, ctx }
 }

@@ -95,7 +95,7 @@ fn a_running_station_serves_metrics_that_promtool_accepts() {
     assert_eq!((passes, fails), (4.0, 1.0), "{body}");
     assert_eq!(value(&body, "flashline_attempt_duration_seconds_count{result=\"pass\"}"), Some(4.0), "{body}");
     assert!(body.contains("flashline_stage_duration_seconds_bucket{stage=\"write\""), "{body}");
-    assert!(body.contains("flashline_golden_image_info{image="), "{body}");
+    assert!(body.contains("flashline_golden_image_info{chip=\"esp32\",image="), "{body}");
     assert_eq!(value(&body, "flashline_station_info{station=\"demo\"}"), Some(1.0), "{body}");
 
     // Read-only: nothing but GET is served.

@@ -184,7 +184,7 @@ fn esp32_capture_then_copy_to_another_board() {
     let config_text = format!("station = \"line-1\"\ndatabase = \"audit.db\"\n\n{}", run.stdout);
     std::fs::write(&config_path, &config_text).unwrap();
     let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}\n{config_text}"));
-    GoldenImage::load_pinned(&config.image).unwrap();
+    GoldenImage::load_pinned(config.images.single().expect("one image")).unwrap();
 
     // flash the copy, with an audit row
     let db = dir.path().join("audit.db");

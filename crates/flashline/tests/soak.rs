@@ -605,7 +605,7 @@ async fn a_thousand_insertions_leak_nothing_and_lose_no_row() {
     let ctx = StationContext::build(&config, Arc::new(SerialPorts), CancellationToken::new())
         .await
         .unwrap_or_else(|e| panic!("{}", e.message));
-    let (golden, store) = (ctx.plan.golden.clone(), ctx.store.clone());
+    let (golden, store) = (ctx.plan.images.single().expect("one image").clone(), ctx.store.clone());
     println!(
         "soak: flasher stubs: {}",
         ctx.plan.flasher.stubs.as_ref().map_or("none (ROM loader)".into(), |s| s.source().to_string())

@@ -117,7 +117,7 @@ async fn every_chip_passes_a_station_of_its_own() {
         let rig = rig_for(chip, 1, 1).await;
         let boot = chip.spec().bootloader_offset;
         assert!(
-            rig.ctx.plan.golden.image.regions().iter().any(|r| r.offset == boot),
+            rig.ctx.plan.images.single().expect("one image").image.regions().iter().any(|r| r.offset == boot),
             "{chip}: bootloader at 0x{boot:x}"
         );
         let (finished, handles) = run(&rig, vec![board(chip, 0, Vec::new())], &[]).await;

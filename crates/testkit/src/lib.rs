@@ -8,6 +8,7 @@ use std::process::Command;
 
 pub mod account;
 mod boards;
+pub mod mixed_line;
 
 pub use boards::sim_board_description;
 pub mod pg;

@@ -137,6 +137,10 @@ impl AuditBackend for PgBackend {
         Box::pin(async { Err(self.read_only()) })
     }
 
+    fn set_image<'a>(&'a self, _: AttemptId, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Err(self.read_only()) })
+    }
+
     fn complete_attempt<'a>(&'a self, _: AttemptId, _: &'a Completion) -> BoxFuture<'a, Result<()>> {
         Box::pin(async { Err(self.read_only()) })
     }

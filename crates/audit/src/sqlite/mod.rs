@@ -112,6 +112,10 @@ impl AuditBackend for SqliteBackend {
         Box::pin(self.write_stage(id, stage))
     }
 
+    fn set_image<'a>(&'a self, id: AttemptId, name: &'a str, sha256: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.write_image(id, name, sha256))
+    }
+
     fn complete_attempt<'a>(&'a self, id: AttemptId, completion: &'a Completion) -> BoxFuture<'a, Result<()>> {
         Box::pin(self.write_completion(id, completion))
     }

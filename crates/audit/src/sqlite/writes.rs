@@ -93,6 +93,19 @@ impl SqliteBackend {
         })
     }
 
+    /// Records the image of a running row (chosen at identify).
+    pub(crate) async fn write_image(&self, id: AttemptId, name: &str, sha256: &str) -> Result<()> {
+        write_tx!(self, |tx| {
+            self.require_running(&mut tx, id).await?;
+            sqlx::query("UPDATE attempts SET image_name = ?, image_sha256 = ? WHERE id = ?")
+                .bind(name)
+                .bind(sha256)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        })
+    }
+
     /// Records the end of a job and appends the row to the hash chain, in one transaction.
     /// A row is completed exactly once: a second call fails with `AlreadyCompleted`.
     pub(crate) async fn write_completion(&self, id: AttemptId, completion: &Completion) -> Result<()> {

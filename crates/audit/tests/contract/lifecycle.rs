@@ -264,6 +264,27 @@ pub async fn set_stage_only_touches_running_rows<F: Fixture>() {
     assert!(store.verify_chain().await.unwrap().is_valid());
 }
 
+/// The image chosen at identify replaces the one the row began with, is hashed with the
+/// row, and cannot change once the row is complete.
+pub async fn set_image_names_the_image_chosen_at_identify<F: Fixture>() {
+    let f = F::new().await;
+    let store = f.open().await;
+    let id = store.begin_attempt(new_attempt("A1")).await.unwrap();
+    for (name, digest) in [("", sha(0x11)), ("esp32s3.bin", "not hex".to_string())] {
+        let r = store.set_image(id, name, &digest).await;
+        assert!(matches!(r, Err(AuditError::Invalid(_))), "{name:?}: {r:?}");
+    }
+    let r = store.set_image(AttemptId(999), "esp32s3.bin", &sha(0x11)).await;
+    assert!(matches!(r, Err(AuditError::NotFound { .. })), "{r:?}");
+    store.set_image(id, "esp32s3.bin", &sha(0x11).to_uppercase()).await.unwrap();
+    store.complete_attempt(id, Completion::pass(4096, "md5")).await.unwrap();
+    let row = store.get(id).await.unwrap();
+    assert_eq!((row.image_name.as_str(), row.image_sha256.as_str()), ("esp32s3.bin", sha(0x11).as_str()));
+    let r = store.set_image(id, "other.bin", &sha(0x22)).await;
+    assert!(matches!(r, Err(AuditError::AlreadyCompleted { .. })), "{r:?}");
+    assert!(store.verify_chain().await.unwrap().is_valid());
+}
+
 pub async fn the_region_summary_round_trips_and_leaves_the_chain_intact<F: Fixture>() {
     let f = F::new().await;
     let store = f.open().await;

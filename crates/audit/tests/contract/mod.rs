@@ -55,6 +55,7 @@ macro_rules! contract_tests {
             lifecycle::reopening_an_existing_database_keeps_everything,
             lifecycle::the_stage_of_a_running_row_ends_up_in_its_interrupted_record,
             lifecycle::set_stage_only_touches_running_rows,
+            lifecycle::set_image_names_the_image_chosen_at_identify,
             lifecycle::the_region_summary_round_trips_and_leaves_the_chain_intact,
             query_stats::every_filter_selects_exactly_its_rows_newest_first,
             query_stats::stats_count_per_slot_and_per_hour,

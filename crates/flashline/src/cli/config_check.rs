@@ -12,7 +12,7 @@ use super::report_format::{print_json, ReportFormat};
 use super::{CliResult, Failure};
 use crate::config::Config;
 use crate::exit::Exit;
-use crate::station::{load_golden, load_stubs};
+use crate::station::{load_images, load_stubs};
 
 /// Where the packaged daemon's config lives.
 pub const DEFAULT_CONFIG: &str = "/etc/flashline/flashline.toml";
@@ -41,7 +41,7 @@ pub async fn run(cmd: ConfigCommand) -> CliResult {
 async fn check(args: CheckArgs) -> CliResult {
     let path = args.file.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let config = Config::load(&path).map_err(|e| Failure::new(e.exit_code(), e))?;
-    let golden = load_golden(&config).await?;
+    let images = load_images(&config).await?;
     let stubs = load_stubs(&config)?;
     let db = &config.database;
     let db_state = if db.exists() {
@@ -66,34 +66,48 @@ async fn check(args: CheckArgs) -> CliResult {
             None => "will be created at the first start",
         }
     };
+    let image_json = |g: &crate::station::Golden| {
+        serde_json::json!({
+            "chip": g.chip.map(|c| c.file_name()),
+            "image": g.name,
+            "image_sha256": g.sha256_hex(),
+            "regions": g.image.regions().len(),
+            "image_size": g.image.end(),
+        })
+    };
     if args.format == ReportFormat::Json {
-        return print_json(&serde_json::json!({
+        // One chip: the image's fields at the top level, as always; `images` lists every
+        // image (one per chip family) in both cases.
+        let mut doc = serde_json::json!({
             "config": path.display().to_string(),
             "ok": true,
             "station": config.station,
-            "image": golden.name,
-            "image_sha256": golden.sha256_hex(),
-            "regions": golden.image.regions().len(),
-            "image_size": golden.image.end(),
-            "chip": config.image.chip.file_name(),
+            "images": images.iter().map(|g| image_json(g)).collect::<Vec<_>>(),
             "stubs": stubs.as_ref().map(|s| s.source().to_string()),
             "database": db.display().to_string(),
             "database_state": db_state,
             "slots": config.slots.len(),
             "max_jobs": config.max_jobs,
-        }))
-        .map(|()| Exit::Success);
+        });
+        if let (Some(one), Some(obj)) = (images.single(), doc.as_object_mut()) {
+            if let serde_json::Value::Object(fields) = image_json(one) {
+                obj.extend(fields);
+            }
+        }
+        return print_json(&doc).map(|()| Exit::Success);
     }
     println!("{}: ok", path.display());
     println!("  station   {}", config.station);
-    println!(
-        "  image     {} ({} regions, {} bytes, sha256 {}), chip {}",
-        golden.name,
-        golden.image.regions().len(),
-        golden.image.end(),
-        golden.sha256_hex(),
-        config.image.chip
-    );
+    for g in images.iter() {
+        println!(
+            "  image     {} ({} regions, {} bytes, sha256 {}), chip {}",
+            crate::text::Escaped(&g.name),
+            g.image.regions().len(),
+            g.image.end(),
+            g.sha256_hex(),
+            g.chip.map_or("any".to_string(), |c| c.to_string())
+        );
+    }
     println!("  stubs     {}", if stubs.is_some() { "loaded" } else { "none (ROM loader)" });
     println!("  database  {} ({db_state})", db.display());
     println!("  slots     {} named, max_jobs {}", config.slots.len(), config.max_jobs);

@@ -125,7 +125,10 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let ui = Ui::detect();
     telemetry::init(&config.log, matches!(ui, Ui::Live { .. }));
     let ctx = Arc::new(StationContext::build(&config, Arc::new(SerialPorts), CancellationToken::new()).await?);
-    let (golden, store) = (ctx.plan.golden.clone(), ctx.store.clone());
+    // The demo's config names one image (its --chip).
+    let golden =
+        ctx.plan.images.single().cloned().ok_or_else(|| Failure::new(Exit::Failure, "the demo flashes one image"))?;
+    let store = ctx.store.clone();
 
     let plan = faults::plan(args.boards, args.faults);
     let boards = start_boards(&args, work.path(), &plan, &golden)?;

@@ -27,7 +27,7 @@ use crate::pipeline::{
     check_image_chip, run_attempt, AttemptOutcome, AttemptRun, AuditTarget, BoardError, CompletionRetry, OpenRequest,
     Plan, Stop, StopCause,
 };
-use crate::station::{load_stubs, open_audit, Golden};
+use crate::station::{load_stubs, open_audit, Golden, GoldenSet};
 
 /// Slot name of boards flashed by this command in the audit log.
 pub const CLI_SLOT: &str = "cli";
@@ -175,7 +175,10 @@ pub async fn run_on(args: FlashArgs, ports: &OneOffPorts) -> CliResult {
         Some(p) => Some(Config::load(p).map_err(|e| Failure::new(e.exit_code(), e))?),
         None => None,
     };
-    let expect = args.board.chip.or(declared).or(config.as_ref().map(|c| c.image.chip));
+    // A station config of one chip says which chip the board must be; one of several
+    // leaves it to the image (a one-off flash writes the one image it is given).
+    let config_chip = config.as_ref().and_then(|c| c.images.single()).map(|i| i.chip);
+    let expect = args.board.chip.or(declared).or(config_chip);
     let source = image.source().path().display().to_string();
     let mut golden =
         Golden::prepare(image, expect, None).await.map_err(|e| Failure::new(Exit::Image, format!("{source}: {e}")))?;
@@ -190,7 +193,7 @@ pub async fn run_on(args: FlashArgs, ports: &OneOffPorts) -> CliResult {
     };
     let station = config.as_ref().map(|c| c.station.clone()).unwrap_or_else(|| CLI_STATION.to_string());
     let mut plan = match &config {
-        Some(config) => Plan::from_config(config, golden.clone(), load_stubs(config)?),
+        Some(config) => Plan::from_config(config, Arc::new(GoldenSet::one(golden.clone())), load_stubs(config)?),
         None => Plan::defaults(golden.clone()),
     };
     let fallback_baud = config.as_ref().map(|c| c.flash.baud.0);
@@ -322,6 +325,8 @@ fn board_failure(port: &str, error: BoardError) -> Failure {
         BoardError::Session(e) => session_failure(port, e),
         BoardError::Check { exit, reason, .. } if port.is_empty() => Failure::new(exit, reason),
         BoardError::Check { exit, reason, .. } => Failure::new(exit, format!("{port}: {reason}")),
+        BoardError::NoImage(e) if port.is_empty() => Failure::new(Exit::Board, e),
+        BoardError::NoImage(e) => Failure::new(Exit::Board, format!("{port}: {e}")),
     }
 }
 

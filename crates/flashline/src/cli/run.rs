@@ -29,7 +29,8 @@ pub async fn run(config_path: &Path) -> CliResult {
     let shutdown = CancellationToken::new();
     let ctx = Arc::new(StationContext::build(&config, Arc::new(SerialPorts), shutdown.clone()).await?);
     let store = ctx.store.clone();
-    tracing::info!(station = %config.station, image = %ctx.plan.golden.name, sha256 = %ctx.plan.golden.sha256_hex(), db = %config.database.display(), "station starting");
+    tracing::info!(station = %config.station, db = %config.database.display(), "station starting");
+    log_images(&ctx, "golden image");
 
     let sources: Vec<Box<dyn DeviceSource>> = vec![Box::new(UdevSource::new())];
     let station = Station::start(
@@ -106,7 +107,7 @@ async fn handle_signals(mut config: Config, control: tokio::sync::mpsc::Sender<C
                     if new_config.http != config.http {
                         tracing::warn!("[http] listen changed; the HTTP server keeps its address until the daemon restarts");
                     }
-                    tracing::info!(image = %new_ctx.plan.golden.name, "reloaded configuration and golden image");
+                    log_images(&new_ctx, "reloaded configuration and golden image");
                     let msg = Control::Reload(new_ctx.clone(), new_config.slots.clone(), new_config.devices.unmapped_ports);
                     config = new_config;
                     ctx = new_ctx;
@@ -129,4 +130,13 @@ async fn reload(current: &Config, ctx: &StationContext) -> Result<(Config, Arc<S
     }
     let new = ctx.reload(&config).await?;
     Ok((config, Arc::new(new)))
+}
+
+/// One log line per golden image (a station of several chips has one per family), with
+/// its chip, name and SHA-256.
+fn log_images(ctx: &StationContext, message: &str) {
+    for g in ctx.plan.images.iter() {
+        let chip = g.chip.map_or("any", |c| c.file_name());
+        tracing::info!(%chip, image = %crate::text::Escaped(&g.name), sha256 = %g.sha256_hex(), "{message}");
+    }
 }

@@ -27,7 +27,7 @@ fn the_database_always_names_an_absolute_file() {
     assert_eq!(c.database, std::env::current_dir().unwrap().join("audit.sqlite"));
     let c = Config::parse(&minimal(), Path::new("st/flashline.toml")).unwrap();
     assert_eq!(c.database, PathBuf::from(DEFAULT_DATABASE));
-    assert!(c.image.source.path().is_absolute(), "{:?}", c.image.source);
+    assert!(c.images.single().unwrap().source.path().is_absolute(), "{:?}", c.images.single().unwrap().source);
 
     for (value, why) in [
         (":memory:", "':memory:' is an SQLite special name or URL, not a file"),
@@ -127,10 +127,10 @@ fn slot_values_must_be_locations() {
 #[test]
 fn allow_outside_is_an_explicit_opt_in() {
     let c = Config::parse(&minimal(), Path::new("/etc/flashline/flashline.toml")).unwrap();
-    assert!(!c.image.allow_outside);
+    assert!(!c.images.single().unwrap().allow_outside);
     let c = Config::parse(&format!("{}allow_outside = true\n", minimal()), Path::new("/etc/flashline/flashline.toml"))
         .unwrap();
-    assert!(c.image.allow_outside);
+    assert!(c.images.single().unwrap().allow_outside);
     let e = error(&format!("{}allow_outside = \"yes\"\n", minimal()));
     assert!(e.contains(":6:17: [image] allow_outside: invalid type"), "{e}");
 }

@@ -14,6 +14,7 @@
 mod database;
 pub mod error;
 pub mod http;
+mod images;
 mod provision;
 pub mod recovery;
 mod sections;
@@ -30,6 +31,7 @@ use toml::Spanned;
 pub use database::check_database_path;
 pub use error::ConfigError;
 pub use http::HttpConfig;
+pub use images::Images;
 pub use recovery::{PowerCycle, RecoveryConfig};
 pub use sections::{
     CentralConfig, CentralPassword, DevicesConfig, FlashConfig, ImageConfig, LogConfig, LogFormat, LogLevel,
@@ -67,7 +69,8 @@ pub struct Config {
     pub database_max_size: Option<u64>,
     /// Boards flashed in parallel.
     pub max_jobs: usize,
-    pub image: ImageConfig,
+    /// What boards get: one golden image per chip family (`[image]` or `[images.CHIP]`).
+    pub images: Images,
     pub flash: FlashConfig,
     pub devices: DevicesConfig,
     pub slots: Slots,
@@ -93,7 +96,10 @@ struct RawConfig {
     database_max_size: Option<Spanned<types::DiskSize>>,
     #[serde(default)]
     max_jobs: Option<Spanned<usize>>,
-    image: Spanned<sections::RawImage>,
+    #[serde(default)]
+    image: Option<Spanned<sections::RawImage>>,
+    #[serde(default)]
+    images: Option<Spanned<images::RawImages>>,
     #[serde(default)]
     flash: sections::RawFlash,
     #[serde(default)]
@@ -139,10 +145,7 @@ impl Config {
         let database = database::validate(raw.database, &ctx)?;
         let database_max_size = ctx.database_max_size(raw.database_max_size)?;
         let max_jobs = ctx.max_jobs(raw.max_jobs)?;
-        let image = {
-            let span = raw.image.span();
-            raw.image.into_inner().validate(&ctx, span)?
-        };
+        let images = Images::validate(raw.image, raw.images, &ctx)?;
         let flash = raw.flash.validate(&ctx)?;
         let devices = raw.devices.validate(&ctx)?;
         let slots = Slots::validate(raw.slots, &ctx)?;
@@ -153,7 +156,7 @@ impl Config {
             serial: None,
             station: station.clone(),
             slot: slots.iter().map(|s| s.name.clone()).max_by_key(String::len).unwrap_or_default(),
-            chip: image.chip.file_name().into(),
+            chip: images.chips().into_iter().map(|c| c.file_name()).max_by_key(|n| n.len()).unwrap_or_default().into(),
         };
         let provision = raw.provision.validate(&ctx, &sample)?;
         Ok(Config {
@@ -161,7 +164,7 @@ impl Config {
             database,
             database_max_size,
             max_jobs,
-            image,
+            images,
             flash,
             devices,
             slots,
@@ -281,6 +284,8 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+mod images_tests;
 #[cfg(test)]
 mod provision_tests;
 #[cfg(test)]

@@ -8,7 +8,7 @@ use flashline_session::{After, BeforeReset};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::types::{chip_name, Baud, ByteSize};
+use super::types::{opt_chip_name, Baud, ByteSize};
 use super::{ConfigError, Ctx};
 use crate::device::{DeviceFilter, VidPid, DEFAULT_ADAPTERS};
 use crate::image::{ImageSource, Sha256Digest};
@@ -36,8 +36,10 @@ pub(super) struct RawImage {
     flasher_args: Option<Spanned<PathBuf>>,
     merged_bin: Option<Spanned<PathBuf>>,
     sha256: Sha256Digest,
-    #[serde(with = "chip_name")]
-    chip: Chip,
+    /// Required in `[image]`; in `[images.CHIP]` the table's name says it (and a `chip`
+    /// key there must agree).
+    #[serde(default, with = "opt_chip_name")]
+    chip: Option<Spanned<Chip>>,
     #[serde(default)]
     min_flash_size: Option<ByteSize>,
     #[serde(default)]
@@ -45,7 +47,33 @@ pub(super) struct RawImage {
 }
 
 impl RawImage {
-    pub(super) fn validate(self, ctx: &Ctx, table: Range<usize>) -> Result<ImageConfig, ConfigError> {
+    /// `table` names the table in errors (`[image]`, `[images.esp32s3]`); `chip` is the
+    /// chip its name gives (`None` for `[image]`, whose `chip` key says it).
+    pub(super) fn validate(
+        self,
+        ctx: &Ctx,
+        table: &str,
+        span: Range<usize>,
+        named: Option<Chip>,
+    ) -> Result<ImageConfig, ConfigError> {
+        let chip = match (self.chip, named) {
+            (Some(c), Some(n)) if *c.get_ref() != n => {
+                return ctx.err(
+                    c.span(),
+                    &format!("{table} chip"),
+                    format!("the table is for {n} but its chip key says {}: drop the key or fix it", c.get_ref()),
+                )
+            }
+            (Some(c), _) => *c.get_ref(),
+            (None, Some(n)) => n,
+            (None, None) => {
+                return ctx.err(
+                    span,
+                    table,
+                    "say which chip family the image is for: chip = \"esp32\" (or esp32s3, ...)",
+                )
+            }
+        };
         let given: Vec<(&str, Spanned<PathBuf>)> =
             [("manifest", self.manifest), ("flasher_args", self.flasher_args), ("merged_bin", self.merged_bin)]
                 .into_iter()
@@ -54,8 +82,8 @@ impl RawImage {
         let (key, path) = match given.as_slice() {
             [] => {
                 return ctx.err(
+                    span,
                     table,
-                    "[image]",
                     "say where the golden image is: set one of manifest, flasher_args or merged_bin",
                 )
             }
@@ -63,13 +91,13 @@ impl RawImage {
             [(first, _), (second, p), ..] => {
                 return ctx.err(
                     p.span(),
-                    &format!("[image] {second}"),
+                    &format!("{table} {second}"),
                     format!("{first} is already set: give exactly one of manifest, flasher_args or merged_bin"),
                 )
             }
         };
         if path.get_ref().as_os_str().is_empty() {
-            return ctx.err(path.span(), &format!("[image] {key}"), "empty path");
+            return ctx.err(path.span(), &format!("{table} {key}"), "empty path");
         }
         let resolved = ctx.resolve(path.get_ref());
         let source = match key {
@@ -80,7 +108,7 @@ impl RawImage {
         Ok(ImageConfig {
             source,
             sha256: self.sha256,
-            chip: self.chip,
+            chip,
             min_flash_size: self.min_flash_size.map(|s| s.0),
             allow_outside: self.allow_outside,
         })

@@ -29,9 +29,12 @@ fn the_example_config_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/flashline.toml");
     let c = Config::load(&path).unwrap();
     assert_eq!(c.station, "line1-station3");
-    assert_eq!(c.image.source, ImageSource::Manifest(path.parent().unwrap().join("golden/manifest.toml")));
-    assert_eq!(c.image.chip, Chip::Esp32);
-    assert_eq!(c.image.min_flash_size, Some(4 << 20));
+    assert_eq!(
+        c.images.single().unwrap().source,
+        ImageSource::Manifest(path.parent().unwrap().join("golden/manifest.toml"))
+    );
+    assert_eq!(c.images.single().unwrap().chip, Chip::Esp32);
+    assert_eq!(c.images.single().unwrap().min_flash_size, Some(4 << 20));
     assert_eq!(c.flash.baud_fallback, [Baud(460_800), Baud(115_200)]);
     let defaults: Vec<VidPid> = DEFAULT_ADAPTERS.iter().map(|(id, _)| *id).collect();
     assert_eq!(c.devices.allow, defaults, "the example lists exactly the defaults");
@@ -46,8 +49,8 @@ fn defaults_for_a_minimal_config() {
     assert_eq!(c.database, PathBuf::from(DEFAULT_DATABASE));
     assert_eq!(c.database_max_size, None);
     assert_eq!(c.max_jobs, DEFAULT_MAX_JOBS);
-    assert_eq!(c.image.source, ImageSource::Manifest("/etc/flashline/golden/manifest.toml".into()));
-    assert_eq!(c.image.min_flash_size, None);
+    assert_eq!(c.images.single().unwrap().source, ImageSource::Manifest("/etc/flashline/golden/manifest.toml".into()));
+    assert_eq!(c.images.single().unwrap().min_flash_size, None);
     let f = &c.flash;
     assert_eq!((f.baud, f.verify, f.skip_blank, f.skip_identical), (Baud(921_600), VerifyMode::Md5, true, false));
     assert_eq!(f.baud_fallback, [Baud(460_800), Baud(115_200)]);
@@ -96,7 +99,7 @@ fn syntax_type_and_unknown_key_errors_point_at_the_spot() {
     );
 
     let e = error("station = \"st1\"\n");
-    assert!(e.contains(":1:1: missing field `image`"), "{e}");
+    assert!(e.contains(":1:1: [image]: say what to flash: an [image] table"), "{e}");
 
     let e = error("station = \"st1\"\nstation = \"st2\"\n");
     assert!(e.contains(":2:1: duplicate key"), "{e}");

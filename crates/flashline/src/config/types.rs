@@ -75,6 +75,19 @@ pub mod chip_name {
     }
 }
 
+/// Serde for an optional [`Chip`] whose place in the file is kept (`[images.CHIP] chip`
+/// is checked against the table's name).
+pub mod opt_chip_name {
+    use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<toml::Spanned<Chip>>, D::Error> {
+        let Some(s) = Option::<toml::Spanned<String>>::deserialize(d)? else { return Ok(None) };
+        let span = s.span();
+        let chip: Chip = s.get_ref().parse().map_err(de::Error::custom)?;
+        Ok(Some(toml::Spanned::new(span, chip)))
+    }
+}
+
 /// Serde for an optional [`Mac`] ("24:0a:c4:12:34:56").
 pub mod opt_mac {
     use super::*;

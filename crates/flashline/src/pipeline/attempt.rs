@@ -17,6 +17,7 @@ use super::plan::Plan;
 use super::ports::{BoxTransport, OpenRequest, PortOpener};
 use super::record::StageClock;
 use super::stop::{Stop, StopCause};
+use crate::station::Golden;
 
 /// How hard the completion of a row is retried when the store refuses it.
 #[derive(Debug, Clone)]
@@ -76,6 +77,9 @@ pub struct AttemptEnd {
     pub outcome: AttemptOutcome,
     pub took: Duration,
     pub attempt: Option<AttemptId>,
+    /// The image the board's chip got (`None` before identify, or when the station has
+    /// none for the chip).
+    pub image: Option<Arc<Golden>>,
     /// The completion could not be stored (only with [`CompletionRetry::Limited`]).
     pub unrecorded: Option<AuditError>,
 }
@@ -111,7 +115,7 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
                 let reason = store_reason(&e);
                 events(AttemptEvent::StoreFault(reason.clone()));
                 let outcome = AttemptOutcome::NotStarted { reason };
-                return AttemptEnd { outcome, took: t0.elapsed(), attempt: None, unrecorded: None };
+                return AttemptEnd { outcome, took: t0.elapsed(), attempt: None, image: None, unrecorded: None };
             }
         },
         None => None,
@@ -141,11 +145,19 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
     };
 
     let audit = run.audit.as_ref();
-    let on_identified = |info: ChipInfo| async move {
+    let chosen: Mutex<Option<Arc<Golden>>> = Mutex::new(None);
+    let (chosen_ref, several) = (&chosen, run.plan.images.len() > 1);
+    let on_identified = |info: ChipInfo, golden: Option<Arc<Golden>>| async move {
         let rework = match (audit, attempt) {
-            (Some(a), Some(id)) => record_identity(&a.store, id, &info).await,
+            (Some(a), Some(id)) => {
+                if let (Some(g), true) = (&golden, several) {
+                    record_image(&a.store, id, g).await;
+                }
+                record_identity(&a.store, id, &info).await
+            }
             _ => false,
         };
+        *chosen_ref.lock().expect("chosen image") = golden;
         // One MAC spelling in every output: upper case, as the audit log stores it.
         let mac = flashline_audit::format_mac(info.mac.0);
         events(AttemptEvent::Identified { chip: info.description.clone(), mac, rework });
@@ -219,7 +231,17 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
         (Some(a), Some(id)) => record_completion(a, id, completion, &run.stop, events).await.err(),
         _ => None,
     };
-    AttemptEnd { outcome, took: t0.elapsed(), attempt, unrecorded }
+    let image = chosen.into_inner().expect("chosen image");
+    AttemptEnd { outcome, took: t0.elapsed(), attempt, image, unrecorded }
+}
+
+/// Records the image chosen at identify on the row (a station of several chips; the row
+/// began naming the set). A failure is logged: the row then keeps the set's name and
+/// digest, which still say what the board could have got.
+async fn record_image(store: &AuditStore, id: AttemptId, golden: &Golden) {
+    if let Err(e) = store.set_image(id, &golden.name, &golden.sha256_hex()).await {
+        tracing::warn!(attempt = %id, image = %crate::text::Escaped(&golden.name), error = %e, "could not record the board's image");
+    }
 }
 
 /// Records who the board is; true when its MAC was seen before (rework). A failure is

@@ -13,6 +13,7 @@ use super::ports::OpenError;
 use super::record::{region_summary, skipped_regions};
 use crate::config::VerifyMode;
 use crate::exit::Exit;
+use crate::station::{Golden, NoImageForChip};
 
 /// What a passed board reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub enum BoardError {
     /// A check of the image against the board refused it.
     #[error("{reason}")]
     Check { stage: Stage, exit: Exit, reason: String },
+    /// The station has no image for the board's chip (a station of several chips).
+    #[error("{0}")]
+    NoImage(NoImageForChip),
 }
 
 impl BoardError {
@@ -51,6 +55,7 @@ impl BoardError {
             BoardError::Open(_) => Stage::Connect,
             BoardError::Session(e) => e.stage(),
             BoardError::Check { stage, .. } => *stage,
+            BoardError::NoImage(_) => Stage::Identify,
         }
     }
 
@@ -80,8 +85,9 @@ impl From<SessionError> for BoardError {
     }
 }
 
-/// Runs one board over an open link. `on_identified` sees the board before the checks
-/// (the audit row records who the board is even when it is then refused). `reconnect`
+/// Runs one board over an open link. `on_identified` sees the board, and the image its
+/// chip gets (`None`: the station has none for it), before the checks (the audit row
+/// records who the board is and what it gets even when it is then refused). `reconnect`
 /// finds a board again whose port vanishes when it resets (its own USB port; see
 /// [`super::reconnect`]); `None` for USB-UART bridges.
 pub async fn flash_board<T, F, Fut>(
@@ -94,13 +100,15 @@ pub async fn flash_board<T, F, Fut>(
 ) -> Result<Flashed, BoardError>
 where
     T: Transport,
-    F: FnOnce(ChipInfo) -> Fut,
+    F: FnOnce(ChipInfo, Option<std::sync::Arc<Golden>>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let mut flasher = Flasher::connect_with(port, &plan.flasher, progress, cancel, reconnect).await?;
     let info = flasher.info().clone();
-    on_identified(info.clone()).await;
-    check_board(plan, &info)?;
+    let golden = plan.images.for_chip(info.chip).cloned();
+    on_identified(info.clone(), golden.as_ref().ok().cloned()).await;
+    let golden = golden.map_err(BoardError::NoImage)?;
+    check_board(plan, &golden, &info)?;
 
     let mut write = plan.write.clone();
     if plan.erase_all {
@@ -113,7 +121,7 @@ where
         write.blank_skip = BlankSkip::TrustBlank;
         write.verify = true;
     }
-    let prepared = &plan.golden.prepared;
+    let prepared = &golden.prepared;
     let report = flasher.write(prepared, &write).await?;
     if plan.verify == VerifyMode::Readback {
         flasher.verify(prepared, VerifyOptions { readback: true }).await?;
@@ -148,5 +156,7 @@ mod tests {
         let e = BoardError::Session(SessionError::NoSync { attempts: 3 });
         assert!(!e.reason().starts_with("connect: "), "{}", e.reason());
         assert!(!e.may_be_unplug());
+        let e = BoardError::NoImage(NoImageForChip { board: flashline_protocol::Chip::Esp32C6, have: vec![] });
+        assert_eq!(e.stage(), Stage::Identify);
     }
 }

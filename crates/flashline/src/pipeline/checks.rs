@@ -10,6 +10,7 @@ use super::board::BoardError;
 use super::plan::Plan;
 use crate::exit::Exit;
 use crate::image::GoldenImage;
+use crate::station::Golden;
 
 /// Checks an image against a chip: the family it declares always, its bootloader
 /// header unless `force` (also used before connecting when the chip is given).
@@ -28,9 +29,10 @@ pub fn check_image_chip(image: &GoldenImage, chip: Chip, force: bool) -> Result<
     Ok(())
 }
 
-/// Checks the planned image against the identified board.
-pub fn check_board(plan: &Plan, info: &ChipInfo) -> Result<(), BoardError> {
-    let image = &plan.golden.image;
+/// Checks `golden` (the image the plan gives the board's chip) against the identified
+/// board.
+pub fn check_board(plan: &Plan, golden: &Golden, info: &ChipInfo) -> Result<(), BoardError> {
+    let image = &golden.image;
     let refuse = |exit, reason: String| Err(BoardError::Check { stage: Stage::Identify, exit, reason });
     check_image_chip(image, info.chip, plan.force)?;
     let Some(size) = info.flash.and_then(|f| f.size) else {
@@ -45,7 +47,7 @@ pub fn check_board(plan: &Plan, info: &ChipInfo) -> Result<(), BoardError> {
             format!("{e}: this image is too large for the board ({} flash)", format_size(size)),
         );
     }
-    if let Some(min) = plan.golden.min_flash_size {
+    if let Some(min) = golden.min_flash_size {
         if size < min {
             return refuse(
                 Exit::Image,

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use flashline_session::{After, BlankSkip, FlasherConfig, StubSet, WriteOptions};
 
 use crate::config::{Config, PowerCycle, VerifyMode};
-use crate::station::Golden;
+use crate::station::{Golden, GoldenSet};
 
 /// Everything resolved before the board is touched.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The image: checked, prepared once, shared by every board.
-    pub golden: Arc<Golden>,
+    /// The images, one per chip family: checked, prepared once, shared by every board;
+    /// a board gets its chip's ([`GoldenSet::for_chip`], at identify).
+    pub images: Arc<GoldenSet>,
     /// Connect, reset, stub and baud settings.
     pub flasher: FlasherConfig,
     /// Blank-skip, skip-identical, pipelining.
@@ -38,15 +39,15 @@ impl Plan {
     /// The plan a station config describes. Every `[flash]` key lands here: `baud`,
     /// `baud_fallback`, `reset` (session), `skip_blank`, `skip_identical` (write),
     /// `verify`, `after`; `stub_dir` through `stubs`; `[image] chip` through the golden
-    /// image.
-    pub fn from_config(config: &Config, golden: Arc<Golden>, stubs: Option<Arc<StubSet>>) -> Plan {
+    /// images (one image: boards of another chip are refused by the session itself).
+    pub fn from_config(config: &Config, images: Arc<GoldenSet>, stubs: Option<Arc<StubSet>>) -> Plan {
         let flash = &config.flash;
         let flasher = FlasherConfig {
             before: flash.reset,
             baud: flash.baud.0,
             baud_fallback: Some(flash.baud_fallback.iter().map(|b| b.0).collect()),
             stubs,
-            expect_chip: golden.chip,
+            expect_chip: images.expect_chip(),
             ..FlasherConfig::default()
         };
         let write = WriteOptions {
@@ -55,7 +56,7 @@ impl Plan {
             ..WriteOptions::default()
         };
         Plan {
-            golden,
+            images,
             flasher,
             write,
             verify: flash.verify,
@@ -72,7 +73,7 @@ impl Plan {
     pub fn defaults(golden: Arc<Golden>) -> Plan {
         Plan {
             flasher: FlasherConfig { expect_chip: golden.chip, ..FlasherConfig::default() },
-            golden,
+            images: Arc::new(GoldenSet::one(golden)),
             write: WriteOptions::default(),
             verify: VerifyMode::Md5,
             after: After::HardReset,
@@ -101,11 +102,12 @@ mod tests {
     use super::*;
     use crate::image::{GoldenImage, ImageSource};
 
-    fn golden(dir: &Path) -> Arc<Golden> {
+    fn golden(dir: &Path) -> Arc<GoldenSet> {
         let bin = dir.join("app.bin");
         std::fs::write(&bin, [0x5Au8; 4096]).unwrap();
         let image = GoldenImage::load(&ImageSource::MergedBin(bin)).unwrap();
-        Arc::new(Golden::from_image(image, Some(flashline_protocol::Chip::Esp32), None).unwrap())
+        let golden = Golden::from_image(image, Some(flashline_protocol::Chip::Esp32), None).unwrap();
+        Arc::new(GoldenSet::one(Arc::new(golden)))
     }
 
     fn config(flash: &str) -> Config {

@@ -147,6 +147,23 @@ pub fn slot_line(s: &SlotView, now: Instant, style: Style, width: usize) -> Stri
     }
 }
 
+/// The header's image part: "image NAME (sha256 0123456789ab…)" for a station of one chip,
+/// "images esp32 NAME (sha256 …), esp32s3 NAME (sha256 …)" for one of several.
+fn images_text(images: &[crate::station::ImageInfo]) -> String {
+    let one = |i: &crate::station::ImageInfo| {
+        let sha = i.sha256.get(..12).unwrap_or(&i.sha256);
+        format!("{} (sha256 {sha}…)", escape_for_terminal(&i.name))
+    };
+    match images {
+        [i] => format!("image {}", one(i)),
+        _ => {
+            let all: Vec<String> =
+                images.iter().map(|i| format!("{} {}", i.chip.as_deref().unwrap_or("any"), one(i))).collect();
+            format!("images {}", all.join(", "))
+        }
+    }
+}
+
 /// The whole screen for a terminal of `size`: a header, the slots (one line each, or a
 /// grid when they do not fit), totals. At most `size.cols` visible characters per line
 /// and `size.rows - 1` lines.
@@ -154,9 +171,7 @@ pub fn render(view: &StationView, now: Instant, size: Size, style: Style) -> Vec
     let size = Size { cols: size.cols.max(MIN_SIZE.cols), rows: size.rows.max(MIN_SIZE.rows) };
     let width = size.cols;
     let mut lines = Vec::with_capacity(view.slots.len() + 4);
-    let sha = view.image_sha256.get(..12).unwrap_or(&view.image_sha256);
-    let image = escape_for_terminal(&view.image_name);
-    lines.push(format!("flashline — station {} — image {image} (sha256 {sha}…)", view.station));
+    lines.push(format!("flashline — station {} — {}", view.station, images_text(&view.images)));
     if let Some(n) = &view.notice {
         let label = if n.blocking { "HOLD" } else { "NOTE" };
         lines.push(style.paint("1;33", &format!("{label}: {}", n.text)));
@@ -252,8 +267,27 @@ mod tests {
     use crate::station::view::Notice;
     use flashline_session::Stage;
 
+    fn image(chip: &str, name: &str, sha: &str) -> crate::station::ImageInfo {
+        crate::station::ImageInfo { chip: Some(chip.into()), name: name.into(), sha256: sha.repeat(32) }
+    }
+
+    /// A station of several chips names every image with its chip in the header.
+    #[test]
+    fn the_header_names_every_image() {
+        let mut v = view();
+        v.images = vec![image("esp32", "a.bin", "ab"), image("esp32s3", "b.bin", "cd")];
+        let lines = render(&v, Instant::now(), Size { cols: 200, rows: 60 }, Style { color: false });
+        assert!(
+            lines[0].contains("images esp32 a.bin (sha256 abababababab…), esp32s3 b.bin (sha256 cdcdcdcdcdcd…)"),
+            "{}",
+            lines[0]
+        );
+        let lines = render(&view(), Instant::now(), Size { cols: 200, rows: 60 }, Style { color: false });
+        assert!(lines[0].ends_with("— image golden (sha256 abababababab…)"), "{}", lines[0]);
+    }
+
     fn view() -> StationView {
-        let mut v = StationView::new("line-1".into(), "golden".into(), "ab".repeat(32));
+        let mut v = StationView::new("line-1".into(), vec![image("esp32", "golden", "ab")]);
         let mut a = SlotView::new("A1".into(), "p1".into(), "/dev/ttyUSB0".into());
         a.phase = SlotPhase::Running;
         a.stage = Some(Stage::Write);
@@ -292,7 +326,7 @@ mod tests {
     fn outside_text_is_shown_escaped() {
         const NASTY: &str = "x\u{1b}]0;pwned\u{7}\u{9b}31m\u{202e}";
         let mut v = view();
-        v.image_name = format!("golden{NASTY}");
+        v.images[0].name = format!("golden{NASTY}");
         v.slots[0].port = format!("/dev/ttyUSB{NASTY}");
         v.slots[1].phase = SlotPhase::Fail { stage: "connect".into(), reason: format!("board said {NASTY}") };
         for (size, what) in [(Size { cols: 200, rows: 60 }, "lines"), (Size { cols: 60, rows: 5 }, "grid")] {
@@ -352,7 +386,7 @@ mod tests {
 
     /// A station of `n` slots in every phase, with long failure reasons.
     fn busy(n: u32) -> StationView {
-        let mut v = StationView::new("line-1".into(), "golden".into(), "ab".repeat(32));
+        let mut v = StationView::new("line-1".into(), vec![image("esp32", "golden", "ab")]);
         for k in 0..n {
             let mut s = SlotView::new(
                 format!("{}{}", (b'A' + (k / 8) as u8) as char, k % 8 + 1),

@@ -54,8 +54,12 @@ pub fn log_event(ev: &StationEvent) {
             tracing::error!(reason = %Escaped(reason), "audit store refuses writes: new boards wait; finished rows are kept")
         }
         StationEvent::StoreRecovered => tracing::info!("audit store accepts writes again"),
-        StationEvent::Reloaded { image, sha256 } => {
-            tracing::info!(image = %Escaped(image), image_sha256 = %sha256, "configuration reloaded")
+        StationEvent::Reloaded { images } => {
+            // One line per image: a station of several chips names each with its chip.
+            for i in images {
+                let chip = i.chip.as_deref().unwrap_or("any");
+                tracing::info!(%chip, image = %Escaped(&i.name), image_sha256 = %i.sha256, "configuration reloaded")
+            }
         }
     }
 }
@@ -99,7 +103,13 @@ mod tests {
                 audit,
             },
             StationEvent::StoreFault { reason: NASTY.into() },
-            StationEvent::Reloaded { image: NASTY.into(), sha256: "ab".repeat(32) },
+            StationEvent::Reloaded {
+                images: vec![crate::station::ImageInfo {
+                    chip: Some("esp32".into()),
+                    name: NASTY.into(),
+                    sha256: "ab".repeat(32),
+                }],
+            },
         ];
         tracing::subscriber::with_default(sub, || events.iter().for_each(log_event));
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();

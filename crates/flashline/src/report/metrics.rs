@@ -85,8 +85,11 @@ impl StationMetrics {
             IntGauge::new("flashline_store_degraded", "1 while the audit store refuses writes and new jobs wait.")
                 .expect("store degraded metric");
         let golden = IntGaugeVec::new(
-            Opts::new("flashline_golden_image_info", "The golden image new jobs flash (always 1)."),
-            &["image", "sha256"],
+            Opts::new(
+                "flashline_golden_image_info",
+                "The golden images new jobs flash, one series per chip family (always 1).",
+            ),
+            &["chip", "image", "sha256"],
         )
         .expect("golden image metric");
         let station = IntGaugeVec::new(Opts::new("flashline_station_info", "The station id (always 1)."), &["station"])
@@ -173,7 +176,10 @@ impl StationMetrics {
         }
         self.store_degraded.set(i64::from(view.notice.as_ref().is_some_and(|n| n.blocking)));
         self.golden.reset();
-        self.golden.with_label_values(&[view.image_name.as_str(), view.image_sha256.as_str()]).set(1);
+        for i in &view.images {
+            let chip = i.chip.as_deref().unwrap_or("any");
+            self.golden.with_label_values(&[chip, i.name.as_str(), i.sha256.as_str()]).set(1);
+        }
         self.station.reset();
         self.station.with_label_values(&[view.station.as_str()]).set(1);
         self.forward.set(view.central.as_ref(), Instant::now());

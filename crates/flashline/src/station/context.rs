@@ -13,7 +13,7 @@ use flashline_audit::{AuditStore, StoreOptions};
 use flashline_session::StubSet;
 use tokio_util::sync::CancellationToken;
 
-use super::golden::Golden;
+use super::golden_set::GoldenSet;
 use crate::config::Config;
 use crate::exit::{Exit, Failure};
 use crate::pipeline::{Plan, PortOpener};
@@ -42,17 +42,17 @@ impl StationContext {
         opener: Arc<dyn PortOpener>,
         shutdown: CancellationToken,
     ) -> Result<StationContext, Failure> {
-        let golden = load_golden(config).await?;
+        let images = load_images(config).await?;
         let store = open_store_limited(&config.database, config.database_max_size).await?;
         let stubs = load_stubs(config)?;
-        Ok(Self::assemble(config, golden, store, stubs, opener, shutdown))
+        Ok(Self::assemble(config, images, store, stubs, opener, shutdown))
     }
 
     /// Puts a station together from parts already made (a test's own store, the
     /// demo's image).
     pub fn assemble(
         config: &Config,
-        golden: Arc<Golden>,
+        images: Arc<GoldenSet>,
         store: AuditStore,
         stubs: Option<Arc<StubSet>>,
         opener: Arc<dyn PortOpener>,
@@ -60,7 +60,7 @@ impl StationContext {
     ) -> StationContext {
         StationContext {
             station: config.station.clone(),
-            plan: Plan::from_config(config, golden, stubs),
+            plan: Plan::from_config(config, images, stubs),
             store,
             opener,
             max_jobs: config.max_jobs,
@@ -72,20 +72,20 @@ impl StationContext {
     /// The context for a re-read config (SIGHUP): a new image and settings, the same
     /// store, opener and shutdown token, so jobs of every generation see the same stop.
     pub async fn reload(&self, config: &Config) -> Result<StationContext, Failure> {
-        let golden = load_golden(config).await?;
+        let images = load_images(config).await?;
         let stubs = load_stubs(config)?;
-        Ok(Self::assemble(config, golden, self.store.clone(), stubs, self.opener.clone(), self.shutdown.clone()))
+        Ok(Self::assemble(config, images, self.store.clone(), stubs, self.opener.clone(), self.shutdown.clone()))
     }
 }
 
-/// Loads, checks and prepares (compresses) the golden image on a blocking thread: the
-/// compression of a 4 MB image takes seconds of CPU, which must not stall the runtime's
-/// other work (running jobs during a reload, the live view, signals).
-pub async fn load_golden(config: &Config) -> Result<Arc<Golden>, Failure> {
-    let cfg = config.image.clone();
-    tokio::task::spawn_blocking(move || Golden::load(&cfg))
+/// Loads, checks and prepares (compresses) the golden images, one per chip family, on a
+/// blocking thread: the compression of a 4 MB image takes seconds of CPU, which must not
+/// stall the runtime's other work (running jobs during a reload, the live view, signals).
+pub async fn load_images(config: &Config) -> Result<Arc<GoldenSet>, Failure> {
+    let cfg = config.images.clone();
+    tokio::task::spawn_blocking(move || GoldenSet::load(&cfg))
         .await
-        .map_err(|e| Failure::new(Exit::Failure, format!("loading the golden image panicked: {e}")))?
+        .map_err(|e| Failure::new(Exit::Failure, format!("loading the golden images panicked: {e}")))?
         .map(Arc::new)
         .map_err(|e| Failure::new(Exit::Image, e))
 }
@@ -131,11 +131,14 @@ async fn open_audit_with(path: &Path, opts: StoreOptions) -> Result<AuditStore, 
 }
 
 /// The flasher stubs: the built-in ones, unless `[flash] stub_dir` or `$FLASHLINE_STUB_DIR`
-/// names a directory (which must then load and hold the station's chip).
+/// names a directory (which must then load and hold every chip the station has an image
+/// for).
 pub fn load_stubs(config: &Config) -> Result<Option<Arc<StubSet>>, Failure> {
     let set = StubSet::resolve(config.flash.stub_dir.as_deref()).map_err(|e| Failure::new(Exit::Config, e))?;
-    // A directory without the station's chip would fail every board: refuse at start.
-    set.get(config.image.chip).map_err(|e| Failure::new(Exit::Config, e))?;
+    // A directory without a station's chip would fail every board of it: refuse at start.
+    for chip in config.images.chips() {
+        set.get(chip).map_err(|e| Failure::new(Exit::Config, e))?;
+    }
     Ok(Some(Arc::new(set)))
 }
 

@@ -17,7 +17,7 @@ use super::events::{AuditRef, EventReceiver, StationEvent, EVENT_BUFFER};
 use super::job::{self, JobResult, JobUpdate, Outcome, Updates, PROGRESS_BUFFER};
 use super::notify::Notifier;
 use super::reenum::{own_reset, SlotBoard};
-use super::view::{Notice, SlotPhase, SlotView, StationView, Totals};
+use super::view::{ImageInfo, Notice, SlotPhase, SlotView, StationView, Totals};
 use crate::config::{Slots, UnmappedPorts};
 use crate::device::{DeviceError, DeviceEvent, DeviceInfo, DeviceStream};
 use crate::pipeline::{BoardWatch, Stop, StopCause};
@@ -83,7 +83,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(ctx: Arc<StationContext>, slots_cfg: Slots, unmapped: UnmappedPorts) -> Dispatcher {
-        let view = StationView::new(ctx.station.clone(), ctx.plan.golden.name.clone(), ctx.plan.golden.sha256_hex());
+        let view = StationView::new(ctx.station.clone(), ImageInfo::of_set(&ctx.plan.images));
         let (view_tx, _) = watch::channel(view.clone());
         let (updates_tx, updates_rx) = mpsc::unbounded_channel();
         let (progress_tx, progress_rx) = mpsc::channel(PROGRESS_BUFFER);
@@ -237,8 +237,8 @@ impl Dispatcher {
             outcome: Outcome::Fail { stage: "internal".into(), reason: format!("job ended abnormally: {e}") },
             took: self.entries.get(&key).and_then(|e| e.view.started).map(|t| t.elapsed()).unwrap_or_default(),
             attempt: None,
-            // The task is gone with its context; the image in force is the best guess.
-            image_sha256: self.ctx.plan.golden.sha256_hex(),
+            // The task is gone with its context; what its row began with is the best guess.
+            image_sha256: self.ctx.plan.images.row_sha256(),
         };
         self.on_finished(&key, result);
     }
@@ -461,15 +461,11 @@ impl Dispatcher {
     }
 
     fn on_reload(&mut self, ctx: Arc<StationContext>, slots: Slots, unmapped: UnmappedPorts) {
-        self.view.image_name = ctx.plan.golden.name.clone();
-        self.view.image_sha256 = ctx.plan.golden.sha256_hex();
+        self.view.images = ImageInfo::of_set(&ctx.plan.images);
         self.ctx = ctx;
         self.slots_cfg = slots;
         self.unmapped = unmapped;
-        self.emit(StationEvent::Reloaded {
-            image: self.view.image_name.clone(),
-            sha256: self.view.image_sha256.clone(),
-        });
+        self.emit(StationEvent::Reloaded { images: self.view.images.clone() });
     }
 
     fn shutdown(&mut self) {

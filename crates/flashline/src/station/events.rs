@@ -10,15 +10,42 @@ use super::job::Outcome;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StationEvent {
-    BoardAdded { slot: String, port: String },
-    BoardRemoved { slot: String },
-    JobStarted { slot: String, port: String },
-    Stage { slot: String, stage: Stage },
-    Identified { slot: String, chip: String, mac: String, rework: bool },
-    Finished { slot: String, mac: Option<String>, outcome: Outcome, took: Duration, audit: AuditRef },
-    StoreFault { reason: String },
+    BoardAdded {
+        slot: String,
+        port: String,
+    },
+    BoardRemoved {
+        slot: String,
+    },
+    JobStarted {
+        slot: String,
+        port: String,
+    },
+    Stage {
+        slot: String,
+        stage: Stage,
+    },
+    Identified {
+        slot: String,
+        chip: String,
+        mac: String,
+        rework: bool,
+    },
+    Finished {
+        slot: String,
+        mac: Option<String>,
+        outcome: Outcome,
+        took: Duration,
+        audit: AuditRef,
+    },
+    StoreFault {
+        reason: String,
+    },
     StoreRecovered,
-    Reloaded { image: String, sha256: String },
+    /// A new config is in force; new jobs flash these images.
+    Reloaded {
+        images: Vec<super::view::ImageInfo>,
+    },
 }
 
 /// Which audit row a finished job wrote and which image it flashed (the journal's

@@ -71,7 +71,9 @@ pub struct JobResult {
     pub outcome: Outcome,
     pub took: Duration,
     pub attempt: Option<AttemptId>,
-    /// The golden image this job flashed (a reload does not change a running job's).
+    /// The golden image this job flashed (a reload does not change a running job's): the
+    /// board's chip's, or, for a job that ended before a station of several chips chose
+    /// one, the set's digest its row names.
     pub image_sha256: String,
 }
 
@@ -112,7 +114,7 @@ pub async fn run(
     watch: Arc<BoardWatch>,
     updates: Updates,
 ) -> JobResult {
-    let golden = &ctx.plan.golden;
+    let images = &ctx.plan.images;
     let audit = AuditTarget {
         store: ctx.store.clone(),
         attempt: NewAttempt {
@@ -120,8 +122,8 @@ pub async fn run(
             slot,
             port: device.devnode.display().to_string(),
             usb: Some(UsbInfo { vid: device.vid, pid: device.pid, serial: device.serial.clone() }),
-            image_name: golden.name.clone(),
-            image_sha256: golden.sha256_hex(),
+            image_name: images.row_name(),
+            image_sha256: images.row_sha256(),
             started_at: None,
         },
         retry: CompletionRetry::UntilShutdown(ctx.shutdown.clone()),
@@ -186,7 +188,8 @@ pub async fn run(
         AttemptOutcome::Interrupted { stage } => Outcome::Interrupted { stage },
         AttemptOutcome::NotStarted { reason } => Outcome::NotStarted { reason },
     };
-    JobResult { outcome, took: end.took, attempt: end.attempt, image_sha256: golden.sha256_hex() }
+    let image_sha256 = end.image.as_ref().map_or_else(|| images.row_sha256(), |g| g.sha256_hex());
+    JobResult { outcome, took: end.took, attempt: end.attempt, image_sha256 }
 }
 
 /// Whether the job failed because the board answered nothing at all, or only with a

@@ -107,12 +107,35 @@ pub struct Notice {
     pub blocking: bool,
 }
 
+/// One golden image the station flashes, as outputs name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The chip family it is for (`esp32s3`); `None` for an image that takes any chip (a
+    /// one-off flash without one).
+    pub chip: Option<String>,
+    pub name: String,
+    pub sha256: String,
+}
+
+impl ImageInfo {
+    /// The images of a station, in chip order.
+    pub fn of_set(set: &super::GoldenSet) -> Vec<ImageInfo> {
+        set.iter()
+            .map(|g| ImageInfo {
+                chip: g.chip.map(|c| c.file_name().to_string()),
+                name: g.name.clone(),
+                sha256: g.sha256_hex(),
+            })
+            .collect()
+    }
+}
+
 /// The whole station.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StationView {
     pub station: String,
-    pub image_name: String,
-    pub image_sha256: String,
+    /// The golden images new jobs flash, one per chip family, in chip order.
+    pub images: Vec<ImageInfo>,
     /// Slots in a stable order (by name).
     pub slots: Vec<SlotView>,
     pub totals: Totals,
@@ -123,11 +146,10 @@ pub struct StationView {
 }
 
 impl StationView {
-    pub fn new(station: String, image_name: String, image_sha256: String) -> StationView {
+    pub fn new(station: String, images: Vec<ImageInfo>) -> StationView {
         StationView {
             station,
-            image_name,
-            image_sha256,
+            images,
             slots: Vec::new(),
             totals: Totals::default(),
             notice: None,

@@ -11,8 +11,12 @@ use crate::station::{SlotPhase, SlotView, StationView};
 #[derive(Debug, Serialize)]
 pub struct ViewJson<'a> {
     pub station: &'a str,
-    pub image: &'a str,
-    pub image_sha256: &'a str,
+    /// The image and its SHA-256 when the station has one (one chip family); `null` with
+    /// several (then `images` names each).
+    pub image: Option<&'a str>,
+    pub image_sha256: Option<&'a str>,
+    /// Every image, one per chip family, in chip order.
+    pub images: Vec<ImageJson<'a>>,
     pub pass: u32,
     pub fail: u32,
     pub running: u32,
@@ -23,6 +27,14 @@ pub struct ViewJson<'a> {
     /// A station-wide condition (the audit store refuses writes, say).
     pub notice: Option<&'a str>,
     pub slots: Vec<SlotJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageJson<'a> {
+    /// The chip family (`esp32s3`); `null` for an image that takes any chip.
+    pub chip: Option<&'a str>,
+    pub name: &'a str,
+    pub sha256: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,10 +60,19 @@ pub struct SlotJson<'a> {
 
 impl<'a> ViewJson<'a> {
     pub fn new(view: &'a StationView, now: Instant) -> ViewJson<'a> {
+        let single = match view.images.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        };
         ViewJson {
             station: &view.station,
-            image: &view.image_name,
-            image_sha256: &view.image_sha256,
+            image: single.map(|i| i.name.as_str()),
+            image_sha256: single.map(|i| i.sha256.as_str()),
+            images: view
+                .images
+                .iter()
+                .map(|i| ImageJson { chip: i.chip.as_deref(), name: &i.name, sha256: &i.sha256 })
+                .collect(),
             pass: view.totals.pass,
             fail: view.totals.fail,
             running: view.totals.running,
@@ -105,7 +126,12 @@ mod tests {
 
     #[test]
     fn a_failed_slot_carries_stage_and_reason_and_a_running_one_its_progress() {
-        let mut view = StationView::new("line-1".into(), "golden.json".into(), "ab".repeat(32));
+        let image = |chip: &str, sha: &str| crate::station::ImageInfo {
+            chip: Some(chip.into()),
+            name: format!("{chip}.json"),
+            sha256: sha.repeat(32),
+        };
+        let mut view = StationView::new("line-1".into(), vec![image("esp32", "ab")]);
         let mut a = SlotView::new("A1".into(), "usb-1".into(), "/dev/ttyUSB0".into());
         a.phase = SlotPhase::Fail { stage: "verify".into(), reason: "MD5 differs at 0x10000".into() };
         a.took = Some(Duration::from_millis(1500));
@@ -118,6 +144,16 @@ mod tests {
         view.slots = vec![a, b];
         let v: serde_json::Value = serde_json::to_value(ViewJson::new(&view, Instant::now())).unwrap();
         assert_eq!(v["station"], "line-1");
+        assert_eq!((v["image"].as_str(), v["image_sha256"].as_str()), (Some("esp32.json"), Some(&*"ab".repeat(32))));
+        assert_eq!(v["images"][0]["chip"], "esp32");
+        // Several chips: no one image, each named with its chip.
+        let mut several = view.clone();
+        several.images.push(image("esp32s3", "cd"));
+        let w: serde_json::Value = serde_json::to_value(ViewJson::new(&several, Instant::now())).unwrap();
+        assert!(w["image"].is_null() && w["image_sha256"].is_null(), "{w}");
+        assert_eq!(w["images"][1]["chip"], "esp32s3");
+        assert_eq!(w["images"][1]["name"], "esp32s3.json");
+        assert_eq!(w["images"][1]["sha256"], "cd".repeat(32));
         assert_eq!(v["slots"][0]["phase"], "fail");
         assert_eq!(v["slots"][0]["failed_stage"], "verify");
         assert_eq!(v["slots"][0]["reason"], "MD5 differs at 0x10000");

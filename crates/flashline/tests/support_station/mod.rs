@@ -57,7 +57,7 @@ pub async fn rig_with_tables(prefix: &str, chip: Chip, n: u32, max_jobs: usize, 
 /// The board's flash holds the golden image.
 pub fn flash_matches(rig: &Rig, handle: &SimHandle) -> bool {
     let flash = handle.flash();
-    rig.ctx.plan.golden.image.regions().iter().all(|r| {
+    rig.ctx.plan.images.single().expect("one image").image.regions().iter().all(|r| {
         let s = r.offset as usize;
         flash.get(s..s + r.data.len()) == Some(&r.data[..])
     })

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::station::{AuditRef, SlotView};
+use crate::station::{AuditRef, ImageInfo, SlotView};
 
 fn finished(slot: &str, outcome: Outcome, secs: u64) -> StationEvent {
     StationEvent::Finished {
@@ -14,7 +14,8 @@ fn finished(slot: &str, outcome: Outcome, secs: u64) -> StationEvent {
 }
 
 fn view() -> StationView {
-    let mut v = StationView::new("line-1".into(), "golden.json".into(), "cd".repeat(32));
+    let image = ImageInfo { chip: Some("esp32".into()), name: "golden.json".into(), sha256: "cd".repeat(32) };
+    let mut v = StationView::new("line-1".into(), vec![image]);
     let mut a = SlotView::new("A1".into(), "pci-0000:00:14.0-usb-0:1.1:1.0".into(), "/dev/ttyUSB0".into());
     a.phase = SlotPhase::Running;
     let mut b = SlotView::new("A2".into(), "pci-0000:00:14.0-usb-0:1.2:1.0".into(), "/dev/ttyUSB1".into());
@@ -59,15 +60,23 @@ fn gauges_follow_the_view() {
     assert_eq!(sample(&text, r#"flashline_slots{phase="running"}"#), Some(1.0), "{text}");
     assert_eq!(sample(&text, r#"flashline_slots{phase="fail"}"#), Some(1.0));
     assert_eq!(sample(&text, r#"flashline_slots{phase="queued"}"#), Some(0.0));
-    let golden = format!(r#"flashline_golden_image_info{{image="golden.json",sha256="{}"}}"#, "cd".repeat(32));
+    let golden =
+        format!(r#"flashline_golden_image_info{{chip="esp32",image="golden.json",sha256="{}"}}"#, "cd".repeat(32));
     assert_eq!(sample(&text, &golden), Some(1.0));
     assert_eq!(sample(&text, r#"flashline_station_info{station="line-1"}"#), Some(1.0));
 
     // A reload replaces the image label instead of adding a second series.
-    v.image_sha256 = "ef".repeat(32);
+    v.images[0].sha256 = "ef".repeat(32);
     let text = m.render(&v);
     assert_eq!(text.matches("flashline_golden_image_info{").count(), 1, "{text}");
     assert!(text.contains(&"ef".repeat(32)));
+
+    // A station of several chips: one series per chip's image.
+    v.images.push(ImageInfo { chip: Some("esp32s3".into()), name: "s3.json".into(), sha256: "12".repeat(32) });
+    let text = m.render(&v);
+    assert_eq!(text.matches("flashline_golden_image_info{").count(), 2, "{text}");
+    let s3 = format!(r#"flashline_golden_image_info{{chip="esp32s3",image="s3.json",sha256="{}"}}"#, "12".repeat(32));
+    assert_eq!(sample(&text, &s3), Some(1.0), "{text}");
 }
 
 #[test]

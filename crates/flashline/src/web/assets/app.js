@@ -31,7 +31,11 @@ let lastDone = "";
 
 function showView(v) {
   $("station").textContent = v.station;
-  $("image").textContent = v.image + " · sha256 " + v.image_sha256.slice(0, 16) + "…";
+  // One image per chip family; a station of one chip shows just its image.
+  const image = (i) => i.name + " · sha256 " + i.sha256.slice(0, 16) + "…";
+  $("image").textContent = v.images.length === 1
+    ? image(v.images[0])
+    : v.images.map((i) => (i.chip || "any") + ": " + image(i)).join("  |  ");
   for (const k of ["pass", "fail", "running", "queued", "rework"]) $("n-" + k).textContent = v[k];
   $("yield").textContent = percent(v.yield_percent);
   $("rate").textContent = v.boards_per_hour === null ? "–" : Math.round(v.boards_per_hour);
