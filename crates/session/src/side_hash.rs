@@ -88,13 +88,20 @@ pub enum SideTask {
     Erase(u32, u32),
     /// Sweep: MD5 of erased blocks, taken after their erase: their proof.
     Erased(u32, u32),
+    /// Sweep, on its own after the write: a paired ERASE_REGION the stub answered 0xC400
+    /// (out of its erase budget), to be made sure of ([`crate::erase::finish_erase`]).
+    Retry(u32, u32),
 }
 
 impl SideTask {
     /// (offset, len) of the range the task touches.
     pub fn range(&self) -> (u32, u32) {
         match *self {
-            SideTask::Blank(o, l) | SideTask::Block(o, l) | SideTask::Erase(o, l) | SideTask::Erased(o, l) => (o, l),
+            SideTask::Blank(o, l)
+            | SideTask::Block(o, l)
+            | SideTask::Erase(o, l)
+            | SideTask::Erased(o, l)
+            | SideTask::Retry(o, l) => (o, l),
         }
     }
 }
@@ -116,6 +123,9 @@ struct Sweep {
     erased: Vec<(u32, u32)>,
     /// Erased ranges whose proof did not read blank: checked again (twice) at the end.
     recheck: Vec<(u32, u32)>,
+    /// Paired erases the stub answered 0xC400 (out of its erase budget): erased again on
+    /// their own after the write ([`crate::erase::finish_erase`]).
+    retry: VecDeque<(u32, u32)>,
     /// Whether erased blocks are hashed again (the write's `verify`).
     prove: bool,
     /// Measured seconds per erased byte.
@@ -187,8 +197,9 @@ impl SideHashes {
     }
 
     pub fn has_pending(&self) -> bool {
-        let swept =
-            self.sweep.as_ref().is_some_and(|s| !(s.singles.is_empty() && s.erases.is_empty() && s.proofs.is_empty()));
+        let swept = self.sweep.as_ref().is_some_and(|s| {
+            !(s.singles.is_empty() && s.erases.is_empty() && s.proofs.is_empty() && s.retry.is_empty())
+        });
         self.dirty.is_none() && (swept || !self.pending.is_empty())
     }
 
@@ -250,9 +261,13 @@ impl SideHashes {
     }
 
     /// The next command when nothing is paired (after the write): blank checks one block
-    /// at a time, erases and proofs of whole contiguous ranges.
+    /// at a time, erases and proofs of whole contiguous ranges; first the erases a paired
+    /// ERASE_REGION left undone ([`SideTask::Retry`]).
     pub fn next_task_alone(&mut self) -> Option<SideTask> {
         if let Some(sw) = self.sweep.as_mut() {
+            if let Some((o, l)) = sw.retry.pop_front() {
+                return Some(SideTask::Retry(o, l));
+            }
             if let Some((o, l)) = take_piece(&mut sw.erases, f64::INFINITY, sw.block, false) {
                 return Some(SideTask::Erase(o, l));
             }
@@ -270,7 +285,7 @@ impl SideHashes {
     }
 
     /// The outcome of `task`: for a hash, whether the range read blank; for an erase,
-    /// that it was done. Returns whether the payload being written must stop (a dirty gap
+    /// whether it was done (a paired one that was not is retried alone). Returns whether the payload being written must stop (a dirty gap
     /// of a sparse write without `finish_payloads`).
     pub fn record(&mut self, task: SideTask, blank: bool) -> bool {
         let Some(sw) = self.sweep.as_mut() else {
@@ -281,7 +296,14 @@ impl SideHashes {
             return false;
         };
         match (task, blank) {
-            (_, true) if !matches!(task, SideTask::Erase(..)) => {}
+            (SideTask::Erase(o, l), false) => sw.retry.push_back((o, l)),
+            (SideTask::Erase(o, l) | SideTask::Retry(o, l), true) => {
+                if sw.prove {
+                    push_merged(&mut sw.proofs, (o, l));
+                }
+            }
+            (SideTask::Retry(o, l), false) => sw.retry.push_back((o, l)),
+            (_, true) => {}
             (SideTask::Blank(o, l), _) if l > sw.block || o % sw.block + l > sw.block => {
                 let end = o + l;
                 let mut at = o;
@@ -294,11 +316,6 @@ impl SideHashes {
             (SideTask::Blank(o, l) | SideTask::Block(o, l), _) => {
                 push_merged(&mut sw.erases, (o, l));
                 sw.erased.push((o, l));
-            }
-            (SideTask::Erase(o, l), _) => {
-                if sw.prove {
-                    push_merged(&mut sw.proofs, (o, l));
-                }
             }
             (SideTask::Erased(o, l), _) => sw.recheck.push((o, l)),
         }
@@ -520,6 +537,29 @@ mod tests {
         let t = quiet.next_task_alone().unwrap();
         quiet.record(t, true);
         assert_eq!(quiet.next_task_alone(), None);
+    }
+
+    #[test]
+    fn a_paired_erase_out_of_budget_is_made_sure_of_alone_then_proved() {
+        const B: u32 = 0x10000;
+        let mut s = SideHashes::sweep(Vec::new(), vec![(2 * B, B), (5 * B, B)], B, true);
+        let t = s.next_task(WIRE_921600).unwrap();
+        assert_eq!(t, SideTask::Erase(2 * B, B));
+        // 0xC400: not done. Never paired again, and not proved before it is done.
+        assert!(!s.record(t, false));
+        assert!(s.has_pending());
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Erase(5 * B, B)));
+        s.record(SideTask::Erase(5 * B, B), true);
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Erased(5 * B, B)));
+        s.record(SideTask::Erased(5 * B, B), true);
+        assert_eq!(s.next_task(WIRE_921600), None);
+        // Alone, after the write: the retry first, then its proof.
+        assert_eq!(s.next_task_alone(), Some(SideTask::Retry(2 * B, B)));
+        s.record(SideTask::Retry(2 * B, B), true);
+        assert_eq!(s.next_task_alone(), Some(SideTask::Erased(2 * B, B)));
+        s.record(SideTask::Erased(2 * B, B), true);
+        assert_eq!(s.next_task_alone(), None);
+        assert!(!s.has_pending());
     }
 
     #[test]

@@ -702,7 +702,17 @@ async fn ack<T: Transport>(conn: &mut Connection<T>, opcode: Opcode, seq: usize,
 
 /// Sends `task`'s command and then `frame` (a data block) back to back, and waits for the
 /// command's reply (the chip runs it while the block arrives). Returns, for a hash, whether
-/// the range read blank; an erase returns `true` once done.
+/// the range read blank; for an erase, whether it is done.
+///
+/// Lock-step: the caller sends a pair only to an idle stub (after the BEGIN reply or the
+/// sync's), so the command lands in one receive buffer, the block in the other, and the
+/// reply is the command's own — the new stub answers a command with the error of the
+/// previous command's post-processing instead of running it (`handle_command`,
+/// `accumulated_result`), which here the sync has already collected. The reply may still
+/// wait for an erase the last block (or BEGIN) started ahead ([`timeouts::ERASE_AHEAD`]).
+/// An ERASE_REGION that ran out of the new stub's budget (0xC400, see [`crate::erase`]) is
+/// not an error here: the stub goes on with the block, and the sweep erases the range again
+/// on its own after the write.
 async fn send_side_task<T: Transport>(
     conn: &mut Connection<T>,
     side: &mut SideHashes,
@@ -717,14 +727,22 @@ async fn send_side_task<T: Transport>(
         let erase = EraseRegion { offset, size };
         conn.send_packet(&erase.to_packet()).await?;
         conn.write_raw(frame).await?;
-        conn.recv_reply(&erase, erase.timeout(true) + wire).await?;
-        side.observe_erase(len, asked.elapsed());
-        return Ok(true);
+        return match conn.recv_reply(&erase, erase.timeout(true) + timeouts::ERASE_AHEAD + wire).await {
+            Ok(()) => {
+                side.observe_erase(len, asked.elapsed());
+                Ok(true)
+            }
+            Err(e) if crate::erase::is_failed_spi_op(&e) => {
+                tracing::info!(offset = format_args!("0x{offset:08x}"), size, "paired ERASE_REGION out of budget");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        };
     }
     let md5 = SpiFlashMd5 { addr: offset, size: len };
     conn.send_packet(&md5.to_packet()).await?;
     conn.write_raw(frame).await?;
-    let got = conn.recv_reply(&md5, md5.timeout(true) + wire).await?;
+    let got = conn.recv_reply(&md5, md5.timeout(true) + timeouts::ERASE_AHEAD + wire).await?;
     side.observe_md5(len, asked.elapsed());
     side.overlapped_bytes += len as u64;
     Ok(got == md5_of_blank(len))
