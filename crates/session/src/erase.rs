@@ -59,7 +59,7 @@ pub(crate) async fn finish_erase<T: Transport>(conn: &mut Connection<T>, offset:
                     stage: conn.stage(),
                     command: flashline_protocol::Opcode::EraseRegion,
                     status: Status::Stub(StubError::FailedSpiOp),
-                    hint: " (a flash sector does not erase: the flash chip is failing; set the board aside)",
+                    hint: " — a flash sector still does not read blank after three erases: the flash chip is failing; reject the board",
                 });
             }
             attempts += 1;

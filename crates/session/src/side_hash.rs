@@ -34,6 +34,11 @@
 //! of programming on an ESP32). [`SideHashes`] predicts each block's post-processing from
 //! how many bytes it inflates and flushes ([`flushed_per_block`]), learns both costs from
 //! the syncs, and pairs only where it pays.
+//!
+//! Once the gaps are hashed, the same places carry the proof of the written runs
+//! ([`SideHashes::prove_runs`]): what the stub has flushed is final, so its MD5 under a
+//! later block counts as much as one after the write. A piece hashed before the stub wrote
+//! it (a wrong flush prediction) does not match and is simply hashed again afterwards.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -15,7 +15,9 @@
 //!    With [`BlankSkip::Probe`] the gaps are hashed (must be blank) — with a stub, under the
 //!    sparse write's data blocks ([`crate::side_hash`]), otherwise before it — and the
 //!    skipped sectors are never touched (runs are sector-aligned), so only the written runs
-//!    are hashed after the write. Either way every byte of the region is hashed once.
+//!    need hashing after they are written: with a stub, under later data blocks as the stub
+//!    finishes them, the rest after the write. Either way every byte of the region is
+//!    hashed once after its last change.
 //!
 //! # Flow control with the stub (why at most one extra block is in flight)
 //!
