@@ -542,7 +542,11 @@ fn main() {
     std::fs::write(&merged_path, &merged).unwrap();
 
     let t = Instant::now();
-    let image = Arc::new(PreparedImage::new(vec![Region::new(0, merged.clone())]).expect("prepare"));
+    // Prepared as a station prepares its golden image.
+    let image = Arc::new(
+        PreparedImage::with_compression(vec![Region::new(0, merged.clone())], flashline::image::GOLDEN_COMPRESSION)
+            .expect("prepare"),
+    );
     let prepare = t.elapsed();
     let stubs = Arc::new(StubSet::builtin());
     let model = TimingModel::realistic(Chip::Esp32);

@@ -23,6 +23,11 @@ pub const MD5_PER_MB: f64 = 8.0;
 pub const ERASE_PER_MB: f64 = 40.0;
 /// Flash data blocks that imply erase and program work, seconds per MB.
 pub const ERASE_WRITE_PER_MB: f64 = 40.0;
+/// One 64 KiB block erase at the datasheet maximum (W25Q32JV tBE2 max 2 s). A stub that
+/// erases ahead of its writes starts such an erase without waiting for it
+/// (esp-flasher-stub `s_conditional_erase_next`); the next command that touches the flash
+/// waits for it first, so its reply may come that much later.
+pub const ERASE_AHEAD: Duration = Duration::from_secs(2);
 /// One READ_FLASH packet.
 pub const READ_PACKET: Duration = Duration::from_secs(3);
 

@@ -37,7 +37,6 @@ use crate::transport::Transport;
 use crate::write::{
     chip_md5, chip_md5_expecting, write_stub_payload, Counter, RegionOutcome, RegionReport, WriteOptions,
 };
-use flashline_protocol::command::EraseRegion;
 use flashline_protocol::flash::SECTOR_SIZE;
 use std::borrow::Cow;
 
@@ -232,6 +231,11 @@ async fn finish_sweep<T: Transport>(conn: &mut Connection<T>, side: &mut SideHas
                 erase(conn, offset, len).await?;
                 true
             }
+            SideTask::Retry(..) => {
+                let (offset, size) = sector_aligned(offset, len);
+                crate::erase::finish_erase(conn, offset, size).await?;
+                true
+            }
             _ => chip_md5(conn, offset, len).await? == md5_of_blank(len),
         };
         side.record(task, blank);
@@ -239,10 +243,11 @@ async fn finish_sweep<T: Transport>(conn: &mut Connection<T>, side: &mut SideHas
     Ok(())
 }
 
-/// ERASE_REGION of the sectors under `offset..offset+len`.
+/// ERASE_REGION of the sectors under `offset..offset+len`, made sure of when the stub
+/// runs out of its erase budget ([`crate::erase::stub_erase_region`]).
 async fn erase<T: Transport>(conn: &mut Connection<T>, offset: u32, len: u32) -> Result<()> {
     let (offset, size) = sector_aligned(offset, len);
-    conn.command(&EraseRegion { offset, size }).await
+    crate::erase::stub_erase_region(conn, offset, size).await
 }
 
 /// The on-chip MD5 of a range must be `expected`.

@@ -34,11 +34,19 @@
 //! of programming on an ESP32). [`SideHashes`] predicts each block's post-processing from
 //! how many bytes it inflates and flushes ([`flushed_per_block`]), learns both costs from
 //! the syncs, and pairs only where it pays.
+//!
+//! Once the gaps are hashed, the same places carry the proof of the written runs
+//! ([`SideHashes::prove_runs`]): what the stub has flushed is final, so its MD5 under a
+//! later block counts as much as one after the write. A piece hashed before the stub wrote
+//! it (a wrong flush prediction) does not match and is simply hashed again afterwards.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use flashline_protocol::flash::SECTOR_SIZE;
+
+use crate::image::md5;
 
 /// First guesses until a sync measures them (new stub, blank ESP32): post-processing per
 /// inflated byte (inflate, blank-sector reads) and per byte flushed to flash (programming
@@ -49,6 +57,9 @@ const FIRST_WORK_PER_FLUSHED_BYTE: f64 = 4.5e-6;
 const FIRST_MD5_RATE: f64 = 1.0e6;
 /// Pairing must save at least this much per block (host and reply latency eat the rest).
 const MIN_GAIN: Duration = Duration::from_millis(8);
+/// Gaps shorter than this (the sector before a bootloader) are not worth a pair: a piece
+/// never spans two gaps, so it would leave the chip idle under most of the block.
+const MIN_PAIRED_GAP: u32 = 16 * 1024;
 /// Pieces hash a little longer than the block's wire time, so the chip never waits for it.
 const PIECE_STRETCH: f64 = 1.05;
 /// The stubs inflate into a 32 KiB buffer (`TINFL_LZ_DICT_SIZE`) and write it to flash
@@ -88,13 +99,24 @@ pub enum SideTask {
     Erase(u32, u32),
     /// Sweep: MD5 of erased blocks, taken after their erase: their proof.
     Erased(u32, u32),
+    /// Sweep, on its own after the write: a paired ERASE_REGION the stub answered 0xC400
+    /// (out of its erase budget), to be made sure of ([`crate::erase::finish_erase`]).
+    Retry(u32, u32),
+    /// MD5 of a piece of a written run the stub has finished with (its proof), expected
+    /// to hash to the image's bytes there ([`SideHashes::prove_runs`]).
+    Written(u32, u32),
 }
 
 impl SideTask {
     /// (offset, len) of the range the task touches.
     pub fn range(&self) -> (u32, u32) {
         match *self {
-            SideTask::Blank(o, l) | SideTask::Block(o, l) | SideTask::Erase(o, l) | SideTask::Erased(o, l) => (o, l),
+            SideTask::Blank(o, l)
+            | SideTask::Block(o, l)
+            | SideTask::Erase(o, l)
+            | SideTask::Erased(o, l)
+            | SideTask::Retry(o, l)
+            | SideTask::Written(o, l) => (o, l),
         }
     }
 }
@@ -116,16 +138,40 @@ struct Sweep {
     erased: Vec<(u32, u32)>,
     /// Erased ranges whose proof did not read blank: checked again (twice) at the end.
     recheck: Vec<(u32, u32)>,
+    /// Paired erases the stub answered 0xC400 (out of its erase budget): erased again on
+    /// their own after the write ([`crate::erase::finish_erase`]).
+    retry: VecDeque<(u32, u32)>,
     /// Whether erased blocks are hashed again (the write's `verify`).
     prove: bool,
     /// Measured seconds per erased byte.
     erase_per_byte: f64,
 }
 
+/// The written runs of a sparse write, proved under later blocks once the stub is done
+/// with them: written data is final (the stub writes forward and erases only ahead of its
+/// writes, esp-flasher-stub `s_write_flash_data` / `s_ensure_flash_erased_to`), so its
+/// MD5 taken then is as good as one after the write.
+#[derive(Debug)]
+struct Runs {
+    /// The region's offset and bytes (what the runs must hash to).
+    offset: u32,
+    data: Arc<[u8]>,
+    /// Runs not proved yet, in address order.
+    left: VecDeque<(u32, u32)>,
+    /// The stub is done with everything below this address.
+    done_until: u32,
+    /// Pieces that did not hash to the image under a block (the stub had not written
+    /// them yet: the flush prediction was off): hashed again after the write.
+    again: Vec<(u32, u32)>,
+}
+
 /// Ranges to prove blank, and what has been learned about the chip while doing so.
 #[derive(Debug)]
 pub struct SideHashes {
     pending: VecDeque<(u32, u32)>,
+    /// Gaps too short to pay for a pair: hashed after the write ([`Self::take_rest`]).
+    short: Vec<(u32, u32)>,
+    runs: Option<Runs>,
     md5_rate: f64,
     work_per_byte: f64,
     work_per_flushed_byte: f64,
@@ -147,7 +193,9 @@ impl SideHashes {
     /// `gaps`: (offset, len) ranges that must be blank, in address order.
     pub fn new(gaps: Vec<(u32, u32)>) -> Self {
         Self {
-            pending: gaps.into_iter().filter(|g| g.1 > 0).collect(),
+            pending: gaps.iter().copied().filter(|g| g.1 >= MIN_PAIRED_GAP).collect(),
+            short: gaps.into_iter().filter(|g| g.1 > 0 && g.1 < MIN_PAIRED_GAP).collect(),
+            runs: None,
             md5_rate: FIRST_MD5_RATE,
             work_per_byte: FIRST_WORK_PER_BYTE,
             work_per_flushed_byte: FIRST_WORK_PER_FLUSHED_BYTE,
@@ -176,6 +224,50 @@ impl SideHashes {
         s
     }
 
+    /// Also proves the written `runs` of the region at `offset` holding `data` under later
+    /// blocks, as the stub finishes them ([`Self::done_until`]); what is left is for
+    /// [`Self::take_unproved_runs`].
+    pub fn prove_runs(mut self, offset: u32, data: Arc<[u8]>, runs: Vec<(u32, u32)>) -> Self {
+        let left = runs.into_iter().filter(|r| r.1 > 0).collect();
+        self.runs = Some(Runs { offset, data, left, done_until: offset, again: Vec::new() });
+        self
+    }
+
+    /// The stub has written everything below `addr` (it is idle after the blocks that
+    /// flushed it).
+    pub fn done_until(&mut self, addr: u32) {
+        if let Some(r) = self.runs.as_mut() {
+            r.done_until = r.done_until.max(addr / SECTOR_SIZE * SECTOR_SIZE);
+        }
+    }
+
+    /// What `task` must hash to when it is a [`SideTask::Written`] piece.
+    pub fn expected(&self, task: SideTask) -> Option<[u8; 16]> {
+        match (task, self.runs.as_ref()) {
+            (SideTask::Written(o, l), Some(r)) => {
+                let at = (o - r.offset) as usize;
+                Some(md5(&r.data[at..at + l as usize]))
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs not proved under blocks (left over, or hashed before the stub wrote them),
+    /// in address order: the write's proof after the write.
+    pub fn take_unproved_runs(&mut self) -> Vec<(u32, u32)> {
+        let Some(r) = self.runs.as_mut() else { return Vec::new() };
+        let mut out: Vec<(u32, u32)> = r.again.drain(..).chain(r.left.drain(..)).collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Bytes of runs the stub is done with and not yet proved.
+    fn runs_ready(&self) -> u64 {
+        self.runs.as_ref().map_or(0, |r| {
+            r.left.iter().map(|&(o, l)| (o.saturating_add(l).min(r.done_until)).saturating_sub(o) as u64).sum()
+        })
+    }
+
     /// Sweep: blocks found dirty and erased, in the order found.
     pub fn erased(&self) -> &[(u32, u32)] {
         self.sweep.as_ref().map_or(&[], |s| &s.erased)
@@ -187,8 +279,12 @@ impl SideHashes {
     }
 
     pub fn has_pending(&self) -> bool {
-        let swept =
-            self.sweep.as_ref().is_some_and(|s| !(s.singles.is_empty() && s.erases.is_empty() && s.proofs.is_empty()));
+        if self.dirty.is_none() && self.runs_ready() >= SECTOR_SIZE as u64 {
+            return true;
+        }
+        let swept = self.sweep.as_ref().is_some_and(|s| {
+            !(s.singles.is_empty() && s.erases.is_empty() && s.proofs.is_empty() && s.retry.is_empty())
+        });
         self.dirty.is_none() && (swept || !self.pending.is_empty())
     }
 
@@ -200,8 +296,22 @@ impl SideHashes {
 
     /// Whether pairing a block of `wire` arrival time saves time when the stub first has
     /// to finish work expected to take `post_before` (zero when it is idle).
+    ///
+    /// A pair costs the wait for the stub (`post_before`, link idle) and saves the hash it
+    /// carries (run under the block): it pays when that hash is longer. Gaps and sweeps
+    /// offer a piece as long as the block; written runs only what the stub is done with.
     pub fn pays(&self, wire: Duration, post_before: Duration) -> bool {
-        self.has_pending() && wire > post_before + MIN_GAIN
+        if !self.has_pending() {
+            return false;
+        }
+        let swept =
+            self.sweep.as_ref().is_some_and(|s| !(s.singles.is_empty() && s.erases.is_empty() && s.proofs.is_empty()));
+        let piece = if swept || !self.pending.is_empty() {
+            wire
+        } else {
+            wire.min(Duration::from_secs_f64(self.runs_ready() as f64 / self.md5_rate))
+        };
+        piece > post_before + MIN_GAIN
     }
 
     /// How many pieces of about `wire` the pending ranges still make.
@@ -210,6 +320,8 @@ impl SideHashes {
             return 0;
         }
         let piece = (self.md5_rate * wire.as_secs_f64() * PIECE_STRETCH).max(SECTOR_SIZE as f64);
+        // Written runs are left out: they become ready only as the stub writes them, and
+        // pairs after blocks that flush barely pay for themselves (see `pays`).
         let bytes: u64 = self.pending.iter().map(|g| g.1 as u64).sum();
         let swept = self.sweep.as_ref().map_or(0, |s| {
             let proofs: u64 = s.proofs.iter().map(|g| g.1 as u64).sum();
@@ -246,13 +358,40 @@ impl SideHashes {
                 return Some(SideTask::Block(o, l));
             }
         }
-        take_piece(&mut self.pending, md5_want, self.align, true).map(|(o, l)| SideTask::Blank(o, l))
+        if let Some((o, l)) = take_piece(&mut self.pending, md5_want, self.align, true) {
+            return Some(SideTask::Blank(o, l));
+        }
+        self.next_run_piece(md5_want)
+    }
+
+    /// A piece of the written runs the stub is done with, of about `want` bytes.
+    fn next_run_piece(&mut self, want: f64) -> Option<SideTask> {
+        let r = self.runs.as_mut()?;
+        let &(o, l) = r.left.front()?;
+        let ready = o.saturating_add(l).min(r.done_until).saturating_sub(o);
+        if ready < SECTOR_SIZE {
+            return None;
+        }
+        r.left.pop_front();
+        if ready < l {
+            r.left.push_front((o + ready, l - ready));
+        }
+        let mut piece = VecDeque::from([(o, ready)]);
+        let (po, pl) = take_piece(&mut piece, want, SECTOR_SIZE, false)?;
+        if let Some(rest) = piece.pop_front() {
+            push_front_merged(&mut r.left, rest);
+        }
+        Some(SideTask::Written(po, pl))
     }
 
     /// The next command when nothing is paired (after the write): blank checks one block
-    /// at a time, erases and proofs of whole contiguous ranges.
+    /// at a time, erases and proofs of whole contiguous ranges; first the erases a paired
+    /// ERASE_REGION left undone ([`SideTask::Retry`]).
     pub fn next_task_alone(&mut self) -> Option<SideTask> {
         if let Some(sw) = self.sweep.as_mut() {
+            if let Some((o, l)) = sw.retry.pop_front() {
+                return Some(SideTask::Retry(o, l));
+            }
             if let Some((o, l)) = take_piece(&mut sw.erases, f64::INFINITY, sw.block, false) {
                 return Some(SideTask::Erase(o, l));
             }
@@ -270,9 +409,16 @@ impl SideHashes {
     }
 
     /// The outcome of `task`: for a hash, whether the range read blank; for an erase,
-    /// that it was done. Returns whether the payload being written must stop (a dirty gap
+    /// whether it was done (a paired one that was not is retried alone). Returns whether the payload being written must stop (a dirty gap
     /// of a sparse write without `finish_payloads`).
     pub fn record(&mut self, task: SideTask, blank: bool) -> bool {
+        if let SideTask::Written(o, l) = task {
+            // Not yet the image's: the stub had not written it; hashed again after the write.
+            if let (false, Some(r)) = (blank, self.runs.as_mut()) {
+                r.again.push((o, l));
+            }
+            return false;
+        }
         let Some(sw) = self.sweep.as_mut() else {
             if !blank {
                 self.dirty = Some(task.range());
@@ -281,7 +427,14 @@ impl SideHashes {
             return false;
         };
         match (task, blank) {
-            (_, true) if !matches!(task, SideTask::Erase(..)) => {}
+            (SideTask::Erase(o, l), false) => sw.retry.push_back((o, l)),
+            (SideTask::Erase(o, l) | SideTask::Retry(o, l), true) => {
+                if sw.prove {
+                    push_merged(&mut sw.proofs, (o, l));
+                }
+            }
+            (SideTask::Retry(o, l), false) => sw.retry.push_back((o, l)),
+            (_, true) => {}
             (SideTask::Blank(o, l), _) if l > sw.block || o % sw.block + l > sw.block => {
                 let end = o + l;
                 let mut at = o;
@@ -295,12 +448,8 @@ impl SideHashes {
                 push_merged(&mut sw.erases, (o, l));
                 sw.erased.push((o, l));
             }
-            (SideTask::Erase(o, l), _) => {
-                if sw.prove {
-                    push_merged(&mut sw.proofs, (o, l));
-                }
-            }
             (SideTask::Erased(o, l), _) => sw.recheck.push((o, l)),
+            (SideTask::Written(..), _) => {}
         }
         false
     }
@@ -317,7 +466,9 @@ impl SideHashes {
     /// Everything not hashed under blocks, merged where contiguous, for a plain pass.
     pub fn take_rest(&mut self) -> Vec<(u32, u32)> {
         let mut out: Vec<(u32, u32)> = Vec::new();
-        for (o, l) in self.pending.drain(..) {
+        let mut rest: Vec<(u32, u32)> = self.pending.drain(..).chain(self.short.drain(..)).collect();
+        rest.sort_unstable();
+        for (o, l) in rest {
             match out.last_mut() {
                 Some((po, pl)) if *po + *pl == o => *pl += l,
                 _ => out.push((o, l)),
@@ -365,6 +516,17 @@ fn take_piece(queue: &mut VecDeque<(u32, u32)>, want: f64, align: u32, round_up:
     Some((offset, take))
 }
 
+/// Puts `range` back at the front of `queue`, joined with the first range when they touch.
+fn push_front_merged(queue: &mut VecDeque<(u32, u32)>, (o, l): (u32, u32)) {
+    match queue.front_mut() {
+        Some((fo, fl)) if o + l == *fo => {
+            *fo = o;
+            *fl += l;
+        }
+        _ => queue.push_front((o, l)),
+    }
+}
+
 /// Appends `range` to `queue`, joined with the last range when they touch.
 fn push_merged(queue: &mut VecDeque<(u32, u32)>, (o, l): (u32, u32)) {
     match queue.back_mut() {
@@ -398,8 +560,10 @@ mod tests {
             at = o + l;
             covered += l;
         }
-        assert_eq!(covered, 0x1000 + 0x2F0000);
+        // The 4 KiB gap is too short to pay for a pair: it is left for after the write.
+        assert_eq!(covered, 0x2F0000);
         assert!(!s.has_pending());
+        assert_eq!(s.take_rest(), vec![(0, 0x1000)]);
     }
 
     #[test]
@@ -455,10 +619,11 @@ mod tests {
     #[test]
     fn a_dirty_range_stops_everything_and_the_rest_merges() {
         let mut s = SideHashes::new(vec![(0, 0x1000), (0x110000, 0x100000)]);
-        let _ = s.next_piece(WIRE_921600);
         let p = s.next_piece(Duration::from_millis(10)).unwrap();
         assert_eq!(p, (0x110000, 0x3000));
-        assert_eq!(s.take_rest(), vec![(0x113000, 0xFD000)]);
+        let _ = s.next_piece(Duration::from_millis(10));
+        // The rest, short gap included, in address order, merged where contiguous.
+        assert_eq!(s.take_rest(), vec![(0, 0x1000), (0x116000, 0xFA000)]);
         let mut d = SideHashes::new(vec![(0, 0x1000)]);
         d.dirty = Some((0, 0x1000));
         assert!(!d.has_pending());
@@ -520,6 +685,56 @@ mod tests {
         let t = quiet.next_task_alone().unwrap();
         quiet.record(t, true);
         assert_eq!(quiet.next_task_alone(), None);
+    }
+
+    #[test]
+    fn a_paired_erase_out_of_budget_is_made_sure_of_alone_then_proved() {
+        const B: u32 = 0x10000;
+        let mut s = SideHashes::sweep(Vec::new(), vec![(2 * B, B), (5 * B, B)], B, true);
+        let t = s.next_task(WIRE_921600).unwrap();
+        assert_eq!(t, SideTask::Erase(2 * B, B));
+        // 0xC400: not done. Never paired again, and not proved before it is done.
+        assert!(!s.record(t, false));
+        assert!(s.has_pending());
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Erase(5 * B, B)));
+        s.record(SideTask::Erase(5 * B, B), true);
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Erased(5 * B, B)));
+        s.record(SideTask::Erased(5 * B, B), true);
+        assert_eq!(s.next_task(WIRE_921600), None);
+        // Alone, after the write: the retry first, then its proof.
+        assert_eq!(s.next_task_alone(), Some(SideTask::Retry(2 * B, B)));
+        s.record(SideTask::Retry(2 * B, B), true);
+        assert_eq!(s.next_task_alone(), Some(SideTask::Erased(2 * B, B)));
+        s.record(SideTask::Erased(2 * B, B), true);
+        assert_eq!(s.next_task_alone(), None);
+        assert!(!s.has_pending());
+    }
+
+    #[test]
+    fn written_runs_are_proved_only_where_the_stub_is_done_with_them() {
+        let data: Arc<[u8]> = (0..0x40000u32).map(|i| (i * 7) as u8).collect::<Vec<u8>>().into();
+        let runs = vec![(0x1000, 0x7000), (0x10000, 0x30000)];
+        let mut s = SideHashes::new(vec![(0x8000, 0x8000)]).prove_runs(0, data.clone(), runs);
+        // Gaps first.
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Blank(0x8000, 0x8000)));
+        // Nothing written yet: no run piece, and no pair pays.
+        assert_eq!(s.next_task(WIRE_921600), None);
+        assert!(!s.pays(WIRE_921600, Duration::ZERO));
+        // The stub is done below 0x12345: whole sectors below it, never across a run's end.
+        s.done_until(0x12345);
+        assert!(s.pays(WIRE_921600, Duration::ZERO));
+        let t = s.next_task(WIRE_921600).unwrap();
+        assert_eq!(t, SideTask::Written(0x1000, 0x7000));
+        assert_eq!(s.expected(t), Some(md5(&data[0x1000..0x8000])));
+        assert!(!s.record(t, true));
+        // 8 KiB ready: too little to pay after a block that flushes (~150 ms), fine when idle.
+        assert!(!s.pays(WIRE_921600, Duration::from_millis(150)));
+        assert_eq!(s.next_task(WIRE_921600), Some(SideTask::Written(0x10000, 0x2000)));
+        // A piece hashed before the stub wrote it (it did not match) is hashed again after.
+        s.record(SideTask::Written(0x10000, 0x2000), false);
+        assert_eq!(s.take_unproved_runs(), vec![(0x10000, 0x2000), (0x12000, 0x2E000)]);
+        // Nothing to prove when runs are not asked for.
+        assert!(SideHashes::new(Vec::new()).take_unproved_runs().is_empty());
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //!    With [`BlankSkip::Probe`] the gaps are hashed (must be blank) — with a stub, under the
 //!    sparse write's data blocks ([`crate::side_hash`]), otherwise before it — and the
 //!    skipped sectors are never touched (runs are sector-aligned), so only the written runs
-//!    are hashed after the write. Either way every byte of the region is hashed once.
+//!    need hashing after they are written: with a stub, under later data blocks as the stub
+//!    finishes them, the rest after the write. Either way every byte of the region is
+//!    hashed once after its last change.
 //!
 //! # Flow control with the stub (why at most one extra block is in flight)
 //!
@@ -375,12 +377,17 @@ async fn write_probing_under_blocks<T: Transport>(
     ctr: &mut Counter,
 ) -> Result<RegionReport> {
     let mut side = SideHashes::new(gaps(region));
+    if opts.verify {
+        let runs = region.sparse.iter().map(|p| (p.offset, p.len)).collect();
+        side = side.prove_runs(region.offset, region.data.clone(), runs);
+    }
     // With the re-flash diff a dirty gap is erased afterwards: the runs are written anyway.
     side.finish_payloads = opts.reflash_diff;
     let mut sent = 0;
     let start_done = ctr.done;
     for p in &region.sparse {
         sent += write_stub_payload(conn, p, opts.pipelining, ctr, Some(&mut side)).await?;
+        side.done_until(p.offset + p.len);
         if side.dirty.is_some() && !side.finish_payloads {
             break;
         }
@@ -420,8 +427,11 @@ async fn write_probing_under_blocks<T: Transport>(
     ctr.add(region.len() as u64 - region.sparse_len() as u64);
     let mut report = RegionReport::unverified(region, RegionOutcome::Sparse, region.sparse_len() as u64, sent);
     if opts.verify {
+        // The runs' pieces proved under later blocks are done; the rest is hashed now.
         conn.set_stage(Stage::Verify);
-        verify_runs(conn, region).await?;
+        for (offset, len) in side.take_unproved_runs() {
+            expect_image(conn, region, offset, len).await?;
+        }
         report.verified = true;
     }
     Ok(report)
@@ -430,15 +440,23 @@ async fn write_probing_under_blocks<T: Transport>(
 /// On-chip MD5 of every run the sparse plan wrote (the gaps are known blank).
 async fn verify_runs<T: Transport>(conn: &mut Connection<T>, region: &PreparedRegion) -> Result<()> {
     for p in &region.sparse {
-        let got = chip_md5_expecting(conn, p.offset, p.len, &p.md5).await?;
-        if got != p.md5 {
-            return Err(Error::VerifyMismatch {
-                offset: p.offset,
-                len: p.len,
-                expected: hex(&p.md5),
-                actual: hex(&got),
-            });
-        }
+        expect_image(conn, region, p.offset, p.len).await?;
+    }
+    Ok(())
+}
+
+/// The on-chip MD5 of `offset..offset+len` must be the image's.
+async fn expect_image<T: Transport>(
+    conn: &mut Connection<T>,
+    region: &PreparedRegion,
+    offset: u32,
+    len: u32,
+) -> Result<()> {
+    let at = (offset - region.offset) as usize;
+    let expected = crate::image::md5(&region.data[at..at + len as usize]);
+    let got = chip_md5_expecting(conn, offset, len, &expected).await?;
+    if got != expected {
+        return Err(Error::VerifyMismatch { offset, len, expected: hex(&expected), actual: hex(&got) });
     }
     Ok(())
 }
@@ -607,8 +625,15 @@ pub(crate) async fn write_stub_payload<T: Transport>(
             v
         }
     };
+    let mut flushed_before = 0u64;
     for (i, block) in p.blocks.iter().enumerate() {
         let wire = wire_time(block.frame.len(), baud);
+        if let Some(side) = side.as_deref_mut() {
+            // Once the stub is idle (what a pair waits for) it has written what the blocks
+            // before this one flushed.
+            side.done_until(p.offset.saturating_add(flushed_before.min(u32::MAX as u64) as u32));
+        }
+        flushed_before += flushed[i] as u64;
         let post_before = |s: &SideHashes| match i.checked_sub(1) {
             Some(prev) if !idle => s.predict_post(p.blocks[prev].yields, flushed[prev]),
             _ => Duration::ZERO,
@@ -702,7 +727,18 @@ async fn ack<T: Transport>(conn: &mut Connection<T>, opcode: Opcode, seq: usize,
 
 /// Sends `task`'s command and then `frame` (a data block) back to back, and waits for the
 /// command's reply (the chip runs it while the block arrives). Returns, for a hash, whether
-/// the range read blank; an erase returns `true` once done.
+/// the range read blank (a written run's piece: the image's bytes); for an erase, whether
+/// it is done.
+///
+/// Lock-step: the caller sends a pair only to an idle stub (after the BEGIN reply or the
+/// sync's), so the command lands in one receive buffer, the block in the other, and the
+/// reply is the command's own — the new stub answers a command with the error of the
+/// previous command's post-processing instead of running it (`handle_command`,
+/// `accumulated_result`), which here the sync has already collected. The reply may still
+/// wait for an erase the last block (or BEGIN) started ahead ([`timeouts::ERASE_AHEAD`]).
+/// An ERASE_REGION that ran out of the new stub's budget (0xC400, see [`crate::erase`]) is
+/// not an error here: the stub goes on with the block, and the sweep erases the range again
+/// on its own after the write.
 async fn send_side_task<T: Transport>(
     conn: &mut Connection<T>,
     side: &mut SideHashes,
@@ -717,17 +753,25 @@ async fn send_side_task<T: Transport>(
         let erase = EraseRegion { offset, size };
         conn.send_packet(&erase.to_packet()).await?;
         conn.write_raw(frame).await?;
-        conn.recv_reply(&erase, erase.timeout(true) + wire).await?;
-        side.observe_erase(len, asked.elapsed());
-        return Ok(true);
+        return match conn.recv_reply(&erase, erase.timeout(true) + timeouts::ERASE_AHEAD + wire).await {
+            Ok(()) => {
+                side.observe_erase(len, asked.elapsed());
+                Ok(true)
+            }
+            Err(e) if crate::erase::is_failed_spi_op(&e) => {
+                tracing::info!(offset = format_args!("0x{offset:08x}"), size, "paired ERASE_REGION out of budget");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        };
     }
     let md5 = SpiFlashMd5 { addr: offset, size: len };
     conn.send_packet(&md5.to_packet()).await?;
     conn.write_raw(frame).await?;
-    let got = conn.recv_reply(&md5, md5.timeout(true) + wire).await?;
+    let got = conn.recv_reply(&md5, md5.timeout(true) + timeouts::ERASE_AHEAD + wire).await?;
     side.observe_md5(len, asked.elapsed());
     side.overlapped_bytes += len as u64;
-    Ok(got == md5_of_blank(len))
+    Ok(got == side.expected(task).unwrap_or_else(|| md5_of_blank(len)))
 }
 
 /// ROM write: FLASH_BEGIN erases the (sector-aligned) range up front, then 1 KiB blocks,

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use flashline_session::*;
-use flashline_sim::{spawn_duplex, BoardConfig, Fault, SimHandle, SimStats, TimingMode};
+use flashline_sim::{Fault, SimHandle, SimStats};
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,13 +25,7 @@ fn merged_image(seed: u64) -> Vec<u8> {
 }
 
 fn board(content: &[u8], faults: Vec<Fault>) -> (DuplexTransport, SimHandle) {
-    let mut cfg = BoardConfig::new(Chip::Esp32, mac(Chip::Esp32, 9));
-    cfg.timing = TimingMode::Realistic;
-    cfg.faults = faults;
-    let (link, sim) = spawn_duplex(cfg);
-    sim.write_flash_raw(0, content);
-    let s2 = sim.clone();
-    (DuplexTransport::new(link).with_lines_hook(move |d, r| s2.set_lines(d, r)), sim)
+    realistic_board(content, faults, 9)
 }
 
 struct Run {
@@ -66,17 +60,6 @@ impl Run {
     fn programmed(&self) -> u64 {
         self.sim.stats().bytes_programmed - self.before.bytes_programmed
     }
-}
-
-/// Board content: the image with the blocks at `dirty` (block indices) holding other bytes.
-fn with_dirty_blocks(image: &[u8], dirty: &[usize]) -> Vec<u8> {
-    let mut board = image.to_vec();
-    for &b in dirty {
-        for (i, x) in board[b * BLOCK..(b + 1) * BLOCK].iter_mut().enumerate() {
-            *x = (i as u8).wrapping_mul(7) ^ 0x3C;
-        }
-    }
-    board
 }
 
 #[tokio::test(start_paused = true)]

@@ -13,6 +13,7 @@
 //!         | "flash-changes=" ADDR [ "+" LEN ] "@" N   the flash there changes right after
 //!                                     the board has hashed flash N times (SPI_FLASH_MD5)
 //!         | "wrong-chip=" CHIP        the board really is CHIP (any simulated chip)
+//!         | "slow-erase=" MS          every sector and block erase takes at least MS ms
 //!         | "hang-until-power-cycle"  the board's stub is wedged in a command a vanished
 //!                                     host left it in, until its power is cut
 //! BYTES, ADDR, LEN := decimal | 0x-hex | with unit (64k, 1M)
@@ -49,6 +50,13 @@ pub enum Fault {
         ms: u64,
     },
     WrongChip(Chip),
+    /// A slow flash part (datasheet maxima: W25Q32JV sector erase 400 ms, 64 KiB block
+    /// erase 2 s): every sector and block erase takes at least `ms`. Longer than the new
+    /// stub's ERASE_REGION budget (120 ms per sector), it makes that command answer "failed
+    /// SPI operation" on a healthy board while the erase goes on in the flash.
+    SlowErase {
+        ms: u64,
+    },
     /// The board starts with its flasher stub wedged in the middle of a command, as a host
     /// that vanished on a link without reset lines can leave it: every frame it receives
     /// gets one raw 16-byte frame back (the digest of an empty read) and no command is
@@ -78,6 +86,7 @@ FAULT SPECS (--fault, repeatable; prefix with boardK: to target one board, e.g. 
   slow-replies=MS                every reply is delayed by MS extra milliseconds
   flash-changes=ADDR[+LEN]@N     the flash at ADDR..ADDR+LEN changes right after the board's Nth flash MD5
   wrong-chip=CHIP                the board is really CHIP (any simulated chip): other id, registers, loader
+  slow-erase=MS                  every sector and block erase takes at least MS ms (a slow flash part)
   hang-until-power-cycle         the board's stub is wedged mid-command until power-cycled (SIGUSR1 to espsim)
 Numbers: decimal, 0x-hex, or with a unit (64k, 1M).";
 
@@ -122,6 +131,11 @@ impl FromStr for Fault {
                 Ok(Fault::SlowReplies { ms: ms.parse().map_err(|_| format!("slow-replies={v}: not a number"))? })
             }
             "wrong-chip" => Ok(Fault::WrongChip(chips::parse_simulated(need()?)?)),
+            "slow-erase" => {
+                let v = need()?;
+                let ms = v.strip_suffix("ms").unwrap_or(v).trim();
+                Ok(Fault::SlowErase { ms: ms.parse().map_err(|_| format!("slow-erase={v}: not a number"))? })
+            }
             "hang-until-power-cycle" => match value {
                 None => Ok(Fault::HangUntilPowerCycle),
                 Some(v) => Err(format!("hang-until-power-cycle takes no value (got {v})")),
@@ -159,6 +173,7 @@ impl fmt::Display for Fault {
             Fault::BadFlash { addr, len } => write!(f, "bad-flash=0x{addr:x}+{len}"),
             Fault::SlowReplies { ms } => write!(f, "slow-replies={ms}"),
             Fault::WrongChip(c) => write!(f, "wrong-chip={}", c.file_name()),
+            Fault::SlowErase { ms } => write!(f, "slow-erase={ms}"),
             Fault::HangUntilPowerCycle => f.write_str("hang-until-power-cycle"),
             Fault::FlashChanges { addr, len, after_md5 } => write!(f, "flash-changes=0x{addr:x}+{len}@{after_md5}"),
         }
@@ -216,6 +231,8 @@ mod tests {
             ("bad-flash=0x10000", Fault::BadFlash { addr: 0x10000, len: 1 }),
             ("bad-flash=0x10000+256", Fault::BadFlash { addr: 0x10000, len: 256 }),
             ("slow-replies=20", Fault::SlowReplies { ms: 20 }),
+            ("slow-erase=400", Fault::SlowErase { ms: 400 }),
+            ("slow-erase=2500ms", Fault::SlowErase { ms: 2500 }),
             ("wrong-chip=esp8266", Fault::WrongChip(Chip::Esp8266)),
             ("flash-changes=0x20000+4k@3", Fault::FlashChanges { addr: 0x20000, len: 4096, after_md5: 3 }),
             ("flash-changes=0x20000@1", Fault::FlashChanges { addr: 0x20000, len: 1, after_md5: 1 }),

@@ -41,6 +41,15 @@ use crate::input_file::{read_regular, read_text, Symlinks};
 /// at most 16 MiB): no region may end beyond it, and no region file may be larger.
 pub const MAX_FLASH_SIZE: u32 = 16 << 20;
 
+/// How a station or a one-off command compresses the golden image it prepares: Zopfli,
+/// the smallest zlib stream flashline makes (any stub inflates it like esptool's zlib-9).
+/// The image is prepared once per line, not per board, so its cost — ~2 s of one core for
+/// the one-board benchmark's 4 MB merged image with 1 MB of firmware (docs/BENCHMARKS.md)
+/// — buys fewer bytes on the wire for every board. More iterations shrink the stream by
+/// bytes, not percent, at a second more each.
+pub const GOLDEN_COMPRESSION: flashline_session::ImageCompression =
+    flashline_session::ImageCompression::Zopfli { iterations: 1 };
+
 /// Largest manifest or `flasher_args.json` read (real ones are a few KB).
 pub const MAX_DESCRIPTION_SIZE: u64 = 1 << 20;
 

@@ -39,7 +39,7 @@ impl Golden {
     ) -> Result<Golden, ImageError> {
         let regions: Vec<SessionRegion> =
             image.regions().iter().map(|r| SessionRegion::new(r.offset, r.data.clone())).collect();
-        let prepared = PreparedImage::new(regions)
+        let prepared = PreparedImage::with_compression(regions, crate::image::GOLDEN_COMPRESSION)
             .map_err(|e| ImageError::Prepare { file: image.source().path().to_path_buf(), reason: e.to_string() })?;
         let name = image_name(image.source());
         Ok(Golden { image, prepared: Arc::new(prepared), name, chip, min_flash_size })

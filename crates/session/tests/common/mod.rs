@@ -100,3 +100,27 @@ pub fn merged_2mb(seed: u64) -> Vec<u8> {
     fill(0x10000..0x10000 + 384 * 1024, &mut rng);
     img
 }
+
+/// Board content: `image` with the 64 KiB blocks at `dirty` (block indices) holding other
+/// bytes (what a board with other firmware, or a half-finished write, holds there).
+pub fn with_dirty_blocks(image: &[u8], dirty: &[usize]) -> Vec<u8> {
+    const BLOCK: usize = 0x10000;
+    let mut board = image.to_vec();
+    for &b in dirty {
+        for (i, x) in board[b * BLOCK..(b + 1) * BLOCK].iter_mut().enumerate() {
+            *x = (i as u8).wrapping_mul(7) ^ 0x3C;
+        }
+    }
+    board
+}
+
+/// An ESP32 on the simulator's realistic timing holding `content`, with `faults`.
+pub fn realistic_board(content: &[u8], faults: Vec<Fault>, n: u8) -> (DuplexTransport, SimHandle) {
+    let mut cfg = BoardConfig::new(Chip::Esp32, mac(Chip::Esp32, n));
+    cfg.timing = flashline_sim::TimingMode::Realistic;
+    cfg.faults = faults;
+    let (link, sim) = spawn_duplex(cfg);
+    sim.write_flash_raw(0, content);
+    let s2 = sim.clone();
+    (DuplexTransport::new(link).with_lines_hook(move |d, r| s2.set_lines(d, r)), sim)
+}

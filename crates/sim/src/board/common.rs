@@ -107,6 +107,9 @@ impl Board {
     pub(crate) fn flash_md5(&mut self, addr: u32, size: u32) -> Option<[u8; 16]> {
         let boosted = self.regs.boosted;
         let data = self.flash.read(addr, size).ok()?;
+        // The ROM's `esp_rom_spiflash_read` waits for the flash to be idle first: an erase a
+        // data block started ahead, or one an ERASE_REGION left running, delays the hash.
+        self.clock.wait_flash();
         self.clock.cpu += self.timing.read(size as u64, boosted) + self.timing.md5(size as u64, boosted);
         self.after_md5();
         Some(Md5::digest(&data).into())

@@ -194,6 +194,7 @@ impl Board {
         let mut chip = cfg.chip;
         let mut faults = FaultState::default();
         let mut flash = NorFlash::new(cfg.flash_size);
+        let mut timing = cfg.model();
         for f in &cfg.faults {
             match f {
                 Fault::NotDownload(n) => faults.not_download = Some(*n),
@@ -203,6 +204,11 @@ impl Board {
                 Fault::BadFlash { addr, len } => flash.add_bad_cells(*addr..addr.saturating_add(*len)),
                 Fault::SlowReplies { ms } => faults.slow_reply = Duration::from_millis(*ms),
                 Fault::WrongChip(c) => chip = *c,
+                Fault::SlowErase { ms } => {
+                    let slow = Duration::from_millis(*ms);
+                    timing.sector_erase = timing.sector_erase.max(slow);
+                    timing.block_erase = timing.block_erase.max(slow);
+                }
                 Fault::FlashChanges { addr, len, after_md5 } => faults.flash_changes.push((*addr, *len, *after_md5)),
                 Fault::HangUntilPowerCycle => faults.wedged = true,
             }
@@ -210,7 +216,7 @@ impl Board {
         let mut b = Self {
             chip,
             mac: cfg.mac,
-            timing: cfg.model(),
+            timing,
             regs: Registers::with_overrides(chip, &cfg.mac, &cfg.registers),
             faults,
             flash,

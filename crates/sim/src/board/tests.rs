@@ -436,6 +436,29 @@ fn realistic_sector_erase_takes_datasheet_time() {
 }
 
 #[test]
+fn new_stub_erase_region_runs_out_of_its_budget_on_slow_flash() {
+    // 120 ms per sector (esp-flasher-stub `s_erase_region`): a 400 ms sector erase (a slow
+    // part's datasheet maximum) gets 0xC400, yet the erase goes on and a hash after it
+    // (which waits for the flash) reads blank. The legacy stub waits as long as it takes.
+    for (stub, budget_errors) in [(ESP32_NEW, true), (ESP32_LEGACY, false)] {
+        let mut cfg = BoardConfig::new(Chip::Esp32, Mac([0x24, 0x0a, 0xc4, 0, 0, 9]));
+        cfg.timing = TimingMode::Realistic;
+        cfg.faults = vec![Fault::SlowErase { ms: 400 }];
+        let mut h = Host::with(cfg);
+        h.upload_stub(stub);
+        h.b.flash.write_raw(0x3000, &[0u8; 0x1000]).unwrap();
+        let one = h.status(EraseRegion { offset: 0x3000, size: 0x1000 }.to_packet());
+        let want = if budget_errors { (StubError::FailedSpiOp.code(), 0) } else { (0, 0) };
+        assert_eq!(one, want);
+        let r = h.send(&SpiFlashMd5 { addr: 0x3000, size: 0x1000 }.to_packet());
+        use md5::Digest;
+        assert_eq!(&r[0].1.data[..16], &md5::Md5::digest([0xFFu8; 0x1000])[..]);
+        // A 64 KiB block erase of 400 ms is well within 16 sectors' budget.
+        assert_eq!(h.status(EraseRegion { offset: 0x10000, size: 0x10000 }.to_packet()), (0, 0));
+    }
+}
+
+#[test]
 fn uart_pacing_of_replies() {
     // READ_FLASH_SLOW reply: 8 + 64 + 4 = 76 bytes → at least 78 on the wire; at 115200
     // each byte takes 86.8 µs.

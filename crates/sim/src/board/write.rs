@@ -307,12 +307,18 @@ pub fn rom_erase_area(start: u32, len: u32, cx: &mut Ctx) -> Result<(), FlashErr
 
 /// Legacy stub ERASE_REGION: sectors up to the next 64 KiB boundary, blocks while *more
 /// than* 64 KiB remain, then sectors. New stub: block when aligned and ≥ 64 KiB remain.
-pub fn erase_region(writer: Writer, start: u32, len: u32, cx: &mut Ctx) -> Result<(), FlashError> {
+pub fn erase_region(writer: Writer, start: u32, len: u32, cx: &mut Ctx) -> Result<(), EraseRegionError> {
     let end = start as u64 + len as u64;
     if end > cx.flash.size() as u64 {
-        return Err(FlashError::OutOfRange { addr: start, len, size: cx.flash.size() });
+        return Err(FlashError::OutOfRange { addr: start, len, size: cx.flash.size() }.into());
     }
     let end = end as u32;
+    // The new stub's budget (esp-flasher-stub `src/command_handler.c`, `s_erase_region`):
+    // 120 ms per sector, spent while it polls the flash — for an erase a data block
+    // started ahead, and for its own erases — then `stub_lib_flash_wait_ready` with what is
+    // left. When it runs out the stub answers 0xC400; the erase it started goes on.
+    let deadline =
+        (writer == Writer::NewStub).then(|| cx.clock.cpu + NEW_STUB_ERASE_BUDGET * len.div_ceil(SECTOR_SIZE));
     let mut a = start;
     while a < end {
         let remaining = end - a;
@@ -321,6 +327,10 @@ pub fn erase_region(writer: Writer, start: u32, len: u32, cx: &mut Ctx) -> Resul
                 Writer::LegacyStub => remaining > BLOCK_SIZE,
                 _ => remaining >= BLOCK_SIZE,
             };
+        if let Some(d) = deadline.filter(|&d| cx.clock.flash > d) {
+            cx.clock.cpu = cx.clock.cpu.max(d);
+            return Err(EraseRegionError::Budget);
+        }
         cx.clock.wait_flash();
         if block {
             cx.flash.erase_block(a)?;
@@ -332,8 +342,25 @@ pub fn erase_region(writer: Writer, start: u32, len: u32, cx: &mut Ctx) -> Resul
             a += SECTOR_SIZE;
         }
     }
+    if let Some(d) = deadline.filter(|&d| cx.clock.flash > d) {
+        cx.clock.cpu = cx.clock.cpu.max(d);
+        return Err(EraseRegionError::Budget);
+    }
     cx.clock.wait_flash();
     Ok(())
+}
+
+/// The new stub's ERASE_REGION budget per 4 KiB sector (`ERASE_PER_SECTOR_TIMEOUT_US`).
+pub const NEW_STUB_ERASE_BUDGET: Duration = Duration::from_millis(120);
+
+/// Why an ERASE_REGION failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EraseRegionError {
+    #[error(transparent)]
+    Flash(#[from] FlashError),
+    /// The new stub gave up waiting; the erase it started goes on in the flash.
+    #[error("the stub's erase budget ran out")]
+    Budget,
 }
 
 #[cfg(test)]
