@@ -106,6 +106,8 @@ pub(crate) fn decode_row(location: &str, row: &PgRow) -> Result<AttemptRow> {
         current_stage: None,
         // Not part of the chain, so not forwarded: the station's own file has it.
         region_summary: Vec::new(),
+        // Forwarded once chain version 2 hashes it (migrations/central/0004_boot.sql).
+        boot: None,
     })
 }
 

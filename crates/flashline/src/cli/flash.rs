@@ -322,6 +322,8 @@ fn board_failure(port: &str, error: BoardError) -> Failure {
         BoardError::Session(e) => session_failure(port, e),
         BoardError::Check { exit, reason, .. } if port.is_empty() => Failure::new(exit, reason),
         BoardError::Check { exit, reason, .. } => Failure::new(exit, format!("{port}: {reason}")),
+        e @ BoardError::Boot { .. } if port.is_empty() => Failure::new(Exit::Board, e),
+        e @ BoardError::Boot { .. } => Failure::new(Exit::Board, format!("{port}: {e}")),
     }
 }
 

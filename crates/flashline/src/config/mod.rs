@@ -11,6 +11,7 @@
 //!
 //! The commented reference is `config/flashline.toml` at the repository root.
 
+pub mod boot;
 mod database;
 pub mod error;
 pub mod http;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use boot::{BootConfig, BootPattern};
 pub use database::check_database_path;
 pub use error::ConfigError;
 pub use http::HttpConfig;
@@ -78,6 +80,8 @@ pub struct Config {
     pub central: Option<CentralConfig>,
     /// Per-device serial numbers and NVS data (`[provision]`).
     pub provision: crate::provision::Provisioning,
+    /// The post-flash boot check (`[boot]`), if any.
+    pub boot: Option<BootConfig>,
     /// The file this was read from.
     path: PathBuf,
 }
@@ -110,6 +114,8 @@ struct RawConfig {
     central: Option<sections::RawCentral>,
     #[serde(default)]
     provision: provision::RawProvision,
+    #[serde(default)]
+    boot: Option<boot::RawBoot>,
 }
 
 impl Config {
@@ -156,6 +162,7 @@ impl Config {
             chip: image.chip.file_name().into(),
         };
         let provision = raw.provision.validate(&ctx, &sample)?;
+        let boot = raw.boot.map(|b| b.validate(&ctx)).transpose()?;
         Ok(Config {
             station,
             database,
@@ -170,6 +177,7 @@ impl Config {
             recovery: raw.recovery,
             central,
             provision,
+            boot,
             path: path.to_path_buf(),
         })
     }

@@ -309,6 +309,7 @@ impl Board {
             bytes_programmed: c.bytes_programmed,
             flash_bytes_read: c.bytes_read,
             spi_commands: self.regs.flash_chip.commands,
+            md5s: self.faults.md5s,
             ..self.stats
         }
     }

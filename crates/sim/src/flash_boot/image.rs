@@ -76,7 +76,7 @@ pub fn check(slot: &[u8], extended: bool) -> Result<ValidImage, ImageFault> {
 /// tests and sample images.
 pub fn build(len: usize, body: &[u8], extended: bool, chip_id: u16) -> Vec<u8> {
     let header = if extended { 24 } else { 8 };
-    assert!(len % 16 == 0 && len >= header + 8 + 16, "image length {len}");
+    assert!(len.is_multiple_of(16) && len >= header + 8 + 16, "image length {len}");
     let data_len = len - 1 - header - 8;
     let mut out = vec![0u8; len];
     out[..4].copy_from_slice(&[MAGIC, 1, 2, 0x20]);
