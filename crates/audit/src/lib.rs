@@ -45,6 +45,7 @@
 
 pub mod anchor;
 mod backend;
+pub mod boot;
 pub mod chain;
 mod error;
 mod forged;
@@ -66,6 +67,7 @@ mod zone;
 
 pub use anchor::{parse_anchors, Anchor, AnchorParseError};
 pub use backend::{AuditBackend, BoxFuture, StationChainReport};
+pub use boot::BootRecord;
 pub use chain::{ChainHead, GENESIS_HASH};
 pub use error::{AuditError, BoxError, Result};
 pub use forged::is_possibly_forged;

@@ -230,6 +230,8 @@ pub struct Completion {
     pub skipped_regions: Vec<SkippedRegion>,
     /// Per image region, what the write did (empty when it did not get that far).
     pub regions: Vec<RegionSummary>,
+    /// The post-flash boot check, when one ran (column `boot`).
+    pub boot: Option<crate::boot::BootRecord>,
     /// Defaults to now.
     pub ended_at: Option<Timestamp>,
 }
@@ -245,6 +247,7 @@ impl Completion {
             stage_timings: StageTimings::new(),
             skipped_regions: Vec::new(),
             regions: Vec::new(),
+            boot: None,
             ended_at: None,
         }
     }
@@ -259,6 +262,7 @@ impl Completion {
             stage_timings: StageTimings::new(),
             skipped_regions: Vec::new(),
             regions: Vec::new(),
+            boot: None,
             ended_at: None,
         }
     }
@@ -358,6 +362,9 @@ pub struct AttemptRow {
     /// Per image region, what the write did ([`RegionSummary`]). Not hashed (the same
     /// facts are in the reasons of `skipped_regions`, which are).
     pub region_summary: Vec<RegionSummary>,
+    /// The post-flash boot check ([`crate::BootRecord`]), when one ran. Not hashed in
+    /// chain version 1.
+    pub boot: Option<crate::boot::BootRecord>,
 }
 
 impl AttemptRow {

@@ -31,9 +31,11 @@ pub fn table(rows: &[AttemptRow], tz: &TimeZone) -> String {
 /// terminal.
 pub fn table_with(rows: &[AttemptRow], tz: &TimeZone, cell: &dyn Fn(String) -> String) -> String {
     let header = [
-        "ID", "STARTED", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "FLASH", "REASON",
+        "ID", "STARTED", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "FLASH", "BOOT",
+        "REASON",
     ];
-    let right_aligned = [true, false, false, false, false, false, false, false, false, true, false, false, false];
+    let right_aligned =
+        [true, false, false, false, false, false, false, false, false, true, false, false, false, false];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -55,6 +57,7 @@ pub fn table_with(rows: &[AttemptRow], tz: &TimeZone, cell: &dyn Fn(String) -> S
                 r.duration_ms().map_or("-".into(), |ms| format!("{:.1}", ms as f64 / 1000.0)),
                 if r.rework { "yes".into() } else { "no".into() },
                 flash_summary(&r.region_summary),
+                boot_summary(r.boot.as_ref()),
                 r.failure_reason.as_deref().map_or("-".into(), |s| one_line(s, TABLE_REASON_CHARS)),
             ]
             .into_iter()
@@ -63,6 +66,17 @@ pub fn table_with(rows: &[AttemptRow], tz: &TimeZone, cell: &dyn Fn(String) -> S
         })
         .collect();
     aligned(&header, &right_aligned, &cells)
+}
+
+/// The boot check for a table cell: `pass 312ms`, `fail`, `-` when none ran.
+pub fn boot_summary(boot: Option<&crate::boot::BootRecord>) -> String {
+    match boot {
+        None => "-".into(),
+        Some(b) => match b.ms_to_pattern {
+            Some(ms) if b.passed() => format!("pass {ms}ms"),
+            _ => b.result.clone(),
+        },
+    }
 }
 
 /// What the write did over all regions, for a table cell: the non-zero amounts of
@@ -120,7 +134,7 @@ pub fn json_lines(rows: &[AttemptRow]) -> String {
 /// [`crate::chain::CHAIN_COLUMNS`] although they overlap: the hashed columns are a frozen
 /// on-disk format (changing them breaks every existing chain), the CSV columns are a
 /// public output with rendered times and extra columns, and each must change on its own.
-pub const CSV_COLUMNS: [&str; 30] = [
+pub const CSV_COLUMNS: [&str; 31] = [
     "id",
     "started_at",
     "ended_at",
@@ -151,6 +165,7 @@ pub const CSV_COLUMNS: [&str; 30] = [
     "row_hash",
     "current_stage",
     "region_summary",
+    "boot",
 ];
 
 /// CSV with a header row and every field; nested values (timings, skipped regions) as
@@ -193,6 +208,7 @@ pub fn csv(rows: &[AttemptRow]) -> String {
                 opt(&r.row_hash),
                 opt(&r.current_stage),
                 serde_json::to_string(&r.region_summary).expect("region summary serialises"),
+                r.boot.as_ref().map(crate::boot::BootRecord::to_json).unwrap_or_default(),
             ],
         );
     }

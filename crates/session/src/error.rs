@@ -20,6 +20,8 @@ pub enum Stage {
     Verify,
     Read,
     Reset,
+    /// The post-flash boot check: the board's console after the final reset.
+    Boot,
 }
 
 impl Stage {
@@ -34,6 +36,7 @@ impl Stage {
             Stage::Verify => "verify",
             Stage::Read => "read",
             Stage::Reset => "reset",
+            Stage::Boot => "boot",
         }
     }
 }

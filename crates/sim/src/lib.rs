@@ -62,6 +62,7 @@ pub mod cli;
 pub mod config;
 pub mod faults;
 pub mod flash;
+pub mod flash_boot;
 mod persist;
 pub mod registers;
 mod runner;

@@ -32,4 +32,6 @@ pub struct SimStats {
     pub resets: u64,
     /// SPI user commands run through the register engine.
     pub spi_commands: u64,
+    /// Flash MD5s computed (SPI_FLASH_MD5), the count `flash-changes` faults go by.
+    pub md5s: u64,
 }

@@ -109,6 +109,8 @@ pub(crate) fn decode_row(location: &str, row: &PgRow) -> Result<AttemptRow> {
         row_hash: text_opt("row_hash")?,
         current_stage: None,
         region_summary,
+        // Forwarded once chain version 2 hashes it (migrations/central/0004_boot.sql).
+        boot: None,
     })
 }
 

@@ -139,6 +139,7 @@ impl SqliteBackend {
                     stage_timings: StageTimings::new(),
                     skipped_regions: Vec::new(),
                     regions: Vec::new(),
+                    boot: None,
                     ended_at: Some(now),
                 };
                 self.seal(&mut tx, AttemptId(*id), &completion).await?;
@@ -183,6 +184,8 @@ impl SqliteBackend {
         let skipped = serde_json::to_string(&c.skipped_regions).expect("skipped regions serialise");
         let timings = serde_json::to_string(&c.stage_timings).expect("stage timings serialise");
         let summary = serde_json::to_string(&c.regions).expect("region summary serialises");
+        // chain v2: append "boot" (hashed from chain version 2 on; not in chain version 1).
+        let boot = c.boot.as_ref().map(crate::boot::BootRecord::to_json);
         let failure = c.failure.as_ref();
         let bytes_written = i64::try_from(c.bytes_written)
             .map_err(|_| AuditError::Invalid(format!("bytes_written {} is out of range", c.bytes_written)))?;
@@ -207,7 +210,7 @@ impl SqliteBackend {
         sqlx::query(
             "UPDATE attempts SET ended_at_ms = ?, result = ?, failure_stage = ?, failure_reason = ?, \
              bytes_written = ?, verify_method = ?, skipped_regions = ?, stage_timings = ?, \
-             seq = ?, prev_hash = ?, row_hash = ?, current_stage = NULL, region_summary = ? WHERE id = ?",
+             seq = ?, prev_hash = ?, row_hash = ?, current_stage = NULL, region_summary = ?, boot = ? WHERE id = ?",
         )
         .bind(ended_at.as_unix_ms())
         .bind(c.result.as_str())
@@ -221,6 +224,7 @@ impl SqliteBackend {
         .bind(&head.last_hash)
         .bind(&hash)
         .bind(&summary)
+        .bind(&boot)
         .bind(id.0)
         .execute(&mut *conn)
         .await?;

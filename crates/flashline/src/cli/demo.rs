@@ -12,6 +12,7 @@
 //! surprises only: 0 when every good board passed with the golden image in its flash and
 //! every faulty board failed; 1 otherwise.
 
+mod boot;
 mod central;
 mod db;
 mod faults;
@@ -86,6 +87,11 @@ pub struct DemoArgs {
     /// File holding the central role's password (first line).
     #[arg(long, value_name = "FILE", requires = "central")]
     pub password_file: Option<PathBuf>,
+    /// Check that each board boots what was written: the sample app prints a self-test
+    /// line, the config gets a `[boot]` section, and one board boot-loops (its app is
+    /// corrupted after the verify) to show the failure.
+    #[arg(long)]
+    pub boot: bool,
 }
 
 pub async fn demo(args: DemoArgs) -> CliResult {
@@ -93,7 +99,8 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         .prefix("flashline-demo-")
         .tempdir()
         .map_err(|e| Failure::new(Exit::Failure, format!("cannot create a work directory: {e}")))?;
-    let manifest = sample::write_sample(&work.path().join("image"), args.chip, args.app_kib * 1024)
+    let console = args.boot.then_some(boot::SCRIPT);
+    let manifest = sample::write_sample_with(&work.path().join("image"), args.chip, args.app_kib * 1024, console)
         .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the sample image: {e}")))?;
     let image = crate::image::GoldenImage::load(&crate::image::ImageSource::Manifest(manifest.clone()))
         .map_err(|e| Failure::new(Exit::Image, e))?;
@@ -132,6 +139,13 @@ pub async fn demo(args: DemoArgs) -> CliResult {
 
     let plan = faults::plan(args.boards, args.faults);
     let boards = start_boards(&args, work.path(), &plan, &golden)?;
+    // The board that boot-loops: the last good one (not the only one).
+    let looping =
+        (args.boot && args.boards > 1).then(|| (0..args.boards as usize).rev().find(|k| plan[*k].is_none())).flatten();
+    let fixture = args.boot.then(|| {
+        let handles = boards.iter().enumerate().map(|(k, b)| (slot_name(k as u32), b.handle.clone())).collect();
+        boot::Fixture::new(handles, looping.map(|k| slot_name(k as u32)))
+    });
     let started = Instant::now();
     let (mut station, devices) = Station::start_simulated(ctx, &config, ui);
     let mut events = station.events.take().expect("events were asked for");
@@ -159,8 +173,16 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let collector = tokio::spawn(async move {
         let mut outcomes = BTreeMap::new();
         while let Some(ev) = events.recv().await {
-            if let StationEvent::Finished { slot, outcome, .. } = ev {
-                outcomes.insert(slot, outcome);
+            match ev {
+                StationEvent::Finished { slot, outcome, .. } => {
+                    outcomes.insert(slot, outcome);
+                }
+                StationEvent::Stage { slot, stage } => {
+                    if let Some(f) = &fixture {
+                        f.on_stage(&slot, stage);
+                    }
+                }
+                _ => {}
             }
         }
         outcomes
@@ -181,7 +203,7 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let outcomes = collector.await.unwrap_or_default();
     let wall = started.elapsed();
 
-    let summary = summarise(&boards, &plan, &outcomes, &golden);
+    let summary = summarise(&boards, &plan, &outcomes, &golden, looping);
     let passed = summary.passed;
     println!();
     println!(
@@ -240,6 +262,7 @@ fn summarise(
     plan: &[Option<FaultKind>],
     outcomes: &BTreeMap<String, Outcome>,
     golden: &Golden,
+    looping: Option<usize>,
 ) -> Summary {
     let mut s = Summary { passed: 0, expected_failures: 0, lines: Vec::new(), surprises: Vec::new() };
     for (k, (board, fault)) in boards.iter().zip(plan).enumerate() {
@@ -251,19 +274,20 @@ fn summarise(
             Some(other) => format!("{other:?}"),
             None => "no result".to_string(),
         };
-        match (fault, outcome) {
+        let expected_fail = fault.map(|f| f.describe()).or((looping == Some(k)).then_some(boot::LOOP_NOTE));
+        match (expected_fail, outcome) {
             (None, Some(Outcome::Pass)) if flash_matches(board, golden) => s.passed += 1,
             (None, Some(Outcome::Pass)) => {
                 s.passed += 1;
                 s.surprises.push(format!("{slot} passed but its flash differs from the golden image"));
             }
-            (Some(kind), Some(Outcome::Fail { .. })) => {
+            (Some(why), Some(Outcome::Fail { .. })) => {
                 s.expected_failures += 1;
-                s.lines.push(format!("{slot:<4} {said}   (expected: {})", kind.describe()));
+                s.lines.push(format!("{slot:<4} {said}   (expected: {why})"));
             }
-            (Some(kind), _) => {
-                s.lines.push(format!("{slot:<4} {said}   (UNEXPECTED: this board is faulty, {})", kind.describe()));
-                s.surprises.push(format!("{slot} ({}) was not failed: {said}", kind.describe()));
+            (Some(why), _) => {
+                s.lines.push(format!("{slot:<4} {said}   (UNEXPECTED: this board is faulty, {why})"));
+                s.surprises.push(format!("{slot} ({why}) was not failed: {said}"));
             }
             (None, _) => {
                 s.lines.push(format!("{slot:<4} {said}   (UNEXPECTED: a good board)"));
@@ -310,7 +334,7 @@ fn flash_matches(board: &PtyBoard, golden: &Golden) -> bool {
 
 /// The demo's station config: the real file format, loaded by the real loader.
 fn demo_config(args: &DemoArgs, manifest: &Path, sha256: &str, db: &Path) -> String {
-    format!(
+    let mut text = format!(
         r#"# flashline demo station (generated)
 station = "{station}"
 database = "{db}"
@@ -341,7 +365,14 @@ listen = "{http}"
         chip = args.chip.file_name(),
         http = args.http.map(|a| a.to_string()).unwrap_or_default(),
         slots = (0..args.boards).map(|k| format!("{} = \"sim-usb-0:{k}:1.0\"\n", slot_name(k))).collect::<String>(),
-    )
+    );
+    if args.boot {
+        // The boot check reads the console after the final hard reset (the demo presses
+        // the boards' reset itself: a PTY has no RTS).
+        text = text.replace("after = \"no-reset\"", "after = \"hard-reset\"");
+        text.push_str(boot::SECTION);
+    }
+    text
 }
 
 /// Fixture-style name of simulated port `k`: A1..A8, B1..B8, ... (AA1 after Z8).

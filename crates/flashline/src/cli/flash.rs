@@ -327,6 +327,8 @@ fn board_failure(port: &str, error: BoardError) -> Failure {
         BoardError::Check { exit, reason, .. } => Failure::new(exit, format!("{port}: {reason}")),
         BoardError::NoImage(e) if port.is_empty() => Failure::new(Exit::Board, e),
         BoardError::NoImage(e) => Failure::new(Exit::Board, format!("{port}: {e}")),
+        e @ BoardError::Boot { .. } if port.is_empty() => Failure::new(Exit::Board, e),
+        e @ BoardError::Boot { .. } => Failure::new(Exit::Board, format!("{port}: {e}")),
     }
 }
 

@@ -43,11 +43,14 @@ pub fn firmware_like(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// An ESP image header (magic 0xE9) with the chip id in the extended header, so the image
-/// checks of the loader see a real-looking bootloader.
+/// A valid ESP image of `body`'s length: header (magic 0xE9, the chip id in the extended
+/// header), one segment over the rest, and the XOR checksum in the last byte of the last
+/// 16-byte block, so the loader's checks and a simulated boot (which checks segments and
+/// checksum as the ROM and bootloader do) see a real image.
 fn with_header(chip: Chip, mut body: Vec<u8>) -> Vec<u8> {
+    let header = if chip == Chip::Esp8266 { 8 } else { 24 };
     body[0] = 0xE9;
-    body[1] = 3; // segments
+    body[1] = 1; // segments
     body[2] = 2; // dio
     body[3] = 0x20; // 4MB, 40m
     if chip != Chip::Esp8266 {
@@ -55,12 +58,24 @@ fn with_header(chip: Chip, mut body: Vec<u8>) -> Vec<u8> {
         body[12..14].copy_from_slice(&id.to_le_bytes());
         body[23] = 0; // no appended digest
     }
+    let checksum_at = body.len() / 16 * 16 - 1;
+    let data = header + 8..checksum_at;
+    body[header..header + 4].copy_from_slice(&0x3FFB_0000u32.to_le_bytes());
+    body[header + 4..header + 8].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    body[checksum_at] = body[data].iter().fold(0xEF, |c, b| c ^ b);
     body
 }
 
 /// Writes the sample image (region files + manifest) into `dir`; returns the manifest
 /// path and the canonical SHA-256 the config must pin.
 pub fn write_sample(dir: &Path, chip: Chip, app_len: usize) -> std::io::Result<PathBuf> {
+    write_sample_with(dir, chip, app_len, None)
+}
+
+/// [`write_sample`] whose application carries `console`, a console script for the
+/// simulator's boot (docs/SIMULATOR.md: the lines between `ESPSIM-CONSOLE-BEGIN` and
+/// `ESPSIM-CONSOLE-END`).
+pub fn write_sample_with(dir: &Path, chip: Chip, app_len: usize, console: Option<&str>) -> std::io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
     let boot_offset = chip.spec().bootloader_offset;
     let bootloader = with_header(chip, firmware_like(24 * 1024, 1));
@@ -70,7 +85,13 @@ pub fn write_sample(dir: &Path, chip: Chip, app_len: usize) -> std::io::Result<P
         0xAA, 0x50, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x10, 0x00, b'f', b'a', b'c', b't', b'o', b'r',
         b'y', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     ]);
-    let app = with_header(chip, firmware_like(app_len, 2));
+    let mut body = firmware_like(app_len, 2);
+    if let Some(script) = console {
+        let block = format!("ESPSIM-CONSOLE-BEGIN\n{script}\nESPSIM-CONSOLE-END\n");
+        let at = 0x100.min(body.len().saturating_sub(block.len() + 16));
+        body[at..at + block.len()].copy_from_slice(block.as_bytes());
+    }
+    let app = with_header(chip, body);
     let files = [
         (boot_offset, "bootloader.bin", bootloader),
         (0x8000, "partition-table.bin", partitions),

@@ -83,7 +83,7 @@ pub(crate) fn display_key(path: &str) -> String {
 }
 
 /// Top-level keys that are tables (so a lone path element means the table itself).
-const TABLES: &[&str] = &["image", "flash", "devices", "slots", "log"];
+const TABLES: &[&str] = &["image", "flash", "devices", "slots", "log", "boot"];
 
 #[cfg(test)]
 mod tests {

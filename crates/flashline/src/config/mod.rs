@@ -11,6 +11,7 @@
 //!
 //! The commented reference is `config/flashline.toml` at the repository root.
 
+pub mod boot;
 mod database;
 pub mod error;
 pub mod http;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use boot::{BootConfig, BootPattern};
 pub use database::check_database_path;
 pub use error::ConfigError;
 pub use http::HttpConfig;
@@ -81,6 +83,8 @@ pub struct Config {
     pub central: Option<CentralConfig>,
     /// Per-device serial numbers and NVS data (`[provision]`).
     pub provision: crate::provision::Provisioning,
+    /// The post-flash boot check (`[boot]`), if any.
+    pub boot: Option<BootConfig>,
     /// The file this was read from.
     path: PathBuf,
 }
@@ -116,6 +120,8 @@ struct RawConfig {
     central: Option<sections::RawCentral>,
     #[serde(default)]
     provision: provision::RawProvision,
+    #[serde(default)]
+    boot: Option<boot::RawBoot>,
 }
 
 impl Config {
@@ -159,6 +165,7 @@ impl Config {
             chip: images.chips().into_iter().map(|c| c.file_name()).max_by_key(|n| n.len()).unwrap_or_default().into(),
         };
         let provision = raw.provision.validate(&ctx, &sample)?;
+        let boot = raw.boot.map(|b| b.validate(&ctx)).transpose()?;
         Ok(Config {
             station,
             database,
@@ -173,6 +180,7 @@ impl Config {
             recovery: raw.recovery,
             central,
             provision,
+            boot,
             path: path.to_path_buf(),
         })
     }

@@ -190,6 +190,7 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
             let mut c = Completion::pass(done.written, done.verify_method.clone());
             c.skipped_regions = done.skipped.clone();
             c.regions = done.regions.clone();
+            c.boot = done.boot.clone();
             (c.with_timings(timings), AttemptOutcome::Pass(done))
         }
         Err(error) => {
@@ -226,6 +227,19 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
                 }
             }
         }
+    };
+    // A board that was written but did not boot: the row keeps what the write did and
+    // what the console showed.
+    let completion = match &outcome {
+        AttemptOutcome::Fail { error: BoardError::Boot { flashed }, .. } => Completion {
+            bytes_written: flashed.written,
+            verify_method: Some(flashed.verify_method.clone()),
+            skipped_regions: flashed.skipped.clone(),
+            regions: flashed.regions.clone(),
+            boot: flashed.boot.clone(),
+            ..completion
+        },
+        _ => completion,
     };
     let unrecorded = match (&run.audit, attempt) {
         (Some(a), Some(id)) => record_completion(a, id, completion, &run.stop, events).await.err(),

@@ -1,12 +1,13 @@
 //! The board part of the pipeline: connect → identify → checks → (erase) → write →
 //! verify → finish, over any [`Transport`].
 
-use flashline_audit::{RegionSummary, SkippedRegion};
+use flashline_audit::{BootRecord, RegionSummary, SkippedRegion};
 use flashline_session::{
-    BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, Progress, Reconnect, Stage, Transport,
-    VerifyOptions,
+    After, BeforeReset, BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, Progress, Reconnect,
+    Stage, Transport, VerifyOptions,
 };
 
+use super::boot_check;
 use super::checks::check_board;
 use super::plan::Plan;
 use super::ports::OpenError;
@@ -29,6 +30,8 @@ pub struct Flashed {
     /// Per region: written, erased, skipped as blank, found identical.
     pub regions: Vec<RegionSummary>,
     pub verify_method: String,
+    /// The post-flash boot check, when `[boot]` asked for one.
+    pub boot: Option<BootRecord>,
 }
 
 /// Why a board run failed.
@@ -46,6 +49,9 @@ pub enum BoardError {
     /// The station has no image for the board's chip (a station of several chips).
     #[error("{0}")]
     NoImage(NoImageForChip),
+    /// The image was written and verified, but the board did not boot it (stage `boot`).
+    #[error("boot: {}", .flashed.boot.as_ref().and_then(|b| b.reason.as_deref()).unwrap_or("failed"))]
+    Boot { flashed: Box<Flashed> },
 }
 
 impl BoardError {
@@ -56,6 +62,7 @@ impl BoardError {
             BoardError::Session(e) => e.stage(),
             BoardError::Check { stage, .. } => *stage,
             BoardError::NoImage(_) => Stage::Identify,
+            BoardError::Boot { .. } => Stage::Boot,
         }
     }
 
@@ -103,6 +110,12 @@ where
     F: FnOnce(ChipInfo, Option<std::sync::Arc<Golden>>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    // A chip on its own USB-Serial/JTAG port leaves the bus at the final reset: the boot
+    // check reads its console on the port it comes back on.
+    let usb = port.usb_ids() == Some((0x303A, 0x1001)) || plan.flasher.before == BeforeReset::UsbJtagSerial;
+    let boot_progress = progress.clone();
+    let boot_cancel = cancel.clone();
+    let boot_reconnect = reconnect.clone();
     let mut flasher = Flasher::connect_with(port, &plan.flasher, progress, cancel, reconnect).await?;
     let info = flasher.info().clone();
     let golden = plan.images.for_chip(info.chip).cloned();
@@ -126,7 +139,7 @@ where
     if plan.verify == VerifyMode::Readback {
         flasher.verify(prepared, VerifyOptions { readback: true }).await?;
     }
-    flasher.finish(plan.after).await?;
+    let port = flasher.finish(plan.after).await?;
 
     let (mut written, mut sent, mut skipped_blank) = (0, 0, 0);
     for r in &report.regions {
@@ -134,7 +147,7 @@ where
         sent += r.sent;
         skipped_blank += r.blank;
     }
-    Ok(Flashed {
+    let mut flashed = Flashed {
         info,
         written,
         sent,
@@ -142,7 +155,18 @@ where
         skipped: skipped_regions(&report),
         regions: region_summary(&report),
         verify_method: plan.verify_method().to_string(),
-    })
+        boot: None,
+    };
+    // chain v2: append "boot" (the record goes into the row's `boot` column).
+    if let (Some(cfg), After::HardReset) = (&plan.boot, plan.after) {
+        boot_progress.report(Stage::Boot, 0, 0);
+        let outcome = boot_check::check(port, cfg, usb, boot_reconnect, boot_cancel).await?;
+        flashed.boot = Some(outcome.record);
+        if !outcome.passed {
+            return Err(BoardError::Boot { flashed: Box::new(flashed) });
+        }
+    }
+    Ok(flashed)
 }
 
 #[cfg(test)]

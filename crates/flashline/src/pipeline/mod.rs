@@ -18,6 +18,7 @@
 
 mod attempt;
 mod board;
+pub mod boot_check;
 mod checks;
 pub mod follow;
 mod plan;

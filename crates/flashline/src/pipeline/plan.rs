@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use flashline_session::{After, BlankSkip, FlasherConfig, StubSet, WriteOptions};
 
-use crate::config::{Config, PowerCycle, VerifyMode};
+use crate::config::{BootConfig, Config, PowerCycle, VerifyMode};
 use crate::station::{Golden, GoldenSet};
 
 /// Everything resolved before the board is touched.
@@ -33,6 +33,8 @@ pub struct Plan {
     /// Power-cycle the hub port of a board that did not answer (`[recovery]
     /// power_cycle`; the station only).
     pub power_cycle: PowerCycle,
+    /// The post-flash boot check (`[boot]`): after the final hard reset.
+    pub boot: Option<BootConfig>,
 }
 
 impl Plan {
@@ -65,6 +67,7 @@ impl Plan {
             force: false,
             check_declared_size: false,
             power_cycle: config.recovery.power_cycle,
+            boot: config.boot.clone(),
         }
     }
 
@@ -81,6 +84,7 @@ impl Plan {
             force: false,
             check_declared_size: true,
             power_cycle: PowerCycle::Off,
+            boot: None,
         }
     }
 

@@ -55,6 +55,16 @@ impl BoardWatch {
         self.reset.lock().expect("board watch").map(|(into, at)| (into, at + REENUMERATION_WINDOW))
     }
 
+    /// The board came back on `devnode` in its application after the final reset: a boot
+    /// check waiting for its console opens it. The reset stays noted, so a second
+    /// re-enumeration of the app (another VID:PID) within the window is still this board.
+    pub fn app_back(&self, devnode: PathBuf) {
+        self.back.send_modify(|(n, node)| {
+            *n += 1;
+            *node = Some(devnode);
+        });
+    }
+
     /// The board is back, on `devnode`: its job gets the node, and the window closes (a
     /// later remove is an unplug again).
     pub fn came_back(&self, devnode: PathBuf) {

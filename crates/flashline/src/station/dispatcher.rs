@@ -303,6 +303,15 @@ impl Dispatcher {
                     w.came_back(dev.devnode.clone());
                 }
             }
+            (ResetInto::App, true) => {
+                tracing::info!(
+                    slot = %name, port = %dev.devnode.display(), id = %dev.vid_pid(),
+                    "board back in its application after its final reset; its boot check reads it, not flashed again"
+                );
+                if let Some(w) = &entry.watch {
+                    w.app_back(dev.devnode.clone());
+                }
+            }
             _ => tracing::info!(
                 slot = %name, port = %dev.devnode.display(), id = %dev.vid_pid(),
                 "board back in its application after its final reset; not flashed again"

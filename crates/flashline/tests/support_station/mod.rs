@@ -31,8 +31,23 @@ pub async fn rig_for(prefix: &str, chip: Chip, n: u32, max_jobs: usize, flash: &
 
 /// Like [`rig_for`], with `extra` (whole tables) appended to the config.
 pub async fn rig_with_tables(prefix: &str, chip: Chip, n: u32, max_jobs: usize, flash: &str, extra: &str) -> Rig {
+    rig_with_console(prefix, chip, n, max_jobs, flash, extra, None).await
+}
+
+/// Like [`rig_with_tables`], with a sample app that carries `console` (the simulator's
+/// console script: what the app prints when it boots).
+pub async fn rig_with_console(
+    prefix: &str,
+    chip: Chip,
+    n: u32,
+    max_jobs: usize,
+    flash: &str,
+    extra: &str,
+    console: Option<&str>,
+) -> Rig {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
-    let manifest = flashline::cli::sample::write_sample(&dir.path().join("image"), chip, 64 * 1024).unwrap();
+    let manifest =
+        flashline::cli::sample::write_sample_with(&dir.path().join("image"), chip, 64 * 1024, console).unwrap();
     let image =
         flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
     let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();

@@ -13,6 +13,7 @@
 //! CPU is free. Flash content changes immediately; only the reply times carry the cost.
 
 mod common;
+mod console;
 mod read;
 mod rom;
 mod stub;
@@ -180,6 +181,8 @@ pub struct Board {
     pub(crate) watchdog_at: Option<Duration>,
     /// The ROM's boot loop over a flash without a bootloader: when it prints next, what.
     pub(crate) boot_loop: Option<(Duration, Vec<u8>)>,
+    /// A boot from flash still printing (or about to reboot): [`console`].
+    console: Option<console::ConsoleRun>,
 }
 
 impl Board {
@@ -247,6 +250,7 @@ impl Board {
             reenumerating: None,
             watchdog_at: None,
             boot_loop: None,
+            console: None,
         };
         if b.faults.wedged {
             b.mode = Mode::Stub(StubKind::New);
@@ -311,6 +315,7 @@ impl Board {
             bytes_programmed: c.bytes_programmed,
             flash_bytes_read: c.bytes_read,
             spi_commands: self.regs.flash_chip.commands,
+            md5s: self.faults.md5s,
             ..self.stats
         }
     }
@@ -322,13 +327,17 @@ impl Board {
 
     /// When [`Self::poll`] wants to be called next.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.next_boot_log, self.watchdog_at, self.boot_loop.as_ref().map(|l| l.0)].into_iter().flatten().min()
+        [self.next_boot_log, self.watchdog_at, self.boot_loop.as_ref().map(|l| l.0), self.console_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Timer work: the boot loop of a board stuck outside download mode.
     pub fn poll(&mut self, now: Duration) {
         self.poll_watchdog(now);
         self.poll_boot_loop(now);
+        self.poll_console(now);
         if let Some(t) = self.next_boot_log {
             if now >= t && self.mode == Mode::NotDownload {
                 self.boot_logs += 1;
@@ -359,6 +368,7 @@ impl Board {
         self.straps = s;
         if s.en_low && !was.en_low {
             self.mode = Mode::InReset;
+            self.console = None;
             self.decoder.reset();
             self.write = None;
             self.read = None;
@@ -419,8 +429,9 @@ impl Board {
         let t = now.max(self.clock.cpu);
         self.out.push(Output::Reenumerate { at: t, back_after: self.usb_timing.reenumerate });
         self.reenumerating = Some(self.usb_timing.reenumerate);
-        self.boot(t, download, cause);
+        // Nothing reaches the host before the port is back on the bus.
         self.tx_free = self.tx_free.max(t + self.usb_timing.reenumerate);
+        self.boot(t, download, cause);
         self.ready_at = self.tx_free;
         self.last_start = self.ready_at;
     }
@@ -434,6 +445,7 @@ impl Board {
     pub(crate) fn boot_with(&mut self, now: Duration, download: bool, cause: ResetCause, flash_log: Option<Vec<u8>>) {
         self.watchdog_at = None;
         self.boot_loop = None;
+        self.console = None;
         self.stats.resets += 1;
         self.restart_rx_run();
         self.baud = 115_200;
@@ -463,9 +475,10 @@ impl Board {
             }
             self.mode = Mode::Rom;
         } else {
-            if !usb {
-                let text = flash_log.unwrap_or_else(|| self.model().app_banner());
-                self.send_raw_at_baud(t, text, baud);
+            match flash_log {
+                Some(text) if !usb => self.send_raw_at_baud(t, text, baud),
+                Some(_) => {}
+                None => self.boot_from_flash(t, cause),
             }
             self.mode = Mode::App;
         }

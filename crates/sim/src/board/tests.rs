@@ -503,13 +503,54 @@ fn reset_lines_boot_into_download_or_app() {
     assert!(String::from_utf8_lossy(&h.dec.take_noise().unwrap()).contains("DOWNLOAD_BOOT"));
     assert_eq!(h.b.mode(), Mode::Rom);
     assert_eq!(h.sync().len(), 8);
-    // Hard reset (RTS pulse) with IO0 high: the app runs and ignores the host.
+    // Hard reset (RTS pulse) with IO0 high: the chip boots from flash (erased here: the
+    // ROM complains and loops) and ignores the host.
     h.b.set_lines(h.now, false, true);
     h.b.set_lines(h.now, false, false);
+    h.b.poll(h.b.next_deadline().expect("the ROM's complaint follows its log"));
     h.collect();
-    assert!(String::from_utf8_lossy(&h.dec.take_noise().unwrap()).contains("app running"));
+    let log = String::from_utf8_lossy(&h.dec.take_noise().unwrap()).into_owned();
+    assert!(log.contains("SPI_FAST_FLASH_BOOT") && log.contains("flash read err, 1000"), "{log}");
     assert_eq!(h.b.mode(), Mode::App);
     assert!(h.sync().is_empty());
+    let again = h.b.next_deadline().expect("the ROM tries again");
+    h.b.poll(again);
+    h.collect();
+    let log = String::from_utf8_lossy(&h.dec.take_noise().unwrap()).into_owned();
+    assert!(log.contains("rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)"), "{log}");
+}
+
+#[test]
+fn a_flashed_app_prints_its_console_script_over_time() {
+    let script = b"ESPSIM-CONSOLE-BEGIN\nI (300) app: self-test passed\n@delay 500\nlater\n@reboot\nESPSIM-CONSOLE-END";
+    let mut h = Host::realistic(Chip::Esp32);
+    let flash = crate::flash_boot::tests::flash_with(Chip::Esp32, script);
+    h.b.flash_mut().write_raw(0, &flash).unwrap();
+    h.b.set_lines(h.now, false, true);
+    h.b.set_lines(h.now, false, false);
+    let mut log = String::new();
+    let mut times = Vec::new();
+    for _ in 0..6 {
+        let t = h.b.next_deadline().expect("more to print");
+        h.b.poll(t);
+        times.push(t);
+        h.collect();
+        log += &String::from_utf8_lossy(&h.dec.take_noise().unwrap_or_default());
+    }
+    let first = log.find("self-test passed").expect(&log);
+    let later = log.find("later").expect(&log);
+    let reboot = log.find("rst:0xc (SW_CPU_RESET)").expect(&log);
+    assert!(first < later && later < reboot, "{log}");
+    // The app's first line comes after the bootloader's time, the next after its delay.
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    assert!(times.iter().any(|t| *t >= Duration::from_millis(780)), "{times:?}");
+    assert_eq!(h.b.mode(), Mode::App);
+    // A reset into download mode ends the app's output.
+    h.b.set_lines(h.now, false, true);
+    h.b.set_lines(h.now, true, false);
+    h.b.set_lines(h.now, false, false);
+    assert_eq!(h.b.mode(), Mode::Rom);
+    assert_eq!(h.b.next_deadline(), None);
 }
 
 fn faulty(chip: Chip, f: &str) -> Host {

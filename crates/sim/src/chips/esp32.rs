@@ -82,6 +82,14 @@ impl SimChip for Esp32 {
         b"ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\nflashline-sim app running\r\n".to_vec()
     }
 
+    fn flash_boot_banner(&self, cause: ResetCause) -> Vec<u8> {
+        let rst = match cause {
+            ResetCause::PowerOn => "rst:0x1 (POWERON_RESET)",
+            ResetCause::Software => "rst:0xc (SW_CPU_RESET)",
+        };
+        format!("ets Jun  8 2016 00:22:57\r\n\r\n{rst},boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n").into_bytes()
+    }
+
     fn rom_baud_from_word(&self, word: u32) -> u64 {
         (word as u64 * 40_000_000 + ROM_FREQ_HZ / 2) / ROM_FREQ_HZ
     }

@@ -60,6 +60,11 @@ impl SimChip for Esp8266 {
         b"\r\n ets Jan  8 2013,rst cause:2, boot mode:(3,7)\r\n\r\nflashline-sim app running\r\n".to_vec()
     }
 
+    fn flash_boot_banner(&self, cause: ResetCause) -> Vec<u8> {
+        let c = if cause == ResetCause::PowerOn { 2 } else { 4 };
+        format!("\r\n ets Jan  8 2013,rst cause:{c}, boot mode:(3,7)\r\n\r\n").into_bytes()
+    }
+
     /// The ROM bug esptool's `get_erase_size` compensates, and an erase past the end of
     /// flash clamped to it.
     fn rom_erase(&self, offset: u32, size: u32) -> RomErase {

@@ -57,6 +57,11 @@ impl EspRomLog {
         text.into_bytes()
     }
 
+    /// The ROM's log of a boot from flash, up to loading the bootloader.
+    pub fn flash_boot(&self, cause: ResetCause) -> Vec<u8> {
+        self.header(cause, self.spi_boot).into_bytes()
+    }
+
     /// The log of a power-on boot from flash, followed by the application's first line.
     pub fn app_banner(&self) -> Vec<u8> {
         (self.header(ResetCause::PowerOn, self.spi_boot) + "flashline-sim app running\r\n").into_bytes()

@@ -100,6 +100,10 @@ pub trait SimChip: Sync + Debug {
     /// Boot log of a normal (SPI flash) boot followed by the application's first line.
     fn app_banner(&self) -> Vec<u8>;
 
+    /// The ROM's log of a boot from flash after a reset of `cause`, before it loads the
+    /// bootloader ([`crate::flash_boot`] prints the rest).
+    fn flash_boot_banner(&self, cause: ResetCause) -> Vec<u8>;
+
     /// What the ROM's FLASH_BEGIN erases when asked for `size` bytes at `offset`. The
     /// default (every ROM but ESP8266's): whole sectors from the offset's sector on, and
     /// an erase past the end of flash is rejected.

@@ -85,6 +85,10 @@ impl SimChip for EspRomChip {
         self.log.app_banner()
     }
 
+    fn flash_boot_banner(&self, cause: ResetCause) -> Vec<u8> {
+        self.log.flash_boot(cause)
+    }
+
     fn rom_baud_from_word(&self, word: u32) -> u64 {
         self.rom_rate(word as u64)
     }
