@@ -358,6 +358,10 @@ pub struct AttemptRow {
     /// Per image region, what the write did ([`RegionSummary`]). Not hashed (the same
     /// facts are in the reasons of `skipped_regions`, which are).
     pub region_summary: Vec<RegionSummary>,
+    /// The board's serial number as printed (`[provision] serial`); hashed (chain v2).
+    pub serial: Option<String>,
+    /// What provisioning wrote (NVS offset, size, SHA-256); hashed (chain v2).
+    pub provision: Option<crate::serial::ProvisionRecord>,
 }
 
 impl AttemptRow {

@@ -20,6 +20,7 @@ mod line;
 mod link;
 mod query;
 mod rows;
+mod serials;
 mod stats;
 mod verify;
 
@@ -45,7 +46,7 @@ pub use link::{CentralLink, Forwarded};
 
 /// The central schema version this build reads and writes (the newest file of
 /// `migrations/central/`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The central record, for queries (`flashline log|stats --db postgres://...`).
 #[derive(Debug)]

@@ -15,6 +15,7 @@
 mod central;
 mod db;
 mod faults;
+mod provision;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,11 @@ pub struct DemoArgs {
     /// password from --password-file, the URL, or PGPASSWORD).
     #[arg(long, value_name = "URL")]
     pub central: Option<String>,
+    /// Provision every board: a serial number from the audit log and its own NVS
+    /// partition at 0x9000 (a sample template and per-device file are written to the
+    /// demo's work directory).
+    #[arg(long)]
+    pub provision: bool,
     /// File holding the central role's password (first line).
     #[arg(long, value_name = "FILE", requires = "central")]
     pub password_file: Option<PathBuf>,
@@ -117,6 +123,11 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let mut text = demo_config(&args, &manifest, &image.sha256().to_hex(), &db);
     if let Some(c) = &central {
         text.push_str(&format!("\n{}", c.section()));
+    }
+    if args.provision {
+        let section = provision::prepare(&work.path().join("provision"), args.chip, args.boards)
+            .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the sample provisioning files: {e}")))?;
+        text.push_str(&format!("\n{section}"));
     }
     std::fs::write(&config_path, text)
         .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the demo config: {e}")))?;
@@ -200,6 +211,19 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     println!("audit log: {}", db.display());
     println!("  see it:  {exe} log --db {}", db.display());
     println!("  yield:   {exe} stats --db {}", db.display());
+    if args.provision {
+        let rows = store.query(&flashline_audit::AttemptFilter::all()).await.unwrap_or_default();
+        let serials: std::collections::BTreeSet<&str> = rows.iter().filter_map(|r| r.serial.as_deref()).collect();
+        let nvs = rows.iter().filter(|r| r.provision.as_ref().is_some_and(|p| p.nvs.is_some())).count();
+        println!(
+            "provisioned: {} serial number(s) ({} .. {}), {nvs} NVS partition(s) at {:#x}",
+            serials.len(),
+            serials.first().unwrap_or(&"-"),
+            serials.last().unwrap_or(&"-"),
+            provision::NVS_OFFSET
+        );
+        println!("  see it:  {exe} log --db {} --format json   (each row's serial and provision)", db.display());
+    }
     if let Some(c) = &central {
         println!("{}", central::summary(&c.location, forwarded.as_ref()));
         println!("  see it:  {exe} log --db {} --station {}", c.url, db::DEMO_STATION);

@@ -190,7 +190,11 @@ pub async fn run_on(args: FlashArgs, ports: &OneOffPorts) -> CliResult {
     };
     let station = config.as_ref().map(|c| c.station.clone()).unwrap_or_else(|| CLI_STATION.to_string());
     let mut plan = match &config {
-        Some(config) => Plan::from_config(config, golden.clone(), load_stubs(config)?),
+        Some(config) => {
+            let mut plan = Plan::from_config(config, golden.clone(), load_stubs(config)?);
+            plan.provision = crate::provision::setup::for_station(config, &golden, store.as_ref()).await?;
+            plan
+        }
         None => Plan::defaults(golden.clone()),
     };
     let fallback_baud = config.as_ref().map(|c| c.flash.baud.0);
@@ -322,6 +326,7 @@ fn board_failure(port: &str, error: BoardError) -> Failure {
         BoardError::Session(e) => session_failure(port, e),
         BoardError::Check { exit, reason, .. } if port.is_empty() => Failure::new(exit, reason),
         BoardError::Check { exit, reason, .. } => Failure::new(exit, format!("{port}: {reason}")),
+        BoardError::Provision(reason) => Failure::new(Exit::Config, format!("{port}: provision: {reason}")),
     }
 }
 

@@ -1,10 +1,15 @@
-//! The board part of the pipeline: connect → identify → checks → (erase) → write →
-//! verify → finish, over any [`Transport`].
+//! The board part of the pipeline: connect → identify → checks → provision → (erase) →
+//! write → verify → finish, over any [`Transport`].
+//!
+//! A board's own NVS partition (`[provision]`) is a second image of one region, written
+//! after the golden image with the same options and verified the same way (MD5, and read
+//! back when asked): the golden image's regions keep their blank-skip and re-flash
+//! decisions untouched, and the partition gets its own.
 
 use flashline_audit::{RegionSummary, SkippedRegion};
 use flashline_session::{
-    BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, Progress, Reconnect, Stage, Transport,
-    VerifyOptions,
+    BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, PreparedImage, Progress, Reconnect, Stage,
+    Transport, VerifyOptions,
 };
 
 use super::checks::check_board;
@@ -42,7 +47,14 @@ pub enum BoardError {
     /// A check of the image against the board refused it.
     #[error("{reason}")]
     Check { stage: Stage, exit: Exit, reason: String },
+    /// Provisioning refused the board before anything was written (no per-device row,
+    /// no serial number to give); stage [`PROVISION_STAGE`].
+    #[error("{0}")]
+    Provision(String),
 }
+
+/// The stage name of a board refused by provisioning.
+pub const PROVISION_STAGE: &str = "provision";
 
 impl BoardError {
     /// The stage the failure belongs to.
@@ -51,6 +63,16 @@ impl BoardError {
             BoardError::Open(_) => Stage::Connect,
             BoardError::Session(e) => e.stage(),
             BoardError::Check { stage, .. } => *stage,
+            // It follows identify: the session's last stage.
+            BoardError::Provision(_) => Stage::Identify,
+        }
+    }
+
+    /// The stage the audit row names: the session's stage, or [`PROVISION_STAGE`].
+    pub fn stage_name(&self) -> &'static str {
+        match self {
+            BoardError::Provision(_) => PROVISION_STAGE,
+            other => other.stage().as_str(),
         }
     }
 
@@ -81,26 +103,32 @@ impl From<SessionError> for BoardError {
 }
 
 /// Runs one board over an open link. `on_identified` sees the board before the checks
-/// (the audit row records who the board is even when it is then refused). `reconnect`
+/// (the audit row records who the board is even when it is then refused); `provision`
+/// sees it after them and gives its own NVS partition, if any (or refuses it). `reconnect`
 /// finds a board again whose port vanishes when it resets (its own USB port; see
 /// [`super::reconnect`]); `None` for USB-UART bridges.
-pub async fn flash_board<T, F, Fut>(
+#[allow(clippy::too_many_arguments)]
+pub async fn flash_board<T, F, Fut, P, PFut>(
     port: T,
     plan: &Plan,
     progress: Progress,
     cancel: CancellationToken,
     reconnect: Option<std::sync::Arc<dyn Reconnect<T>>>,
     on_identified: F,
+    provision: P,
 ) -> Result<Flashed, BoardError>
 where
     T: Transport,
     F: FnOnce(ChipInfo) -> Fut,
     Fut: std::future::Future<Output = ()>,
+    P: FnOnce(ChipInfo) -> PFut,
+    PFut: std::future::Future<Output = Result<Option<PreparedImage>, BoardError>>,
 {
     let mut flasher = Flasher::connect_with(port, &plan.flasher, progress, cancel, reconnect).await?;
     let info = flasher.info().clone();
     on_identified(info.clone()).await;
     check_board(plan, &info)?;
+    let nvs = provision(info.clone()).await?;
 
     let mut write = plan.write.clone();
     if plan.erase_all {
@@ -114,9 +142,16 @@ where
         write.verify = true;
     }
     let prepared = &plan.golden.prepared;
-    let report = flasher.write(prepared, &write).await?;
+    let mut report = flasher.write(prepared, &write).await?;
+    if let Some(nvs) = &nvs {
+        let own = flasher.write(nvs, &write).await?;
+        report.regions.extend(own.regions);
+    }
     if plan.verify == VerifyMode::Readback {
         flasher.verify(prepared, VerifyOptions { readback: true }).await?;
+        if let Some(nvs) = &nvs {
+            flasher.verify(nvs, VerifyOptions { readback: true }).await?;
+        }
     }
     flasher.finish(plan.after).await?;
 

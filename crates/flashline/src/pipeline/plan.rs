@@ -7,6 +7,7 @@ use std::sync::Arc;
 use flashline_session::{After, BlankSkip, FlasherConfig, StubSet, WriteOptions};
 
 use crate::config::{Config, PowerCycle, VerifyMode};
+use crate::provision::StationProvisioning;
 use crate::station::Golden;
 
 /// Everything resolved before the board is touched.
@@ -32,6 +33,10 @@ pub struct Plan {
     /// Power-cycle the hub port of a board that did not answer (`[recovery]
     /// power_cycle`; the station only).
     pub power_cycle: PowerCycle,
+    /// Per-device serial number and NVS partition (`[provision]`), resolved against the
+    /// golden image and the station's store ([`StationProvisioning::resolve`]); `None`:
+    /// every board gets the golden image only.
+    pub provision: Option<Arc<StationProvisioning>>,
 }
 
 impl Plan {
@@ -64,6 +69,7 @@ impl Plan {
             force: false,
             check_declared_size: false,
             power_cycle: config.recovery.power_cycle,
+            provision: None,
         }
     }
 
@@ -80,6 +86,7 @@ impl Plan {
             force: false,
             check_declared_size: true,
             power_cycle: PowerCycle::Off,
+            provision: None,
         }
     }
 
