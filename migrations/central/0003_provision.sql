@@ -16,7 +16,8 @@
 -- Gaps: numbers of a block a station never used (retired station, replaced log).
 --
 -- Stations call the two functions (SECURITY DEFINER; the station is
--- current_user) and read the MAC table; they never write the tables directly.
+-- session_user: a SECURITY DEFINER function runs as its owner) and read the MAC
+-- table; they never write the tables directly.
 --
 -- Never edit this file once released; add a new numbered file instead.
 
@@ -56,7 +57,7 @@ BEGIN
     INSERT INTO serial_counter (id, next) VALUES (1, start) ON CONFLICT (id) DO NOTHING;
     UPDATE serial_counter SET next = GREATEST(next, start) + count WHERE id = 1
         RETURNING next - count INTO f;
-    INSERT INTO serial_blocks (first, last, station_id) VALUES (f, f + count - 1, current_user);
+    INSERT INTO serial_blocks (first, last, station_id) VALUES (f, f + count - 1, session_user);
     RETURN QUERY SELECT f, f + count - 1;
 END
 $$;
@@ -68,7 +69,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     held BIGINT;
 BEGIN
-    INSERT INTO serial_numbers (mac, number, station_id) VALUES (mac_in, number_in, current_user)
+    INSERT INTO serial_numbers (mac, number, station_id) VALUES (mac_in, number_in, session_user)
         ON CONFLICT (mac) DO NOTHING;
     SELECT number INTO held FROM serial_numbers WHERE mac = mac_in;
     RETURN held;

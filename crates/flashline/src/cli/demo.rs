@@ -15,7 +15,7 @@
 mod central;
 mod db;
 mod faults;
-mod provision;
+pub mod provision;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

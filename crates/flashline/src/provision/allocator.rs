@@ -21,6 +21,10 @@ use tokio::sync::Mutex;
 /// How long a board waits for the central record before its station decides alone.
 pub const CENTRAL_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// After the central record failed to answer, boards do not ask it again for this long
+/// (the station allocates alone; the claims and leases in the background keep trying).
+pub const CENTRAL_BACKOFF: Duration = Duration::from_secs(30);
+
 /// Block size leased from the central record when `[provision] lease_block` is not set.
 pub const DEFAULT_LEASE_BLOCK: u64 = 100;
 
@@ -38,6 +42,18 @@ struct CentralSerials {
     block: u64,
     /// One lease at a time.
     leasing: Mutex<()>,
+    /// Until when boards do not wait for the central record (it failed to answer).
+    quiet_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl CentralSerials {
+    fn quiet(&self) -> bool {
+        self.quiet_until.lock().expect("quiet").is_some_and(|t| std::time::Instant::now() < t)
+    }
+
+    fn failed(&self) {
+        *self.quiet_until.lock().expect("quiet") = Some(std::time::Instant::now() + CENTRAL_BACKOFF);
+    }
 }
 
 impl SerialAllocator {
@@ -48,7 +64,12 @@ impl SerialAllocator {
 
     /// Numbers from blocks of `block` leased through `link` (each at least `start`).
     pub fn leased(store: AuditStore, start: u64, link: CentralLink, block: u64) -> SerialAllocator {
-        let central = CentralSerials { link, block: block.max(1), leasing: Mutex::new(()) };
+        let central = CentralSerials {
+            link,
+            block: block.max(1),
+            leasing: Mutex::new(()),
+            quiet_until: std::sync::Mutex::new(None),
+        };
         SerialAllocator { store, start, central: Some(Arc::new(central)) }
     }
 
@@ -63,8 +84,14 @@ impl SerialAllocator {
         let Some(central) = &self.central else {
             return Ok(store.allocate_serial(id, mac, SerialSource::Local { start: self.start }).await?.number);
         };
-        if let Ok(Ok(Some(number))) = tokio::time::timeout(CENTRAL_TIMEOUT, central.link.serial_of(mac)).await {
-            store.adopt_serial(mac, number).await?;
+        if !central.quiet() {
+            match tokio::time::timeout(CENTRAL_TIMEOUT, central.link.serial_of(mac)).await {
+                Ok(Ok(Some(number))) => {
+                    store.adopt_serial(mac, number).await?;
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(_)) | Err(_) => central.failed(),
+            }
         }
         let got = match store.allocate_serial(id, mac, SerialSource::Leased).await {
             Err(AuditError::SerialsExhausted { .. }) => {

@@ -53,6 +53,12 @@ impl StationProvisioning {
                 Some((format.format(number), number))
             }
         };
+        let serial_text = serial.as_ref().map(|(s, _)| s.as_str());
+        if let (Some(store), Some(id), Some(_)) = (store, attempt, serial_text) {
+            // The number is the board's from now on: the row says so even when the board
+            // is refused below (no device row).
+            store.record_provision(id, serial_text, None).await.map_err(ProvisionError::Record)?;
+        }
         let facts = BoardFacts {
             mac: mac.to_owned(),
             serial: serial.clone(),
@@ -76,12 +82,8 @@ impl StationProvisioning {
                 Some(prepared)
             }
         };
-        if let (Some(store), Some(id)) = (store, attempt) {
-            let provision = record.nvs.is_some().then_some(&record);
-            store
-                .record_provision(id, serial.as_ref().map(|(s, _)| s.as_str()), provision)
-                .await
-                .map_err(ProvisionError::Record)?;
+        if let (Some(store), Some(id), Some(_)) = (store, attempt, record.nvs.as_ref()) {
+            store.record_provision(id, serial_text, Some(&record)).await.map_err(ProvisionError::Record)?;
         }
         Ok(BoardProvision { serial, nvs, record })
     }
