@@ -7,7 +7,8 @@
 -- (escaped wherever they are shown). NULL when no boot check ran (no [boot], or the
 -- attempt failed before its final reset).
 --
--- Not hashed yet (chain version 1 is unchanged): chain version 2 appends it.
+-- Hashed in chain version 2 (the last of its columns, after serial and provision);
+-- rows of chain version 1 keep verifying unchanged.
 --
 -- Never edit this file once released; add a new numbered file instead.
 

@@ -41,6 +41,7 @@ use crate::error::Result;
 use crate::integrity::IntegrityReport;
 use crate::model::{AttemptId, AttemptRow, ClosedRunning, Completion, Identity, NewAttempt};
 use crate::query::AttemptFilter;
+use crate::serial::{SerialAllocation, SerialSource};
 use crate::stats::Stats;
 use crate::synthetic::{SyntheticSpec, SyntheticSummary};
 use crate::time::Timestamp;
@@ -127,6 +128,49 @@ pub trait AuditBackend: fmt::Debug + Send + Sync + 'static {
     /// Bulk-inserts completed, chained synthetic rows (benchmarks, load tests); rows from
     /// [`crate::synthetic::SyntheticRows`].
     fn insert_synthetic<'a>(&'a self, spec: &'a SyntheticSpec) -> BoxFuture<'a, Result<SyntheticSummary>>;
+
+    /// The serial number of `mac`: the one it has, or a new one from `source`, recorded
+    /// for good in one transaction (see [`crate::serial`]). Writes `serial` nowhere in the
+    /// row: the caller formats it and records it with [`AuditBackend::record_provision`].
+    fn allocate_serial<'a>(
+        &'a self,
+        id: AttemptId,
+        mac: &'a str,
+        source: SerialSource,
+    ) -> BoxFuture<'a, Result<SerialAllocation>> {
+        let _ = (id, mac, source);
+        Box::pin(async move { Err(crate::AuditError::ReadOnly { location: self.location().to_owned() }) })
+    }
+
+    /// Records that `mac` has `number` (known from the central record); the MAC's own
+    /// number when it already has one here.
+    fn adopt_serial<'a>(&'a self, mac: &'a str, number: u64) -> BoxFuture<'a, Result<SerialAllocation>> {
+        let _ = (mac, number);
+        Box::pin(async move { Err(crate::AuditError::ReadOnly { location: self.location().to_owned() }) })
+    }
+
+    /// Adds the block `first..=last` leased from the central record.
+    fn add_serial_lease(&self, first: u64, last: u64) -> BoxFuture<'_, Result<()>> {
+        let _ = (first, last);
+        Box::pin(async move { Err(crate::AuditError::ReadOnly { location: self.location().to_owned() }) })
+    }
+
+    /// Numbers left in the leased blocks.
+    fn serial_lease_left(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move { Err(crate::AuditError::ReadOnly { location: self.location().to_owned() }) })
+    }
+
+    /// Records the serial number text and the provisioning JSON of a running row (both
+    /// hashed when it completes).
+    fn record_provision<'a>(
+        &'a self,
+        id: AttemptId,
+        serial: Option<&'a str>,
+        provision: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<()>> {
+        let _ = (id, serial, provision);
+        Box::pin(async move { Err(crate::AuditError::ReadOnly { location: self.location().to_owned() }) })
+    }
 
     /// Closes connections; committed rows stay. Later calls may fail.
     fn close(&self) -> BoxFuture<'_, ()>;

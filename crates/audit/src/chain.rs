@@ -28,6 +28,22 @@
 //! proves is that nothing was changed *through any path but this store* since a known
 //! head. Exporting [`ChainHead`] now and then (log line, printed report) pins it.
 //!
+//! # Version 2
+//!
+//! Rows completed by this version of flashline are chain version 2 (`chain_version = 2`;
+//! rows of version 1 have it NULL). Their hash is taken with the domain
+//! `flashline-audit-chain-v2\n` over the version 1 columns in the same order
+//! (`prev_hash` included) followed by [`CHAIN_COLUMNS_V2`] (`serial`, `provision`, ...),
+//! encoded the same way. `chain_version` itself is not an input: the domain binds it, so a
+//! version changed by hand no longer verifies either way. A version 1 row must hold NULL
+//! in every version 2 column: a serial slipped into an old row is an edit like any other.
+//! Old rows keep verifying unchanged; a chain may hold both versions (v1 rows first).
+//!
+//! [`CHAIN_COLUMNS`] is everything the backends read for a chained row: the version 1
+//! columns, `chain_version`, then the version 2 columns. A new hashed column of version 2
+//! is one more line at the end of [`CHAIN_COLUMNS`] (and its central type, see
+//! `postgres/rows.rs`), before any row of it is released.
+//!
 //! This module is pure: every backend hashes with it, so a chain written by one backend
 //! verifies in another. A backend reads each stored value with its storage class into a
 //! [`Value`] (a database without storage classes maps its column types to them) and
@@ -38,12 +54,20 @@ use sha2::{Digest, Sha256};
 
 /// Domain separation: a hash of this chain can never collide with any other use of SHA-256.
 const DOMAIN: &[u8] = b"flashline-audit-chain-v1\n";
+/// The domain of version 2 rows.
+const DOMAIN_V2: &[u8] = b"flashline-audit-chain-v2\n";
+
+/// The chain version rows written now carry.
+pub const CHAIN_VERSION: i64 = 2;
 
 /// `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The hashed columns, in hashing order. Everything in the row except `seq` and `row_hash`.
-pub const CHAIN_COLUMNS: [&str; 26] = [
+/// The chained columns as read and forwarded, in hashing order: the version 1 columns
+/// (through `prev_hash`), `chain_version` (not hashed, it picks the version), then the
+/// version 2 columns. Everything in the row except `seq`, `row_hash` and the unhashed
+/// live columns (`current_stage`, `region_summary`).
+pub const CHAIN_COLUMNS: &[&str] = &[
     "id",
     "started_at_ms",
     "ended_at_ms",
@@ -70,10 +94,21 @@ pub const CHAIN_COLUMNS: [&str; 26] = [
     "skipped_regions",
     "stage_timings",
     "prev_hash",
+    "chain_version",
+    // Version 2: append new hashed columns here (one line each).
+    "serial",
+    "provision",
+    "boot",
 ];
 
-/// Index of `prev_hash` in [`CHAIN_COLUMNS`].
+/// Index of `prev_hash` in [`CHAIN_COLUMNS`]: the version 1 columns are `..=PREV_HASH_INDEX`.
 pub const PREV_HASH_INDEX: usize = 25;
+
+/// Index of `chain_version` in [`CHAIN_COLUMNS`].
+pub const VERSION_INDEX: usize = PREV_HASH_INDEX + 1;
+
+/// The version 2 columns (hashed after the version 1 ones).
+pub const CHAIN_COLUMNS_V2: &[&str] = CHAIN_COLUMNS.split_at(VERSION_INDEX + 1).1;
 
 /// A column value by storage class (the SQLite classes, which every backend maps to).
 #[derive(Debug, Clone, PartialEq)]
@@ -129,15 +164,29 @@ impl Value {
     }
 }
 
-/// The chain hash of a row given its [`CHAIN_COLUMNS`] values (including `prev_hash`).
-pub fn row_hash(values: &[Value]) -> String {
+/// The chain hash of a row given its [`CHAIN_COLUMNS`] values (including `prev_hash` and
+/// `chain_version`), by the version the row names. `None` for a row no version can hash:
+/// an unknown `chain_version`, or a version 1 row with a value in a version 2 column.
+pub fn row_hash(values: &[Value]) -> Option<String> {
     debug_assert_eq!(values.len(), CHAIN_COLUMNS.len());
+    let (v1, rest) = values.split_at(VERSION_INDEX);
+    let (version, v2) = rest.split_first()?;
     let mut buf = Vec::with_capacity(512);
-    buf.extend_from_slice(DOMAIN);
-    for v in values {
-        v.encode(&mut buf);
+    match version {
+        Value::Null | Value::Int(1) => {
+            if v2.iter().any(|v| *v != Value::Null) {
+                return None;
+            }
+            buf.extend_from_slice(DOMAIN);
+            v1.iter().for_each(|v| v.encode(&mut buf));
+        }
+        Value::Int(2) => {
+            buf.extend_from_slice(DOMAIN_V2);
+            v1.iter().chain(v2).for_each(|v| v.encode(&mut buf));
+        }
+        _ => return None,
     }
-    hex::encode(Sha256::digest(&buf))
+    Some(hex::encode(Sha256::digest(&buf)))
 }
 
 /// The end of the chain as recorded in `chain_head`.
@@ -158,20 +207,59 @@ mod tests {
         let mut v: Vec<Value> = (0..CHAIN_COLUMNS.len()).map(|i| Value::Int(i as i64)).collect();
         v[3] = Value::Text("station".into());
         v[PREV_HASH_INDEX] = Value::Text(GENESIS_HASH.into());
+        v[VERSION_INDEX] = Value::Int(CHAIN_VERSION);
+        v
+    }
+
+    fn v1_sample() -> Vec<Value> {
+        let mut v = sample();
+        v[VERSION_INDEX] = Value::Null;
+        v[VERSION_INDEX + 1..].iter_mut().for_each(|x| *x = Value::Null);
         v
     }
 
     #[test]
     fn hash_is_stable_and_sensitive_to_every_column() {
         let base = sample();
-        let h = row_hash(&base);
+        let h = row_hash(&base).unwrap();
         assert_eq!(h.len(), 64);
-        assert_eq!(h, row_hash(&sample()));
+        assert_eq!(Some(&h), row_hash(&sample()).as_ref());
         for i in 0..base.len() {
             let mut changed = base.clone();
             changed[i] = Value::Null;
-            assert_ne!(row_hash(&changed), h, "column {} not covered", CHAIN_COLUMNS[i]);
+            assert_ne!(row_hash(&changed).as_ref(), Some(&h), "column {} not covered", CHAIN_COLUMNS[i]);
         }
+    }
+
+    /// Version 1 rows hash exactly as before version 2 existed (the domain and the 26
+    /// columns), whatever `chain_version` spelling (NULL or 1) they carry.
+    #[test]
+    fn version_1_rows_hash_as_before() {
+        let v = v1_sample();
+        let mut buf = DOMAIN.to_vec();
+        v[..VERSION_INDEX].iter().for_each(|x| x.encode(&mut buf));
+        let expected = hex::encode(Sha256::digest(&buf));
+        assert_eq!(row_hash(&v).as_deref(), Some(expected.as_str()));
+        let mut one = v.clone();
+        one[VERSION_INDEX] = Value::Int(1);
+        assert_eq!(row_hash(&one).as_deref(), Some(expected.as_str()));
+    }
+
+    /// A version 2 column in a version 1 row, an unknown version, or the version changed
+    /// by hand: no hash matches the stored one any more.
+    #[test]
+    fn versions_do_not_mix() {
+        let mut v1 = v1_sample();
+        v1[VERSION_INDEX + 1] = Value::Text("FL-000001".into());
+        assert_eq!(row_hash(&v1), None);
+        let mut v9 = sample();
+        v9[VERSION_INDEX] = Value::Int(9);
+        assert_eq!(row_hash(&v9), None);
+        let v2 = v1_sample();
+        let mut as_v2 = v2.clone();
+        as_v2[VERSION_INDEX] = Value::Int(2);
+        assert_ne!(row_hash(&v2), row_hash(&as_v2));
+        assert_eq!(CHAIN_COLUMNS_V2[..2], ["serial", "provision"]);
     }
 
     #[test]

@@ -126,6 +126,15 @@ pub enum AuditError {
     #[error("invalid audit record: {0}")]
     Invalid(String),
 
+    /// A station that takes its serial numbers from leased blocks has none left and the
+    /// central record could not lease it more (see [`crate::SerialSource::Leased`]).
+    #[error(
+        "audit database {location} has no serial number left in the blocks leased from the central record; \
+         restore the connection to the central database (the station leases a new block as soon as it \
+         answers) or raise [provision] lease_block"
+    )]
+    SerialsExhausted { location: String },
+
     /// A stored value could not be decoded (e.g. hand-edited JSON in a column).
     #[error("audit database {location}: attempt {id} has an unreadable {column}: {detail}")]
     Decode { location: String, id: i64, column: &'static str, detail: String },
@@ -165,6 +174,7 @@ impl AuditError {
             | Backend { location, .. }
             | NotFound { location, .. }
             | AlreadyCompleted { location, .. }
+            | SerialsExhausted { location }
             | Decode { location, .. } => Some(location),
             Invalid(_) => None,
         }

@@ -57,6 +57,7 @@ mod options;
 pub mod postgres;
 mod query;
 pub mod render;
+mod serial;
 pub mod sqlite;
 mod stats;
 mod store;
@@ -81,6 +82,7 @@ pub use model::{
 };
 pub use options::{Durability, StoreOptions};
 pub use query::{AttemptFilter, ImageMatch};
+pub use serial::{NvsRecord, ProvisionRecord, SerialAllocation, SerialSource};
 pub use stats::{Counts, HourStats, LocalHourStats, LocalStats, SlotStats, Stats, StatsGroup, STATS_GROUP_MS};
 pub use store::{AuditStore, MAX_STAGE_LEN, UNKNOWN_STAGE};
 pub use synthetic::{insert_synthetic, SyntheticSpec, SyntheticSummary};

@@ -365,6 +365,10 @@ pub struct AttemptRow {
     /// The post-flash boot check ([`crate::BootRecord`]), when one ran. Not hashed in
     /// chain version 1.
     pub boot: Option<crate::boot::BootRecord>,
+    /// The board's serial number as printed (`[provision] serial`); hashed (chain v2).
+    pub serial: Option<String>,
+    /// What provisioning wrote (NVS offset, size, SHA-256); hashed (chain v2).
+    pub provision: Option<crate::serial::ProvisionRecord>,
 }
 
 impl AttemptRow {

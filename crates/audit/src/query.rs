@@ -31,6 +31,9 @@ pub struct AttemptFilter {
     /// Exact station id (a central record holds many stations; a station's own log one).
     #[serde(default)]
     pub station: Option<String>,
+    /// Exact serial number as printed (`[provision] serial`).
+    #[serde(default)]
+    pub serial: Option<String>,
 }
 
 impl AttemptFilter {
@@ -74,6 +77,11 @@ impl AttemptFilter {
         self
     }
 
+    pub fn serial(mut self, serial: impl Into<String>) -> Self {
+        self.serial = Some(serial.into());
+        self
+    }
+
     pub fn limit(mut self, n: u32) -> Self {
         self.limit = Some(n);
         self
@@ -100,6 +108,9 @@ impl AttemptFilter {
         }
         if let Some(image) = &f.image {
             f.image = Some(image.trim().to_owned());
+        }
+        if let Some(serial) = &f.serial {
+            f.serial = Some(serial.trim().to_owned());
         }
         Ok(f)
     }

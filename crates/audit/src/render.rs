@@ -31,11 +31,11 @@ pub fn table(rows: &[AttemptRow], tz: &TimeZone) -> String {
 /// terminal.
 pub fn table_with(rows: &[AttemptRow], tz: &TimeZone, cell: &dyn Fn(String) -> String) -> String {
     let header = [
-        "ID", "STARTED", "SLOT", "PORT", "MAC", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK", "FLASH", "BOOT",
-        "REASON",
+        "ID", "STARTED", "SLOT", "PORT", "MAC", "SERIAL", "CHIP", "IMAGE", "RESULT", "STAGE", "SECS", "REWORK",
+        "FLASH", "BOOT", "REASON",
     ];
     let right_aligned =
-        [true, false, false, false, false, false, false, false, false, true, false, false, false, false];
+        [true, false, false, false, false, false, false, false, false, false, true, false, false, false, false];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -45,6 +45,7 @@ pub fn table_with(rows: &[AttemptRow], tz: &TimeZone, cell: &dyn Fn(String) -> S
                 r.slot.clone(),
                 r.port.clone(),
                 r.mac.clone().unwrap_or_else(|| "-".into()),
+                r.serial.clone().unwrap_or_else(|| "-".into()),
                 match (&r.chip, &r.chip_revision) {
                     (Some(c), Some(rev)) => format!("{c} {rev}"),
                     (Some(c), None) => c.clone(),
@@ -134,7 +135,7 @@ pub fn json_lines(rows: &[AttemptRow]) -> String {
 /// [`crate::chain::CHAIN_COLUMNS`] although they overlap: the hashed columns are a frozen
 /// on-disk format (changing them breaks every existing chain), the CSV columns are a
 /// public output with rendered times and extra columns, and each must change on its own.
-pub const CSV_COLUMNS: [&str; 31] = [
+pub const CSV_COLUMNS: [&str; 33] = [
     "id",
     "started_at",
     "ended_at",
@@ -166,6 +167,8 @@ pub const CSV_COLUMNS: [&str; 31] = [
     "current_stage",
     "region_summary",
     "boot",
+    "serial",
+    "provision",
 ];
 
 /// CSV with a header row and every field; nested values (timings, skipped regions) as
@@ -209,6 +212,8 @@ pub fn csv(rows: &[AttemptRow]) -> String {
                 opt(&r.current_stage),
                 serde_json::to_string(&r.region_summary).expect("region summary serialises"),
                 r.boot.as_ref().map(crate::boot::BootRecord::to_json).unwrap_or_default(),
+                opt(&r.serial),
+                r.provision.as_ref().map(|p| p.to_json()).unwrap_or_default(),
             ],
         );
     }

@@ -17,6 +17,7 @@ use crate::mac::normalize_mac;
 use crate::model::{normalize_sha256, AttemptId, AttemptRow, ClosedRunning, Completion, Identity, NewAttempt};
 use crate::options::StoreOptions;
 use crate::query::AttemptFilter;
+use crate::serial::{ProvisionRecord, SerialAllocation, SerialSource};
 use crate::sqlite::SqliteBackend;
 use crate::stats::Stats;
 use crate::synthetic::{SyntheticSpec, SyntheticSummary};
@@ -266,6 +267,51 @@ impl AuditStore {
     pub async fn insert_synthetic(&self, spec: &SyntheticSpec) -> Result<SyntheticSummary> {
         self.writable()?;
         self.backend.insert_synthetic(spec).await
+    }
+
+    /// The serial number of the board with `mac` on the running attempt `id`: the one it
+    /// already has, or the next one from `source` (see [`crate::serial`] for the rule).
+    pub async fn allocate_serial(&self, id: AttemptId, mac: &str, source: SerialSource) -> Result<SerialAllocation> {
+        self.writable()?;
+        let mac = normalize_mac(mac).map_err(AuditError::Invalid)?;
+        self.backend.allocate_serial(id, &mac, source).await
+    }
+
+    /// Records that `mac` has `number`, as the central record knows it; returns the MAC's
+    /// own number when this store already has one for it.
+    pub async fn adopt_serial(&self, mac: &str, number: u64) -> Result<SerialAllocation> {
+        self.writable()?;
+        let mac = normalize_mac(mac).map_err(AuditError::Invalid)?;
+        self.backend.adopt_serial(&mac, number).await
+    }
+
+    /// Adds a block of serial numbers leased from the central record.
+    pub async fn add_serial_lease(&self, first: u64, last: u64) -> Result<()> {
+        self.writable()?;
+        self.backend.add_serial_lease(first, last).await
+    }
+
+    /// Serial numbers left in the leased blocks.
+    pub async fn serial_lease_left(&self) -> Result<u64> {
+        self.backend.serial_lease_left().await
+    }
+
+    /// Records the board's serial number (as printed) and what provisioning writes to it
+    /// on the running attempt `id`; both are hashed into the row when it completes.
+    pub async fn record_provision(
+        &self,
+        id: AttemptId,
+        serial: Option<&str>,
+        provision: Option<&ProvisionRecord>,
+    ) -> Result<()> {
+        self.writable()?;
+        if let Some(s) = serial {
+            if s.trim().is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
+                return Err(AuditError::Invalid(format!("serial number {s:?} must be 1 to 128 printable characters")));
+            }
+        }
+        let json = provision.map(ProvisionRecord::to_json);
+        self.backend.record_provision(id, serial, json.as_deref()).await
     }
 
     fn writable(&self) -> Result<()> {

@@ -206,7 +206,7 @@ impl SyntheticRows {
         };
         let mac = identified.then(|| synthetic_mac(self.spec_seed, mac_index));
 
-        vec![
+        let mut values = vec![
             Value::Int(id),
             Value::Int(started),
             Value::Int(started + duration),
@@ -233,7 +233,11 @@ impl SyntheticRows {
             Value::Text(serde_json::to_string(&skipped).expect("serialise")),
             Value::Text(serde_json::to_string(&timings).expect("serialise")),
             Value::Null, // prev_hash, set by the caller
-        ]
+            Value::Int(crate::chain::CHAIN_VERSION),
+        ];
+        // No serial, no provisioning: the version 2 columns are NULL.
+        values.resize(crate::chain::CHAIN_COLUMNS.len(), Value::Null);
+        values
     }
 }
 

@@ -61,6 +61,12 @@ async fn station_day(store: &AuditStore, station: &str, mac_base: u8) {
             let n = if i == 9 { 1 } else { i as u8 };
             store.update_identity(id, &identity(&format!("AA:BB:CC:{mac_base:02X}:00:{n:02X}"))).await.unwrap();
         }
+        if i % 2 == 0 && i != 5 {
+            // Provisioned: the chain version 2 columns travel and verify centrally.
+            let nvs = flashline_audit::NvsRecord { offset: 0x9000, size: 0x6000, sha256: sha(i as u8) };
+            let record = flashline_audit::ProvisionRecord { nvs: Some(nvs) };
+            store.record_provision(id, Some(&format!("FL-{i:06}")), Some(&record)).await.unwrap();
+        }
         let c = match i % 5 {
             1 => Completion::fail("write", "timeout, no \"ACK\""),
             4 => {
@@ -114,6 +120,7 @@ async fn forwarded_rows_read_back_as_on_the_station_and_verify() {
         AttemptFilter::all().since(at(9 * HOUR)).until(at(9 * HOUR + 30 * MIN)),
         AttemptFilter::all().limit(4),
         AttemptFilter::all().station("line-1").result(AttemptResult::Interrupted),
+        AttemptFilter::all().serial("FL-000002"),
     ];
     for f in filters {
         let want = local.query(&f).await.unwrap();
@@ -131,6 +138,8 @@ async fn forwarded_rows_read_back_as_on_the_station_and_verify() {
     let report = central.verify_chain().await.unwrap();
     assert!(report.is_valid() && report.rows_checked == 12, "{report:?}");
     assert!(central.integrity_check().await.unwrap().ok);
+    let serials = central.query(&AttemptFilter::all()).await.unwrap();
+    assert_eq!(serials.iter().filter(|r| r.serial.is_some() && r.provision.is_some()).count(), 6);
     match central.begin_attempt(new_at("line-1", "A1")).await {
         Err(AuditError::ReadOnly { location }) => assert!(!location.contains(pg.admin_password()), "{location}"),
         other => panic!("{other:?}"),
@@ -178,8 +187,19 @@ async fn stations_are_verified_one_by_one_and_rework_is_seen_across_them() {
         .execute(&mut conn)
         .await
         .unwrap();
+    // A forged serial number (chain version 2 column) is an edit too.
+    sqlx::query("UPDATE attempts SET serial = 'FL-999999' WHERE station_id = 'line-1' AND serial = 'FL-000004'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let reports = all.verify_chains().await.unwrap();
-    assert!(matches!(reports[0].report.problems.as_slice(), [ChainProblem::Edited { seq: 2, .. }]), "{reports:?}");
+    assert!(
+        matches!(
+            reports[0].report.problems.as_slice(),
+            [ChainProblem::Edited { seq: 2, .. }, ChainProblem::Edited { seq: 5, .. }]
+        ),
+        "{reports:?}"
+    );
     assert!(reports[1].report.is_valid());
     // Deleting the newest row is caught by the head the trigger kept.
     sqlx::query("DELETE FROM attempts WHERE station_id = 'line-2'").execute(&mut conn).await.unwrap();

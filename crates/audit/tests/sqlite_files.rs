@@ -52,14 +52,14 @@ async fn schema_older_newer_or_changed_is_named() {
 
     let mut raw = raw(&db.path).await;
     let exec = |sql: &'static str| sqlx::query(sql);
-    exec("DELETE FROM _sqlx_migrations WHERE version = 3").execute(&mut raw).await.unwrap();
+    exec("DELETE FROM _sqlx_migrations WHERE version = 4").execute(&mut raw).await.unwrap();
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
-    assert!(matches!(err, AuditError::Schema { found: Some(2), expected: 3, .. }), "{err:?}");
+    assert!(matches!(err, AuditError::Schema { found: Some(3), expected: 4, .. }), "{err:?}");
     assert!(err.to_string().contains("older flashline"), "{err}");
 
     exec(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-          SELECT 3, 'region summary', 1, (SELECT checksum FROM _sqlx_migrations WHERE version = 1), 0",
+          SELECT 4, 'provision', 1, (SELECT checksum FROM _sqlx_migrations WHERE version = 1), 0",
     )
     .execute(&mut raw)
     .await
@@ -67,9 +67,9 @@ async fn schema_older_newer_or_changed_is_named() {
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
 
-    exec("UPDATE _sqlx_migrations SET version = 99 WHERE version = 3").execute(&mut raw).await.unwrap();
+    exec("UPDATE _sqlx_migrations SET version = 99 WHERE version = 4").execute(&mut raw).await.unwrap();
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
-    assert!(matches!(err, AuditError::Schema { found: Some(99), expected: 3, .. }), "{err:?}");
+    assert!(matches!(err, AuditError::Schema { found: Some(99), expected: 4, .. }), "{err:?}");
     assert!(err.to_string().contains("newer flashline"), "{err}");
 }
 
@@ -113,7 +113,8 @@ async fn a_check_constraint_keeps_completed_rows_without_a_live_stage() {
 }
 
 /// A database of schema 1 (migration 0001 only) is refused by query tools, upgraded by
-/// the daemon's `open`, and its chained rows keep verifying (the new columns are not hashed).
+/// the daemon's `open`, and its chained rows keep verifying (chain version 1: the later
+/// columns are not hashed for them).
 #[tokio::test]
 async fn a_schema_1_database_is_upgraded_and_its_chain_still_verifies() {
     // Rows chained by this build, copied column by column (all but current_stage) into a
@@ -123,6 +124,10 @@ async fn a_schema_1_database_is_upgraded_and_its_chain_still_verifies() {
     record(&store, "A1", at(0), Some("AA:BB:CC:DD:EE:01"), pass()).await;
     record(&store, "A2", at(MIN), Some("AA:BB:CC:DD:EE:02"), Completion::fail("write", "timeout")).await;
     store.close().await;
+    // As a schema-1 store chained them: version 1.
+    flashline_audit::sqlite::tamper::edit_and_recompute(&source.path, "UPDATE attempts SET chain_version = NULL", 1)
+        .await
+        .unwrap();
 
     let db = test_db();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
@@ -130,7 +135,8 @@ async fn a_schema_1_database_is_upgraded_and_its_chain_still_verifies() {
     std::fs::File::create(&db.path).unwrap();
     let mut conn = raw(&db.path).await;
     migrator.run_to(1, &mut conn).await.unwrap();
-    let columns = format!("{}, seq, row_hash", flashline_audit::chain::CHAIN_COLUMNS.join(", "));
+    let v1 = &flashline_audit::chain::CHAIN_COLUMNS[..=flashline_audit::chain::PREV_HASH_INDEX];
+    let columns = format!("{}, seq, row_hash", v1.join(", "));
     sqlx::query(sqlx::AssertSqlSafe(format!("ATTACH DATABASE '{}' AS src", source.path.display())))
         .execute(&mut conn)
         .await
@@ -149,7 +155,7 @@ async fn a_schema_1_database_is_upgraded_and_its_chain_still_verifies() {
     drop(conn);
 
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
-    assert!(matches!(err, AuditError::Schema { found: Some(1), expected: 3, .. }), "{err:?}");
+    assert!(matches!(err, AuditError::Schema { found: Some(1), expected: 4, .. }), "{err:?}");
     assert!(err.to_string().contains("older flashline"), "{err}");
 
     let store = open(&db.path).await;

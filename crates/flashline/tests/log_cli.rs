@@ -679,12 +679,12 @@ async fn a_missing_database_is_a_database_error_and_is_not_created() {
 async fn a_database_of_another_schema_is_refused() {
     let f = fixture().await;
     let mut conn = raw(&f.path).await;
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 3").execute(&mut conn).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 4").execute(&mut conn).await.unwrap();
     drop(conn);
     let out = flashline(&["log", "--db", f.path.to_str().unwrap()]);
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(
-        (out.stderr.contains("schema version 2") || out.stderr.contains("lacks migration 3"))
+        (out.stderr.contains("schema version 4") || out.stderr.contains("lacks migration 5"))
             && out.stderr.contains("older flashline"),
         "{}",
         out.stderr

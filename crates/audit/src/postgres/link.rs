@@ -16,7 +16,7 @@ use crate::verify::ChainRow;
 /// outage).
 #[derive(Debug, Clone)]
 pub struct CentralLink {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     location: String,
     user: String,
     station: String,
@@ -49,7 +49,7 @@ impl CentralLink {
         &self.location
     }
 
-    fn err(&self, e: sqlx::Error) -> CentralError {
+    pub(super) fn err(&self, e: sqlx::Error) -> CentralError {
         classify_central(&self.location, &self.user, &self.station, e)
     }
 

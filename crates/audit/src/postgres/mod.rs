@@ -21,6 +21,7 @@ mod line;
 mod link;
 mod query;
 mod rows;
+mod serials;
 mod stats;
 mod synthetic;
 mod verify;
@@ -48,7 +49,7 @@ pub use synthetic::load_synthetic;
 
 /// The central schema version this build reads and writes (the newest file of
 /// `migrations/central/`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The central record, for queries (`flashline log|stats --db postgres://...`).
 #[derive(Debug)]

@@ -28,6 +28,9 @@ pub(crate) fn build(filter: &AttemptFilter) -> (String, Vec<Arg>) {
     if let Some(mac) = &filter.mac {
         push("a.mac = ?", Arg::Text(mac.clone()), &mut clauses);
     }
+    if let Some(serial) = &filter.serial {
+        push("a.serial = ?", Arg::Text(serial.clone()), &mut clauses);
+    }
     if let Some(slot) = &filter.slot {
         push("a.slot = ?", Arg::Text(slot.clone()), &mut clauses);
     }

@@ -26,10 +26,10 @@ pub(crate) fn column_kind(column: &str) -> Option<Kind> {
     use Kind::*;
     Some(match column {
         "id" | "started_at_ms" | "ended_at_ms" | "usb_vid" | "usb_pid" | "flash_id" | "flash_size"
-        | "bytes_written" | "rework" | "rework_of" => Int,
+        | "bytes_written" | "rework" | "rework_of" | "chain_version" => Int,
         "station_id" | "slot" | "port" | "usb_serial" | "chip" | "chip_revision" | "mac" | "image_name"
         | "image_sha256" | "result" | "failure_stage" | "failure_reason" | "verify_method" | "skipped_regions"
-        | "stage_timings" | "prev_hash" => Text,
+        | "stage_timings" | "prev_hash" | "serial" | "provision" | "boot" => Text,
         "region_summary" => Text,
         _ => return None,
     })
@@ -46,7 +46,7 @@ pub(crate) fn chain_column_list() -> String {
 pub(crate) const ROW_COLUMNS: &str = "a.id, a.started_at_ms, a.ended_at_ms, a.station_id, a.slot, a.port, \
      a.usb_vid, a.usb_pid, a.usb_serial, a.chip, a.chip_revision, a.mac, a.flash_id, a.flash_size, \
      a.image_name, a.image_sha256, a.result, a.failure_stage, a.failure_reason, a.bytes_written, \
-     a.verify_method, a.rework, a.rework_of, a.skipped_regions, a.stage_timings, a.seq, a.prev_hash, a.row_hash, \
+     a.verify_method, a.rework, a.rework_of, a.skipped_regions, a.stage_timings, a.seq, a.prev_hash, a.row_hash, a.serial, a.provision, a.boot, \
      a.region_summary, (a.rework = 1 OR EXISTS (SELECT 1 FROM attempts o WHERE o.mac = a.mac AND o.station_id <> a.station_id \
       AND o.started_at_ms <= a.started_at_ms)) AS rework_any";
 
@@ -109,8 +109,13 @@ pub(crate) fn decode_row(location: &str, row: &PgRow) -> Result<AttemptRow> {
         row_hash: text_opt("row_hash")?,
         current_stage: None,
         region_summary,
-        // Forwarded once chain version 2 hashes it (migrations/central/0004_boot.sql).
-        boot: None,
+        boot: text_opt("boot")?
+            .map(|t| serde_json::from_str(&t).map_err(|e| err("boot", e.to_string())))
+            .transpose()?,
+        serial: text_opt("serial")?,
+        provision: text_opt("provision")?
+            .map(|t| serde_json::from_str(&t).map_err(|e| err("provision", e.to_string())))
+            .transpose()?,
     })
 }
 

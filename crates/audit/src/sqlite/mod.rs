@@ -9,6 +9,7 @@
 //! - `chain.rs`: the chain head and stored values; `verify.rs`: chain walk and integrity.
 //! - `synthetic.rs`: bulk insert of synthetic rows; `tamper.rs`: a rewrite with the chain
 //!   recomputed, as someone with write access does it (tests, tamper drills).
+//! - `serials.rs`: serial numbers per MAC and the blocks leased from the central record.
 //! - `mark.rs`: the begun-attempt mark that tells forged `running` rows apart.
 //! - `files.rs`: the file on disk (regular files only, modes, group, the filename SQLite
 //!   gets, how a read-only store opens it); `wal.rs`: WAL mode required, `-wal`/`-shm` kept.
@@ -21,6 +22,7 @@ mod mark;
 mod open;
 mod query;
 mod rows;
+mod serials;
 mod stats;
 mod synthetic;
 pub mod tamper;
@@ -42,6 +44,7 @@ use crate::integrity::IntegrityReport;
 use crate::model::{AttemptId, AttemptRow, ClosedRunning, Completion, Identity, NewAttempt};
 use crate::options::StoreOptions;
 use crate::query::AttemptFilter;
+use crate::serial::{SerialAllocation, SerialSource};
 use crate::stats::Stats;
 use crate::synthetic::{SyntheticSpec, SyntheticSummary};
 use crate::time::Timestamp;
@@ -158,6 +161,36 @@ impl AuditBackend for SqliteBackend {
 
     fn insert_synthetic<'a>(&'a self, spec: &'a SyntheticSpec) -> BoxFuture<'a, Result<SyntheticSummary>> {
         Box::pin(self.bulk_insert(spec))
+    }
+
+    fn allocate_serial<'a>(
+        &'a self,
+        id: AttemptId,
+        mac: &'a str,
+        source: SerialSource,
+    ) -> BoxFuture<'a, Result<SerialAllocation>> {
+        Box::pin(self.write_serial(id, mac, source))
+    }
+
+    fn adopt_serial<'a>(&'a self, mac: &'a str, number: u64) -> BoxFuture<'a, Result<SerialAllocation>> {
+        Box::pin(self.write_adopted_serial(mac, number))
+    }
+
+    fn add_serial_lease(&self, first: u64, last: u64) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.write_lease(first, last))
+    }
+
+    fn serial_lease_left(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(self.read_lease_left())
+    }
+
+    fn record_provision<'a>(
+        &'a self,
+        id: AttemptId,
+        serial: Option<&'a str>,
+        provision: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.write_provision(id, serial, provision))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

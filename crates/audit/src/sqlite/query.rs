@@ -26,6 +26,10 @@ fn build(filter: &AttemptFilter) -> (String, Vec<Arg>) {
         clauses.push("station_id = ?");
         args.push(Arg::Text(station.clone()));
     }
+    if let Some(serial) = &filter.serial {
+        clauses.push("serial = ?");
+        args.push(Arg::Text(serial.clone()));
+    }
     if let Some(slot) = &filter.slot {
         clauses.push("slot = ?");
         args.push(Arg::Text(slot.clone()));

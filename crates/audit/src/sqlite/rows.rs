@@ -16,7 +16,7 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 pub(crate) const ROW_COLUMNS: &str = "id, started_at_ms, ended_at_ms, station_id, slot, port, \
      usb_vid, usb_pid, usb_serial, chip, chip_revision, mac, flash_id, flash_size, \
      image_name, image_sha256, result, failure_stage, failure_reason, bytes_written, \
-     verify_method, rework, rework_of, skipped_regions, stage_timings, seq, prev_hash, row_hash, current_stage, region_summary, boot";
+     verify_method, rework, rework_of, skipped_regions, stage_timings, seq, prev_hash, row_hash, current_stage, region_summary, boot, serial, provision";
 
 /// Decodes one row selected with [`ROW_COLUMNS`].
 pub(crate) fn decode_row(location: &str, row: &SqliteRow) -> Result<AttemptRow> {
@@ -85,6 +85,10 @@ pub(crate) fn decode_row(location: &str, row: &SqliteRow) -> Result<AttemptRow> 
         current_stage: text_opt("current_stage")?,
         region_summary,
         boot,
+        serial: text_opt("serial")?,
+        provision: text_opt("provision")?
+            .map(|t| serde_json::from_str(&t).map_err(|e| decode_err(location, id, "provision", e.to_string())))
+            .transpose()?,
     })
 }
 

@@ -45,7 +45,7 @@ impl SqliteBackend {
                     for _ in 0..k {
                         let mut values = g.next_row(next_id);
                         values[PREV_HASH_INDEX] = Value::Text(head.last_hash.clone());
-                        let hash = row_hash(&values);
+                        let hash = row_hash(&values).expect("synthetic rows are version 2");
                         head.last_seq += 1;
                         values.push(Value::Int(head.last_seq));
                         values.push(Value::Text(hash.clone()));

@@ -38,7 +38,8 @@ pub async fn edit_and_recompute(path: &Path, update: &str, from_seq: i64) -> Res
     for (seq, id) in rows {
         sqlx::query("UPDATE attempts SET prev_hash = ? WHERE id = ?").bind(&prev).bind(id).execute(&mut conn).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(select.clone())).bind(id).fetch_one(&mut conn).await?;
-        prev = row_hash(&read_values(&row, 0)?);
+        // A row no version hashes (edited into an impossible state) gets an empty hash.
+        prev = row_hash(&read_values(&row, 0)?).unwrap_or_default();
         sqlx::query("UPDATE attempts SET row_hash = ? WHERE id = ?").bind(&prev).bind(id).execute(&mut conn).await?;
         (last_seq, last_id) = (seq, Some(id));
     }

@@ -129,7 +129,7 @@ mod tests {
             .unwrap();
         let sql = format!("SELECT {} FROM attempts WHERE id = ?", column_list());
         let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(id.0).fetch_one(&mut raw).await.unwrap();
-        let rehashed = row_hash(&read_values(&row, 0).unwrap());
+        let rehashed = row_hash(&read_values(&row, 0).unwrap()).unwrap();
         sqlx::query("UPDATE attempts SET row_hash = ? WHERE id = ?")
             .bind(&rehashed)
             .bind(id.0)
@@ -137,7 +137,11 @@ mod tests {
             .await
             .unwrap();
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_one(&mut raw).await.unwrap();
-        assert_eq!(row_hash(&read_values(&row, 0).unwrap()), rehashed, "the edited row hashes to its stored hash");
+        assert_eq!(
+            row_hash(&read_values(&row, 0).unwrap()).unwrap(),
+            rehashed,
+            "the edited row hashes to its stored hash"
+        );
     }
 
     /// The row itself verifies, but its successor recorded the old hash.

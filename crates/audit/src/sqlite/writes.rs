@@ -10,7 +10,7 @@ use sqlx::SqliteConnection;
 use super::tx::{write_tx, TxError};
 use super::SqliteBackend;
 use super::{chain, mark};
-use crate::chain::{row_hash, ChainHead, Value, CHAIN_COLUMNS};
+use crate::chain::{row_hash, ChainHead, Value, CHAIN_COLUMNS, CHAIN_VERSION};
 use crate::error::{AuditError, Result};
 use crate::model::{
     AttemptId, AttemptResult, ClosedRunning, Completion, Failure, Identity, NewAttempt, StageTimings,
@@ -154,7 +154,7 @@ impl SqliteBackend {
     }
 
     /// Fails unless `id` exists and is `running`.
-    async fn require_running(&self, conn: &mut SqliteConnection, id: AttemptId) -> Result<(), TxError> {
+    pub(super) async fn require_running(&self, conn: &mut SqliteConnection, id: AttemptId) -> Result<(), TxError> {
         let result: Option<String> = sqlx::query_scalar("SELECT result FROM attempts WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&mut *conn)
@@ -184,7 +184,7 @@ impl SqliteBackend {
         let skipped = serde_json::to_string(&c.skipped_regions).expect("skipped regions serialise");
         let timings = serde_json::to_string(&c.stage_timings).expect("stage timings serialise");
         let summary = serde_json::to_string(&c.regions).expect("region summary serialises");
-        // chain v2: append "boot" (hashed from chain version 2 on; not in chain version 1).
+        // Hashed from chain version 2 on (not in chain version 1).
         let boot = c.boot.as_ref().map(crate::boot::BootRecord::to_json);
         let failure = c.failure.as_ref();
         let bytes_written = i64::try_from(c.bytes_written)
@@ -199,18 +199,21 @@ impl SqliteBackend {
             ("skipped_regions", Value::Text(skipped.clone())),
             ("stage_timings", Value::Text(timings.clone())),
             ("prev_hash", Value::Text(head.last_hash.clone())),
+            ("chain_version", Value::Int(CHAIN_VERSION)),
+            ("boot", Value::opt_text(boot.as_deref())),
         ];
         for (col, v) in &set {
             let i = CHAIN_COLUMNS.iter().position(|c| c == col).expect("known chain column");
             values[i] = v.clone();
         }
-        let hash = row_hash(&values);
+        let hash = row_hash(&values).expect("a version 2 row always hashes");
         let seq = head.last_seq + 1;
 
         sqlx::query(
             "UPDATE attempts SET ended_at_ms = ?, result = ?, failure_stage = ?, failure_reason = ?, \
              bytes_written = ?, verify_method = ?, skipped_regions = ?, stage_timings = ?, \
-             seq = ?, prev_hash = ?, row_hash = ?, current_stage = NULL, region_summary = ?, boot = ? WHERE id = ?",
+             seq = ?, prev_hash = ?, row_hash = ?, current_stage = NULL, region_summary = ?, boot = ?, chain_version = ? \
+             WHERE id = ?",
         )
         .bind(ended_at.as_unix_ms())
         .bind(c.result.as_str())
@@ -225,12 +228,13 @@ impl SqliteBackend {
         .bind(&hash)
         .bind(&summary)
         .bind(&boot)
+        .bind(CHAIN_VERSION)
         .bind(id.0)
         .execute(&mut *conn)
         .await?;
 
         let stored = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.0).fetch_one(&mut *conn).await?;
-        if row_hash(&chain::read_values(&stored, 0)?) != hash {
+        if row_hash(&chain::read_values(&stored, 0)?).as_deref() != Some(hash.as_str()) {
             // Only a change in how values are stored could cause this; refuse to write a row
             // that would not verify rather than record a false tamper alarm.
             return Err(AuditError::Invalid(format!(

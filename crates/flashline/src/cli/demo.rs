@@ -16,6 +16,7 @@ mod boot;
 mod central;
 mod db;
 mod faults;
+pub mod provision;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,11 @@ pub struct DemoArgs {
     /// password from --password-file, the URL, or PGPASSWORD).
     #[arg(long, value_name = "URL")]
     pub central: Option<String>,
+    /// Provision every board: a serial number from the audit log and its own NVS
+    /// partition at 0x9000 (a sample template and per-device file are written to the
+    /// demo's work directory), and check that each board boots (as `--boot`).
+    #[arg(long)]
+    pub provision: bool,
     /// File holding the central role's password (first line).
     #[arg(long, value_name = "FILE", requires = "central")]
     pub password_file: Option<PathBuf>,
@@ -99,7 +105,9 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         .prefix("flashline-demo-")
         .tempdir()
         .map_err(|e| Failure::new(Exit::Failure, format!("cannot create a work directory: {e}")))?;
-    let console = args.boot.then_some(boot::SCRIPT);
+    // Provisioning shows the whole per-device pass: serial, NVS and the boot check.
+    let boot_check = args.boot || args.provision;
+    let console = boot_check.then_some(boot::SCRIPT);
     let manifest = sample::write_sample_with(&work.path().join("image"), args.chip, args.app_kib * 1024, console)
         .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the sample image: {e}")))?;
     let image = crate::image::GoldenImage::load(&crate::image::ImageSource::Manifest(manifest.clone()))
@@ -125,6 +133,11 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     if let Some(c) = &central {
         text.push_str(&format!("\n{}", c.section()));
     }
+    if args.provision {
+        let section = provision::prepare(&work.path().join("provision"), args.chip, args.boards)
+            .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the sample provisioning files: {e}")))?;
+        text.push_str(&format!("\n{section}"));
+    }
     std::fs::write(&config_path, text)
         .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the demo config: {e}")))?;
     let config = Config::load(&config_path).map_err(|e| Failure::new(e.exit_code(), e))?;
@@ -141,8 +154,8 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let boards = start_boards(&args, work.path(), &plan, &golden)?;
     // The board that boot-loops: the last good one (not the only one).
     let looping =
-        (args.boot && args.boards > 1).then(|| (0..args.boards as usize).rev().find(|k| plan[*k].is_none())).flatten();
-    let fixture = args.boot.then(|| {
+        (boot_check && args.boards > 1).then(|| (0..args.boards as usize).rev().find(|k| plan[*k].is_none())).flatten();
+    let fixture = boot_check.then(|| {
         let handles = boards.iter().enumerate().map(|(k, b)| (slot_name(k as u32), b.handle.clone())).collect();
         boot::Fixture::new(handles, looping.map(|k| slot_name(k as u32)))
     });
@@ -225,6 +238,19 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     println!("audit log: {}", db.display());
     println!("  see it:  {exe} log --db {}", db.display());
     println!("  yield:   {exe} stats --db {}", db.display());
+    if args.provision {
+        let rows = store.query(&flashline_audit::AttemptFilter::all()).await.unwrap_or_default();
+        let serials: std::collections::BTreeSet<&str> = rows.iter().filter_map(|r| r.serial.as_deref()).collect();
+        let nvs = rows.iter().filter(|r| r.provision.as_ref().is_some_and(|p| p.nvs.is_some())).count();
+        println!(
+            "provisioned: {} serial number(s) ({} .. {}), {nvs} NVS partition(s) at {:#x}",
+            serials.len(),
+            serials.first().unwrap_or(&"-"),
+            serials.last().unwrap_or(&"-"),
+            provision::NVS_OFFSET
+        );
+        println!("  see it:  {exe} log --db {} --format json   (each row's serial and provision)", db.display());
+    }
     if let Some(c) = &central {
         println!("{}", central::summary(&c.location, forwarded.as_ref()));
         println!("  see it:  {exe} log --db {} --station {}", c.url, db::DEMO_STATION);
@@ -366,7 +392,7 @@ listen = "{http}"
         http = args.http.map(|a| a.to_string()).unwrap_or_default(),
         slots = (0..args.boards).map(|k| format!("{} = \"sim-usb-0:{k}:1.0\"\n", slot_name(k))).collect::<String>(),
     );
-    if args.boot {
+    if args.boot || args.provision {
         // The boot check reads the console after the final hard reset (the demo presses
         // the boards' reset itself: a PTY has no RTS).
         text = text.replace("after = \"no-reset\"", "after = \"hard-reset\"");

@@ -193,7 +193,12 @@ pub async fn run_on(args: FlashArgs, ports: &OneOffPorts) -> CliResult {
     };
     let station = config.as_ref().map(|c| c.station.clone()).unwrap_or_else(|| CLI_STATION.to_string());
     let mut plan = match &config {
-        Some(config) => Plan::from_config(config, Arc::new(GoldenSet::one(golden.clone())), load_stubs(config)?),
+        Some(config) => {
+            let images = Arc::new(GoldenSet::one(golden.clone()));
+            let mut plan = Plan::from_config(config, images, load_stubs(config)?);
+            plan.provision = crate::provision::setup::for_station(config, &golden, store.as_ref()).await?;
+            plan
+        }
         None => Plan::defaults(golden.clone()),
     };
     let fallback_baud = config.as_ref().map(|c| c.flash.baud.0);
@@ -329,6 +334,7 @@ fn board_failure(port: &str, error: BoardError) -> Failure {
         BoardError::NoImage(e) => Failure::new(Exit::Board, format!("{port}: {e}")),
         e @ BoardError::Boot { .. } if port.is_empty() => Failure::new(Exit::Board, e),
         e @ BoardError::Boot { .. } => Failure::new(Exit::Board, format!("{port}: {e}")),
+        BoardError::Provision(reason) => Failure::new(Exit::Config, format!("{port}: provision: {reason}")),
     }
 }
 

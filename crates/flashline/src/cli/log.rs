@@ -85,6 +85,9 @@ pub struct QueryArgs {
     /// Board MAC, any spelling (aa:bb:cc:dd:ee:ff, AA-BB-.., AABBCCDDEEFF).
     #[arg(long, value_parser = parse_mac)]
     pub mac: Option<String>,
+    /// Only the attempts of the board with this serial number (as printed, e.g. FL-001000).
+    #[arg(long)]
+    pub serial: Option<String>,
     /// Slot name from the station config (e.g. A2).
     #[arg(long)]
     pub slot: Option<String>,
@@ -208,6 +211,7 @@ pub fn filter(q: &QueryArgs, now: Timestamp, tz: &TimeZone) -> Result<(AttemptFi
         image: q.image.as_ref().map(|s| s.trim().to_string()),
         limit: shown.map(|n| n.saturating_add(1)),
         station: None,
+        serial: q.serial.as_ref().map(|s| s.trim().to_string()),
     };
     Ok((f, shown))
 }

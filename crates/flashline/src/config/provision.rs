@@ -46,6 +46,8 @@ pub(super) struct RawProvision {
     serial: Option<Spanned<RawSerial>>,
     #[serde(default)]
     nvs: Option<RawNvs>,
+    #[serde(default)]
+    lease_block: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -103,7 +105,12 @@ impl RawProvision {
             None => None,
             Some(raw) => Some(raw.validate(ctx, serial.as_ref(), sample)?),
         };
-        Ok(Provisioning { serial, nvs })
+        let lease_block = match self.lease_block {
+            None => None,
+            Some(raw) if (1..=1_000_000).contains(raw.get_ref()) => Some(raw.into_inner()),
+            Some(raw) => return ctx.err(raw.span(), "[provision] lease_block", "must be 1 to 1000000 serial numbers"),
+        };
+        Ok(Provisioning { serial, nvs, lease_block })
     }
 }
 

@@ -45,6 +45,8 @@ pub enum AttemptEvent {
     Started,
     /// The board said who it is.
     Identified { chip: String, mac: String, rework: bool },
+    /// The board got its serial number (`[provision] serial`).
+    Provisioned { serial: String },
     /// The audit store refused a write; the run keeps retrying (completion) or gives up
     /// before touching the board (start).
     StoreFault(String),
@@ -162,9 +164,25 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
         let mac = flashline_audit::format_mac(info.mac.0);
         events(AttemptEvent::Identified { chip: info.description.clone(), mac, rework });
     };
+    let slot = run.audit.as_ref().map(|a| a.attempt.slot.clone()).unwrap_or_default();
+    let provision = |info: ChipInfo| async move {
+        let Some(prov) = run.plan.provision.as_ref() else { return Ok(None) };
+        let mac = flashline_audit::format_mac(info.mac.0);
+        let board = prov
+            .for_board(audit.map(|a| &a.store), attempt, &mac, &slot, &info.description)
+            .await
+            .map_err(|e| BoardError::Provision(e.to_string()))?;
+        if let Some((serial, _)) = &board.serial {
+            events(AttemptEvent::Provisioned { serial: serial.clone() });
+        }
+        Ok(board.nvs)
+    };
     let req = OpenRequest { devnode: run.devnode.clone(), baud: run.plan.flasher.initial_baud, usb_ids: run.usb_ids };
     let flashed = match run.opener.open(&req).await {
-        Ok(port) => flash_board(port, run.plan, progress, run.stop.token(), run.reconnect.clone(), on_identified).await,
+        Ok(port) => {
+            flash_board(port, run.plan, progress, run.stop.token(), run.reconnect.clone(), on_identified, provision)
+                .await
+        }
         Err(e) => Err(BoardError::Open(e)),
     };
     // No stage update may land after the completion: close the channel, let it drain.
@@ -194,7 +212,7 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
             (c.with_timings(timings), AttemptOutcome::Pass(done))
         }
         Err(error) => {
-            let stage = error.stage().as_str().to_string();
+            let stage = error.stage_name().to_string();
             match run.stop.cause() {
                 Some(StopCause::Shutdown) => {
                     let reason = format!("daemon shut down during {stage}");

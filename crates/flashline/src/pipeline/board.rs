@@ -1,10 +1,15 @@
-//! The board part of the pipeline: connect → identify → checks → (erase) → write →
-//! verify → finish, over any [`Transport`].
+//! The board part of the pipeline: connect → identify → checks → provision → (erase) →
+//! write → verify → finish, over any [`Transport`].
+//!
+//! A board's own NVS partition (`[provision]`) is a second image of one region, written
+//! after the golden image with the same options and verified the same way (MD5, and read
+//! back when asked): the golden image's regions keep their blank-skip and re-flash
+//! decisions untouched, and the partition gets its own.
 
 use flashline_audit::{BootRecord, RegionSummary, SkippedRegion};
 use flashline_session::{
-    After, BeforeReset, BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, Progress, Reconnect,
-    Stage, Transport, VerifyOptions,
+    After, BeforeReset, BlankSkip, CancellationToken, ChipInfo, Error as SessionError, Flasher, PreparedImage,
+    Progress, Reconnect, Stage, Transport, VerifyOptions,
 };
 
 use super::boot_check;
@@ -52,7 +57,14 @@ pub enum BoardError {
     /// The image was written and verified, but the board did not boot it (stage `boot`).
     #[error("boot: {}", .flashed.boot.as_ref().and_then(|b| b.reason.as_deref()).unwrap_or("failed"))]
     Boot { flashed: Box<Flashed> },
+    /// Provisioning refused the board before anything was written (no per-device row,
+    /// no serial number to give); stage [`PROVISION_STAGE`].
+    #[error("{0}")]
+    Provision(String),
 }
+
+/// The stage name of a board refused by provisioning.
+pub const PROVISION_STAGE: &str = "provision";
 
 impl BoardError {
     /// The stage the failure belongs to.
@@ -63,6 +75,15 @@ impl BoardError {
             BoardError::Check { stage, .. } => *stage,
             BoardError::NoImage(_) => Stage::Identify,
             BoardError::Boot { .. } => Stage::Boot,
+            BoardError::Provision(_) => Stage::Identify,
+        }
+    }
+
+    /// The stage the audit row names: the session's stage, or [`PROVISION_STAGE`].
+    pub fn stage_name(&self) -> &'static str {
+        match self {
+            BoardError::Provision(_) => PROVISION_STAGE,
+            other => other.stage().as_str(),
         }
     }
 
@@ -94,21 +115,26 @@ impl From<SessionError> for BoardError {
 
 /// Runs one board over an open link. `on_identified` sees the board, and the image its
 /// chip gets (`None`: the station has none for it), before the checks (the audit row
-/// records who the board is and what it gets even when it is then refused). `reconnect`
+/// records who the board is and what it gets even when it is then refused); `provision`
+/// sees it after them and gives its own NVS partition, if any (or refuses it). `reconnect`
 /// finds a board again whose port vanishes when it resets (its own USB port; see
 /// [`super::reconnect`]); `None` for USB-UART bridges.
-pub async fn flash_board<T, F, Fut>(
+#[allow(clippy::too_many_arguments)]
+pub async fn flash_board<T, F, Fut, P, PFut>(
     port: T,
     plan: &Plan,
     progress: Progress,
     cancel: CancellationToken,
     reconnect: Option<std::sync::Arc<dyn Reconnect<T>>>,
     on_identified: F,
+    provision: P,
 ) -> Result<Flashed, BoardError>
 where
     T: Transport,
     F: FnOnce(ChipInfo, Option<std::sync::Arc<Golden>>) -> Fut,
     Fut: std::future::Future<Output = ()>,
+    P: FnOnce(ChipInfo) -> PFut,
+    PFut: std::future::Future<Output = Result<Option<PreparedImage>, BoardError>>,
 {
     // A chip on its own USB-Serial/JTAG port leaves the bus at the final reset: the boot
     // check reads its console on the port it comes back on.
@@ -122,6 +148,7 @@ where
     on_identified(info.clone(), golden.as_ref().ok().cloned()).await;
     let golden = golden.map_err(BoardError::NoImage)?;
     check_board(plan, &golden, &info)?;
+    let nvs = provision(info.clone()).await?;
 
     let mut write = plan.write.clone();
     if plan.erase_all {
@@ -135,9 +162,16 @@ where
         write.verify = true;
     }
     let prepared = &golden.prepared;
-    let report = flasher.write(prepared, &write).await?;
+    let mut report = flasher.write(prepared, &write).await?;
+    if let Some(nvs) = &nvs {
+        let own = flasher.write(nvs, &write).await?;
+        report.regions.extend(own.regions);
+    }
     if plan.verify == VerifyMode::Readback {
         flasher.verify(prepared, VerifyOptions { readback: true }).await?;
+        if let Some(nvs) = &nvs {
+            flasher.verify(nvs, VerifyOptions { readback: true }).await?;
+        }
     }
     let port = flasher.finish(plan.after).await?;
 
@@ -157,7 +191,7 @@ where
         verify_method: plan.verify_method().to_string(),
         boot: None,
     };
-    // chain v2: append "boot" (the record goes into the row's `boot` column).
+    // The record goes into the row's `boot` column, hashed from chain version 2 on.
     if let (Some(cfg), After::HardReset) = (&plan.boot, plan.after) {
         boot_progress.report(Stage::Boot, 0, 0);
         let outcome = boot_check::check(port, cfg, usb, boot_reconnect, boot_cancel).await?;

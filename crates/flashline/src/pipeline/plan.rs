@@ -7,6 +7,7 @@ use std::sync::Arc;
 use flashline_session::{After, BlankSkip, FlasherConfig, StubSet, WriteOptions};
 
 use crate::config::{BootConfig, Config, PowerCycle, VerifyMode};
+use crate::provision::StationProvisioning;
 use crate::station::{Golden, GoldenSet};
 
 /// Everything resolved before the board is touched.
@@ -35,6 +36,10 @@ pub struct Plan {
     pub power_cycle: PowerCycle,
     /// The post-flash boot check (`[boot]`): after the final hard reset.
     pub boot: Option<BootConfig>,
+    /// Per-device serial number and NVS partition (`[provision]`), resolved against the
+    /// golden image and the station's store ([`StationProvisioning::resolve`]); `None`:
+    /// every board gets the golden image only.
+    pub provision: Option<Arc<StationProvisioning>>,
 }
 
 impl Plan {
@@ -68,6 +73,7 @@ impl Plan {
             check_declared_size: false,
             power_cycle: config.recovery.power_cycle,
             boot: config.boot.clone(),
+            provision: None,
         }
     }
 
@@ -85,6 +91,7 @@ impl Plan {
             check_declared_size: true,
             power_cycle: PowerCycle::Off,
             boot: None,
+            provision: None,
         }
     }
 

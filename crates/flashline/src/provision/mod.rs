@@ -11,14 +11,21 @@
 //! every row with the longest facts a board can bring; so a board is refused before
 //! anything is written only when it has no row of its own.
 
+mod allocator;
+mod board;
 mod device_file;
 mod nvs_data;
 pub mod placeholders;
 mod serial;
+pub mod setup;
+mod station;
 
+pub use allocator::{SerialAllocator, CENTRAL_TIMEOUT, DEFAULT_LEASE_BLOCK};
+pub use board::{BoardProvision, ProvisionError};
 pub use device_file::{DeviceFileError, DeviceKey, DeviceRow, DeviceTable, MAX_DEVICE_FILE};
 pub use nvs_data::{BoardFacts, NvsData, NvsDataError};
 pub use serial::{SerialFormat, SerialFormatError};
+pub use station::{NvsTarget, SetupError, StationProvisioning};
 
 use flashline_nvs::partition_table::{PartitionTable, TableError, DEFAULT_TABLE_OFFSET};
 
@@ -29,6 +36,9 @@ pub struct Provisioning {
     pub serial: Option<SerialFormat>,
     /// A per-device NVS partition (`[provision.nvs]`).
     pub nvs: Option<NvsProvision>,
+    /// Serial numbers leased from the central record at a time (`[provision]
+    /// lease_block`; with `[central]` only); `None`: [`DEFAULT_LEASE_BLOCK`].
+    pub lease_block: Option<u64>,
 }
 
 /// `[provision.nvs]`, checked.

@@ -122,6 +122,10 @@ pub fn slot_line(s: &SlotView, now: Instant, style: Style, width: usize) -> Stri
         (Some(c), None) => c.clone(),
         (None, None) => String::new(),
     };
+    let board = match &s.serial {
+        Some(serial) => format!("{board} {serial}"),
+        None => board,
+    };
     let rework = if s.rework { " REWORK" } else { "" };
     let status = match &s.phase {
         SlotPhase::Queued => style.paint("33", "waiting"),

@@ -45,7 +45,10 @@ impl StationContext {
         let images = load_images(config).await?;
         let store = open_store_limited(&config.database, config.database_max_size).await?;
         let stubs = load_stubs(config)?;
-        Ok(Self::assemble(config, images, store, stubs, opener, shutdown))
+        let provision = crate::provision::setup::for_station(config, images.provision_image(), Some(&store)).await?;
+        let mut ctx = Self::assemble(config, images, store, stubs, opener, shutdown);
+        ctx.plan.provision = provision;
+        Ok(ctx)
     }
 
     /// Puts a station together from parts already made (a test's own store, the
@@ -74,7 +77,12 @@ impl StationContext {
     pub async fn reload(&self, config: &Config) -> Result<StationContext, Failure> {
         let images = load_images(config).await?;
         let stubs = load_stubs(config)?;
-        Ok(Self::assemble(config, images, self.store.clone(), stubs, self.opener.clone(), self.shutdown.clone()))
+        let provision =
+            crate::provision::setup::for_station(config, images.provision_image(), Some(&self.store)).await?;
+        let mut ctx =
+            Self::assemble(config, images, self.store.clone(), stubs, self.opener.clone(), self.shutdown.clone());
+        ctx.plan.provision = provision;
+        Ok(ctx)
     }
 }
 

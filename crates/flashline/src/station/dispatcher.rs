@@ -412,6 +412,7 @@ impl Dispatcher {
                 }
                 self.emit(StationEvent::Identified { slot: name, chip, mac, rework });
             }
+            JobUpdate::Provisioned { serial } => entry.view.serial = Some(serial),
             JobUpdate::StoreFault(reason) => {
                 if self.store_fault.as_deref() != Some(reason.as_str()) {
                     self.emit(StationEvent::StoreFault { reason: reason.clone() });

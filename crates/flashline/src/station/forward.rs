@@ -112,7 +112,8 @@ pub fn spawn(
     Forwarder { status, task }
 }
 
-fn link(config: &CentralConfig, station: &str) -> Result<CentralLink, String> {
+/// The station's link to the central record of `config` (forwarding, serial leases).
+pub(crate) fn link(config: &CentralConfig, station: &str) -> Result<CentralLink, String> {
     let password = match &config.password {
         CentralPassword::File(f) => Some(
             read_password_file(f).map_err(|e| format!("cannot read [central] password_file {}: {e}", f.display()))?,

@@ -40,6 +40,10 @@ pub enum JobUpdate {
         mac: String,
         rework: bool,
     },
+    /// The board got its serial number.
+    Provisioned {
+        serial: String,
+    },
     /// The audit store refused a write; the job keeps retrying (completion) or gives up
     /// before touching the board (start).
     StoreFault(String),
@@ -138,6 +142,7 @@ pub async fn run(
             updates.send(match e {
                 AttemptEvent::Started => JobUpdate::Started,
                 AttemptEvent::Identified { chip, mac, rework } => JobUpdate::Identified { chip, mac, rework },
+                AttemptEvent::Provisioned { serial } => JobUpdate::Provisioned { serial },
                 AttemptEvent::StoreFault(r) => JobUpdate::StoreFault(r),
                 AttemptEvent::StoreOk => JobUpdate::StoreOk,
             })

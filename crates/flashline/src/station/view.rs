@@ -46,6 +46,8 @@ pub struct SlotView {
     /// Chip description, once identified.
     pub chip: Option<String>,
     pub mac: Option<String>,
+    /// The board's serial number (`[provision] serial`), once allocated.
+    pub serial: Option<String>,
     /// This MAC was flashed before (rework).
     pub rework: bool,
     /// When the current attempt started.
@@ -68,6 +70,7 @@ impl SlotView {
             total: 0,
             chip: None,
             mac: None,
+            serial: None,
             rework: false,
             started: None,
             took: None,
