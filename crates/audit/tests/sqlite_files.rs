@@ -52,14 +52,14 @@ async fn schema_older_newer_or_changed_is_named() {
 
     let mut raw = raw(&db.path).await;
     let exec = |sql: &'static str| sqlx::query(sql);
-    exec("DELETE FROM _sqlx_migrations WHERE version = 4").execute(&mut raw).await.unwrap();
+    exec("DELETE FROM _sqlx_migrations WHERE version = 5").execute(&mut raw).await.unwrap();
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
-    assert!(matches!(err, AuditError::Schema { found: Some(3), expected: 4, .. }), "{err:?}");
+    assert!(matches!(err, AuditError::Schema { found: Some(4), expected: 5, .. }), "{err:?}");
     assert!(err.to_string().contains("older flashline"), "{err}");
 
     exec(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-          SELECT 4, 'provision', 1, (SELECT checksum FROM _sqlx_migrations WHERE version = 1), 0",
+          SELECT 5, 'boot', 1, (SELECT checksum FROM _sqlx_migrations WHERE version = 1), 0",
     )
     .execute(&mut raw)
     .await
@@ -67,9 +67,9 @@ async fn schema_older_newer_or_changed_is_named() {
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
 
-    exec("UPDATE _sqlx_migrations SET version = 99 WHERE version = 4").execute(&mut raw).await.unwrap();
+    exec("UPDATE _sqlx_migrations SET version = 99 WHERE version = 5").execute(&mut raw).await.unwrap();
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
-    assert!(matches!(err, AuditError::Schema { found: Some(99), expected: 4, .. }), "{err:?}");
+    assert!(matches!(err, AuditError::Schema { found: Some(99), expected: 5, .. }), "{err:?}");
     assert!(err.to_string().contains("newer flashline"), "{err}");
 }
 
@@ -155,7 +155,7 @@ async fn a_schema_1_database_is_upgraded_and_its_chain_still_verifies() {
     drop(conn);
 
     let err = AuditStore::open_read_only(&db.path).await.unwrap_err();
-    assert!(matches!(err, AuditError::Schema { found: Some(1), expected: 4, .. }), "{err:?}");
+    assert!(matches!(err, AuditError::Schema { found: Some(1), expected: 5, .. }), "{err:?}");
     assert!(err.to_string().contains("older flashline"), "{err}");
 
     let store = open(&db.path).await;
