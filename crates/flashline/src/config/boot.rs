@@ -171,18 +171,8 @@ fn compile(ctx: &Ctx, p: Spanned<String>, key: &str) -> Result<BootPattern, Conf
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use std::path::Path;
 
-    const BASE: &str = concat!(
-        "station = \"s\"\ndatabase = \"/tmp/a.db\"\n[image]\nmanifest = \"/tmp/m.json\"\nsha256 = \"",
-        "0000000000000000000000000000000000000000000000000000000000000000",
-        "\"\nchip = \"esp32\"\n"
-    );
-
-    fn parse(extra: &str) -> Result<Config, String> {
-        Config::parse(&format!("{BASE}{extra}"), Path::new("/etc/flashline/t.toml")).map_err(|e| e.to_string())
-    }
+    use crate::config::test_base::parse;
 
     #[test]
     fn no_section_no_check_and_the_defaults() {

@@ -65,18 +65,8 @@ impl RawHttp {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-    use std::path::Path;
 
-    const BASE: &str = concat!(
-        "station = \"s\"\ndatabase = \"/tmp/a.db\"\n[image]\nmanifest = \"/tmp/m.json\"\nsha256 = \"",
-        "0000000000000000000000000000000000000000000000000000000000000000",
-        "\"\nchip = \"esp32\"\n"
-    );
-
-    fn parse(extra: &str) -> Result<Config, String> {
-        Config::parse(&format!("{BASE}{extra}"), Path::new("/etc/flashline/t.toml")).map_err(|e| e.to_string())
-    }
+    use crate::config::test_base::parse;
 
     #[test]
     fn loopback_by_default_off_when_empty_any_address_when_asked() {

@@ -297,4 +297,6 @@ mod images_tests;
 #[cfg(test)]
 mod provision_tests;
 #[cfg(test)]
+mod test_base;
+#[cfg(test)]
 mod tests;
