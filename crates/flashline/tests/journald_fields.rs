@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use flashline::report::{journald, log::log_event};
 use flashline::station::{AuditRef, Outcome, StationEvent};
-use flashline_audit::AttemptId;
+use flashline_audit::{AttemptId, BootRecord, NvsRecord};
 use flashline_session::Stage;
 use tracing_subscriber::prelude::*;
 
@@ -51,6 +51,13 @@ fn decode(mut d: &[u8]) -> Entry {
 
 fn field<'a>(e: &'a Entry, key: &str) -> Option<&'a str> {
     e.get(key).and_then(|v| v.first()).map(String::as_str)
+}
+
+/// Each `(KEY, value)` is in `e`.
+fn assert_fields(e: &Entry, want: &[(&str, &str)]) {
+    for (k, v) in want {
+        assert_eq!(field(e, k), Some(*v), "{k} in {e:?}");
+    }
 }
 
 /// The outer run: the same test binary, only this test, in a private mount namespace.
@@ -92,16 +99,59 @@ fn inside_namespace() {
         StationEvent::Finished {
             slot: "A3".into(),
             mac: Some("24:0a:c4:00:00:03".into()),
+            serial: None,
             outcome: Outcome::Fail { stage: "verify".into(), reason: "MD5 mismatch\nat 0x10000".into() },
             took: Duration::from_millis(1500),
             audit: AuditRef { attempt: Some(AttemptId(42)), image_sha256: sha.clone() },
+            boot: None,
         },
         StationEvent::Finished {
             slot: "B1".into(),
             mac: Some("24:0a:c4:00:00:04".into()),
+            serial: None,
             outcome: Outcome::Pass,
             took: Duration::from_millis(900),
             audit: AuditRef { attempt: Some(AttemptId(43)), image_sha256: sha.clone() },
+            boot: None,
+        },
+        StationEvent::Provisioned {
+            slot: "B2".into(),
+            serial: Some("FL-001000".into()),
+            nvs: Some(NvsRecord { offset: 0x9000, size: 0x6000, sha256: "cd".repeat(32) }),
+        },
+        StationEvent::Finished {
+            slot: "B2".into(),
+            mac: Some("24:0A:C4:00:00:05".into()),
+            serial: Some("FL-001000".into()),
+            outcome: Outcome::Pass,
+            took: Duration::from_millis(2600),
+            audit: AuditRef { attempt: Some(AttemptId(44)), image_sha256: sha.clone() },
+            boot: Some(BootRecord {
+                result: "pass".into(),
+                ms_to_pattern: Some(425),
+                reason: None,
+                lines: vec!["I (425) demo: self-test passed".into()],
+            }),
+        },
+        // The console is the board's: a terminal escape, a carriage return, replacement
+        // characters for bytes that were not UTF-8, a line far longer than a screen.
+        StationEvent::Finished {
+            slot: "B3".into(),
+            mac: Some("24:0A:C4:00:00:06".into()),
+            serial: Some("FL-001001".into()),
+            outcome: Outcome::Fail { stage: "boot".into(), reason: "boot loop: the chip started 3 times".into() },
+            took: Duration::from_millis(3100),
+            audit: AuditRef { attempt: Some(AttemptId(45)), image_sha256: sha.clone() },
+            boot: Some(BootRecord {
+                result: "fail".into(),
+                ms_to_pattern: None,
+                reason: Some("boot loop: the chip started 3 times".into()),
+                lines: vec![
+                    "ets Jun  8 2016 00:22:57".into(),
+                    "E (95) \u{1b}]0;pwned\u{7}esp_image: Checksum failed\rX \u{fffd}\u{fffd}".into(),
+                    "#".repeat(5000),
+                ],
+            }),
         },
     ];
     tracing::subscriber::with_default(subscriber, || {
@@ -119,7 +169,7 @@ fn inside_namespace() {
             entries.push(decode(&buf[..n]));
         }
     }
-    let [stage, fail, pass] = &entries[..] else { unreachable!() };
+    let [stage, fail, pass, provisioned, booted, boot_fail] = &entries[..] else { unreachable!() };
 
     assert_eq!(field(stage, "SLOT"), Some("A3"), "{stage:?}");
     assert_eq!(field(stage, "STAGE"), Some("write"), "{stage:?}");
@@ -139,14 +189,51 @@ fn inside_namespace() {
         ("PRIORITY", "4"),
         ("SYSLOG_IDENTIFIER", journald::SYSLOG_IDENTIFIER),
     ];
-    for (k, v) in want_fail {
-        assert_eq!(field(fail, k), Some(v), "{k} in {fail:?}");
-    }
+    assert_fields(fail, &want_fail);
     let want_pass =
         [("SLOT", "B1"), ("RESULT", "pass"), ("ATTEMPT_ID", "43"), ("IMAGE_SHA256", sha.as_str()), ("PRIORITY", "6")];
-    for (k, v) in want_pass {
-        assert_eq!(field(pass, k), Some(v), "{k} in {pass:?}");
-    }
+    assert_fields(pass, &want_pass);
     assert!(!fail.keys().any(|k| k.starts_with("F_")), "no field prefix: {fail:?}");
+    assert_eq!(field(pass, "SERIAL"), None, "no [provision], no serial: {pass:?}");
+
+    let want_provisioned = [
+        ("MESSAGE", "board provisioned"),
+        ("SLOT", "B2"),
+        ("SERIAL", "FL-001000"),
+        ("NVS_OFFSET", "0x9000"),
+        ("NVS_SIZE", "0x6000"),
+        ("NVS_SHA256", &*"cd".repeat(32)),
+        ("PRIORITY", "6"),
+    ];
+    assert_fields(provisioned, &want_provisioned);
+    let want_booted = [
+        ("MESSAGE", "board passed"),
+        ("SLOT", "B2"),
+        ("SERIAL", "FL-001000"),
+        ("RESULT", "pass"),
+        ("BOOT", "pass"),
+        ("BOOT_MS", "425"),
+        ("ATTEMPT_ID", "44"),
+    ];
+    assert_fields(booted, &want_booted);
+    let want_boot_fail = [
+        ("SLOT", "B3"),
+        ("SERIAL", "FL-001001"),
+        ("RESULT", "fail"),
+        ("STAGE", "boot"),
+        ("BOOT", "fail"),
+        ("REASON", "boot loop: the chip started 3 times"),
+        ("PRIORITY", "4"),
+    ];
+    assert_fields(boot_fail, &want_boot_fail);
+    assert_eq!(field(boot_fail, "BOOT_MS"), None, "{boot_fail:?}");
+    // The last console lines are in the message: escaped, one line, a long line cut.
+    let message = field(boot_fail, "MESSAGE").unwrap();
+    let want = "board failed its boot check; last console lines: ets Jun  8 2016 00:22:57\\n\
+                E (95) \\x1b]0;pwned\\x07esp_image: Checksum failed\\rX \u{fffd}\u{fffd}\\n###";
+    assert!(message.starts_with(want), "{message:?}");
+    assert!(message.ends_with("#…"), "{message:?}");
+    assert!(message.len() < 1000, "{} bytes", message.len());
+    assert!(!message.chars().any(|c| c.is_control()), "{message:?}");
     println!("journal fields checked");
 }

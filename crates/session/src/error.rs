@@ -15,6 +15,9 @@ pub enum Stage {
     Identify,
     Stub,
     Baud,
+    /// Per-device provisioning: the board's serial number and NVS partition are prepared
+    /// after identify, and the partition is written and verified after the image.
+    Provision,
     Erase,
     Write,
     Verify,
@@ -31,6 +34,7 @@ impl Stage {
             Stage::Identify => "identify",
             Stage::Stub => "stub",
             Stage::Baud => "baud",
+            Stage::Provision => "provision",
             Stage::Erase => "erase",
             Stage::Write => "write",
             Stage::Verify => "verify",

@@ -17,6 +17,7 @@ mod central;
 mod db;
 mod faults;
 pub mod provision;
+mod tally;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -185,7 +186,9 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     // The last outcome of each slot (a board is flashed once; a retry would replace it).
     let collector = tokio::spawn(async move {
         let mut outcomes = BTreeMap::new();
+        let mut tally = tally::Tally::default();
         while let Some(ev) = events.recv().await {
+            tally.record(&ev);
             match ev {
                 StationEvent::Finished { slot, outcome, .. } => {
                     outcomes.insert(slot, outcome);
@@ -198,7 +201,7 @@ pub async fn demo(args: DemoArgs) -> CliResult {
                 _ => {}
             }
         }
-        outcomes
+        (outcomes, tally)
     });
     let forwarder = station.central.take();
     let (_view, source_end) = station.wait().await;
@@ -213,7 +216,7 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         None => None,
     };
     source_end.map_err(|e| Failure::new(e.exit_code(), e))?;
-    let outcomes = collector.await.unwrap_or_default();
+    let (outcomes, tally) = collector.await.unwrap_or_default();
     let wall = started.elapsed();
 
     let summary = summarise(&boards, &plan, &outcomes, &golden, looping);
@@ -239,17 +242,11 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     println!("  see it:  {exe} log --db {}", db.display());
     println!("  yield:   {exe} stats --db {}", db.display());
     if args.provision {
-        let rows = store.query(&flashline_audit::AttemptFilter::all()).await.unwrap_or_default();
-        let serials: std::collections::BTreeSet<&str> = rows.iter().filter_map(|r| r.serial.as_deref()).collect();
-        let nvs = rows.iter().filter(|r| r.provision.as_ref().is_some_and(|p| p.nvs.is_some())).count();
-        println!(
-            "provisioned: {} serial number(s) ({} .. {}), {nvs} NVS partition(s) at {:#x}",
-            serials.len(),
-            serials.first().unwrap_or(&"-"),
-            serials.last().unwrap_or(&"-"),
-            provision::NVS_OFFSET
-        );
+        println!("{}", tally.provision_line());
         println!("  see it:  {exe} log --db {} --format json   (each row's serial and provision)", db.display());
+    }
+    if boot_check {
+        println!("{}", tally.boot_line());
     }
     if let Some(c) = &central {
         println!("{}", central::summary(&c.location, forwarded.as_ref()));

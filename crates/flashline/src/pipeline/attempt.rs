@@ -7,7 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flashline_audit::{AttemptId, AttemptResult, AuditError, AuditStore, Completion, Failure, Identity, NewAttempt};
+use flashline_audit::{
+    AttemptId, AttemptResult, AuditError, AuditStore, BootRecord, Completion, Failure, Identity, NewAttempt, NvsRecord,
+};
 use flashline_session::{ChipInfo, Error as SessionError, Progress, Stage};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -45,8 +47,9 @@ pub enum AttemptEvent {
     Started,
     /// The board said who it is.
     Identified { chip: String, mac: String, rework: bool },
-    /// The board got its serial number (`[provision] serial`).
-    Provisioned { serial: String },
+    /// The board got its serial number (`[provision] serial`) and/or its own NVS partition
+    /// (`[provision.nvs]`: where and what, never the values), before anything is written.
+    Provisioned { serial: Option<String>, nvs: Option<NvsRecord> },
     /// The audit store refused a write; the run keeps retrying (completion) or gives up
     /// before touching the board (start).
     StoreFault(String),
@@ -71,6 +74,17 @@ pub enum AttemptOutcome {
     NotStarted {
         reason: String,
     },
+}
+
+impl AttemptOutcome {
+    /// The boot check's record: of a passed board, or of one that failed it.
+    pub fn boot(&self) -> Option<&BootRecord> {
+        match self {
+            AttemptOutcome::Pass(flashed) => flashed.boot.as_ref(),
+            AttemptOutcome::Fail { error: BoardError::Boot { flashed }, .. } => flashed.boot.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// The run's final word.
@@ -172,8 +186,9 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
             .for_board(audit.map(|a| &a.store), attempt, &mac, &slot, &info.description)
             .await
             .map_err(|e| BoardError::Provision(e.to_string()))?;
-        if let Some((serial, _)) = &board.serial {
-            events(AttemptEvent::Provisioned { serial: serial.clone() });
+        let serial = board.serial.as_ref().map(|(serial, _)| serial.clone());
+        if serial.is_some() || board.record.nvs.is_some() {
+            events(AttemptEvent::Provisioned { serial, nvs: board.record.nvs.clone() });
         }
         Ok(board.nvs)
     };
@@ -212,7 +227,7 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
             (c.with_timings(timings), AttemptOutcome::Pass(done))
         }
         Err(error) => {
-            let stage = error.stage_name().to_string();
+            let stage = error.stage().as_str().to_string();
             match run.stop.cause() {
                 Some(StopCause::Shutdown) => {
                     let reason = format!("daemon shut down during {stage}");

@@ -2,9 +2,11 @@
 //! write → verify → finish, over any [`Transport`].
 //!
 //! A board's own NVS partition (`[provision]`) is a second image of one region, written
-//! after the golden image with the same options and verified the same way (MD5, and read
-//! back when asked): the golden image's regions keep their blank-skip and re-flash
-//! decisions untouched, and the partition gets its own.
+//! after the golden image (and its read-back, when asked) with the same options and
+//! verified the same way (MD5, and read back when asked): the golden image's regions keep
+//! their blank-skip and re-flash decisions untouched, and the partition gets its own. Its
+//! preparation after identify and its write and verify are reported as stage
+//! `provision`.
 
 use flashline_audit::{BootRecord, RegionSummary, SkippedRegion};
 use flashline_session::{
@@ -58,13 +60,10 @@ pub enum BoardError {
     #[error("boot: {}", .flashed.boot.as_ref().and_then(|b| b.reason.as_deref()).unwrap_or("failed"))]
     Boot { flashed: Box<Flashed> },
     /// Provisioning refused the board before anything was written (no per-device row,
-    /// no serial number to give); stage [`PROVISION_STAGE`].
+    /// no serial number to give); stage `provision`.
     #[error("{0}")]
     Provision(String),
 }
-
-/// The stage name of a board refused by provisioning.
-pub const PROVISION_STAGE: &str = "provision";
 
 impl BoardError {
     /// The stage the failure belongs to.
@@ -75,15 +74,7 @@ impl BoardError {
             BoardError::Check { stage, .. } => *stage,
             BoardError::NoImage(_) => Stage::Identify,
             BoardError::Boot { .. } => Stage::Boot,
-            BoardError::Provision(_) => Stage::Identify,
-        }
-    }
-
-    /// The stage the audit row names: the session's stage, or [`PROVISION_STAGE`].
-    pub fn stage_name(&self) -> &'static str {
-        match self {
-            BoardError::Provision(_) => PROVISION_STAGE,
-            other => other.stage().as_str(),
+            BoardError::Provision(_) => Stage::Provision,
         }
     }
 
@@ -139,7 +130,9 @@ where
     // A chip on its own USB-Serial/JTAG port leaves the bus at the final reset: the boot
     // check reads its console on the port it comes back on.
     let usb = port.usb_ids() == Some((0x303A, 0x1001)) || plan.flasher.before == BeforeReset::UsbJtagSerial;
-    let boot_progress = progress.clone();
+    // The flasher reports its own stages; the partition's write and verify are shown as
+    // the provision stage, and what follows it as itself again.
+    let base_progress = progress.clone();
     let boot_cancel = cancel.clone();
     let boot_reconnect = reconnect.clone();
     let mut flasher = Flasher::connect_with(port, &plan.flasher, progress, cancel, reconnect).await?;
@@ -148,6 +141,9 @@ where
     on_identified(info.clone(), golden.as_ref().ok().cloned()).await;
     let golden = golden.map_err(BoardError::NoImage)?;
     check_board(plan, &golden, &info)?;
+    if plan.provision.is_some() {
+        base_progress.report(Stage::Provision, 0, 0);
+    }
     let nvs = provision(info.clone()).await?;
 
     let mut write = plan.write.clone();
@@ -162,16 +158,19 @@ where
         write.verify = true;
     }
     let prepared = &golden.prepared;
+    let readback = plan.verify == VerifyMode::Readback;
     let mut report = flasher.write(prepared, &write).await?;
+    if readback {
+        flasher.verify(prepared, VerifyOptions { readback: true }).await?;
+    }
     if let Some(nvs) = &nvs {
+        flasher.set_progress(as_stage(&base_progress, Stage::Provision));
         let own = flasher.write(nvs, &write).await?;
         report.regions.extend(own.regions);
-    }
-    if plan.verify == VerifyMode::Readback {
-        flasher.verify(prepared, VerifyOptions { readback: true }).await?;
-        if let Some(nvs) = &nvs {
+        if readback {
             flasher.verify(nvs, VerifyOptions { readback: true }).await?;
         }
+        flasher.set_progress(base_progress.clone());
     }
     let port = flasher.finish(plan.after).await?;
 
@@ -193,7 +192,7 @@ where
     };
     // The record goes into the row's `boot` column, hashed from chain version 2 on.
     if let (Some(cfg), After::HardReset) = (&plan.boot, plan.after) {
-        boot_progress.report(Stage::Boot, 0, 0);
+        base_progress.report(Stage::Boot, 0, 0);
         let outcome = boot_check::check(port, cfg, usb, boot_reconnect, boot_cancel).await?;
         flashed.boot = Some(outcome.record);
         if !outcome.passed {
@@ -201,6 +200,12 @@ where
         }
     }
     Ok(flashed)
+}
+
+/// `progress` with every report moved to `stage` (bytes done and total kept).
+fn as_stage(progress: &Progress, stage: Stage) -> Progress {
+    let inner = progress.clone();
+    Progress::callback(move |e| inner.report(stage, e.done, e.total))
 }
 
 #[cfg(test)]
@@ -216,5 +221,18 @@ mod tests {
         assert!(!e.may_be_unplug());
         let e = BoardError::NoImage(NoImageForChip { board: flashline_protocol::Chip::Esp32C6, have: vec![] });
         assert_eq!(e.stage(), Stage::Identify);
+        let e = BoardError::Provision("no row for mac 24:0A:C4:00:00:09 in devices.csv".into());
+        assert_eq!((e.stage(), e.stage().as_str()), (Stage::Provision, "provision"));
+        assert_eq!(e.reason(), "no row for mac 24:0A:C4:00:00:09 in devices.csv");
+    }
+
+    #[test]
+    fn a_progress_moved_to_a_stage_keeps_its_bytes() {
+        let (p, mut rx) = Progress::channel();
+        let moved = as_stage(&p, Stage::Provision);
+        moved.report(Stage::Write, 4096, 24576);
+        moved.report(Stage::Verify, 0, 0);
+        let got: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).map(|e| (e.stage, e.done, e.total)).collect();
+        assert_eq!(got, [(Stage::Provision, 4096, 24576), (Stage::Provision, 0, 0)]);
     }
 }

@@ -132,7 +132,7 @@ pub fn slot_line(s: &SlotView, now: Instant, style: Style, width: usize) -> Stri
         SlotPhase::Running => {
             let stage = s.stage.map(|st| st.as_str()).unwrap_or("start");
             let el = s.started.map(|t| secs(now.duration_since(t))).unwrap_or_default();
-            format!("{stage:<8} {} {el}", bar(s.fraction()))
+            format!("{stage:<9} {} {el}", bar(s.fraction()))
         }
         SlotPhase::Pass => {
             let took = s.took.map(secs).unwrap_or_default();
@@ -470,6 +470,28 @@ mod tests {
         assert!(grid_lines >= 6, "{lines:#?}");
         let reasons: Vec<&String> = lines.iter().filter(|l| l.contains("FAIL identify: chip is ESP8266")).collect();
         assert_eq!(reasons.len(), 13, "every failure fits at 200x60: {lines:#?}");
+    }
+
+    /// Provisioning and the boot check are stages like the others, by their names, in
+    /// the one-line-per-slot layout and in the grid; a provisioned board shows its serial.
+    #[test]
+    fn provision_and_boot_show_by_name() {
+        for (stage, name) in [(Stage::Provision, "provision"), (Stage::Boot, "boot")] {
+            let mut v = view();
+            v.slots[0].stage = Some(stage);
+            v.slots[0].serial = Some("FL-001000".into());
+            let lines = render(&v, Instant::now(), Size { cols: 200, rows: 60 }, Style { color: false });
+            assert!(lines[1].contains(&format!(" {name} ")) && lines[1].contains("FL-001000"), "{}", lines[1]);
+            let grid = render(&busy_with(&v, 64), Instant::now(), Size { cols: 200, rows: 30 }, Style { color: false });
+            assert!(grid.iter().any(|l| l.contains(&format!("A1 {name}"))), "{name}: {grid:#?}");
+        }
+    }
+
+    /// `n` busy slots whose first is `v`'s first.
+    fn busy_with(v: &StationView, n: u32) -> StationView {
+        let mut b = busy(n);
+        b.slots[0] = v.slots[0].clone();
+        b
     }
 
     #[test]

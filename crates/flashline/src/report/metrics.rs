@@ -5,7 +5,9 @@
 //! Names follow Prometheus' conventions (`flashline_` prefix, `_total` counters, seconds,
 //! `_info` for labels-only facts); `promtool check metrics` passes on the exposition (a
 //! test runs it). Labels stay bounded: results and stages are fixed sets, slots are the
-//! configured slot names (or USB paths of unmapped ports).
+//! configured slot names (or USB paths of unmapped ports). Provisioning and the boot
+//! check are stages like the others (`provision`, `boot` in the stage labels), plus the
+//! boot checks by result, the time to the boot pattern and the serial numbers given out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +15,8 @@ use std::time::Instant;
 
 use flashline_session::Stage;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use self::forward::ForwardMetrics;
@@ -26,6 +29,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const STAGE_BUCKETS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0];
 /// Buckets for whole attempts.
 const ATTEMPT_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 12.0, 20.0, 30.0, 60.0, 120.0, 300.0];
+/// Buckets for the time from the final reset to the boot pattern (`[boot] timeout` is at
+/// most 600 s; an app's self-test usually takes well under ten).
+const BOOT_BUCKETS: [f64; 11] = [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0];
+/// The boot check's results, so each appears (as 0) before the first board does.
+const BOOT_RESULTS: [&str; 2] = ["pass", "fail"];
 
 /// The station's metrics.
 #[derive(Debug)]
@@ -34,6 +42,9 @@ pub struct StationMetrics {
     attempts: IntCounterVec,
     attempt_seconds: HistogramVec,
     stage_seconds: HistogramVec,
+    boot_checks: IntCounterVec,
+    boot_seconds: Histogram,
+    serials: IntCounter,
     store_faults: IntCounter,
     events_lost: IntCounter,
     boards: IntGaugeVec,
@@ -68,6 +79,24 @@ impl StationMetrics {
             &["stage"],
         )
         .expect("stage duration metric");
+        let boot_checks = IntCounterVec::new(
+            Opts::new("flashline_boot_checks_total", "Post-flash boot checks ([boot]) by result (pass, fail)."),
+            &["result"],
+        )
+        .expect("boot checks metric");
+        let boot_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "flashline_boot_duration_seconds",
+                "Time from the final reset to the boot pattern, of boards that passed their boot check.",
+            )
+            .buckets(BOOT_BUCKETS.to_vec()),
+        )
+        .expect("boot duration metric");
+        let serials = IntCounter::new(
+            "flashline_serials_allocated_total",
+            "Serial numbers given to boards ([provision] serial); a board flashed again gets its own again.",
+        )
+        .expect("serials metric");
         let store_faults =
             IntCounter::new("flashline_store_faults_total", "Times the audit store refused a write (new jobs held).")
                 .expect("store faults metric");
@@ -98,6 +127,9 @@ impl StationMetrics {
             Box::new(attempts.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(attempt_seconds.clone()),
             Box::new(stage_seconds.clone()),
+            Box::new(boot_checks.clone()),
+            Box::new(boot_seconds.clone()),
+            Box::new(serials.clone()),
             Box::new(store_faults.clone()),
             Box::new(events_lost.clone()),
             Box::new(boards.clone()),
@@ -107,6 +139,9 @@ impl StationMetrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
+        for result in BOOT_RESULTS {
+            boot_checks.with_label_values(&[result]);
+        }
         let forward = ForwardMetrics::register(&registry);
         Arc::new(StationMetrics {
             registry,
@@ -114,6 +149,9 @@ impl StationMetrics {
             attempts,
             attempt_seconds,
             stage_seconds,
+            boot_checks,
+            boot_seconds,
+            serials,
             store_faults,
             events_lost,
             boards,
@@ -133,13 +171,24 @@ impl StationMetrics {
                     self.observe_stage(prev, since, now);
                 }
             }
-            StationEvent::Finished { slot, outcome, took, .. } => {
+            StationEvent::Finished { slot, outcome, took, boot, .. } => {
                 if let Some((stage, since)) = self.started().remove(slot) {
                     self.observe_stage(stage, since, now);
                 }
                 let (result, stage) = labels(outcome);
                 self.attempts.with_label_values(&[result, stage, slot.as_str()]).inc();
                 self.attempt_seconds.with_label_values(&[result]).observe(took.as_secs_f64());
+                if let Some(b) = boot {
+                    self.boot_checks.with_label_values(&[BOOT_RESULTS[usize::from(!b.passed())]]).inc();
+                    if let (true, Some(ms)) = (b.passed(), b.ms_to_pattern) {
+                        self.boot_seconds.observe(ms as f64 / 1000.0);
+                    }
+                }
+            }
+            StationEvent::Provisioned { serial, .. } => {
+                if serial.is_some() {
+                    self.serials.inc();
+                }
             }
             StationEvent::BoardRemoved { slot } => {
                 self.started().remove(slot);

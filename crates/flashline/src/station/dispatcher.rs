@@ -239,6 +239,7 @@ impl Dispatcher {
             attempt: None,
             // The task is gone with its context; what its row began with is the best guess.
             image_sha256: self.ctx.plan.images.row_sha256(),
+            boot: None,
         };
         self.on_finished(&key, result);
     }
@@ -412,7 +413,10 @@ impl Dispatcher {
                 }
                 self.emit(StationEvent::Identified { slot: name, chip, mac, rework });
             }
-            JobUpdate::Provisioned { serial } => entry.view.serial = Some(serial),
+            JobUpdate::Provisioned { serial, nvs } => {
+                entry.view.serial.clone_from(&serial);
+                self.emit(StationEvent::Provisioned { slot: name, serial, nvs });
+            }
             JobUpdate::StoreFault(reason) => {
                 if self.store_fault.as_deref() != Some(reason.as_str()) {
                     self.emit(StationEvent::StoreFault { reason: reason.clone() });
@@ -440,9 +444,11 @@ impl Dispatcher {
             .and_then(|(into, until)| (into == ResetInto::App).then_some(until));
         let name = entry.view.name.clone();
         let mac = entry.view.mac.clone();
+        let serial = entry.view.serial.clone();
         let board_present = entry.device.is_some();
         entry.view.took = Some(result.took);
         entry.view.stage = None;
+        entry.view.boot.clone_from(&result.boot);
         match &result.outcome {
             Outcome::Pass => {
                 entry.view.phase = SlotPhase::Pass;
@@ -467,7 +473,8 @@ impl Dispatcher {
             }
         }
         let audit = AuditRef { attempt: result.attempt, image_sha256: result.image_sha256 };
-        self.emit(StationEvent::Finished { slot: name, mac, outcome: result.outcome, took: result.took, audit });
+        let (outcome, took, boot) = (result.outcome, result.took, result.boot);
+        self.emit(StationEvent::Finished { slot: name, mac, serial, outcome, took, audit, boot });
     }
 
     fn on_reload(&mut self, ctx: Arc<StationContext>, slots: Slots, unmapped: UnmappedPorts) {

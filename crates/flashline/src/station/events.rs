@@ -1,8 +1,9 @@
-//! What happened at the station, in order: the feed for logs, tests and summaries.
+//! What happened at the station, in order: the feed for logs, metrics, the demo's
+//! summary, anchors and tests.
 
 use std::time::Duration;
 
-use flashline_audit::AttemptId;
+use flashline_audit::{AttemptId, BootRecord, NvsRecord};
 use flashline_session::Stage;
 use tokio::sync::broadcast;
 
@@ -31,12 +32,25 @@ pub enum StationEvent {
         mac: String,
         rework: bool,
     },
+    /// The board got its serial number and/or its own NVS partition (`[provision]`),
+    /// after identify and before anything is written: where the partition goes and its
+    /// SHA-256, never its values (they may be secrets).
+    Provisioned {
+        slot: String,
+        serial: Option<String>,
+        nvs: Option<NvsRecord>,
+    },
     Finished {
         slot: String,
         mac: Option<String>,
+        /// The board's serial number, once it was provisioned.
+        serial: Option<String>,
         outcome: Outcome,
         took: Duration,
         audit: AuditRef,
+        /// The post-flash boot check (`[boot]`): passed or not, why, the time to the
+        /// pattern and the last console lines (as printed: escape them to show them).
+        boot: Option<BootRecord>,
     },
     StoreFault {
         reason: String,

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use flashline_audit::{AttemptId, NewAttempt, UsbInfo};
+use flashline_audit::{AttemptId, BootRecord, NewAttempt, NvsRecord, UsbInfo};
 use flashline_session::{Progress, Stage};
 use tokio::sync::mpsc;
 
@@ -40,9 +40,10 @@ pub enum JobUpdate {
         mac: String,
         rework: bool,
     },
-    /// The board got its serial number.
+    /// The board got its serial number and/or its own NVS partition.
     Provisioned {
-        serial: String,
+        serial: Option<String>,
+        nvs: Option<NvsRecord>,
     },
     /// The audit store refused a write; the job keeps retrying (completion) or gives up
     /// before touching the board (start).
@@ -79,6 +80,8 @@ pub struct JobResult {
     /// board's chip's, or, for a job that ended before a station of several chips chose
     /// one, the set's digest its row names.
     pub image_sha256: String,
+    /// The post-flash boot check (`[boot]`), when the board got that far.
+    pub boot: Option<BootRecord>,
 }
 
 /// How many progress reports may wait for the dispatcher before new ones are dropped.
@@ -142,7 +145,7 @@ pub async fn run(
             updates.send(match e {
                 AttemptEvent::Started => JobUpdate::Started,
                 AttemptEvent::Identified { chip, mac, rework } => JobUpdate::Identified { chip, mac, rework },
-                AttemptEvent::Provisioned { serial } => JobUpdate::Provisioned { serial },
+                AttemptEvent::Provisioned { serial, nvs } => JobUpdate::Provisioned { serial, nvs },
                 AttemptEvent::StoreFault(r) => JobUpdate::StoreFault(r),
                 AttemptEvent::StoreOk => JobUpdate::StoreOk,
             })
@@ -166,6 +169,7 @@ pub async fn run(
         events: &events,
     })
     .await;
+    let boot = end.outcome.boot().cloned();
     let outcome = match end.outcome {
         AttemptOutcome::Pass(_) => Outcome::Pass,
         AttemptOutcome::Fail { stage, reason, error }
@@ -194,7 +198,7 @@ pub async fn run(
         AttemptOutcome::NotStarted { reason } => Outcome::NotStarted { reason },
     };
     let image_sha256 = end.image.as_ref().map_or_else(|| images.row_sha256(), |g| g.sha256_hex());
-    JobResult { outcome, took: end.took, attempt: end.attempt, image_sha256 }
+    JobResult { outcome, took: end.took, attempt: end.attempt, image_sha256, boot }
 }
 
 /// Whether the job failed because the board answered nothing at all, or only with a

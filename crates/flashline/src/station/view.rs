@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use flashline_audit::BootRecord;
 use flashline_session::Stage;
 
 /// Where a slot is in its life cycle.
@@ -48,6 +49,8 @@ pub struct SlotView {
     pub mac: Option<String>,
     /// The board's serial number (`[provision] serial`), once allocated.
     pub serial: Option<String>,
+    /// The last attempt's boot check (`[boot]`), once it ended.
+    pub boot: Option<BootRecord>,
     /// This MAC was flashed before (rework).
     pub rework: bool,
     /// When the current attempt started.
@@ -71,6 +74,7 @@ impl SlotView {
             chip: None,
             mac: None,
             serial: None,
+            boot: None,
             rework: false,
             started: None,
             took: None,

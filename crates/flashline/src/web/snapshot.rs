@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use flashline_audit::BootRecord;
 use serde::Serialize;
 
 use crate::station::{SlotPhase, SlotView, StationView};
@@ -52,10 +53,40 @@ pub struct SlotJson<'a> {
     pub total: u64,
     pub chip: Option<&'a str>,
     pub mac: Option<&'a str>,
+    /// The board's serial number (`[provision] serial`), once it has one.
+    pub serial: Option<&'a str>,
+    /// The last attempt's boot check (`[boot]`), once it ended.
+    pub boot: Option<BootJson<'a>>,
     pub rework: bool,
     pub attempts: u32,
     /// Seconds the running attempt has taken so far, or the last one took.
     pub seconds: Option<f64>,
+}
+
+/// A boot check as the dashboard shows it. The console lines are the board's output as
+/// printed (the page shows them as text); only a failed check carries them, a passed
+/// one's are in the audit row.
+#[derive(Debug, Serialize)]
+pub struct BootJson<'a> {
+    /// pass or fail.
+    pub result: &'a str,
+    /// Seconds from the final reset to the pattern (a pass).
+    pub seconds: Option<f64>,
+    /// Why it failed.
+    pub reason: Option<&'a str>,
+    /// The last console lines of a failed check, oldest first; empty for a pass.
+    pub lines: &'a [String],
+}
+
+impl<'a> BootJson<'a> {
+    fn new(boot: &'a BootRecord) -> BootJson<'a> {
+        BootJson {
+            result: if boot.passed() { "pass" } else { "fail" },
+            seconds: boot.ms_to_pattern.map(|ms| ms as f64 / 1000.0),
+            reason: boot.reason.as_deref(),
+            lines: if boot.passed() { &[] } else { &boot.lines },
+        }
+    }
 }
 
 impl<'a> ViewJson<'a> {
@@ -112,6 +143,8 @@ impl<'a> SlotJson<'a> {
             total: slot.total,
             chip: slot.chip.as_deref(),
             mac: slot.mac.as_deref(),
+            serial: slot.serial.as_deref(),
+            boot: slot.boot.as_ref().map(BootJson::new),
             rework: slot.rework,
             attempts: slot.attempts,
             seconds,
@@ -162,5 +195,41 @@ mod tests {
         assert_eq!(v["slots"][1]["stage"], "write");
         assert_eq!((v["slots"][1]["done"].as_u64(), v["slots"][1]["total"].as_u64()), (Some(512), Some(2048)));
         assert_eq!(v["slots"][1]["mac"], "24:0A:C4:00:00:01");
+        assert!(v["slots"][1]["serial"].is_null() && v["slots"][1]["boot"].is_null(), "{v}");
+    }
+
+    #[test]
+    fn a_slot_carries_its_serial_and_boot_check_with_a_failures_console_lines() {
+        let mut view = StationView::new("line-1".into(), Vec::new());
+        let mut pass = SlotView::new("A1".into(), "usb-1".into(), "/dev/ttyUSB0".into());
+        pass.phase = SlotPhase::Pass;
+        pass.serial = Some("FL-001000".into());
+        pass.boot = Some(BootRecord {
+            result: "pass".into(),
+            ms_to_pattern: Some(425),
+            reason: None,
+            lines: vec!["I (425) demo: self-test passed".into()],
+        });
+        let mut fail = SlotView::new("A2".into(), "usb-2".into(), "/dev/ttyUSB1".into());
+        fail.phase = SlotPhase::Fail { stage: "boot".into(), reason: "boot loop: the chip started 3 times".into() };
+        fail.serial = Some("FL-001001".into());
+        let lines = vec!["ets Jun  8 2016 00:22:57".to_string(), "<img src=x onerror=alert(1)>\u{1b}[31m".into()];
+        fail.boot = Some(BootRecord {
+            result: "fail".into(),
+            ms_to_pattern: None,
+            reason: Some("boot loop: the chip started 3 times".into()),
+            lines: lines.clone(),
+        });
+        view.slots = vec![pass, fail];
+        let v: serde_json::Value = serde_json::to_value(ViewJson::new(&view, Instant::now())).unwrap();
+        let (a1, a2) = (&v["slots"][0], &v["slots"][1]);
+        assert_eq!((a1["serial"].as_str(), a2["serial"].as_str()), (Some("FL-001000"), Some("FL-001001")));
+        assert_eq!(a1["boot"], serde_json::json!({"result": "pass", "seconds": 0.425, "reason": null, "lines": []}));
+        assert_eq!(a2["failed_stage"], "boot");
+        assert_eq!(a2["boot"]["result"], "fail");
+        assert_eq!(a2["boot"]["reason"], "boot loop: the chip started 3 times");
+        assert!(a2["boot"]["seconds"].is_null());
+        // As the board printed them: the page puts them in as text.
+        assert_eq!(a2["boot"]["lines"], serde_json::json!(lines));
     }
 }

@@ -2,15 +2,31 @@ use std::time::Duration;
 
 use super::*;
 use crate::station::{AuditRef, ImageInfo, SlotView};
+use flashline_audit::{BootRecord, NvsRecord};
 
 fn finished(slot: &str, outcome: Outcome, secs: u64) -> StationEvent {
+    finished_boot(slot, outcome, secs, None)
+}
+
+fn finished_boot(slot: &str, outcome: Outcome, secs: u64, boot: Option<BootRecord>) -> StationEvent {
     StationEvent::Finished {
         slot: slot.into(),
         mac: None,
+        serial: None,
         outcome,
         took: Duration::from_secs(secs),
         audit: AuditRef { attempt: None, image_sha256: "ab".repeat(32) },
+        boot,
     }
+}
+
+fn boot(ms: Option<u64>) -> Option<BootRecord> {
+    Some(BootRecord {
+        result: if ms.is_some() { "pass" } else { "fail" }.into(),
+        ms_to_pattern: ms,
+        reason: ms.is_none().then(|| "boot loop: the chip started 3 times".into()),
+        lines: vec!["rst:0x10 (RTCWDT_RTC_RESET)".into()],
+    })
 }
 
 fn view() -> StationView {
@@ -121,4 +137,51 @@ fn forwarding_series_follow_the_forwarder_and_are_absent_without_central() {
             Some(_) => assert!(age.is_some_and(|a| (5.0..60.0).contains(&a)), "{label}: {age:?}"),
         }
     }
+}
+
+#[test]
+fn provisioning_and_boot_checks_are_counted_like_the_other_stages() {
+    let m = StationMetrics::new();
+    let text = m.render(&view());
+    // Before the first board: both results at 0, no boot time, no serial.
+    assert_eq!(sample(&text, r#"flashline_boot_checks_total{result="pass"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(&text, r#"flashline_boot_checks_total{result="fail"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(&text, "flashline_boot_duration_seconds_count"), Some(0.0), "{text}");
+    assert_eq!(sample(&text, "flashline_serials_allocated_total"), Some(0.0), "{text}");
+
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let nvs = NvsRecord { offset: 0x9000, size: 0x6000, sha256: "cd".repeat(32) };
+    for (slot, serial) in [("A1", "FL-001000"), ("A2", "FL-001001")] {
+        m.record(&StationEvent::Stage { slot: slot.into(), stage: Stage::Identify }, t0);
+        m.record(&StationEvent::Stage { slot: slot.into(), stage: Stage::Provision }, t0 + ms(100));
+        let provisioned =
+            StationEvent::Provisioned { slot: slot.into(), serial: Some(serial.into()), nvs: Some(nvs.clone()) };
+        m.record(&provisioned, t0 + ms(120));
+        m.record(&StationEvent::Stage { slot: slot.into(), stage: Stage::Write }, t0 + ms(400));
+        m.record(&StationEvent::Stage { slot: slot.into(), stage: Stage::Boot }, t0 + ms(2000));
+    }
+    // An NVS partition without a serial number gives no serial.
+    m.record(&StationEvent::Provisioned { slot: "A3".into(), serial: None, nvs: Some(nvs) }, t0);
+    m.record(&finished_boot("A1", Outcome::Pass, 3, boot(Some(425))), t0 + ms(2500));
+    let boot_fail = Outcome::Fail { stage: "boot".into(), reason: "boot loop: the chip started 3 times".into() };
+    m.record(&finished_boot("A2", boot_fail, 4, boot(None)), t0 + ms(3000));
+    let refused = Outcome::Fail { stage: "provision".into(), reason: "no row for mac".into() };
+    m.record(&finished("A3", refused, 1), t0);
+    let text = m.render(&view());
+
+    assert_eq!(sample(&text, r#"flashline_boot_checks_total{result="pass"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(&text, r#"flashline_boot_checks_total{result="fail"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "flashline_boot_duration_seconds_count"), Some(1.0), "only a pass has a time: {text}");
+    assert_eq!(sample(&text, r#"flashline_boot_duration_seconds_bucket{le="0.25"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(&text, r#"flashline_boot_duration_seconds_bucket{le="0.5"}"#), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "flashline_serials_allocated_total"), Some(2.0), "{text}");
+    // Failures by stage: provision and boot as the stage label, like any other stage.
+    assert_eq!(sample(&text, r#"flashline_attempts_total{result="fail",slot="A2",stage="boot"}"#), Some(1.0));
+    assert_eq!(sample(&text, r#"flashline_attempts_total{result="fail",slot="A3",stage="provision"}"#), Some(1.0));
+    // The provision stage lasted 0.3 s on each board, the boot stage until its finish.
+    assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_count{stage="provision"}"#), Some(2.0), "{text}");
+    assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_bucket{stage="provision",le="0.25"}"#), Some(0.0));
+    assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_bucket{stage="provision",le="0.5"}"#), Some(2.0));
+    assert_eq!(sample(&text, r#"flashline_stage_duration_seconds_count{stage="boot"}"#), Some(2.0), "{text}");
 }

@@ -20,10 +20,16 @@ function slotCard(s) {
     card.append(bar);
   }
   card.append(el("div", "mac", s.mac || "–"));
-  const detail = [s.chip, s.seconds !== null ? s.seconds.toFixed(1) + " s" : null, s.rework ? "rework" : null]
+  if (s.serial) card.append(el("div", "serial", s.serial));
+  const booted = s.boot && s.boot.result === "pass" && s.boot.seconds !== null ? "boot " + s.boot.seconds.toFixed(1) + " s" : null;
+  const detail = [s.chip, s.seconds !== null ? s.seconds.toFixed(1) + " s" : null, booted, s.rework ? "rework" : null]
     .filter(Boolean).join(" · ");
   card.append(el("div", "detail", detail || s.port));
   if (s.phase === "fail") card.append(el("div", "reason", s.failed_stage + ": " + s.reason));
+  // A board that did not boot: its last console lines, as text (they are the board's).
+  if (s.boot && s.boot.result === "fail" && s.boot.lines.length) {
+    card.append(el("pre", "console", s.boot.lines.join("\n")));
+  }
   return card;
 }
 
@@ -57,7 +63,7 @@ async function loadFailures() {
   try {
     const rows = await getJson("/api/failures?limit=20");
     $("failures").tBodies[0].replaceChildren(
-      ...rows.map((r) => row([localTime(r.started_at), r.slot, r.mac, r.failure_stage, r.failure_reason], "fail")));
+      ...rows.map((r) => row([localTime(r.started_at), r.slot, r.mac, r.serial, r.failure_stage, r.failure_reason], "fail")));
   } catch (e) { /* the next change retries */ }
 }
 
@@ -82,7 +88,7 @@ $("search").addEventListener("submit", async (ev) => {
   try {
     const rows = await getJson("/api/search?mac=" + encodeURIComponent($("mac").value.trim()));
     table.tBodies[0].replaceChildren(...(rows.length
-      ? rows.map((r) => row([localTime(r.started_at), r.result, r.slot, r.image_name, r.failure_stage, r.failure_reason], r.result))
+      ? rows.map((r) => row([localTime(r.started_at), r.result, r.slot, r.serial, r.image_name, r.failure_stage, r.failure_reason], r.result))
       : [row(["no attempt with this MAC"])]));
     table.hidden = false;
   } catch (e) {
