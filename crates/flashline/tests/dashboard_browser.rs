@@ -5,7 +5,9 @@
 //! finds the board's attempt. A screenshot of the finished page is left in the target
 //! directory (docs/dashboard.png is one). The line view (`flashline serve --db
 //! postgres://…` over a throwaway cluster the demo forwarded to) shows the station, its
-//! counts and failure, and finds a MAC. Outside CI a missing browser skips the test,
+//! counts and failure, and finds a MAC. A provisioning station (in this process) shows
+//! each board's serial and, for a board that failed its boot check, its last console
+//! lines, as text even when they hold markup. Outside CI a missing browser skips the test,
 //! saying so; under CI it fails (`scripts/setup.sh` installs both packages).
 
 use std::io::{BufRead, BufReader};
@@ -17,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::{json, Value};
+
+mod support_provision;
+mod support_station;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -298,4 +303,122 @@ async fn the_line_view_shows_the_demo_station_its_failure_and_finds_a_mac() {
     let png = client.screenshot().await.unwrap();
     std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join("line-view.png"), png).unwrap();
     client.close().await.unwrap();
+}
+
+/// Every slot card's serial and console as the page shows them, and what the console
+/// holds besides text.
+const CARDS_JS: &str = r#"
+return [...document.querySelectorAll('.slot')].map(e => {
+  const console = e.querySelector('.console');
+  return {
+    name: e.dataset.slot,
+    phase: e.className.replace('slot ', ''),
+    serial: (e.querySelector('.serial') || {}).textContent || null,
+    console: console ? console.textContent : null,
+    console_elements: console ? console.children.length : null,
+    text: e.innerText,
+  };
+});
+"#;
+
+/// The slot cards once `n` boards have their result on the page.
+async fn finished_cards(client: &fantoccini::Client, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let cards = client.execute(CARDS_JS, vec![]).await.unwrap();
+        let cards = cards.as_array().cloned().unwrap_or_default();
+        let done = cards.iter().filter(|s| matches!(s["phase"].as_str(), Some("pass" | "fail"))).count();
+        if done == n {
+            return cards;
+        }
+        assert!(Instant::now() < deadline, "the page never showed {n} results: {cards:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn card<'a>(cards: &'a [Value], name: &str) -> &'a Value {
+    cards.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no card {name}: {cards:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_serials_and_the_console_of_a_board_that_did_not_boot() {
+    if !have_browser() {
+        return;
+    }
+    let (rig, _files) =
+        support_provision::rig("fl-dash-boot-", 2, support_provision::BOOT, support_provision::SCRIPT).await;
+    let mut running = support_provision::start(&rig).await;
+    let good = running.plug(&rig, 0, Vec::new());
+    let mut events = running.until_finished(1).await;
+    running.plug(&rig, 1, vec![support_provision::corrupt_after(good.stats().md5s)]);
+    events.extend(running.until_finished(1).await);
+    let mut serials = std::collections::BTreeMap::new();
+    let mut lines = Vec::new();
+    for ev in events {
+        if let flashline::station::StationEvent::Finished { slot, serial, boot, .. } = ev {
+            serials.insert(slot, serial.expect("a provisioned board"));
+            lines.extend(boot.filter(|b| !b.passed()).map(|b| b.lines));
+        }
+    }
+    let lines = lines.pop().expect("the second board failed its boot check");
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = browser(profile.path()).await;
+    client.goto(&format!("http://{}/", running.addr)).await.unwrap();
+    let cards = finished_cards(&client, 2).await;
+    let (a1, a2) = (card(&cards, "A1"), card(&cards, "A2"));
+    assert_eq!((a1["phase"].as_str(), a2["phase"].as_str()), (Some("pass"), Some("fail")), "{cards:#?}");
+    assert_eq!(a1["serial"].as_str(), Some(serials["A1"].as_str()), "{a1:#}");
+    assert_eq!(a2["serial"].as_str(), Some(serials["A2"].as_str()), "{a2:#}");
+    assert!(a1["console"].is_null(), "a board that booted shows no console: {a1:#}");
+    assert_eq!(a2["console"].as_str(), Some(lines.join("\n").as_str()), "{a2:#}");
+    assert!(a2["console"].as_str().unwrap().contains("esp_image: Checksum failed"), "{a2:#}");
+    assert!(a2["text"].as_str().unwrap().contains("boot: boot loop"), "the stage and reason: {a2:#}");
+    // The failures table names the serial too.
+    let serial = &serials["A2"];
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(&format!("//table[@id='failures']/tbody/tr[td[4]='{serial}' and td[5]='boot']")))
+        .await
+        .expect("the failure with its serial in the last-failures table");
+
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-boot.png"), png).unwrap();
+    client.close().await.unwrap();
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_lines_with_markup_are_shown_as_text() {
+    if !have_browser() {
+        return;
+    }
+    // The app prints markup, then panics: the fail pattern ends the check with these lines.
+    const MARKUP: &str = r#"<img src=x onerror="document.title='pwned'"><b id="injected">bold</b><script>document.title='pwned'</script>"#;
+    let script = format!(
+        "I (300) app: starting\nI (310) app: {MARKUP}\nGuru Meditation Error: Core  0 panic'ed\n@delay 100\n@reboot"
+    );
+    let boot = "[boot]\npattern = 'never printed'\nfail_pattern = 'Guru Meditation'\ntimeout = \"10s\"\n";
+    let (rig, _files) = support_provision::rig("fl-dash-markup-", 1, boot, &script).await;
+    let mut running = support_provision::start(&rig).await;
+    running.plug(&rig, 0, Vec::new());
+    running.until_finished(1).await;
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, client) = browser(profile.path()).await;
+    client.goto(&format!("http://{}/", running.addr)).await.unwrap();
+    let cards = finished_cards(&client, 1).await;
+    let a1 = card(&cards, "A1");
+    assert_eq!(a1["phase"], "fail", "{a1:#}");
+    let console = a1["console"].as_str().expect("the console lines");
+    assert!(console.contains(&format!("I (310) app: {MARKUP}")), "the markup as text: {console:?}");
+    assert_eq!(a1["console_elements"], 0, "nothing in the console became an element: {a1:#}");
+    let injected = client
+        .execute("return [document.getElementById('injected'), document.querySelectorAll('.slot img, .slot script').length, document.title];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(injected, json!([null, 0, "flashline"]), "the page ran or built the board's markup");
+    client.close().await.unwrap();
+    running.stop().await;
 }

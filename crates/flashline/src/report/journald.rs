@@ -1,4 +1,4 @@
-//! Native journald logging: entries whose fields (SLOT, MAC, STAGE, RESULT, ATTEMPT_ID,
+//! Native journald logging: entries whose fields (SLOT, MAC, SERIAL, STAGE, RESULT, BOOT, ATTEMPT_ID,
 //! IMAGE_SHA256, ...) `journalctl` can filter on, e.g. `journalctl -u flashline SLOT=A3`.
 //!
 //! `[log] format = "auto"` picks it when systemd connected stderr to the journal: systemd
