@@ -97,6 +97,10 @@ fn a_running_station_serves_metrics_that_promtool_accepts() {
     assert!(body.contains("flashline_stage_duration_seconds_bucket{stage=\"write\""), "{body}");
     assert!(body.contains("flashline_golden_image_info{chip=\"esp32\",image="), "{body}");
     assert_eq!(value(&body, "flashline_station_info{station=\"demo\"}"), Some(1.0), "{body}");
+    // No [boot], no [provision]: their families are there, at zero, for dashboards and alerts.
+    assert_eq!(value(&body, "flashline_boot_checks_total{result=\"fail\"}"), Some(0.0), "{body}");
+    assert_eq!(value(&body, "flashline_boot_duration_seconds_count"), Some(0.0), "{body}");
+    assert_eq!(value(&body, "flashline_serials_allocated_total"), Some(0.0), "{body}");
 
     // Read-only: nothing but GET is served.
     assert!(post(addr, "/metrics").contains("405"), "POST must be refused");
