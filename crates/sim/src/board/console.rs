@@ -47,7 +47,7 @@ impl Board {
             }
         }
         next_at += chunks.front().map_or(Duration::ZERO, |c| c.after);
-        if let (None, Then::Reboot { after }) = (chunks.front(), plan.then) {
+        if let (None, Then::Reboot { after, .. }) = (chunks.front(), plan.then) {
             next_at += after;
         }
         self.console = Some(ConsoleRun { chunks, next_at, then: plan.then });
@@ -75,16 +75,16 @@ impl Board {
                     self.send_raw_at_baud(at, chunk.text, chunk.baud);
                     let run = self.console.as_mut().expect("console run");
                     run.next_at = self.tx_free + run.chunks.front().map_or(Duration::ZERO, |c| c.after);
-                    if let (true, Then::Reboot { after }) = (run.chunks.is_empty(), then) {
+                    if let (true, Then::Reboot { after, .. }) = (run.chunks.is_empty(), then) {
                         run.next_at += after;
                     }
                 }
                 None => match run.then {
                     Then::Run => return,
-                    Then::Reboot { .. } => {
+                    Then::Reboot { cause, .. } => {
                         self.console = None;
                         self.stats.resets += 1;
-                        self.boot_from_flash(at, ResetCause::Software);
+                        self.boot_from_flash(at, cause);
                     }
                 },
             }
