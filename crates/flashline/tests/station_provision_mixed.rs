@@ -157,10 +157,10 @@ async fn a_fixed_place_one_image_disagrees_with_is_a_config_error() {
     );
 
     let config = Config::load(&path).unwrap();
-    let err = StationContext::build(&config, Arc::new(SimulatedPorts::new()), CancellationToken::new())
-        .await
-        .err()
-        .expect("the start refuses the config");
+    let Err(err) = StationContext::build(&config, Arc::new(SimulatedPorts::new()), CancellationToken::new()).await
+    else {
+        panic!("the start refuses the config");
+    };
     assert!(err.message.contains("against the ESP32-C3 image esp32c3.toml"), "{}", err.message);
 
     // The place both tables give (none: they differ) is not needed when each image's own

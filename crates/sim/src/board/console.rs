@@ -1,6 +1,7 @@
 //! A boot from flash played out over time: the board asks [`crate::flash_boot`] what the
 //! ROM, bootloader and app print, sends the ROM's log at once and the rest when its time
-//! comes (timer work), and boots again when the plan ends in a reset. Any reset, a
+//! comes (timer work), and boots again when the plan ends in a reset (on USB-Serial/JTAG
+//! the port leaves the bus and comes back at that reset, as at any other). Any reset, a
 //! power cut or an unplug ends it.
 
 use std::collections::VecDeque;
@@ -83,8 +84,16 @@ impl Board {
                     Then::Run => return,
                     Then::Reboot { cause, .. } => {
                         self.console = None;
-                        self.stats.resets += 1;
-                        self.boot_from_flash(at, cause);
+                        match self.link {
+                            LinkMode::Uart => {
+                                self.stats.resets += 1;
+                                self.boot_from_flash(at, cause);
+                            }
+                            // A chip on its own USB-Serial/JTAG port drops off the bus at
+                            // every reset and enumerates again: a boot loop does so at
+                            // each turn, as a real one does.
+                            LinkMode::UsbSerialJtag => self.usb_reset(at, false, cause),
+                        }
                     }
                 },
             }
