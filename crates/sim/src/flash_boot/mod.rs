@@ -10,6 +10,7 @@
 //! into timed output ([`crate::board`]).
 
 pub mod image;
+pub mod otadata;
 pub mod partitions;
 pub mod script;
 
@@ -93,7 +94,8 @@ pub fn plan(model: &dyn SimChip, flash: &[u8], cause: ResetCause, timing: BootTi
         return BootPlan { chunks, then: watchdog };
     }
     let mut log = String::from("I (29) boot: ESP-IDF v5.3 2nd stage bootloader\r\n");
-    let slot = match partitions::boot_slot(flash) {
+    let chosen = partitions::read(flash).map(|table| otadata::choose(&table, flash));
+    let slot = match chosen {
         Err(no) => {
             log += &format!(
                 "E (45) flash_parts: partition 0 invalid magic number 0x{:04x}\r\n\
@@ -108,18 +110,24 @@ pub fn plan(model: &dyn SimChip, flash: &[u8], cause: ResetCause, timing: BootTi
             chunks.push(chunk(timing.rom, log));
             return BootPlan { chunks, then: reboot };
         }
-        Ok(Some(slot)) => slot,
+        Ok(Some((slot, note))) => {
+            if let Some(note) = note {
+                log += note;
+                log += "\r\n";
+            }
+            slot
+        }
     };
     let start = slot.offset as usize;
     let app = flash.get(start..start.saturating_add(slot.size as usize).min(flash.len())).unwrap_or(&[]);
     let valid = match image::check(app, extended) {
         Ok(v) => v,
         Err(fault) => {
-            let which = if slot.factory { "Factory app partition" } else { "OTA app partition slot 0" };
             log += &format!(
-                "{}E (101) boot: {which} is not bootable\r\n\
+                "{}E (101) boot: {} is not bootable\r\n\
                  E (106) boot: No bootable app partitions in the partition table\r\n",
-                app_complaint(slot.offset, &fault)
+                app_complaint(slot.offset, &fault),
+                slot.refused()
             );
             chunks.push(chunk(timing.rom, log));
             return BootPlan { chunks, then: reboot };
