@@ -7,7 +7,10 @@
 //! (c) a board whose app is corrupted after the verify (its flash does not hold it)
 //!     boot-loops: it fails early with "boot loop";
 //! (d) a board on its own USB-Serial/JTAG port is found on its new port after the final
-//!     reset and its console read there.
+//!     reset and its console read there;
+//! (e) such a board whose app does not check leaves the bus and comes back at every
+//!     reset of its boot loop: it fails at `boot` with "boot loop", not a timeout or an
+//!     I/O error, and is not taken for an unplug or a new board.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -159,17 +162,7 @@ async fn a_board_on_its_own_usb_port_is_followed_to_its_new_port_for_the_boot_ch
     let rig = support_station::rig_with_console("fl-boot-usb-", Chip::Esp32S3, 1, 1, "", boot, Some(SCRIPT)).await;
     let (station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
     let mut events = station.subscribe();
-    let info = DeviceInfo {
-        vid: 0x303a,
-        pid: 0x1001,
-        serial: Some("34:85:18:55:00:01".into()),
-        driver: Some("cdc_acm".into()),
-        ..DeviceInfo::simulated(0, PathBuf::from("/dev/sim-bootacm0"))
-    };
-    let mut cfg = BoardConfig::new(Chip::Esp32S3, Mac([0x34, 0x85, 0x18, 0x55, 0x00, 0x01])).on_usb_serial_jtag();
-    cfg.reenumerate = Some(Duration::from_millis(30));
-    let replug = UsbReplug { new_node: true, ..Default::default() };
-    rig.ports.attach_usb(info, cfg, devices.clone(), replug).unwrap();
+    usb_board(&rig, &devices, 0, Vec::new());
     let deadline = tokio::time::Instant::now() + LIMIT;
     let outcome = loop {
         match tokio::time::timeout_at(deadline, events.recv()).await.expect("a result within the limit").unwrap() {
@@ -187,4 +180,67 @@ async fn a_board_on_its_own_usb_port_is_followed_to_its_new_port_for_the_boot_ch
     let b = rows[0].boot.as_ref().expect("boot record");
     assert_eq!(b.result, "pass", "{b:?}");
     assert!(b.lines.iter().any(|l| l.contains("self-test passed")));
+}
+
+/// A native-USB board of `mac` on slot `k` (a new node at every enumeration, as
+/// `/dev/ttyACMn` does while the old one is held).
+fn usb_board(rig: &Rig, devices: &flashline::device::SimulatedDevices, k: u32, faults: Vec<Fault>) -> SimHandle {
+    let mac = Mac([0x34, 0x85, 0x18, 0x55, 0x01, k as u8]);
+    let info = DeviceInfo {
+        vid: 0x303a,
+        pid: 0x1001,
+        serial: Some(mac.to_string()),
+        driver: Some("cdc_acm".into()),
+        ..DeviceInfo::simulated(k, PathBuf::from(format!("/dev/sim-bootacm-loop{k}")))
+    };
+    let mut cfg = BoardConfig::new(Chip::Esp32S3, mac).on_usb_serial_jtag();
+    cfg.reenumerate = Some(Duration::from_millis(30));
+    cfg.faults = faults;
+    let replug = UsbReplug { new_node: true, ..Default::default() };
+    rig.ports.attach_usb(info, cfg, devices.clone(), replug).unwrap()
+}
+
+/// A native-USB board whose app is changed after the verify: the bootloader refuses it
+/// and resets the chip, which drops off the bus and comes back each time. The boot check
+/// follows it from port to port and fails it early with "boot loop"; the board is neither
+/// an unplug nor a new board at any of those returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usb_board_that_boot_loops_fails_at_boot_with_a_boot_loop() {
+    let boot = "[boot]\npattern = 'app: self-test passed'\ntimeout = \"8s\"\nlines = 8\n";
+    let rig = support_station::rig_with_console("fl-boot-usb-loop-", Chip::Esp32S3, 2, 2, "", boot, Some(SCRIPT)).await;
+    let (station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
+    let mut events = station.subscribe();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    let mut jobs = 0;
+    let mut next = async |jobs: &mut u32| loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await.expect("a result within the limit").unwrap() {
+            StationEvent::Finished { slot, outcome, .. } => break (slot, outcome),
+            StationEvent::JobStarted { .. } => *jobs += 1,
+            StationEvent::BoardRemoved { slot } => panic!("{slot}: the board's own reset was taken for an unplug"),
+            _ => continue,
+        }
+    };
+    // A good board first: how many MD5s its flashing takes (the last one the verify's).
+    let good = usb_board(&rig, &devices, 0, Vec::new());
+    assert_eq!(next(&mut jobs).await, ("A1".to_string(), Outcome::Pass));
+    let last_md5 = good.stats().md5s;
+    let corrupt = Fault::FlashChanges { addr: APP_BYTE, len: 1, after_md5: last_md5 };
+    let started = Instant::now();
+    let looping = usb_board(&rig, &devices, 1, vec![corrupt]);
+    let (slot, outcome) = next(&mut jobs).await;
+    let took = started.elapsed();
+    station.control.send(Control::Shutdown).await.unwrap();
+    let _ = tokio::time::timeout(LIMIT, station.wait()).await.unwrap();
+    drop(devices);
+    assert_eq!(slot, "A2");
+    assert!(matches!(outcome, Outcome::Fail { .. }), "{outcome:?}");
+    assert_eq!(jobs, 2, "one job per board: a board coming back at each reset is not a new board");
+    let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
+    let r = row(&rows, "A2");
+    assert_eq!(r.failure_stage.as_deref(), Some("boot"), "{r:#?}");
+    assert_eq!(r.failure_reason.as_deref(), Some("boot loop: the chip started 3 times"), "{r:#?}");
+    let b = r.boot.as_ref().expect("a boot record");
+    assert!(b.lines.iter().any(|l| l.contains("esp_image: Checksum failed")), "{:?}", b.lines);
+    assert!(looping.stats().resets >= good.stats().resets + 2, "the chip reset at each turn");
+    assert!(took < Duration::from_secs(8), "caught early, not at the timeout: {took:?}");
 }

@@ -6,8 +6,15 @@
 pub enum ResetCause {
     /// EN released by the host's reset circuit.
     PowerOn,
-    /// Software reset (stub FLASH_END(0)).
+    /// Software reset (stub FLASH_END(0), the application's `esp_restart`).
     Software,
+    /// The watchdog the ROM arms for a boot from flash fired: the ROM could not load the
+    /// bootloader and kept retrying until it did.
+    BootWatchdog,
+    /// A software reset of the whole system: the ESP-IDF 2nd-stage bootloader's
+    /// `bootloader_reset()` (`esp_rom_software_reset_system`) after it found no app it
+    /// can boot.
+    SystemSoftware,
 }
 
 /// A boot log as the host sees it when its UART runs at another baud: deterministic

@@ -1,5 +1,6 @@
 //! `flashline config check [FILE]`: validates a station config and everything it names
-//! (the golden image and its SHA-256 pin, the flasher stubs, an existing audit database)
+//! (the golden images and their SHA-256 pins, the NVS partition's place against every
+//! image, the flasher stubs, an existing audit database)
 //! without starting the daemon, with the daemon's exit codes: 2 config, 3 image,
 //! 4 database.
 
@@ -42,6 +43,7 @@ async fn check(args: CheckArgs) -> CliResult {
     let path = args.file.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let config = Config::load(&path).map_err(|e| Failure::new(e.exit_code(), e))?;
     let images = load_images(&config).await?;
+    crate::provision::setup::check(&config, &images)?;
     let stubs = load_stubs(&config)?;
     let db = &config.database;
     let db_state = if db.exists() {

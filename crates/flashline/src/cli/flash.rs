@@ -195,8 +195,8 @@ pub async fn run_on(args: FlashArgs, ports: &OneOffPorts) -> CliResult {
     let mut plan = match &config {
         Some(config) => {
             let images = Arc::new(GoldenSet::one(golden.clone()));
-            let mut plan = Plan::from_config(config, images, load_stubs(config)?);
-            plan.provision = crate::provision::setup::for_station(config, &golden, store.as_ref()).await?;
+            let mut plan = Plan::from_config(config, images.clone(), load_stubs(config)?);
+            plan.provision = crate::provision::setup::for_station(config, &images, store.as_ref()).await?;
             plan
         }
         None => Plan::defaults(golden.clone()),

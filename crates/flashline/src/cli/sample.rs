@@ -76,15 +76,36 @@ pub fn write_sample(dir: &Path, chip: Chip, app_len: usize) -> std::io::Result<P
 /// simulator's boot (docs/SIMULATOR.md: the lines between `ESPSIM-CONSOLE-BEGIN` and
 /// `ESPSIM-CONSOLE-END`).
 pub fn write_sample_with(dir: &Path, chip: Chip, app_len: usize, console: Option<&str>) -> std::io::Result<PathBuf> {
+    // One app partition entry so the table is not empty.
+    write_sample_with_table(dir, chip, app_len, console, &[partition_entry("factory", 0, 0, 0x10000, 0x100000)])
+}
+
+/// One entry of an ESP-IDF partition table (magic 0xAA50, no flags): `kind` 0 app, 1
+/// data; `subtype` e.g. 2 for data/nvs.
+pub fn partition_entry(label: &str, kind: u8, subtype: u8, offset: u32, size: u32) -> [u8; 32] {
+    let mut e = [0u8; 32];
+    e[..4].copy_from_slice(&[0xAA, 0x50, kind, subtype]);
+    e[4..8].copy_from_slice(&offset.to_le_bytes());
+    e[8..12].copy_from_slice(&size.to_le_bytes());
+    let name = &label.as_bytes()[..label.len().min(16)];
+    e[12..12 + name.len()].copy_from_slice(name);
+    e
+}
+
+/// [`write_sample_with`] whose partition table holds `entries` (as gen_esp32part.py lays
+/// them out, without the MD5 entry).
+pub fn write_sample_with_table(
+    dir: &Path,
+    chip: Chip,
+    app_len: usize,
+    console: Option<&str>,
+    entries: &[[u8; 32]],
+) -> std::io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
     let boot_offset = chip.spec().bootloader_offset;
     let bootloader = with_header(chip, firmware_like(24 * 1024, 1));
-    let mut partitions = vec![0xFFu8; 3072];
-    // One app partition entry (magic 0xAA50) so the table is not empty.
-    partitions[..32].copy_from_slice(&[
-        0xAA, 0x50, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x10, 0x00, b'f', b'a', b'c', b't', b'o', b'r',
-        b'y', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ]);
+    let mut partitions = entries.concat();
+    partitions.resize(3072, 0xFF);
     let mut body = firmware_like(app_len, 2);
     if let Some(script) = console {
         let block = format!("ESPSIM-CONSOLE-BEGIN\n{script}\nESPSIM-CONSOLE-END\n");

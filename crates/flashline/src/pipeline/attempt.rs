@@ -183,7 +183,7 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
         let Some(prov) = run.plan.provision.as_ref() else { return Ok(None) };
         let mac = flashline_audit::format_mac(info.mac.0);
         let board = prov
-            .for_board(audit.map(|a| &a.store), attempt, &mac, &slot, &info.description)
+            .for_board(audit.map(|a| &a.store), attempt, &mac, &slot, &info.description, info.chip)
             .await
             .map_err(|e| BoardError::Provision(e.to_string()))?;
         let serial = board.serial.as_ref().map(|(serial, _)| serial.clone());

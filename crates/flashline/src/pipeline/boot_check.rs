@@ -2,8 +2,11 @@
 //! read line by line until the `[boot]` pattern (pass, time to it recorded), the fail
 //! pattern, a boot loop (the ROM's banner again and again: the chip keeps resetting) or
 //! the timeout. A board on its own USB-Serial/JTAG port leaves the bus at that reset: its
-//! new port is found through the same [`Reconnect`] as during the write. The console
-//! lines are board output: kept as printed, escaped wherever shown.
+//! new port is found through the same [`Reconnect`] as during the write. It leaves the
+//! bus again at every reset of a boot loop, and the ROM's banner printed meanwhile never
+//! reaches the host: there each return to the bus counts as a start, and the loop is
+//! told the same way. The console lines are board output: kept as printed, escaped
+//! wherever shown.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -32,12 +35,16 @@ pub struct ConsoleWatch<'a> {
     cfg: &'a BootConfig,
     partial: Vec<u8>,
     lines: VecDeque<String>,
+    /// Starts seen: ROM banners, and returns to the bus of a USB board.
     banners: usize,
+    /// The board just came back on the bus: a ROM banner before any other line is that
+    /// same start (a host fast enough to catch it), not another one.
+    fresh: bool,
 }
 
 impl<'a> ConsoleWatch<'a> {
     pub fn new(cfg: &'a BootConfig) -> Self {
-        ConsoleWatch { cfg, partial: Vec::new(), lines: VecDeque::new(), banners: 0 }
+        ConsoleWatch { cfg, partial: Vec::new(), lines: VecDeque::new(), banners: 0, fresh: false }
     }
 
     /// Bytes from the console, `elapsed` after the reset; the verdict when one is reached.
@@ -53,6 +60,21 @@ impl<'a> ConsoleWatch<'a> {
             }
         }
         None
+    }
+
+    /// The board left the bus and came back: a chip on its own USB-Serial/JTAG port does
+    /// so at every reset. One more start (a line cut by the reset is dropped); the verdict
+    /// when that makes a boot loop.
+    pub fn restarted(&mut self) -> Option<Verdict> {
+        self.partial.clear();
+        self.fresh = true;
+        self.start()
+    }
+
+    fn start(&mut self) -> Option<Verdict> {
+        self.banners += 1;
+        (self.banners >= LOOP_BANNERS)
+            .then(|| Verdict::Fail(format!("boot loop: the chip started {} times", self.banners)))
     }
 
     /// The verdict at the timeout (a last line without its newline still counts).
@@ -87,11 +109,9 @@ impl<'a> ConsoleWatch<'a> {
         if self.cfg.fail_pattern.as_ref().is_some_and(|p| p.is_match(text)) {
             return Some(Verdict::Fail(format!("fail_pattern matched: {}", crate::text::escape_for_terminal(text))));
         }
-        if is_rom_banner(text) {
-            self.banners += 1;
-            if self.banners >= LOOP_BANNERS {
-                return Some(Verdict::Fail(format!("boot loop: the chip started {} times", self.banners)));
-            }
+        let fresh = std::mem::take(&mut self.fresh);
+        if is_rom_banner(text) && !fresh {
+            return self.start();
         }
         None
     }
@@ -145,25 +165,19 @@ pub async fn check<T: Transport>(
     let reset = Instant::now();
     let deadline = tokio::time::Instant::from_std(reset + cfg.timeout);
     let mut watch = ConsoleWatch::new(cfg);
-    let mut port = match (usb, reconnect) {
-        (true, Some(r)) => {
+    let reconnect = reconnect.filter(|_| usb);
+    let mut port = match &reconnect {
+        Some(r) => {
             drop(port);
-            let reopened = tokio::select! {
-                _ = cancel.cancelled() => return Err(SessionError::Cancelled { stage: Stage::Boot }),
-                r = tokio::time::timeout_at(deadline, r.reopen()) => r,
-            };
-            match reopened {
-                Ok(Ok(p)) => p,
-                Ok(Err(reason)) => {
-                    return Ok(fail(&mut watch, format!("the console port did not come back: {reason}")))
+            match back_on_bus(r.as_ref(), deadline, &cancel, cfg).await? {
+                Ok(p) => {
+                    watch.restarted();
+                    p
                 }
-                Err(_) => {
-                    let reason = format!("the console port did not come back within {}", seconds(cfg.timeout));
-                    return Ok(fail(&mut watch, reason));
-                }
+                Err(reason) => return Ok(fail(&mut watch, reason)),
             }
         }
-        _ => port,
+        None => port,
     };
     if !usb {
         if let Err(e) = port.set_baud(cfg.baud) {
@@ -176,6 +190,20 @@ pub async fn check<T: Transport>(
             _ = cancel.cancelled() => return Err(SessionError::Cancelled { stage: Stage::Boot }),
             r = tokio::time::timeout_at(deadline, port.read(&mut buf)) => r,
         };
+        let gone = matches!(read, Ok(Ok(0)) | Ok(Err(_)));
+        if let (true, Some(r)) = (gone, &reconnect) {
+            // Off the bus again: the chip reset by itself. Count the start and read it
+            // where it comes back.
+            drop(port);
+            if let Some(v) = watch.restarted() {
+                return Ok(BootOutcome { record: watch.record(&v), passed: false });
+            }
+            port = match back_on_bus(r.as_ref(), deadline, &cancel, cfg).await? {
+                Ok(p) => p,
+                Err(reason) => return Ok(fail(&mut watch, reason)),
+            };
+            continue;
+        }
         let verdict = match read {
             Err(_) => watch.timed_out(reset.elapsed()),
             Ok(Ok(0)) => Verdict::Fail("the console port closed".into()),
@@ -188,6 +216,24 @@ pub async fn check<T: Transport>(
         let passed = matches!(verdict, Verdict::Pass { .. });
         return Ok(BootOutcome { record: watch.record(&verdict), passed });
     }
+}
+
+/// The board's port once it is back on the bus, or why it is not (before the deadline).
+async fn back_on_bus<T: Transport>(
+    r: &dyn Reconnect<T>,
+    deadline: tokio::time::Instant,
+    cancel: &CancellationToken,
+    cfg: &BootConfig,
+) -> Result<Result<T, String>, SessionError> {
+    let reopened = tokio::select! {
+        _ = cancel.cancelled() => return Err(SessionError::Cancelled { stage: Stage::Boot }),
+        r = tokio::time::timeout_at(deadline, r.reopen()) => r,
+    };
+    Ok(match reopened {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(reason)) => Err(format!("the console port did not come back: {reason}")),
+        Err(_) => Err(format!("the console port did not come back within {}", seconds(cfg.timeout))),
+    })
 }
 
 fn fail(watch: &mut ConsoleWatch<'_>, reason: String) -> BootOutcome {
@@ -260,6 +306,28 @@ mod tests {
         let mut w = ConsoleWatch::new(&c);
         w.feed(b"self-test passed", Duration::ZERO);
         assert_eq!(w.timed_out(Duration::from_millis(900)), Verdict::Pass { ms: 900 });
+    }
+
+    /// A USB board's returns to the bus are starts; a banner caught right after a return
+    /// is that start, a banner after other lines another one.
+    #[test]
+    fn returns_to_the_bus_count_as_starts() {
+        let c = cfg(None, 20);
+        let t = Duration::ZERO;
+        let mut w = ConsoleWatch::new(&c);
+        assert_eq!(w.restarted(), None);
+        assert_eq!(w.feed(b"E (60) boot: No bootable app partitions\r\nESP-ROM:esp32s3-20210327\r\n", t), None);
+        assert_eq!(w.feed(b"half a li", t), None);
+        assert_eq!(w.restarted(), Some(Verdict::Fail("boot loop: the chip started 3 times".into())));
+        assert!(!w.record(&Verdict::Fail(String::new())).lines.iter().any(|l| l.contains("half")));
+        let mut w = ConsoleWatch::new(&c);
+        w.restarted();
+        assert_eq!(w.feed(b"ESP-ROM:esp32s3-20210327\r\nI (29) boot: ESP-IDF\r\n", t), None, "the same start");
+        assert_eq!(w.feed(b"ESP-ROM:esp32s3-20210327\r\n", t), None, "the second start");
+        assert_eq!(
+            w.feed(b"ESP-ROM:esp32s3-20210327\r\n", t),
+            Some(Verdict::Fail("boot loop: the chip started 3 times".into()))
+        );
     }
 
     #[test]

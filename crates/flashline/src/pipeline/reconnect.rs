@@ -123,8 +123,9 @@ impl PortReconnect {
         self.current.lock().expect("reconnect node").clone()
     }
 
-    /// Where the board came back, once it has.
-    async fn where_back(&self) -> Result<PathBuf, String> {
+    /// Where the board came back, once it has (with the watch's generation of that
+    /// news, for a station).
+    async fn where_back(&self) -> Result<(u64, PathBuf), String> {
         match &self.back {
             Back::Watch { watch, mark } => {
                 let mark = *mark.lock().expect("reconnect mark");
@@ -133,20 +134,20 @@ impl PortReconnect {
                     .wait_for(|(n, node)| *n > mark && node.is_some())
                     .await
                     .map_err(|_| "the station stopped watching the port".to_string())?;
-                Ok(back.1.clone().expect("checked"))
+                Ok((back.0, back.1.clone().expect("checked")))
             }
             Back::Follow { finder, left } => {
                 let Some((place, gone)) = left.lock().expect("reconnect place").clone() else {
-                    return Ok(self.current());
+                    return Ok((0, self.current()));
                 };
                 loop {
                     if let Some(port) = came_back(&finder.ports_at(&place), &gone) {
-                        return Ok(port.devnode.clone());
+                        return Ok((0, port.devnode.clone()));
                     }
                     tokio::time::sleep(REOPEN_RETRY).await;
                 }
             }
-            Back::SameNode => Ok(self.current()),
+            Back::SameNode => Ok((0, self.current())),
         }
     }
 }
@@ -177,11 +178,17 @@ impl Reconnect<BoxTransport> for PortReconnect {
     fn reopen(&self) -> ReopenFuture<'_, BoxTransport> {
         Box::pin(async move {
             loop {
-                let devnode = self.where_back().await?;
+                let (generation, devnode) = self.where_back().await?;
                 let req = OpenRequest { devnode: devnode.clone(), ..self.req.clone() };
                 match self.opener.open(&req).await {
                     Ok(port) => {
                         *self.current.lock().expect("reconnect node") = devnode;
+                        // A later reopen without a reset noted in between (the board
+                        // reset by itself: a boot loop on USB) waits for the next return.
+                        if let Back::Watch { mark, .. } = &self.back {
+                            let mut mark = mark.lock().expect("reconnect mark");
+                            *mark = (*mark).max(generation);
+                        }
                         return Ok(port);
                     }
                     Err(e) => {

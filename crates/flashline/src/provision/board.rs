@@ -4,6 +4,7 @@
 //! that can refuse the board happens here, before anything is written to it.
 
 use flashline_audit::{AttemptId, AuditError, AuditStore, NvsRecord, ProvisionRecord};
+use flashline_protocol::Chip;
 use flashline_session::{PreparedImage, Region};
 
 use super::{BoardFacts, NvsDataError, StationProvisioning};
@@ -32,11 +33,14 @@ pub enum ProvisionError {
     Nvs(#[from] NvsDataError),
     #[error("cannot prepare the NVS partition: {0}")]
     Prepare(String),
+    #[error("this station places no NVS partition for an {0}: add an [images.{chip}] table", chip = .0.file_name())]
+    NoPlace(Chip),
 }
 
 impl StationProvisioning {
-    /// Allocates the board's serial number (when configured), makes its NVS partition and
-    /// records both on the row `attempt` of `store`.
+    /// Allocates the board's serial number (when configured), makes its NVS partition
+    /// (placed where its chip `family`'s image expects it) and records both on the row
+    /// `attempt` of `store`. `chip` is the chip as identify describes it (a placeholder).
     pub async fn for_board(
         &self,
         store: Option<&AuditStore>,
@@ -44,6 +48,7 @@ impl StationProvisioning {
         mac: &str,
         slot: &str,
         chip: &str,
+        family: Chip,
     ) -> Result<BoardProvision, ProvisionError> {
         let serial = match &self.serial {
             None => None,
@@ -70,13 +75,14 @@ impl StationProvisioning {
         let nvs = match &self.nvs {
             None => None,
             Some(target) => {
-                let bytes = target.data.render(&facts, target.size as usize)?;
-                let prepared = PreparedImage::new(vec![Region::new(target.offset, bytes)])
+                let place = target.place_for(family).ok_or(ProvisionError::NoPlace(family))?;
+                let bytes = target.data.render(&facts, place.size as usize)?;
+                let prepared = PreparedImage::new(vec![Region::new(place.offset, bytes)])
                     .map_err(|e| ProvisionError::Prepare(e.to_string()))?;
                 let region = prepared.regions.first().ok_or_else(|| ProvisionError::Prepare("empty".into()))?;
                 record.nvs = Some(NvsRecord {
-                    offset: target.offset.into(),
-                    size: target.size.into(),
+                    offset: place.offset.into(),
+                    size: place.size.into(),
                     sha256: hex::encode(region.sha256),
                 });
                 Some(prepared)

@@ -16,6 +16,7 @@ mod board;
 mod device_file;
 mod nvs_data;
 pub mod placeholders;
+pub mod placement;
 mod serial;
 pub mod setup;
 mod station;
@@ -24,6 +25,7 @@ pub use allocator::{SerialAllocator, CENTRAL_TIMEOUT, DEFAULT_LEASE_BLOCK};
 pub use board::{BoardProvision, ProvisionError};
 pub use device_file::{DeviceFileError, DeviceKey, DeviceRow, DeviceTable, MAX_DEVICE_FILE};
 pub use nvs_data::{BoardFacts, NvsData, NvsDataError};
+pub use placement::{NvsPlace, PlaceError, PlaceProblem, PlacedImage};
 pub use serial::{SerialFormat, SerialFormatError};
 pub use station::{NvsTarget, SetupError, StationProvisioning};
 

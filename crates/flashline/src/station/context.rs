@@ -45,7 +45,7 @@ impl StationContext {
         let images = load_images(config).await?;
         let store = open_store_limited(&config.database, config.database_max_size).await?;
         let stubs = load_stubs(config)?;
-        let provision = crate::provision::setup::for_station(config, images.provision_image(), Some(&store)).await?;
+        let provision = crate::provision::setup::for_station(config, &images, Some(&store)).await?;
         let mut ctx = Self::assemble(config, images, store, stubs, opener, shutdown);
         ctx.plan.provision = provision;
         Ok(ctx)
@@ -77,8 +77,7 @@ impl StationContext {
     pub async fn reload(&self, config: &Config) -> Result<StationContext, Failure> {
         let images = load_images(config).await?;
         let stubs = load_stubs(config)?;
-        let provision =
-            crate::provision::setup::for_station(config, images.provision_image(), Some(&self.store)).await?;
+        let provision = crate::provision::setup::for_station(config, &images, Some(&self.store)).await?;
         let mut ctx =
             Self::assemble(config, images, self.store.clone(), stubs, self.opener.clone(), self.shutdown.clone());
         ctx.plan.provision = provision;

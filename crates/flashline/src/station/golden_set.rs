@@ -108,14 +108,6 @@ impl GoldenSet {
         }
     }
 
-    /// The image `[provision]` places its NVS partition against (the partition table it
-    /// may take the offset from, the regions it must not overlap): the first image. With
-    /// several images the others are not checked against that placement yet, so give
-    /// `[provision.nvs]` an offset and size outside every image.
-    pub fn provision_image(&self) -> &Golden {
-        &self.images[0]
-    }
-
     pub fn len(&self) -> usize {
         self.images.len()
     }

@@ -1,6 +1,7 @@
 //! A boot from flash played out over time: the board asks [`crate::flash_boot`] what the
 //! ROM, bootloader and app print, sends the ROM's log at once and the rest when its time
-//! comes (timer work), and boots again when the plan ends in a reset. Any reset, a
+//! comes (timer work), and boots again when the plan ends in a reset (on USB-Serial/JTAG
+//! the port leaves the bus and comes back at that reset, as at any other). Any reset, a
 //! power cut or an unplug ends it.
 
 use std::collections::VecDeque;
@@ -47,7 +48,7 @@ impl Board {
             }
         }
         next_at += chunks.front().map_or(Duration::ZERO, |c| c.after);
-        if let (None, Then::Reboot { after }) = (chunks.front(), plan.then) {
+        if let (None, Then::Reboot { after, .. }) = (chunks.front(), plan.then) {
             next_at += after;
         }
         self.console = Some(ConsoleRun { chunks, next_at, then: plan.then });
@@ -75,16 +76,24 @@ impl Board {
                     self.send_raw_at_baud(at, chunk.text, chunk.baud);
                     let run = self.console.as_mut().expect("console run");
                     run.next_at = self.tx_free + run.chunks.front().map_or(Duration::ZERO, |c| c.after);
-                    if let (true, Then::Reboot { after }) = (run.chunks.is_empty(), then) {
+                    if let (true, Then::Reboot { after, .. }) = (run.chunks.is_empty(), then) {
                         run.next_at += after;
                     }
                 }
                 None => match run.then {
                     Then::Run => return,
-                    Then::Reboot { .. } => {
+                    Then::Reboot { cause, .. } => {
                         self.console = None;
-                        self.stats.resets += 1;
-                        self.boot_from_flash(at, ResetCause::Software);
+                        match self.link {
+                            LinkMode::Uart => {
+                                self.stats.resets += 1;
+                                self.boot_from_flash(at, cause);
+                            }
+                            // A chip on its own USB-Serial/JTAG port drops off the bus at
+                            // every reset and enumerates again: a boot loop does so at
+                            // each turn, as a real one does.
+                            LinkMode::UsbSerialJtag => self.usb_reset(at, false, cause),
+                        }
                     }
                 },
             }

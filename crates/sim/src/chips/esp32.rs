@@ -68,10 +68,7 @@ impl SimChip for Esp32 {
     }
 
     fn download_banner(&self, cause: ResetCause) -> Vec<u8> {
-        let rst = match cause {
-            ResetCause::PowerOn => "rst:0x1 (POWERON_RESET)",
-            ResetCause::Software => "rst:0xc (SW_CPU_RESET)",
-        };
+        let rst = reset_line(cause);
         format!(
             "ets Jun  8 2016 00:22:57\r\n\r\n{rst},boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n"
         )
@@ -83,14 +80,23 @@ impl SimChip for Esp32 {
     }
 
     fn flash_boot_banner(&self, cause: ResetCause) -> Vec<u8> {
-        let rst = match cause {
-            ResetCause::PowerOn => "rst:0x1 (POWERON_RESET)",
-            ResetCause::Software => "rst:0xc (SW_CPU_RESET)",
-        };
+        let rst = reset_line(cause);
         format!("ets Jun  8 2016 00:22:57\r\n\r\n{rst},boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n").into_bytes()
     }
 
     fn rom_baud_from_word(&self, word: u32) -> u64 {
         (word as u64 * 40_000_000 + ROM_FREQ_HZ / 2) / ROM_FREQ_HZ
+    }
+}
+
+/// The ESP32 ROM's reset cause, as it prints it: the RTC watchdog it arms for a boot from
+/// flash ends a boot that found no bootloader; `software_reset()` is the bootloader's
+/// system reset.
+fn reset_line(cause: ResetCause) -> &'static str {
+    match cause {
+        ResetCause::PowerOn => "rst:0x1 (POWERON_RESET)",
+        ResetCause::Software => "rst:0xc (SW_CPU_RESET)",
+        ResetCause::BootWatchdog => "rst:0x10 (RTCWDT_RTC_RESET)",
+        ResetCause::SystemSoftware => "rst:0x3 (SW_RESET)",
     }
 }

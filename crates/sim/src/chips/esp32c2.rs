@@ -25,6 +25,9 @@ pub static ESP32C2: EspRomChip = EspRomChip {
         download: "0x4 (DOWNLOAD(UART0))",
         spi_boot: "0xc (SPI_FAST_FLASH_BOOT)",
         software_reset: "0x3 (RTC_SW_SYS_RST)",
+        watchdog_reset: "0x7 (TG0WDT_SYS_RST)",
+        watchdog_saved_pc: None,
+        system_reset: "0x3 (RTC_SW_SYS_RST)",
     },
     rom_crystal: (26, 40),
 };

@@ -23,6 +23,9 @@ pub static ESP32C3: EspRomChip = EspRomChip {
         download: "0x4 (DOWNLOAD(USB/UART0/1))",
         spi_boot: "0xc (SPI_FAST_FLASH_BOOT)",
         software_reset: "0x3 (RTC_SW_SYS_RST)",
+        watchdog_reset: "0x7 (TG0WDT_SYS_RST)",
+        watchdog_saved_pc: Some(0x4004_d1f8),
+        system_reset: "0x3 (RTC_SW_SYS_RST)",
     },
     rom_crystal: (40, 40),
 };

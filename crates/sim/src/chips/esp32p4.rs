@@ -25,6 +25,9 @@ pub static ESP32P4: EspRomChip = EspRomChip {
         download: "0x4 (DOWNLOAD(USB/UART0/SPI))",
         spi_boot: "0x8 (SPI_FAST_FLASH_BOOT)",
         software_reset: "0xc (SW_CPU)",
+        watchdog_reset: "0x7 (TG0_WDT_HPSYS)",
+        watchdog_saved_pc: None,
+        system_reset: "0x3 (LP_SW_HPSYS)",
     },
     rom_crystal: (40, 40),
 };

@@ -23,6 +23,9 @@ pub static ESP32S2: EspRomChip = EspRomChip {
         download: "0x0 (DOWNLOAD(USB/UART0/1))",
         spi_boot: "0x8 (SPI_FAST_FLASH_BOOT)",
         software_reset: "0x3 (RTC_SW_SYS_RST)",
+        watchdog_reset: "0x7 (TG0WDT_SYS_RST)",
+        watchdog_saved_pc: None,
+        system_reset: "0x3 (RTC_SW_SYS_RST)",
     },
     rom_crystal: (40, 40),
 };

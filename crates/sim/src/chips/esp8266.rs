@@ -52,7 +52,7 @@ impl SimChip for Esp8266 {
     }
 
     fn download_banner(&self, cause: ResetCause) -> Vec<u8> {
-        let c = if cause == ResetCause::PowerOn { 2 } else { 4 };
+        let c = rst_cause(cause);
         format!("\r\n ets Jan  8 2013,rst cause:{c}, boot mode:(1,7)\r\n\r\n").into_bytes()
     }
 
@@ -61,7 +61,7 @@ impl SimChip for Esp8266 {
     }
 
     fn flash_boot_banner(&self, cause: ResetCause) -> Vec<u8> {
-        let c = if cause == ResetCause::PowerOn { 2 } else { 4 };
+        let c = rst_cause(cause);
         format!("\r\n ets Jan  8 2013,rst cause:{c}, boot mode:(3,7)\r\n\r\n").into_bytes()
     }
 
@@ -98,4 +98,14 @@ pub fn rom_erase_sectors(offset: u32, erase_size: u32) -> u32 {
     let start_sector = offset / SECTOR_SIZE;
     let head = 16 - start_sector % 16;
     e + e.min(head)
+}
+
+/// The ESP8266 ROM's `rst cause` number: 2 the external (EN pin) reset of the auto-reset
+/// circuit and a software restart, 4 the hardware watchdog (which ends a boot whose
+/// image the ROM cannot run, and the simulator's software reset as before).
+fn rst_cause(cause: ResetCause) -> u8 {
+    match cause {
+        ResetCause::PowerOn | ResetCause::SystemSoftware => 2,
+        ResetCause::Software | ResetCause::BootWatchdog => 4,
+    }
 }

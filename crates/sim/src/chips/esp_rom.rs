@@ -24,6 +24,15 @@ pub struct EspRomLog {
     pub spi_boot: &'static str,
     /// Reset cause after a software reset: "0xc (RTC_SW_CPU_RST)".
     pub software_reset: &'static str,
+    /// Reset cause after the boot watchdog fired (the ROM found no bootloader it could
+    /// load): "0x7 (TG0WDT_SYS_RST)".
+    pub watchdog_reset: &'static str,
+    /// The "Saved PC" line the ROM prints after that watchdog reset, where real boards'
+    /// logs show the value (the ROM's retry loop).
+    pub watchdog_saved_pc: Option<u32>,
+    /// Reset cause after a software system reset (the 2nd-stage bootloader gives up):
+    /// "0x3 (RTC_SW_SYS_RST)".
+    pub system_reset: &'static str,
 }
 
 impl EspRomLog {
@@ -31,8 +40,14 @@ impl EspRomLog {
         let rst = match cause {
             ResetCause::PowerOn => "0x1 (POWERON)",
             ResetCause::Software => self.software_reset,
+            ResetCause::BootWatchdog => self.watchdog_reset,
+            ResetCause::SystemSoftware => self.system_reset,
         };
-        format!("ESP-ROM:{}\r\nBuild:{}\r\nrst:{rst},boot:{boot}\r\n", self.rom, self.build)
+        let mut text = format!("ESP-ROM:{}\r\nBuild:{}\r\nrst:{rst},boot:{boot}\r\n", self.rom, self.build);
+        if let (ResetCause::BootWatchdog, Some(pc)) = (cause, self.watchdog_saved_pc) {
+            text += &format!("Saved PC:0x{pc:08x}\r\n");
+        }
+        text
     }
 
     /// The log of a reset into download mode.
@@ -80,6 +95,9 @@ mod tests {
             download: "0x0 (DOWNLOAD(USB/UART0))",
             spi_boot: "0x8 (SPI_FAST_FLASH_BOOT)",
             software_reset: "0xc (RTC_SW_CPU_RST)",
+            watchdog_reset: "0x7 (TG0WDT_SYS_RST)",
+            watchdog_saved_pc: Some(0x4004_8839),
+            system_reset: "0x3 (RTC_SW_SYS_RST)",
         };
         let text = String::from_utf8(log.download_banner(ResetCause::PowerOn)).unwrap();
         assert_eq!(

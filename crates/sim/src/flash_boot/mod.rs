@@ -3,10 +3,14 @@
 //! bootloader image, the second-stage bootloader reads the partition table and checks the
 //! app, and the app runs its console script ([`script`]). Every check that fails prints
 //! what the real ROM or ESP-IDF bootloader prints (short form) and the chip resets and
-//! tries again: the boot loop a line must catch. Pure: the board turns a [`BootPlan`]
+//! tries again: the boot loop a line must catch. The reset is the one a real chip takes
+//! and its ROM names in the next boot log: the boot watchdog when the ROM cannot load the
+//! bootloader, the bootloader's software system reset when it finds no app to boot, a
+//! software CPU reset when the app restarts itself. Pure: the board turns a [`BootPlan`]
 //! into timed output ([`crate::board`]).
 
 pub mod image;
+pub mod otadata;
 pub mod partitions;
 pub mod script;
 
@@ -35,8 +39,8 @@ pub struct Chunk {
 pub enum Then {
     /// The app keeps running, silent.
     Run,
-    /// The chip resets (software reset) `after` the last chunk and boots again.
-    Reboot { after: Duration },
+    /// The chip resets by `cause` `after` the last chunk and boots again.
+    Reboot { after: Duration, cause: ResetCause },
 }
 
 /// One boot from flash, start to end.
@@ -80,16 +84,18 @@ pub fn plan(model: &dyn SimChip, flash: &[u8], cause: ResetCause, timing: BootTi
     let chip = model.chip();
     let chunk = |after, text: String| Chunk { after, text: text.into_bytes(), baud };
     let mut chunks = vec![Chunk { after: Duration::ZERO, text: model.flash_boot_banner(cause), baud }];
-    let reboot = Then::Reboot { after: timing.retry };
+    let watchdog = Then::Reboot { after: timing.retry, cause: ResetCause::BootWatchdog };
+    let reboot = Then::Reboot { after: timing.retry, cause: ResetCause::SystemSoftware };
     let extended = chip != Chip::Esp8266;
     let boot_offset = chip.spec().bootloader_offset as usize;
     let boot_slot = flash.get(boot_offset..partitions::TABLE_OFFSET.min(flash.len())).unwrap_or(&[]);
     if let Err(fault) = image::check(boot_slot, extended) {
         chunks.push(chunk(Duration::ZERO, rom_complaint(chip, boot_offset, &fault)));
-        return BootPlan { chunks, then: reboot };
+        return BootPlan { chunks, then: watchdog };
     }
     let mut log = String::from("I (29) boot: ESP-IDF v5.3 2nd stage bootloader\r\n");
-    let slot = match partitions::boot_slot(flash) {
+    let chosen = partitions::read(flash).map(|table| otadata::choose(&table, flash));
+    let slot = match chosen {
         Err(no) => {
             log += &format!(
                 "E (45) flash_parts: partition 0 invalid magic number 0x{:04x}\r\n\
@@ -104,18 +110,24 @@ pub fn plan(model: &dyn SimChip, flash: &[u8], cause: ResetCause, timing: BootTi
             chunks.push(chunk(timing.rom, log));
             return BootPlan { chunks, then: reboot };
         }
-        Ok(Some(slot)) => slot,
+        Ok(Some((slot, note))) => {
+            if let Some(note) = note {
+                log += note;
+                log += "\r\n";
+            }
+            slot
+        }
     };
     let start = slot.offset as usize;
     let app = flash.get(start..start.saturating_add(slot.size as usize).min(flash.len())).unwrap_or(&[]);
     let valid = match image::check(app, extended) {
         Ok(v) => v,
         Err(fault) => {
-            let which = if slot.factory { "Factory app partition" } else { "OTA app partition slot 0" };
             log += &format!(
-                "{}E (101) boot: {which} is not bootable\r\n\
+                "{}E (101) boot: {} is not bootable\r\n\
                  E (106) boot: No bootable app partitions in the partition table\r\n",
-                app_complaint(slot.offset, &fault)
+                app_complaint(slot.offset, &fault),
+                slot.refused()
             );
             chunks.push(chunk(timing.rom, log));
             return BootPlan { chunks, then: reboot };
@@ -163,7 +175,7 @@ fn app_chunks(steps: &[Step], first: Duration, baud: u32, chunks: &mut Vec<Chunk
                     chunks.push(Chunk { after, text, baud });
                     after = Duration::ZERO;
                 }
-                return Then::Reboot { after };
+                return Then::Reboot { after, cause: ResetCause::Software };
             }
         }
     }

@@ -69,7 +69,7 @@ fn the_console_script_is_printed_with_its_delays() {
         Chip::Esp32C3,
         &flash_with(Chip::Esp32C3, b"ESPSIM-CONSOLE-BEGIN\nstarting\n@delay 50\n@reboot\nnever\nESPSIM-CONSOLE-END"),
     );
-    assert_eq!(p.then, Then::Reboot { after: Duration::from_millis(50) });
+    assert_eq!(p.then, Then::Reboot { after: Duration::from_millis(50), cause: ResetCause::Software });
     assert!(!text(&p).contains("never"));
     let p = boot(Chip::Esp32, &flash_with(Chip::Esp32, b"ESPSIM-CONSOLE-BEGIN\n@wait 5\nESPSIM-CONSOLE-END"));
     assert!(text(&p).contains("console script: line 1: unknown directive @wait"), "{}", text(&p));
@@ -92,10 +92,12 @@ fn a_missing_bootloader_is_what_each_rom_complains_about() {
     for (chip, want) in cases {
         let p = boot(chip, &blank);
         assert!(text(&p).contains(want), "{chip}: {}", text(&p));
-        assert_eq!(p.then, Then::Reboot { after: BootTiming::realistic().retry });
-        // The loop: the next attempt is a software reset with the ROM's log again.
-        let again = plan(chips::require(chip), &blank, ResetCause::Software, BootTiming::realistic());
-        assert_eq!(again.chunks[0].text, chips::require(chip).flash_boot_banner(ResetCause::Software));
+        let watchdog = Then::Reboot { after: BootTiming::realistic().retry, cause: ResetCause::BootWatchdog };
+        assert_eq!(p.then, watchdog);
+        // The loop: the boot watchdog resets the chip, and the ROM's log says so again.
+        let again = plan(chips::require(chip), &blank, ResetCause::BootWatchdog, BootTiming::realistic());
+        assert_eq!(again.chunks[0].text, chips::require(chip).flash_boot_banner(ResetCause::BootWatchdog));
+        assert_eq!(again.then, watchdog);
     }
 }
 
@@ -134,7 +136,57 @@ fn a_corrupt_or_missing_app_loops_in_the_bootloader() {
             let t = text(&p);
             assert!(t.contains("2nd stage bootloader") && t.contains(want), "{chip}: {t}");
             assert!(!t.contains("ready"), "{chip}: the app never runs");
-            assert_eq!(p.then, Then::Reboot { after: BootTiming::realistic().retry });
+            let reset = Then::Reboot { after: BootTiming::realistic().retry, cause: ResetCause::SystemSoftware };
+            assert_eq!(p.then, reset, "{chip}: the bootloader's software system reset");
         }
+    }
+}
+
+/// The reset line of the boot after each kind of reset, as each chip family's ROM prints
+/// it (real boards' boot-loop logs: ESP32 "RTCWDT_RTC_RESET" after a ROM that found no
+/// bootloader and "SW_RESET" after the bootloader gave up; ESP32-S3/C3 the timer group
+/// watchdog with the saved PC; the later chips' names; the ESP8266's cause numbers).
+#[test]
+fn every_rom_names_the_reset_that_ended_the_last_boot() {
+    use ResetCause::*;
+    let cases: &[(Chip, ResetCause, &str)] = &[
+        (Chip::Esp32, PowerOn, "\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32, BootWatchdog, "\r\nrst:0x10 (RTCWDT_RTC_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32, SystemSoftware, "\r\nrst:0x3 (SW_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32, Software, "\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp8266, PowerOn, "rst cause:2, boot mode:(3,7)"),
+        (Chip::Esp8266, BootWatchdog, "rst cause:4, boot mode:(3,7)"),
+        (Chip::Esp8266, SystemSoftware, "rst cause:2, boot mode:(3,7)"),
+        (
+            Chip::Esp32S3,
+            BootWatchdog,
+            "rst:0x7 (TG0WDT_SYS_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\nSaved PC:0x40048839\r\n",
+        ),
+        (Chip::Esp32S3, SystemSoftware, "rst:0x3 (RTC_SW_SYS_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n"),
+        (
+            Chip::Esp32C3,
+            BootWatchdog,
+            "rst:0x7 (TG0WDT_SYS_RST),boot:0xc (SPI_FAST_FLASH_BOOT)\r\nSaved PC:0x4004d1f8\r\n",
+        ),
+        (Chip::Esp32C3, SystemSoftware, "rst:0x3 (RTC_SW_SYS_RST),boot:0xc (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32S2, BootWatchdog, "rst:0x7 (TG0WDT_SYS_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32C2, BootWatchdog, "rst:0x7 (TG0WDT_SYS_RST),boot:0xc (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32C6, BootWatchdog, "rst:0x7 (TG0_WDT_HPSYS),boot:0xc (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32C6, SystemSoftware, "rst:0x3 (LP_SW_HPSYS),boot:0xc (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32H2, BootWatchdog, "rst:0x7 (TG0_WDT_HPSYS),boot:0xc (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32C5, BootWatchdog, "rst:0x7 (TG0_WDT_HPSYS),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n"),
+        (Chip::Esp32P4, SystemSoftware, "rst:0x3 (LP_SW_HPSYS),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n"),
+    ];
+    for (chip, cause, want) in cases {
+        let got = String::from_utf8(chips::require(*chip).flash_boot_banner(*cause)).unwrap();
+        assert!(got.contains(want), "{chip} after {cause:?}: {got:?}");
+        if *cause != BootWatchdog {
+            assert!(!got.contains("Saved PC"), "{chip} after {cause:?}: {got:?}");
+        }
+    }
+    // A blank flash loops on the watchdog, a flash without an app on the system reset.
+    for chip in Chip::ALL {
+        let blank = plan(chips::require(chip), &vec![0xFF; 0x40000], PowerOn, BootTiming::fast());
+        assert!(matches!(blank.then, Then::Reboot { cause: BootWatchdog, .. }), "{chip}: {:?}", blank.then);
     }
 }
