@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use flashline::config::Config;
+use flashline::image::{GoldenImage, ImageSource};
 use flashline::pipeline::SimulatedPorts;
 use flashline::station::StationContext;
 use flashline_protocol::Chip;
@@ -48,14 +49,47 @@ pub async fn rig_with_console(
     let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
     let manifest =
         flashline::cli::sample::write_sample_with(&dir.path().join("image"), chip, 64 * 1024, console).unwrap();
-    let image =
-        flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
+    build(dir, chip, n, max_jobs, flash, extra, ImageSource::Manifest(manifest)).await
+}
+
+/// Like [`rig_for`] with the sample image merged into one binary of `len` bytes written at
+/// 0 (`merged_bin`): 0xFF between and after the regions, all of it the golden image's, so
+/// a board holding something else there has it erased.
+pub async fn rig_merged(prefix: &str, chip: Chip, n: u32, max_jobs: usize, flash: &str, len: usize) -> Rig {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let manifest = flashline::cli::sample::write_sample_with(&dir.path().join("image"), chip, 64 * 1024, None).unwrap();
+    let sample = GoldenImage::load(&ImageSource::Manifest(manifest)).unwrap();
+    let mut merged = vec![0xFFu8; len];
+    for r in sample.regions() {
+        merged[r.offset as usize..r.offset as usize + r.data.len()].copy_from_slice(&r.data);
+    }
+    let bin = dir.path().join("image").join("merged.bin");
+    std::fs::write(&bin, &merged).unwrap();
+    build(dir, chip, n, max_jobs, flash, "", ImageSource::MergedBin(bin)).await
+}
+
+/// Writes the station config for the golden image at `source` and builds the station.
+async fn build(
+    dir: tempfile::TempDir,
+    chip: Chip,
+    n: u32,
+    max_jobs: usize,
+    flash: &str,
+    extra: &str,
+    source: ImageSource,
+) -> Rig {
+    let image = GoldenImage::load(&source).unwrap();
+    let key = match source {
+        ImageSource::Manifest(_) => "manifest",
+        ImageSource::FlasherArgs(_) => "flasher_args",
+        ImageSource::MergedBin(_) => "merged_bin",
+    };
+    let image_keys = format!("{key} = \"{}\"", source.path().display());
     let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
     let text = format!(
-        "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\nmanifest = \"{m}\"\n\
+        "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\n{image_keys}\n\
          sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\n{flash}\n[slots]\n{slots}\n{extra}",
         db = dir.path().join("audit.db").display(),
-        m = manifest.display(),
         sha = image.sha256().to_hex(),
         chip = chip.file_name(),
     );
