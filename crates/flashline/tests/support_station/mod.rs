@@ -1,7 +1,10 @@
-//! A station over in-process simulated ports, built by the one station builder: the rig
-//! of the `station_duplex` and `station_usb` tests.
+//! A station over in-process simulated ports, built by the one station builder from a
+//! config file written the way an operator writes one: the rig of the `station_*` tests
+//! and of `central_forward` (which adds its `[central]` table and keeps its database
+//! across a restart).
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use flashline::config::Config;
@@ -13,10 +16,62 @@ use flashline_sim::SimHandle;
 use tokio_util::sync::CancellationToken;
 
 pub struct Rig {
-    pub _dir: tempfile::TempDir,
+    /// The directory the rig made for itself; `None` when the caller gave one ([`Spec`]).
+    pub _dir: Option<tempfile::TempDir>,
     pub config: Config,
     pub ctx: Arc<StationContext>,
     pub ports: SimulatedPorts,
+    /// The station's local audit database.
+    pub db: PathBuf,
+}
+
+/// A station's config: written as `station.toml` in `dir`, its database `dir/audit.db`.
+pub struct Spec<'a> {
+    pub dir: &'a Path,
+    pub station: &'a str,
+    pub chip: Chip,
+    /// Slots `A1..An` on `sim-usb-0:K:1.0`.
+    pub slots: u32,
+    pub max_jobs: usize,
+    /// The `[flash]` section's body.
+    pub flash: &'a str,
+    /// Whole tables appended to the config.
+    pub extra: &'a str,
+}
+
+impl Spec<'_> {
+    /// Writes the config for the golden image at `source` and builds the station over new
+    /// simulated ports. A database already in `dir` is the station's (a restart).
+    pub async fn build(&self, source: ImageSource) -> Rig {
+        let image = GoldenImage::load(&source).unwrap();
+        let key = match source {
+            ImageSource::Manifest(_) => "manifest",
+            ImageSource::FlasherArgs(_) => "flasher_args",
+            ImageSource::MergedBin(_) => "merged_bin",
+        };
+        let slots: String = (0..self.slots).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
+        let db = self.dir.join("audit.db");
+        let text = format!(
+            "station = \"{station}\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\n{key} = \"{path}\"\n\
+             sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\n{flash}\n[slots]\n{slots}\n{extra}",
+            station = self.station,
+            db = db.display(),
+            max_jobs = self.max_jobs,
+            path = source.path().display(),
+            sha = image.sha256().to_hex(),
+            chip = self.chip.file_name(),
+            flash = self.flash,
+            extra = self.extra,
+        );
+        let path = self.dir.join("station.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let ports = SimulatedPorts::new();
+        let ctx = StationContext::build(&config, Arc::new(ports.clone()), CancellationToken::new())
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        Rig { _dir: None, config, ctx: Arc::new(ctx), ports, db }
+    }
 }
 
 /// `n` slots `A1..An` on `sim-usb-0:K:1.0`, an ESP32 sample image, and `flash` as the
@@ -68,7 +123,7 @@ pub async fn rig_merged(prefix: &str, chip: Chip, n: u32, max_jobs: usize, flash
     build(dir, chip, n, max_jobs, flash, "", ImageSource::MergedBin(bin)).await
 }
 
-/// Writes the station config for the golden image at `source` and builds the station.
+/// A station `duplex` in a new temporary directory (kept with the rig).
 async fn build(
     dir: tempfile::TempDir,
     chip: Chip,
@@ -78,29 +133,9 @@ async fn build(
     extra: &str,
     source: ImageSource,
 ) -> Rig {
-    let image = GoldenImage::load(&source).unwrap();
-    let key = match source {
-        ImageSource::Manifest(_) => "manifest",
-        ImageSource::FlasherArgs(_) => "flasher_args",
-        ImageSource::MergedBin(_) => "merged_bin",
-    };
-    let image_keys = format!("{key} = \"{}\"", source.path().display());
-    let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
-    let text = format!(
-        "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\n{image_keys}\n\
-         sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\n{flash}\n[slots]\n{slots}\n{extra}",
-        db = dir.path().join("audit.db").display(),
-        sha = image.sha256().to_hex(),
-        chip = chip.file_name(),
-    );
-    let path = dir.path().join("station.toml");
-    std::fs::write(&path, text).unwrap();
-    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let ports = SimulatedPorts::new();
-    let ctx = StationContext::build(&config, Arc::new(ports.clone()), CancellationToken::new())
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.message));
-    Rig { _dir: dir, config, ctx: Arc::new(ctx), ports }
+    let spec = Spec { dir: dir.path(), station: "duplex", chip, slots: n, max_jobs, flash, extra };
+    let rig = spec.build(source).await;
+    Rig { _dir: Some(dir), ..rig }
 }
 
 /// The board's flash holds the golden image.
