@@ -47,6 +47,7 @@ pub mod anchor;
 mod backend;
 pub mod boot;
 pub mod chain;
+mod decode;
 mod error;
 mod forged;
 pub mod forwarded;

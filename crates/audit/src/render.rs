@@ -46,11 +46,7 @@ pub fn table_with(rows: &[AttemptRow], tz: &TimeZone, cell: &dyn Fn(String) -> S
                 r.port.clone(),
                 r.mac.clone().unwrap_or_else(|| "-".into()),
                 r.serial.clone().unwrap_or_else(|| "-".into()),
-                match (&r.chip, &r.chip_revision) {
-                    (Some(c), Some(rev)) => format!("{c} {rev}"),
-                    (Some(c), None) => c.clone(),
-                    _ => "-".into(),
-                },
+                chip_cell(r.chip.as_deref(), r.chip_revision.as_deref()),
                 format!("{} ({})", r.image_name, r.image_sha256.get(..8).unwrap_or(&r.image_sha256)),
                 r.result.to_string(),
                 // A running row shows the stage it is in, a completed one the stage it failed in.
@@ -67,6 +63,26 @@ pub fn table_with(rows: &[AttemptRow], tz: &TimeZone, cell: &dyn Fn(String) -> S
         })
         .collect();
     aligned(&header, &right_aligned, &cells)
+}
+
+/// The chip for a table cell: the stored description, with the revision added only when
+/// the description does not already name it. Identify stores the chip's own description,
+/// which names the revision for most chips (`ESP32-D0WDQ6 (revision v1.0)`), and the
+/// revision again in its own column; rows written that way since the first schema are
+/// shown once (`ESP32-D0WDQ6 (revision v1.0)`), a bare chip name gets its revision
+/// (`ESP32-C3 v0.4`), and `-` stands for a board never identified.
+pub fn chip_cell(chip: Option<&str>, revision: Option<&str>) -> String {
+    match (chip, revision) {
+        (Some(c), Some(rev)) if !rev.trim().is_empty() && !names_revision(c, rev) => format!("{c} {rev}"),
+        (Some(c), _) => c.to_owned(),
+        (None, _) => "-".into(),
+    }
+}
+
+/// True when `chip` carries `revision` as a word of its own (`(revision v1.0)`, `v1.0`).
+fn names_revision(chip: &str, revision: &str) -> bool {
+    let revision = revision.trim();
+    chip.split(|c: char| c.is_whitespace() || c == '(' || c == ')').any(|w| w == revision)
 }
 
 /// The boot check for a table cell: `pass 312ms`, `fail`, `-` when none ran.
@@ -340,6 +356,27 @@ mod tests {
         ];
         for (regions, want) in cases {
             assert_eq!(flash_summary(&regions), want);
+        }
+    }
+
+    #[test]
+    fn chip_cell_names_the_revision_once() {
+        let cases = [
+            (Some("ESP32-D0WDQ6 (revision v1.0)"), Some("v1.0"), "ESP32-D0WDQ6 (revision v1.0)"),
+            (Some("ESP32-C3 (QFN32) (revision v0.4)"), Some("v0.4"), "ESP32-C3 (QFN32) (revision v0.4)"),
+            (Some("ESP32-C3"), Some("v0.4"), "ESP32-C3 v0.4"),
+            (Some("ESP32-C3 v0.4"), Some("v0.4"), "ESP32-C3 v0.4"),
+            // A description naming another revision than the column keeps both: a mismatch shows.
+            (Some("ESP32-D0WD-V3 (revision v3.0)"), Some("v3.1"), "ESP32-D0WD-V3 (revision v3.0) v3.1"),
+            // A revision that is only part of a word is not a mention of it.
+            (Some("ESP32-S3 (revision v0.20)"), Some("v0.2"), "ESP32-S3 (revision v0.20) v0.2"),
+            (Some("ESP8266EX"), None, "ESP8266EX"),
+            (Some("ESP32-C3"), Some(""), "ESP32-C3"),
+            (None, Some("v1.0"), "-"),
+            (None, None, "-"),
+        ];
+        for (chip, rev, want) in cases {
+            assert_eq!(chip_cell(chip, rev), want, "{chip:?} {rev:?}");
         }
     }
 

@@ -7,15 +7,13 @@
 //! a small CI machine; the mechanism does not depend on the count.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use flashline::config::Config;
 use flashline::device::DeviceInfo;
-use flashline::pipeline::SimulatedPorts;
+use flashline::image::ImageSource;
 use flashline::station::forward::{ForwardState, ForwardStatus};
 use flashline::station::serve::{Station, Ui};
-use flashline::station::{Control, Outcome, StationContext, StationEvent};
+use flashline::station::{Control, Outcome, StationEvent};
 use flashline_audit::postgres::{add_station, init_schema, CentralUrl};
 use flashline_audit::{AttemptFilter, AuditStore};
 use flashline_protocol::chip::Mac;
@@ -26,48 +24,36 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 mod support_http;
+mod support_station;
+use support_station::{Rig, Spec};
 
 const LIMIT: Duration = Duration::from_secs(90);
 const SLOTS: u32 = 8;
 
-struct Rig {
-    config: Config,
-    ctx: Arc<StationContext>,
-    ports: SimulatedPorts,
-    db: PathBuf,
-}
-
-/// A station `station` with its own local database in `dir`, forwarding to `pg` with the
-/// password in a file.
+/// A station `station` with its own local database in `dir` (a second rig in the same
+/// `dir` is the station restarted), forwarding to `pg` with the password in a file.
 async fn rig(dir: &Path, station: &str, pg: &PgCluster, password: &str) -> Rig {
     std::fs::create_dir_all(dir).unwrap();
     static BUILT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let image_dir = dir.join(format!("image-{}", BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     let manifest = flashline::cli::sample::write_sample(&image_dir, Chip::Esp32, 16 * 1024).unwrap();
-    let image =
-        flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
-    let slots: String = (0..SLOTS).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
     let pw = dir.join("central.pw");
     std::fs::write(&pw, format!("{password}\n")).unwrap();
-    let db = dir.join("audit.db");
-    let text = format!(
-        "station = \"{station}\"\ndatabase = \"{db}\"\nmax_jobs = {SLOTS}\n\n[image]\nmanifest = \"{m}\"\n\
-         sha256 = \"{sha}\"\nchip = \"esp32\"\n\n[flash]\nbaud = 921600\nafter = \"no-reset\"\n\n\
-         [central]\nurl = \"{url}\"\npassword_file = \"{pw}\"\n\n[slots]\n{slots}",
-        db = db.display(),
-        m = manifest.display(),
-        sha = image.sha256().to_hex(),
+    let central = format!(
+        "[central]\nurl = \"{url}\"\npassword_file = \"{pw}\"\n",
         url = pg.url_without_password(station),
         pw = pw.display(),
     );
-    let path = dir.join("station.toml");
-    std::fs::write(&path, text).unwrap();
-    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let ports = SimulatedPorts::new();
-    let ctx = StationContext::build(&config, Arc::new(ports.clone()), CancellationToken::new())
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.message));
-    Rig { config, ctx: Arc::new(ctx), ports, db }
+    let spec = Spec {
+        dir,
+        station,
+        chip: Chip::Esp32,
+        slots: SLOTS,
+        max_jobs: SLOTS as usize,
+        flash: "baud = 921600\nafter = \"no-reset\"\n",
+        extra: &central,
+    };
+    spec.build(ImageSource::Manifest(manifest)).await
 }
 
 async fn central(pg: &PgCluster) -> CentralUrl {

@@ -453,6 +453,42 @@ async fn the_table_is_for_people() {
     assert!(out.stderr.contains("no attempt matches"), "{}", out.stderr);
 }
 
+/// Identify stores the chip's own description, which names the revision, and the revision
+/// again in its own column (rows of every earlier version too): every format shows it once.
+#[tokio::test]
+async fn the_chip_revision_is_shown_once_in_every_format() {
+    const CHIP: &str = "ESP32-D0WDQ6 (revision v1.0)";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.sqlite");
+    let store = open(&path).await;
+    let id = begin(&store, "A1", "2025-03-10T08:00:00Z", V1).await;
+    let identity = Identity {
+        mac: "AA:BB:CC:DD:EE:01".into(),
+        chip: CHIP.into(),
+        chip_revision: Some("v1.0".into()),
+        flash_id: Some(0x1640c8),
+        flash_size: Some(4 << 20),
+    };
+    store.update_identity(id, &identity).await.unwrap();
+    store.complete_attempt(id, Completion::pass(1_048_576, "md5").ended_at(t("2025-03-10T08:00:12Z"))).await.unwrap();
+    store.close().await;
+
+    let table = log_ok(&path, &[]).stdout;
+    let row = table.lines().nth(1).expect("one row");
+    assert_eq!(row.matches("v1.0").count(), 1, "the revision once: {row}");
+    assert!(row.contains(CHIP), "{row}");
+
+    let csv = parse_csv(&log_ok(&path, &["--format", "csv"]).stdout);
+    let col = |name: &str| render::CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+    assert_eq!((csv[1][col("chip")].as_str(), csv[1][col("chip_revision")].as_str()), (CHIP, "v1.0"));
+
+    let json: Value = serde_json::from_str(&log_ok(&path, &["--format", "json"]).stdout).unwrap();
+    assert_eq!((json[0]["chip"].as_str(), json[0]["chip_revision"].as_str()), (Some(CHIP), Some("v1.0")));
+    for out in [log_ok(&path, &["--format", "csv"]).stdout, log_ok(&path, &["--format", "jsonl"]).stdout] {
+        assert!(!out.contains("v1.0) v1.0"), "{out}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Hash chain
 

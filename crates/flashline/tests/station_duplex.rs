@@ -282,3 +282,58 @@ async fn a_board_that_does_not_answer_is_power_cycled_when_configured() {
     let calls = std::fs::read_to_string(&calls).unwrap();
     assert_eq!(calls, "-l 0 -p 1 -a cycle\n", "one cycle, of the silent board's port only");
 }
+
+/// A board whose flash has a sector that never erases (worn-out cells), under a golden
+/// image that is 0xFF there and a board that holds other bytes there: the re-flash cannot
+/// erase it, the board fails in the erase stage with a reason naming the sector and what
+/// to do, and its audit row says the same. The healthy board beside it passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sector_that_never_erases_fails_the_board_in_erase_naming_it() {
+    const LEN: usize = 0x40000;
+    const STUCK: u32 = 0x31000;
+    let rig =
+        support_station::rig_merged("fl-duplex-", Chip::Esp32, 2, 2, "baud = 921600\nafter = \"no-reset\"\n", LEN)
+            .await;
+    let golden = rig.ctx.plan.images.single().expect("one image").image.regions()[0].data.clone();
+    assert!(golden[STUCK as usize..STUCK as usize + 0x1000].iter().all(|&b| b == 0xFF), "0xFF in the image");
+    // Both boards hold older firmware: the image, and other bytes in the block of the sector.
+    let mut older = golden.clone();
+    for (i, b) in older[0x30000..0x40000].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(13) ^ 0x5A;
+    }
+    let files = tempfile::tempdir().unwrap();
+    let with_flash = |k: u32, faults: Vec<Fault>| {
+        let mut content = vec![0xFFu8; 4 << 20];
+        content[..LEN].copy_from_slice(&older);
+        let file = files.path().join(format!("board{k}.bin"));
+        std::fs::write(&file, &content).unwrap();
+        let mut cfg = board(Chip::Esp32, k, faults);
+        cfg.flash_file = Some(file);
+        cfg
+    };
+    let boards = vec![with_flash(0, Vec::new()), with_flash(1, vec![Fault::StuckSector { addr: STUCK }])];
+    let (finished, handles) = run(&rig, boards, &[]).await;
+
+    assert_eq!(finished["A1"], Outcome::Pass);
+    assert!(flash_matches(&rig, &handles[0]));
+    let reason = match &finished["A2"] {
+        Outcome::Fail { stage, reason } => {
+            assert_eq!(stage, "erase", "{reason}");
+            reason.clone()
+        }
+        other => panic!("a flash that does not erase: {other:?}"),
+    };
+    assert!(
+        reason.contains("flash sector at 0x00031000 still does not read blank after 3 erases")
+            && reason.contains("reject the board"),
+        "{reason}"
+    );
+    assert_eq!(handles[1].stats().stuck_erases, 4, "the range's erase, then three of the sector alone");
+
+    let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
+    let row = rows.iter().find(|r| r.slot == "A2").expect("a row for the board");
+    assert_eq!(row.result, AttemptResult::Fail);
+    assert_eq!(row.failure_stage.as_deref(), Some("erase"));
+    assert_eq!(row.failure_reason.as_deref(), Some(reason.as_str()), "the row says what the station said");
+    assert!(rows.iter().any(|r| r.slot == "A1" && r.result == AttemptResult::Pass));
+}

@@ -61,10 +61,6 @@ impl<T: Transport> Connection<T> {
         self.stage = stage;
     }
 
-    pub(crate) fn stage(&self) -> Stage {
-        self.stage
-    }
-
     pub(crate) fn is_stub(&self) -> bool {
         self.format == StatusFormat::Stub
     }

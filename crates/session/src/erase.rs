@@ -13,7 +13,8 @@
 //! flash, and the sectors it had not started yet stay as they were. So
 //! [`stub_erase_region`] treats 0xC400 as "not known to be done": it hashes the range
 //! (the read waits for the flash) and, where it is not blank, erases sector by sector,
-//! each checked the same way, before it reports a flash that does not erase.
+//! each checked the same way, before it reports a flash that does not erase
+//! ([`Error::SectorNotErased`], stage erase, naming the sector).
 
 use crate::connection::Connection;
 use crate::error::{Error, Result, Stage};
@@ -24,8 +25,9 @@ use flashline_protocol::command::{EraseFlash, EraseRegion};
 use flashline_protocol::flash::SECTOR_SIZE;
 use flashline_protocol::{Chip, Status, StubError};
 
-/// ERASE_REGION attempts per sector after the region's erase ran out of budget.
-const SECTOR_ATTEMPTS: u32 = 3;
+/// ERASE_REGION attempts per sector after the region's erase ran out of budget; a sector
+/// still not blank after them fails the board ([`Error::SectorNotErased`]).
+pub const SECTOR_ERASE_ATTEMPTS: u32 = 3;
 
 /// Whether `e` is a stub's "failed SPI operation" (0xC400): for ERASE_REGION, also the new
 /// stub running out of its erase budget (see the module docs).
@@ -35,7 +37,7 @@ pub(crate) fn is_failed_spi_op(e: &Error) -> bool {
 
 /// ERASE_REGION of `offset..offset+size` (sector-aligned) through a stub that may run out
 /// of its erase budget: on 0xC400 the range is hashed, and what is not blank is erased
-/// again sector by sector ([`SECTOR_ATTEMPTS`] tries each, each checked by a hash).
+/// again sector by sector ([`SECTOR_ERASE_ATTEMPTS`] tries each, each checked by a hash).
 pub(crate) async fn stub_erase_region<T: Transport>(conn: &mut Connection<T>, offset: u32, size: u32) -> Result<()> {
     match conn.command(&EraseRegion { offset, size }).await {
         Err(e) if is_failed_spi_op(&e) => {
@@ -54,13 +56,9 @@ pub(crate) async fn finish_erase<T: Transport>(conn: &mut Connection<T>, offset:
     for sector in (offset..offset + size).step_by(SECTOR_SIZE as usize) {
         let mut attempts = 0;
         while !is_blank(conn, sector, SECTOR_SIZE).await? {
-            if attempts == SECTOR_ATTEMPTS {
-                return Err(Error::Chip {
-                    stage: conn.stage(),
-                    command: flashline_protocol::Opcode::EraseRegion,
-                    status: Status::Stub(StubError::FailedSpiOp),
-                    hint: " — a flash sector still does not read blank after three erases: the flash chip is failing; reject the board",
-                });
+            if attempts == SECTOR_ERASE_ATTEMPTS {
+                tracing::warn!(sector = format_args!("0x{sector:08x}"), attempts, "flash sector does not erase");
+                return Err(Error::SectorNotErased { sector, attempts });
             }
             attempts += 1;
             match conn.command(&EraseRegion { offset: sector, size: SECTOR_SIZE }).await {

@@ -117,6 +117,11 @@ pub enum Error {
     #[error("{stage}: {reason}")]
     InvalidRequest { stage: Stage, reason: String },
 
+    /// A sector that does not read blank after every erase the session tries
+    /// ([`crate::erase`]): the flash no longer erases there.
+    #[error("erase: the flash sector at 0x{sector:08x} still does not read blank after {attempts} erases: its cells no longer erase (worn-out or damaged flash chip); reject the board")]
+    SectorNotErased { sector: u32, attempts: u32 },
+
     #[error("verify: flash 0x{offset:08x}..0x{end:08x} does not match the image (chip MD5 {actual}, image MD5 {expected}): bad flash cells or an interrupted write; re-flash or reject the board", end = offset + len)]
     VerifyMismatch { offset: u32, len: u32, expected: String, actual: String },
 
@@ -153,6 +158,7 @@ impl Error {
             | Error::StubInvalid { .. }
             | Error::StubNoGreeting { .. } => Stage::Stub,
             Error::Baud { .. } => Stage::Baud,
+            Error::SectorNotErased { .. } => Stage::Erase,
             Error::VerifyMismatch { .. } | Error::ReadbackMismatch { .. } => Stage::Verify,
             Error::ReadCorrupt(_) => Stage::Read,
         }

@@ -53,6 +53,7 @@ pub mod write;
 pub use baud::{rate_plan, FALLBACK_RATES, MAX_BAUD};
 pub use connect::Loader;
 pub use duplex::DuplexTransport;
+pub use erase::SECTOR_ERASE_ATTEMPTS;
 pub use error::{Error, Result, Stage, STUB_STUCK};
 pub use flasher::{Flasher, FlasherConfig};
 pub use identify::{ChipInfo, FlashInfo};

@@ -14,6 +14,7 @@
 //!                                     the board has hashed flash N times (SPI_FLASH_MD5)
 //!         | "wrong-chip=" CHIP        the board really is CHIP (any simulated chip)
 //!         | "slow-erase=" MS          every sector and block erase takes at least MS ms
+//!         | "stuck-sector=" ADDR      the 4 KiB sector at ADDR never erases (its bits stay)
 //!         | "hang-until-power-cycle"  the board's stub is wedged in a command a vanished
 //!                                     host left it in, until its power is cut
 //! BYTES, ADDR, LEN := decimal | 0x-hex | with unit (64k, 1M)
@@ -57,6 +58,16 @@ pub enum Fault {
     SlowErase {
         ms: u64,
     },
+    /// Worn-out NOR cells: the 4 KiB sector containing `addr` never erases. Sector, block
+    /// and chip erases over it succeed as commands but leave its bits as they were (what is
+    /// programmed over it is then the AND of old and new), and a sector or block erase
+    /// over it runs to the part's limit ([`crate::timing::STUCK_SECTOR_ERASE`], also with
+    /// timing off) — longer than the new stub's ERASE_REGION budget, so that command
+    /// answers "failed SPI operation"; the ROM loader and the legacy stub wait and answer
+    /// success. Only a hash of the range tells.
+    StuckSector {
+        addr: u32,
+    },
     /// The board starts with its flasher stub wedged in the middle of a command, as a host
     /// that vanished on a link without reset lines can leave it: every frame it receives
     /// gets one raw 16-byte frame back (the digest of an empty read) and no command is
@@ -87,6 +98,7 @@ FAULT SPECS (--fault, repeatable; prefix with boardK: to target one board, e.g. 
   flash-changes=ADDR[+LEN]@N     the flash at ADDR..ADDR+LEN changes right after the board's Nth flash MD5
   wrong-chip=CHIP                the board is really CHIP (any simulated chip): other id, registers, loader
   slow-erase=MS                  every sector and block erase takes at least MS ms (a slow flash part)
+  stuck-sector=ADDR              the 4 KiB sector at ADDR never erases: erases leave its bits (worn-out cells)
   hang-until-power-cycle         the board's stub is wedged mid-command until power-cycled (SIGUSR1 to espsim)
 Numbers: decimal, 0x-hex, or with a unit (64k, 1M).";
 
@@ -136,6 +148,7 @@ impl FromStr for Fault {
                 let ms = v.strip_suffix("ms").unwrap_or(v).trim();
                 Ok(Fault::SlowErase { ms: ms.parse().map_err(|_| format!("slow-erase={v}: not a number"))? })
             }
+            "stuck-sector" => Ok(Fault::StuckSector { addr: parse_size(need()?)? }),
             "hang-until-power-cycle" => match value {
                 None => Ok(Fault::HangUntilPowerCycle),
                 Some(v) => Err(format!("hang-until-power-cycle takes no value (got {v})")),
@@ -174,6 +187,7 @@ impl fmt::Display for Fault {
             Fault::SlowReplies { ms } => write!(f, "slow-replies={ms}"),
             Fault::WrongChip(c) => write!(f, "wrong-chip={}", c.file_name()),
             Fault::SlowErase { ms } => write!(f, "slow-erase={ms}"),
+            Fault::StuckSector { addr } => write!(f, "stuck-sector=0x{addr:x}"),
             Fault::HangUntilPowerCycle => f.write_str("hang-until-power-cycle"),
             Fault::FlashChanges { addr, len, after_md5 } => write!(f, "flash-changes=0x{addr:x}+{len}@{after_md5}"),
         }
@@ -233,6 +247,8 @@ mod tests {
             ("slow-replies=20", Fault::SlowReplies { ms: 20 }),
             ("slow-erase=400", Fault::SlowErase { ms: 400 }),
             ("slow-erase=2500ms", Fault::SlowErase { ms: 2500 }),
+            ("stuck-sector=0x1f000", Fault::StuckSector { addr: 0x1f000 }),
+            ("stuck-sector=124k", Fault::StuckSector { addr: 0x1f000 }),
             ("wrong-chip=esp8266", Fault::WrongChip(Chip::Esp8266)),
             ("flash-changes=0x20000+4k@3", Fault::FlashChanges { addr: 0x20000, len: 4096, after_md5: 3 }),
             ("flash-changes=0x20000@1", Fault::FlashChanges { addr: 0x20000, len: 1, after_md5: 1 }),
@@ -255,6 +271,8 @@ mod tests {
             "explode",
             "wrong-chip=z80",
             "hang-until-power-cycle=1",
+            "stuck-sector",
+            "stuck-sector=x",
             "bad-flash=1+0",
             "flash-changes=0x1000",
             "flash-changes=0x1000@0",

@@ -6,6 +6,9 @@
 //!
 //! Bad cells (a fault knob) accept erases but ignore programming, so the host's MD5 check
 //! is what notices them — as on real hardware, where neither ROM nor stub reads back.
+//! Stuck sectors (another fault knob: worn-out cells) are the opposite: programming still
+//! clears bits, but no erase — sector, block or chip — sets them again; the erase command
+//! itself succeeds, as a NOR part's does (its status register only says it is done).
 //!
 //! The model also remembers which 4 KiB sectors changed since the last call to
 //! [`NorFlash::take_dirty`], so a backing file can be kept in step cheaply.
@@ -33,6 +36,8 @@ pub struct FlashCounters {
     pub program_ops: u64,
     pub bytes_programmed: u64,
     pub bytes_read: u64,
+    /// Erases (sector, block or chip) that covered a stuck sector and left it as it was.
+    pub stuck_erases: u64,
 }
 
 /// The flash chip content.
@@ -40,6 +45,8 @@ pub struct FlashCounters {
 pub struct NorFlash {
     data: Vec<u8>,
     bad: Vec<Range<u32>>,
+    /// Start addresses of the sectors that never erase.
+    stuck: Vec<u32>,
     dirty: Vec<bool>,
     pub counters: FlashCounters,
 }
@@ -50,6 +57,7 @@ impl NorFlash {
         Self {
             data: vec![0xFF; size as usize],
             bad: Vec::new(),
+            stuck: Vec::new(),
             dirty: vec![false; size.div_ceil(SECTOR_SIZE) as usize],
             counters: FlashCounters::default(),
         }
@@ -66,6 +74,37 @@ impl NorFlash {
     /// Marks `range` as cells whose programming does not stick.
     pub fn add_bad_cells(&mut self, range: Range<u32>) {
         self.bad.push(range);
+    }
+
+    /// Marks the 4 KiB sector containing `addr` as one whose erase never takes.
+    pub fn add_stuck_sector(&mut self, addr: u32) {
+        let sector = addr / SECTOR_SIZE * SECTOR_SIZE;
+        if !self.stuck.contains(&sector) {
+            self.stuck.push(sector);
+        }
+    }
+
+    /// True when `addr..addr+len` covers a sector that never erases.
+    pub fn covers_stuck_sector(&self, addr: u32, len: u32) -> bool {
+        let end = addr as u64 + len as u64;
+        self.stuck.iter().any(|&s| (s as u64) < end && s as u64 + SECTOR_SIZE as u64 > addr as u64)
+    }
+
+    /// Sets `r` to `0xFF` except the stuck sectors in it; counts an erase that hit one.
+    fn fill_erased(&mut self, r: Range<usize>) {
+        let mut stuck_hit = false;
+        for (i, sector) in self.data[r.clone()].chunks_mut(SECTOR_SIZE as usize).enumerate() {
+            let start = (r.start + i * SECTOR_SIZE as usize) as u32;
+            if self.stuck.contains(&(start / SECTOR_SIZE * SECTOR_SIZE)) {
+                stuck_hit = true;
+            } else {
+                sector.fill(0xFF);
+            }
+        }
+        if stuck_hit {
+            self.counters.stuck_erases += 1;
+        }
+        self.mark_dirty(r);
     }
 
     fn check(&self, addr: u32, len: u32) -> Result<Range<usize>, FlashError> {
@@ -112,8 +151,7 @@ impl NorFlash {
             return Err(FlashError::Misaligned(addr));
         }
         let r = self.check(addr, len)?;
-        self.data[r.clone()].fill(0xFF);
-        self.mark_dirty(r);
+        self.fill_erased(r);
         Ok(())
     }
 
@@ -136,9 +174,7 @@ impl NorFlash {
     pub fn erase_chip(&mut self) -> u32 {
         let dirty_blocks =
             self.data.chunks(BLOCK_SIZE as usize).filter(|b| b.iter().any(|&x| x != 0xFF)).count() as u32;
-        let all = 0..self.data.len();
-        self.data.fill(0xFF);
-        self.mark_dirty(all);
+        self.fill_erased(0..self.data.len());
         self.counters.chip_erases += 1;
         dirty_blocks
     }
@@ -236,6 +272,29 @@ mod tests {
         f.add_bad_cells(0x10..0x12);
         f.program(0x0E, &[0, 0, 0, 0, 0]).unwrap();
         assert_eq!(f.peek(0x0E, 5).unwrap(), &[0, 0, 0xFF, 0xFF, 0]);
+    }
+
+    #[test]
+    fn stuck_sectors_keep_their_bits_through_every_erase() {
+        let mut f = NorFlash::new(0x20000);
+        f.program(0, &vec![0x5A; 0x20000]).unwrap();
+        f.add_stuck_sector(0x1234);
+        assert!(f.covers_stuck_sector(0x1000, 0x1000) && f.covers_stuck_sector(0, 0x10000));
+        assert!(f.covers_stuck_sector(0x1FFF, 1) && !f.covers_stuck_sector(0x2000, 0x1000));
+        assert!(!f.covers_stuck_sector(0, 0x1000));
+        let stuck_left = |f: &NorFlash| f.peek(0x1000, 0x1000).unwrap().iter().all(|&b| b == 0x5A);
+        f.erase_sector(0x1000).unwrap();
+        assert!(stuck_left(&f));
+        f.erase_sector(0x2000).unwrap();
+        assert!(f.sector_is_blank(0x2000), "its neighbours erase");
+        f.erase_block(0).unwrap();
+        assert!(stuck_left(&f) && f.sector_is_blank(0) && f.sector_is_blank(0xF000));
+        f.erase_chip();
+        assert!(stuck_left(&f) && f.sector_is_blank(0x10000));
+        assert_eq!(f.counters.stuck_erases, 3, "the sector, block and chip erase over it");
+        // Programming still clears bits: what is written over it is the AND of both.
+        f.program(0x1000, &[0xF0]).unwrap();
+        assert_eq!(f.peek(0x1000, 1).unwrap(), &[0x50]);
     }
 
     #[test]

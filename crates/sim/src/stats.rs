@@ -19,6 +19,8 @@ pub struct SimStats {
     pub sector_erases: u64,
     pub block_erases: u64,
     pub chip_erases: u64,
+    /// Erases over a sector that never erases (fault `stuck-sector`), which left it as it was.
+    pub stuck_erases: u64,
     /// Page-program commands issued to the flash.
     pub program_ops: u64,
     pub bytes_programmed: u64,

@@ -46,6 +46,14 @@ use crate::usb::LinkMode;
 use flashline_protocol::Chip;
 use std::time::Duration;
 
+/// How long a sector erase over a sector that never erases (fault `stuck-sector`) keeps
+/// the flash busy, whatever the timing mode: the part's erase algorithm pulses and
+/// verifies until its limit (W25Q32JV tSE max 400 ms) before it gives up.
+pub const STUCK_SECTOR_ERASE: Duration = Duration::from_millis(400);
+
+/// The same for a 64 KiB block erase over it (W25Q32JV tBE2 max 2 s).
+pub const STUCK_BLOCK_ERASE: Duration = Duration::from_secs(2);
+
 /// Whether the board takes real (modelled) time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimingMode {

@@ -13,8 +13,13 @@ use flashline_testkit::{run_esptool, sim_board_description, EspSim, EsptoolRun};
 use std::path::{Path, PathBuf};
 
 fn espsim(chip: &str, count: usize, dir: &Path) -> EspSim {
+    espsim_with(chip, count, dir, &[])
+}
+
+/// [`espsim`] with more options (faults).
+fn espsim_with(chip: &str, count: usize, dir: &Path, more: &[&str]) -> EspSim {
     let bin = Path::new(env!("CARGO_BIN_EXE_espsim"));
-    let args = [
+    let mut args = vec![
         "--chip".to_string(),
         chip.to_string(),
         "--count".into(),
@@ -24,6 +29,7 @@ fn espsim(chip: &str, count: usize, dir: &Path) -> EspSim {
         "--flash-dir".into(),
         dir.join("flash").display().to_string(),
     ];
+    args.extend(more.iter().map(|a| a.to_string()));
     EspSim::start_bin(bin, &args)
 }
 
@@ -430,4 +436,56 @@ fn faults_seen_by_esptool() {
             assert!(out.contains("ESP8266"), "{out}");
         });
     });
+}
+
+/// A sector that never erases (`stuck-sector`), holding data, under each of esptool's
+/// loaders: the new stub's ERASE_REGION runs out of its budget and esptool reports the
+/// 0xC400; the legacy stub waits and reports success, and the sector reads back as it
+/// was; the ROM erases inside FLASH_BEGIN and esptool's MD5 check fails the write.
+#[test]
+fn a_sector_that_never_erases_seen_by_esptool() {
+    const STUCK: usize = 0x20000;
+    let dir = tempfile::tempdir().unwrap();
+    let old = data(21, 4096, 4096);
+    let new = data(22, 4096, 4096);
+    let new_file = dir.path().join("new.bin");
+    std::fs::write(&new_file, &new).unwrap();
+    std::fs::create_dir(dir.path().join("flash")).unwrap();
+    let mut content = vec![0xFFu8; 4 << 20];
+    content[STUCK..STUCK + old.len()].copy_from_slice(&old);
+    for k in 0..3 {
+        std::fs::write(dir.path().join("flash").join(format!("board{k}.bin")), &content).unwrap();
+    }
+    let sim = espsim_with("esp32", 3, dir.path(), &["--fault", "stuck-sector=0x20000"]);
+    let flash_dir = dir.path().join("flash");
+    let stuck_sector = |k: usize| {
+        let image = std::fs::read(flash_dir.join(format!("board{k}.bin"))).unwrap();
+        image[STUCK..STUCK + 0x1000].to_vec()
+    };
+    let region = ["erase-region", "0x20000", "0x1000"];
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let r = run_esptool(sim.port(0), &[&["--chip", "esp32"][..], &region].concat());
+            assert!(!r.success, "the new stub's erase over a stuck sector must fail");
+            let out = format!("{}{}", r.stdout, r.stderr);
+            assert!(out.contains("C400"), "{out}");
+        });
+        sc.spawn(|| {
+            let legacy = ["--chip", "esp32", "--stub-version", "1"];
+            ok(run_esptool(sim.port(1), &[&legacy[..], &region].concat()), "legacy erase-region");
+        });
+        sc.spawn(|| {
+            let r = run_esptool(
+                sim.port(2),
+                &["--chip", "esp32", "--no-stub", "write-flash", "0x20000", new_file.to_str().unwrap()],
+            );
+            assert!(!r.success, "the ROM's write over a stuck sector must fail its MD5 check");
+            let out = format!("{}{}", r.stdout, r.stderr);
+            assert!(out.contains("MD5 of file does not match"), "{out}");
+        });
+    });
+    assert_eq!(stuck_sector(0), old, "new stub: the sector kept its bits");
+    assert_eq!(stuck_sector(1), old, "legacy stub: the sector kept its bits");
+    let anded: Vec<u8> = old.iter().zip(&new).map(|(a, b)| a & b).collect();
+    assert_eq!(stuck_sector(2), anded, "ROM: programmed over the old bits");
 }

@@ -1,7 +1,8 @@
 //! Reading attempts centrally: [`AttemptFilter`] as PostgreSQL, one row by id.
 
-use super::rows::{decode_row, ROW_COLUMNS};
+use super::rows::ROW_COLUMNS;
 use super::PgBackend;
+use crate::decode::decode_row;
 use crate::error::{AuditError, Result};
 use crate::model::{AttemptId, AttemptRow};
 use crate::query::{AttemptFilter, ImageMatch};

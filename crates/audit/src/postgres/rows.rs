@@ -1,5 +1,5 @@
-//! The central table's columns and the mapping between its rows and [`AttemptRow`] /
-//! [`ChainRow`]. Every hashed column is stored with the storage class it was hashed with:
+//! The central table's columns and the mapping between its rows and
+//! [`crate::AttemptRow`] / [`ChainRow`]. Every hashed column is stored with the storage class it was hashed with:
 //! integers as `BIGINT`, text as `TEXT` ([`column_kind`]), so a forwarded row hashes the
 //! same here as on the station.
 
@@ -7,10 +7,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{Row, TypeInfo, ValueRef};
 
 use crate::chain::{Value, CHAIN_COLUMNS};
-use crate::error::{AuditError, Result};
+use crate::decode::AttemptColumns;
+use crate::error::Result;
 use crate::forwarded::FORWARDED_COLUMNS;
-use crate::model::{AttemptId, AttemptResult, AttemptRow, RegionSummary, SkippedRegion, StageTimings};
-use crate::time::Timestamp;
 use crate::verify::ChainRow;
 
 /// How a hashed column is stored centrally.
@@ -40,8 +39,8 @@ pub(crate) fn chain_column_list() -> String {
     CHAIN_COLUMNS.iter().chain(FORWARDED_COLUMNS.iter()).map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Columns selected for an [`AttemptRow`] from `attempts a`, in the order [`decode_row`]
-/// reads them. `rework_any` is the rework flag across stations: the station's own, or the
+/// Columns selected for an [`crate::AttemptRow`] from `attempts a`
+/// ([`crate::decode::decode_row`]). `rework_any` is the rework flag across stations: the station's own, or the
 /// MAC seen at another station no later than this attempt started.
 pub(crate) const ROW_COLUMNS: &str = "a.id, a.started_at_ms, a.ended_at_ms, a.station_id, a.slot, a.port, \
      a.usb_vid, a.usb_pid, a.usb_serial, a.chip, a.chip_revision, a.mac, a.flash_id, a.flash_size, \
@@ -50,85 +49,17 @@ pub(crate) const ROW_COLUMNS: &str = "a.id, a.started_at_ms, a.ended_at_ms, a.st
      a.region_summary, (a.rework = 1 OR EXISTS (SELECT 1 FROM attempts o WHERE o.mac = a.mac AND o.station_id <> a.station_id \
       AND o.started_at_ms <= a.started_at_ms)) AS rework_any";
 
-/// Decodes one row selected with [`ROW_COLUMNS`].
-pub(crate) fn decode_row(location: &str, row: &PgRow) -> Result<AttemptRow> {
-    let id: i64 = get(location, row, 0, "id")?;
-    let int_opt = |col: &'static str| get::<Option<i64>>(location, row, id, col);
-    let text_opt = |col: &'static str| get::<Option<String>>(location, row, id, col);
-    let text = |col: &'static str| get::<String>(location, row, id, col);
-    let err = |col: &'static str, detail: String| AuditError::Decode {
-        location: location.to_owned(),
-        id,
-        column: col,
-        detail,
-    };
-    let unsigned = |col: &'static str, v: Option<i64>| -> Result<Option<u64>> {
-        v.map(|x| u64::try_from(x).map_err(|_| err(col, format!("negative value {x}")))).transpose()
-    };
-    let narrow16 = |col: &'static str| -> Result<Option<u16>> {
-        int_opt(col)?.map(|v| u16::try_from(v).map_err(|_| err(col, format!("{v} out of range")))).transpose()
-    };
-    let result: AttemptResult = text("result")?.parse().map_err(|e: String| err("result", e))?;
-    let skipped_regions: Vec<SkippedRegion> =
-        serde_json::from_str(&text("skipped_regions")?).map_err(|e| err("skipped_regions", e.to_string()))?;
-    let region_summary: Vec<RegionSummary> =
-        serde_json::from_str(&text("region_summary")?).map_err(|e| err("region_summary", e.to_string()))?;
-    let stage_timings: StageTimings =
-        serde_json::from_str(&text("stage_timings")?).map_err(|e| err("stage_timings", e.to_string()))?;
-    let flash_id = int_opt("flash_id")?
-        .map(|v| u32::try_from(v).map_err(|_| err("flash_id", format!("{v} out of range"))))
-        .transpose()?;
-    Ok(AttemptRow {
-        id: AttemptId(id),
-        started_at: Timestamp::from_unix_ms(get(location, row, id, "started_at_ms")?),
-        ended_at: int_opt("ended_at_ms")?.map(Timestamp::from_unix_ms),
-        station_id: text("station_id")?,
-        slot: text("slot")?,
-        port: text("port")?,
-        usb_vid: narrow16("usb_vid")?,
-        usb_pid: narrow16("usb_pid")?,
-        usb_serial: text_opt("usb_serial")?,
-        chip: text_opt("chip")?,
-        chip_revision: text_opt("chip_revision")?,
-        mac: text_opt("mac")?,
-        flash_id,
-        flash_size: unsigned("flash_size", int_opt("flash_size")?)?,
-        image_name: text("image_name")?,
-        image_sha256: text("image_sha256")?,
-        result,
-        failure_stage: text_opt("failure_stage")?,
-        failure_reason: text_opt("failure_reason")?,
-        bytes_written: unsigned("bytes_written", Some(get(location, row, id, "bytes_written")?))?.unwrap_or(0),
-        verify_method: text_opt("verify_method")?,
-        rework: get::<Option<bool>>(location, row, id, "rework_any")?.unwrap_or(false),
-        rework_of: int_opt("rework_of")?.map(AttemptId),
-        skipped_regions,
-        stage_timings,
-        seq: int_opt("seq")?,
-        prev_hash: text_opt("prev_hash")?,
-        row_hash: text_opt("row_hash")?,
-        current_stage: None,
-        region_summary,
-        boot: text_opt("boot")?
-            .map(|t| serde_json::from_str(&t).map_err(|e| err("boot", e.to_string())))
-            .transpose()?,
-        serial: text_opt("serial")?,
-        provision: text_opt("provision")?
-            .map(|t| serde_json::from_str(&t).map_err(|e| err("provision", e.to_string())))
-            .transpose()?,
-    })
-}
+/// A row selected with [`ROW_COLUMNS`], for [`crate::decode::decode_row`]: rework across
+/// stations (`rework_any`); the central record keeps no stage of a running row.
+impl AttemptColumns for PgRow {
+    const REWORK: &'static str = "rework_any";
 
-fn get<T>(location: &str, row: &PgRow, id: i64, col: &'static str) -> Result<T>
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    row.try_get::<T, _>(col).map_err(|e| AuditError::Decode {
-        location: location.to_owned(),
-        id,
-        column: col,
-        detail: e.to_string(),
-    })
+    fn rework(&self) -> Result<bool, sqlx::Error> {
+        Ok(self.try_get::<Option<bool>, _>("rework_any")?.unwrap_or(false))
+    }
+    fn current_stage(&self) -> Result<Option<String>, sqlx::Error> {
+        Ok(None)
+    }
 }
 
 /// Reads [`CHAIN_COLUMNS`] from `row` starting at index `offset`, by the type the column

@@ -1,7 +1,8 @@
 //! Reading attempts: one row by id, and [`AttemptFilter`] as SQL.
 
-use super::rows::{decode_row, ROW_COLUMNS};
+use super::rows::ROW_COLUMNS;
 use super::SqliteBackend;
+use crate::decode::decode_row;
 use crate::error::{AuditError, Result};
 use crate::model::{AttemptId, AttemptRow};
 use crate::query::{AttemptFilter, ImageMatch};

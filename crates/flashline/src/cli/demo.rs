@@ -130,7 +130,7 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         .map_err(|e| Failure::new(Exit::Config, e))?;
     let db = db::choose(args.db.as_deref(), args.keep_db).await.map_err(|e| Failure::new(Exit::Config, e))?;
     let config_path = work.path().join("flashline.toml");
-    let mut text = demo_config(&args, &manifest, &image.sha256().to_hex(), &db);
+    let mut text = demo_config(&args, boot_check, &manifest, &image.sha256().to_hex(), &db);
     if let Some(c) = &central {
         text.push_str(&format!("\n{}", c.section()));
     }
@@ -355,8 +355,10 @@ fn flash_matches(board: &PtyBoard, golden: &Golden) -> bool {
     })
 }
 
-/// The demo's station config: the real file format, loaded by the real loader.
-fn demo_config(args: &DemoArgs, manifest: &Path, sha256: &str, db: &Path) -> String {
+/// The demo's station config: the real file format, loaded by the real loader. With
+/// `boot_check` the boards are reset into their app after the write and a `[boot]`
+/// section checks what they print.
+fn demo_config(args: &DemoArgs, boot_check: bool, manifest: &Path, sha256: &str, db: &Path) -> String {
     let mut text = format!(
         r#"# flashline demo station (generated)
 station = "{station}"
@@ -371,9 +373,10 @@ chip = "{chip}"
 [flash]
 baud = 921600
 # Simulated boards sit behind pseudo-terminals, which have no DTR/RTS lines: the boards
-# wait in download mode and stay there afterwards.
+# wait in download mode, and stay there afterwards unless the boot check reads their
+# console (the demo then presses their reset itself after the hard reset).
 reset = "no-reset"
-after = "no-reset"
+after = "{after}"
 
 [http]
 listen = "{http}"
@@ -386,13 +389,11 @@ listen = "{http}"
         max_jobs = args.max_jobs,
         manifest = manifest.display(),
         chip = args.chip.file_name(),
+        after = if boot_check { "hard-reset" } else { "no-reset" },
         http = args.http.map(|a| a.to_string()).unwrap_or_default(),
         slots = (0..args.boards).map(|k| format!("{} = \"sim-usb-0:{k}:1.0\"\n", slot_name(k))).collect::<String>(),
     );
-    if args.boot || args.provision {
-        // The boot check reads the console after the final hard reset (the demo presses
-        // the boards' reset itself: a PTY has no RTS).
-        text = text.replace("after = \"no-reset\"", "after = \"hard-reset\"");
+    if boot_check {
         text.push_str(boot::SECTION);
     }
     text
@@ -415,7 +416,27 @@ fn slot_name(k: u32) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::slot_name;
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        demo: DemoArgs,
+    }
+
+    /// The config follows the one boot-check decision it is given, whatever the flags.
+    #[test]
+    fn the_config_has_the_boot_check_when_told_and_only_then() {
+        for (flags, boot_check) in [(&[][..], false), (&["--boot"][..], true), (&["--provision"][..], false)] {
+            let args = Cli::parse_from(std::iter::once("demo").chain(flags.iter().copied())).demo;
+            let text = demo_config(&args, boot_check, Path::new("m.toml"), "00", Path::new("a.db"));
+            let after = if boot_check { "after = \"hard-reset\"" } else { "after = \"no-reset\"" };
+            assert!(text.contains(after), "{flags:?}: {text}");
+            assert_eq!(text.matches("after = ").count(), 1, "{text}");
+            assert_eq!(text.contains("\n[boot]\n"), boot_check, "{flags:?}: {text}");
+        }
+    }
 
     #[test]
     fn slot_names_like_a_fixture() {

@@ -1,10 +1,14 @@
-//! A station over in-process simulated ports, built by the one station builder: the rig
-//! of the `station_duplex` and `station_usb` tests.
+//! A station over in-process simulated ports, built by the one station builder from a
+//! config file written the way an operator writes one: the rig of the `station_*` tests
+//! and of `central_forward` (which adds its `[central]` table and keeps its database
+//! across a restart).
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use flashline::config::Config;
+use flashline::image::{GoldenImage, ImageSource};
 use flashline::pipeline::SimulatedPorts;
 use flashline::station::StationContext;
 use flashline_protocol::Chip;
@@ -12,10 +16,62 @@ use flashline_sim::SimHandle;
 use tokio_util::sync::CancellationToken;
 
 pub struct Rig {
-    pub _dir: tempfile::TempDir,
+    /// The directory the rig made for itself; `None` when the caller gave one ([`Spec`]).
+    pub _dir: Option<tempfile::TempDir>,
     pub config: Config,
     pub ctx: Arc<StationContext>,
     pub ports: SimulatedPorts,
+    /// The station's local audit database.
+    pub db: PathBuf,
+}
+
+/// A station's config: written as `station.toml` in `dir`, its database `dir/audit.db`.
+pub struct Spec<'a> {
+    pub dir: &'a Path,
+    pub station: &'a str,
+    pub chip: Chip,
+    /// Slots `A1..An` on `sim-usb-0:K:1.0`.
+    pub slots: u32,
+    pub max_jobs: usize,
+    /// The `[flash]` section's body.
+    pub flash: &'a str,
+    /// Whole tables appended to the config.
+    pub extra: &'a str,
+}
+
+impl Spec<'_> {
+    /// Writes the config for the golden image at `source` and builds the station over new
+    /// simulated ports. A database already in `dir` is the station's (a restart).
+    pub async fn build(&self, source: ImageSource) -> Rig {
+        let image = GoldenImage::load(&source).unwrap();
+        let key = match source {
+            ImageSource::Manifest(_) => "manifest",
+            ImageSource::FlasherArgs(_) => "flasher_args",
+            ImageSource::MergedBin(_) => "merged_bin",
+        };
+        let slots: String = (0..self.slots).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
+        let db = self.dir.join("audit.db");
+        let text = format!(
+            "station = \"{station}\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\n{key} = \"{path}\"\n\
+             sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\n{flash}\n[slots]\n{slots}\n{extra}",
+            station = self.station,
+            db = db.display(),
+            max_jobs = self.max_jobs,
+            path = source.path().display(),
+            sha = image.sha256().to_hex(),
+            chip = self.chip.file_name(),
+            flash = self.flash,
+            extra = self.extra,
+        );
+        let path = self.dir.join("station.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let ports = SimulatedPorts::new();
+        let ctx = StationContext::build(&config, Arc::new(ports.clone()), CancellationToken::new())
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        Rig { _dir: None, config, ctx: Arc::new(ctx), ports, db }
+    }
 }
 
 /// `n` slots `A1..An` on `sim-usb-0:K:1.0`, an ESP32 sample image, and `flash` as the
@@ -48,25 +104,38 @@ pub async fn rig_with_console(
     let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
     let manifest =
         flashline::cli::sample::write_sample_with(&dir.path().join("image"), chip, 64 * 1024, console).unwrap();
-    let image =
-        flashline::image::GoldenImage::load(&flashline::image::ImageSource::Manifest(manifest.clone())).unwrap();
-    let slots: String = (0..n).map(|k| format!("A{} = \"sim-usb-0:{k}:1.0\"\n", k + 1)).collect();
-    let text = format!(
-        "station = \"duplex\"\ndatabase = \"{db}\"\nmax_jobs = {max_jobs}\n\n[image]\nmanifest = \"{m}\"\n\
-         sha256 = \"{sha}\"\nchip = \"{chip}\"\n\n[flash]\n{flash}\n[slots]\n{slots}\n{extra}",
-        db = dir.path().join("audit.db").display(),
-        m = manifest.display(),
-        sha = image.sha256().to_hex(),
-        chip = chip.file_name(),
-    );
-    let path = dir.path().join("station.toml");
-    std::fs::write(&path, text).unwrap();
-    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let ports = SimulatedPorts::new();
-    let ctx = StationContext::build(&config, Arc::new(ports.clone()), CancellationToken::new())
-        .await
-        .unwrap_or_else(|e| panic!("{}", e.message));
-    Rig { _dir: dir, config, ctx: Arc::new(ctx), ports }
+    build(dir, chip, n, max_jobs, flash, extra, ImageSource::Manifest(manifest)).await
+}
+
+/// Like [`rig_for`] with the sample image merged into one binary of `len` bytes written at
+/// 0 (`merged_bin`): 0xFF between and after the regions, all of it the golden image's, so
+/// a board holding something else there has it erased.
+pub async fn rig_merged(prefix: &str, chip: Chip, n: u32, max_jobs: usize, flash: &str, len: usize) -> Rig {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let manifest = flashline::cli::sample::write_sample_with(&dir.path().join("image"), chip, 64 * 1024, None).unwrap();
+    let sample = GoldenImage::load(&ImageSource::Manifest(manifest)).unwrap();
+    let mut merged = vec![0xFFu8; len];
+    for r in sample.regions() {
+        merged[r.offset as usize..r.offset as usize + r.data.len()].copy_from_slice(&r.data);
+    }
+    let bin = dir.path().join("image").join("merged.bin");
+    std::fs::write(&bin, &merged).unwrap();
+    build(dir, chip, n, max_jobs, flash, "", ImageSource::MergedBin(bin)).await
+}
+
+/// A station `duplex` in a new temporary directory (kept with the rig).
+async fn build(
+    dir: tempfile::TempDir,
+    chip: Chip,
+    n: u32,
+    max_jobs: usize,
+    flash: &str,
+    extra: &str,
+    source: ImageSource,
+) -> Rig {
+    let spec = Spec { dir: dir.path(), station: "duplex", chip, slots: n, max_jobs, flash, extra };
+    let rig = spec.build(source).await;
+    Rig { _dir: Some(dir), ..rig }
 }
 
 /// The board's flash holds the golden image.

@@ -212,6 +212,7 @@ impl Board {
                     timing.sector_erase = timing.sector_erase.max(slow);
                     timing.block_erase = timing.block_erase.max(slow);
                 }
+                Fault::StuckSector { addr } => flash.add_stuck_sector(*addr),
                 Fault::FlashChanges { addr, len, after_md5 } => faults.flash_changes.push((*addr, *len, *after_md5)),
                 Fault::HangUntilPowerCycle => faults.wedged = true,
             }
@@ -314,6 +315,7 @@ impl Board {
             program_ops: c.program_ops,
             bytes_programmed: c.bytes_programmed,
             flash_bytes_read: c.bytes_read,
+            stuck_erases: c.stuck_erases,
             spi_commands: self.regs.flash_chip.commands,
             md5s: self.faults.md5s,
             ..self.stats

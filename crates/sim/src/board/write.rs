@@ -18,7 +18,7 @@
 
 use crate::flash::{FlashError, NorFlash};
 use crate::stats::SimStats;
-use crate::timing::TimingModel;
+use crate::timing::{TimingModel, STUCK_BLOCK_ERASE, STUCK_SECTOR_ERASE};
 use flashline_protocol::flash::{BLOCK_SIZE, PAGE_SIZE, SECTOR_SIZE};
 use flate2::{Decompress, FlushDecompress, Status as ZStatus};
 use std::time::Duration;
@@ -58,6 +58,23 @@ pub struct Ctx<'a> {
     pub stats: &'a mut SimStats,
     /// ESP32 new stub: clocks boosted.
     pub boosted: bool,
+}
+
+impl Ctx<'_> {
+    /// How long the erase of a sector or a 64 KiB block at `addr` keeps the flash busy: the
+    /// model's time, or at least the part's limit over a sector that never erases.
+    pub fn erase_time(&self, addr: u32, len: u32) -> Duration {
+        let (model, limit) = if len == BLOCK_SIZE {
+            (self.timing.block_erase, STUCK_BLOCK_ERASE)
+        } else {
+            (self.timing.sector_erase, STUCK_SECTOR_ERASE)
+        };
+        if self.flash.covers_stuck_sector(addr, len) {
+            model.max(limit)
+        } else {
+            model
+        }
+    }
 }
 
 /// Why a data block could not be written.
@@ -151,11 +168,11 @@ impl WriteJob {
         if self.erase_next.is_multiple_of(BLOCK_SIZE) && remaining >= BLOCK_SIZE && self.erase_next + BLOCK_SIZE <= size
         {
             cx.flash.erase_block(self.erase_next)?;
-            cx.clock.flash = cx.clock.cpu + cx.timing.block_erase;
+            cx.clock.flash = cx.clock.cpu + cx.erase_time(self.erase_next, BLOCK_SIZE);
             self.erase_next += BLOCK_SIZE;
         } else {
             cx.flash.erase_sector(self.erase_next)?;
-            cx.clock.flash = cx.clock.cpu + cx.timing.sector_erase;
+            cx.clock.flash = cx.clock.cpu + cx.erase_time(self.erase_next, SECTOR_SIZE);
             self.erase_next += SECTOR_SIZE;
         }
         Ok(())
@@ -293,11 +310,11 @@ pub fn rom_erase_area(start: u32, len: u32, cx: &mut Ctx) -> Result<(), FlashErr
         cx.clock.wait_flash();
         if a.is_multiple_of(BLOCK_SIZE) && end - a >= BLOCK_SIZE {
             cx.flash.erase_block(a)?;
-            cx.clock.cpu += cx.timing.block_erase;
+            cx.clock.cpu += cx.erase_time(a, BLOCK_SIZE);
             a += BLOCK_SIZE;
         } else {
             cx.flash.erase_sector(a)?;
-            cx.clock.cpu += cx.timing.sector_erase;
+            cx.clock.cpu += cx.erase_time(a, SECTOR_SIZE);
             a += SECTOR_SIZE;
         }
         cx.clock.flash = cx.clock.cpu;
@@ -334,11 +351,11 @@ pub fn erase_region(writer: Writer, start: u32, len: u32, cx: &mut Ctx) -> Resul
         cx.clock.wait_flash();
         if block {
             cx.flash.erase_block(a)?;
-            cx.clock.flash = cx.clock.cpu + cx.timing.block_erase;
+            cx.clock.flash = cx.clock.cpu + cx.erase_time(a, BLOCK_SIZE);
             a += BLOCK_SIZE;
         } else {
             cx.flash.erase_sector(a)?;
-            cx.clock.flash = cx.clock.cpu + cx.timing.sector_erase;
+            cx.clock.flash = cx.clock.cpu + cx.erase_time(a, SECTOR_SIZE);
             a += SECTOR_SIZE;
         }
     }
