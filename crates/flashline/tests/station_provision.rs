@@ -68,8 +68,9 @@ fn devnode(k: u32) -> PathBuf {
 }
 
 /// Runs a station on the rig with `boards` (board `k` has MAC `mac(macs[k])`) plugged into
-/// slots `0..`, on device nodes from `node_base` on, until each has a result.
-async fn run(rig: &Rig, macs: &[u32], node_base: u32) -> (BTreeMap<String, Outcome>, Vec<SimHandle>) {
+/// slots `0..`, on device nodes from `node_base` on, until each has a result. Also gives
+/// the serial each slot's `Provisioned` event named (outputs show what this event says).
+async fn run(rig: &Rig, macs: &[u32], node_base: u32) -> (BTreeMap<String, Outcome>, Vec<SimHandle>, Serials) {
     let (mut station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
     let mut events = station.events.take().unwrap();
     let mut handles = Vec::new();
@@ -79,19 +80,34 @@ async fn run(rig: &Rig, macs: &[u32], node_base: u32) -> (BTreeMap<String, Outco
         devices.plug(DeviceInfo::simulated(slot as u32, node));
     }
     let mut finished = BTreeMap::new();
+    let mut serials = Serials::new();
     let deadline = tokio::time::Instant::now() + LIMIT;
     while finished.len() < macs.len() {
         let ev = tokio::time::timeout_at(deadline, events.recv()).await.expect("results within the limit").unwrap();
-        if let StationEvent::Finished { slot, outcome, .. } = ev {
-            assert!(finished.insert(slot.clone(), outcome).is_none(), "{slot} finished twice");
+        match ev {
+            StationEvent::Provisioned { slot, serial, .. } => {
+                assert!(serials.insert(slot.clone(), serial).is_none(), "{slot} provisioned twice");
+            }
+            StationEvent::Finished { slot, outcome, serial, .. } => {
+                assert_eq!(
+                    serials.get(&slot),
+                    Some(&serial),
+                    "{slot}: the finished event names the serial it was given"
+                );
+                assert!(finished.insert(slot.clone(), outcome).is_none(), "{slot} finished twice");
+            }
+            _ => {}
         }
     }
     station.control.send(Control::DrainAndStop).await.unwrap();
     drop(devices);
     let (_view, end) = tokio::time::timeout(Duration::from_secs(10), station.wait()).await.unwrap();
     end.unwrap();
-    (finished, handles)
+    (finished, handles, serials)
 }
+
+/// Per slot, the serial its `Provisioned` event carried.
+type Serials = BTreeMap<String, Option<String>>;
 
 fn value(entries: &[flashline_nvs::Entry], key: &str) -> Value {
     let e = entries.iter().find(|e| e.key.as_str() == key).unwrap_or_else(|| panic!("no NVS key {key}"));
@@ -125,7 +141,7 @@ async fn sixteen_boards_get_their_own_serial_and_nvs() {
     let files = tempfile::tempdir().unwrap();
     let rig = rig(16, 16, files.path()).await;
     let macs: Vec<u32> = (0..16).collect();
-    let (finished, handles) = run(&rig, &macs, 0).await;
+    let (finished, handles, _) = run(&rig, &macs, 0).await;
     assert!(finished.values().all(|o| *o == Outcome::Pass), "{finished:?}");
     let rows = rig.ctx.store.query(&AttemptFilter::all()).await.unwrap();
     assert_eq!(rows.len(), 16);
@@ -151,13 +167,13 @@ async fn sixteen_boards_get_their_own_serial_and_nvs() {
 async fn a_reflashed_board_keeps_its_serial_and_a_board_without_a_row_is_refused() {
     let files = tempfile::tempdir().unwrap();
     let rig = rig(3, 3, files.path()).await;
-    let (first, h1) = run(&rig, &[0, 1], 0).await;
+    let (first, h1, _) = run(&rig, &[0, 1], 0).await;
     assert!(first.values().all(|o| *o == Outcome::Pass), "{first:?}");
     let before = rig.ctx.store.query(&AttemptFilter::all().mac(mac_text(1))).await.unwrap();
     let serial = before[0].serial.clone().unwrap();
 
     // Board 1 again (on another slot), board 9 (no row), board 2 (a new one).
-    let (second, h2) = run(&rig, &[1, 9, 2], 10).await;
+    let (second, h2, shown) = run(&rig, &[1, 9, 2], 10).await;
     let again = rig.ctx.store.query(&AttemptFilter::all().mac(mac_text(1))).await.unwrap();
     assert_eq!(again.len(), 2);
     assert_eq!(again[0].serial.as_deref(), Some(serial.as_str()), "the same MAC keeps its number");
@@ -175,6 +191,8 @@ async fn a_reflashed_board_keeps_its_serial_and_a_board_without_a_row_is_refused
     // Boards 9 and 2 run at once: either may be first.
     let spent = refused.serial.as_deref();
     assert!(matches!(spent, Some("SN-00502" | "SN-00503")), "its number is spent, and recorded: {spent:?}");
+    assert_eq!(shown["A2"].as_deref(), spent, "the outputs show the refused board's number too");
+    assert_eq!(shown["A1"].as_deref(), Some(serial.as_str()));
     assert_eq!(refused.provision, None);
     assert!(h2[1].flash().iter().all(|b| *b == 0xFF), "nothing written to the refused board");
 

@@ -10,9 +10,9 @@ use flashline_session::{Progress, ProgressEvent, Stage};
 use indicatif::{ProgressDrawTarget, ProgressStyle};
 
 /// Template of a stage with a known size: `write    [####....]  25%  1.00 MiB / 4.00 MiB  512 KiB/s  ETA 6s`.
-const SIZED: &str = "{prefix:8} [{bar:30}] {percent:>3}%  {bytes} / {total_bytes}  {binary_bytes_per_sec}  ETA {eta}";
+const SIZED: &str = "{prefix:9} [{bar:30}] {percent:>3}%  {bytes} / {total_bytes}  {binary_bytes_per_sec}  ETA {eta}";
 /// Template of a stage without a size (connect, identify, ...): a spinner.
-const UNSIZED: &str = "{prefix:8} {spinner} {elapsed}";
+const UNSIZED: &str = "{prefix:9} {spinner} {elapsed}";
 
 #[derive(Debug)]
 struct State {
@@ -103,7 +103,7 @@ mod tests {
         bar.event(ProgressEvent { stage: Stage::Write, done: 1 << 20, total: 4 << 20 });
         bar.bar.force_draw();
         let line = term.contents();
-        assert!(line.starts_with("write    ["), "{line}");
+        assert!(line.starts_with("write     ["), "{line}");
         assert!(line.contains(" 25%"), "{line}");
         assert!(line.contains("1.00 MiB / 4.00 MiB"), "{line}");
     }
@@ -115,7 +115,7 @@ mod tests {
         bar.event(ProgressEvent { stage: Stage::Verify, done: 10, total: 5 });
         bar.bar.force_draw();
         let line = term.contents();
-        assert!(line.starts_with("verify   ["), "{line}");
+        assert!(line.starts_with("verify    ["), "{line}");
         assert!(line.contains("100%"), "{line}");
         assert_eq!(bar.bar.position(), 5);
         bar.event(ProgressEvent { stage: Stage::Connect, done: 0, total: 0 });

@@ -19,6 +19,7 @@ use super::plan::Plan;
 use super::ports::{BoxTransport, OpenRequest, PortOpener};
 use super::record::StageClock;
 use super::stop::{Stop, StopCause};
+use crate::provision::ProvisionError;
 use crate::station::Golden;
 
 /// How hard the completion of a row is retried when the store refuses it.
@@ -182,10 +183,21 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
     let provision = |info: ChipInfo| async move {
         let Some(prov) = run.plan.provision.as_ref() else { return Ok(None) };
         let mac = flashline_audit::format_mac(info.mac.0);
-        let board = prov
-            .for_board(audit.map(|a| &a.store), attempt, &mac, &slot, &info.description, info.chip)
-            .await
-            .map_err(|e| BoardError::Provision(e.to_string()))?;
+        let store = audit.map(|a| &a.store);
+        let refused = |e: ProvisionError| BoardError::Provision(e.to_string());
+        let serial = prov.serial_for(store, attempt, &mac).await.map_err(refused)?;
+        let board =
+            match prov.partition_for(store, attempt, serial.clone(), &mac, &slot, &info.description, info.chip).await {
+                Ok(board) => board,
+                Err(e) => {
+                    // Refused after its number was given (no device row): the number is the
+                    // board's, and every output shows it like the row does.
+                    if let Some((serial, _)) = serial {
+                        events(AttemptEvent::Provisioned { serial: Some(serial), nvs: None });
+                    }
+                    return Err(refused(e));
+                }
+            };
         let serial = board.serial.as_ref().map(|(serial, _)| serial.clone());
         if serial.is_some() || board.record.nvs.is_some() {
             events(AttemptEvent::Provisioned { serial, nvs: board.record.nvs.clone() });

@@ -38,32 +38,40 @@ pub enum ProvisionError {
 }
 
 impl StationProvisioning {
-    /// Allocates the board's serial number (when configured), makes its NVS partition
-    /// (placed where its chip `family`'s image expects it) and records both on the row
-    /// `attempt` of `store`. `chip` is the chip as identify describes it (a placeholder).
-    pub async fn for_board(
+    /// Allocates the board's serial number (when configured) and records it on the row
+    /// `attempt` of `store`: from here on the number is the board's, even when it is then
+    /// refused by [`Self::partition_for`] (no device row).
+    pub async fn serial_for(
         &self,
         store: Option<&AuditStore>,
         attempt: Option<AttemptId>,
+        mac: &str,
+    ) -> Result<Option<(String, u64)>, ProvisionError> {
+        let Some((format, alloc)) = &self.serial else { return Ok(None) };
+        let id = attempt.ok_or(ProvisionError::NoStore)?;
+        let number = alloc.allocate(id, mac).await.map_err(ProvisionError::Serial)?;
+        let serial = format.format(number);
+        if let Some(store) = store {
+            store.record_provision(id, Some(&serial), None).await.map_err(ProvisionError::Record)?;
+        }
+        Ok(Some((serial, number)))
+    }
+
+    /// Makes the board's NVS partition (placed where its chip `family`'s image expects it)
+    /// from its `serial` (from [`Self::serial_for`]) and records both on the row `attempt`
+    /// of `store`. `chip` is the chip as identify describes it (a placeholder).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn partition_for(
+        &self,
+        store: Option<&AuditStore>,
+        attempt: Option<AttemptId>,
+        serial: Option<(String, u64)>,
         mac: &str,
         slot: &str,
         chip: &str,
         family: Chip,
     ) -> Result<BoardProvision, ProvisionError> {
-        let serial = match &self.serial {
-            None => None,
-            Some((format, alloc)) => {
-                let id = attempt.ok_or(ProvisionError::NoStore)?;
-                let number = alloc.allocate(id, mac).await.map_err(ProvisionError::Serial)?;
-                Some((format.format(number), number))
-            }
-        };
         let serial_text = serial.as_ref().map(|(s, _)| s.as_str());
-        if let (Some(store), Some(id), Some(_)) = (store, attempt, serial_text) {
-            // The number is the board's from now on: the row says so even when the board
-            // is refused below (no device row).
-            store.record_provision(id, serial_text, None).await.map_err(ProvisionError::Record)?;
-        }
         let facts = BoardFacts {
             mac: mac.to_owned(),
             serial: serial.clone(),
