@@ -73,10 +73,7 @@ async fn run(
             _ => {}
         }
     }
-    station.control.send(Control::DrainAndStop).await.unwrap();
-    drop(devices);
-    let (_view, end) = tokio::time::timeout(Duration::from_secs(10), station.wait()).await.unwrap();
-    end.unwrap();
+    support_station::drain_and_stop(station, devices).await;
     let rows = rig.ctx.store.query(&AttemptFilter::default()).await.unwrap();
     (finished, rows, handles)
 }

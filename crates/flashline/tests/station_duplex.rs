@@ -88,10 +88,7 @@ async fn run(
             _ => {}
         }
     }
-    station.control.send(Control::DrainAndStop).await.unwrap();
-    drop(devices);
-    let (_view, end) = tokio::time::timeout(Duration::from_secs(10), station.wait()).await.unwrap();
-    end.unwrap();
+    support_station::drain_and_stop(station, devices).await;
     (finished, handles)
 }
 

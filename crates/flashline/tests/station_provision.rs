@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use flashline::device::DeviceInfo;
 use flashline::station::serve::{Station, Ui};
-use flashline::station::{Control, Outcome, StationEvent};
+use flashline::station::{Outcome, StationEvent};
 use flashline_audit::{AttemptFilter, AttemptResult, AttemptRow};
 use flashline_nvs::Value;
 use flashline_protocol::chip::Mac;
@@ -99,10 +99,7 @@ async fn run(rig: &Rig, macs: &[u32], node_base: u32) -> (BTreeMap<String, Outco
             _ => {}
         }
     }
-    station.control.send(Control::DrainAndStop).await.unwrap();
-    drop(devices);
-    let (_view, end) = tokio::time::timeout(Duration::from_secs(10), station.wait()).await.unwrap();
-    end.unwrap();
+    support_station::drain_and_stop(station, devices).await;
     (finished, handles, serials)
 }
 

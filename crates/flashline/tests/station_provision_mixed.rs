@@ -4,6 +4,8 @@
 //! only one image's table agrees with stops `config check` and the start, naming the
 //! chip and image it does not fit.
 
+mod support_station;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use flashline::device::DeviceInfo;
 use flashline::image::{GoldenImage, ImageSource};
 use flashline::pipeline::SimulatedPorts;
 use flashline::station::serve::{Station, Ui};
-use flashline::station::{Control, Outcome, StationContext, StationEvent};
+use flashline::station::{Outcome, StationContext, StationEvent};
 use flashline_audit::{AttemptFilter, AttemptResult};
 use flashline_nvs::Value;
 use flashline_protocol::chip::Mac;
@@ -109,10 +111,7 @@ async fn each_board_gets_its_nvs_where_its_chips_image_puts_it() {
             finished += 1;
         }
     }
-    station.control.send(Control::DrainAndStop).await.unwrap();
-    drop(devices);
-    let (_view, end) = tokio::time::timeout(Duration::from_secs(10), station.wait()).await.unwrap();
-    end.unwrap();
+    support_station::drain_and_stop(station, devices).await;
 
     let rows = ctx.store.query(&AttemptFilter::all()).await.unwrap();
     for (k, handle) in handles.iter().enumerate() {

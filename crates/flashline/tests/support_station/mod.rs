@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use flashline::config::Config;
+use flashline::device::SimulatedDevices;
 use flashline::image::{GoldenImage, ImageSource};
 use flashline::pipeline::SimulatedPorts;
-use flashline::station::StationContext;
+use flashline::station::serve::Station;
+use flashline::station::{Control, StationContext};
 use flashline_protocol::Chip;
 use flashline_sim::SimHandle;
 use tokio_util::sync::CancellationToken;
@@ -145,4 +147,13 @@ pub fn flash_matches(rig: &Rig, handle: &SimHandle) -> bool {
         let s = r.offset as usize;
         flash.get(s..s + r.data.len()) == Some(&r.data[..])
     })
+}
+
+/// Drains `station` (no new jobs; running ones finish), closes its device source and
+/// waits until it has ended cleanly.
+pub async fn drain_and_stop(station: Station, devices: SimulatedDevices) {
+    station.control.send(Control::DrainAndStop).await.unwrap();
+    drop(devices);
+    let (_view, end) = tokio::time::timeout(std::time::Duration::from_secs(10), station.wait()).await.unwrap();
+    end.unwrap();
 }
