@@ -227,8 +227,9 @@ struct Case {
     /// Fault specs in espsim's grammar (`espsim --fault`).
     faults: Vec<String>,
     flash_size: u32,
-    /// Pull the board out (port gone, then the remove event) once its job reports this stage.
-    remove_at: Option<Stage>,
+    /// Pull the board out (port gone, then the remove event) once its job reports this
+    /// stage and the board has gone silent after this many received bytes.
+    remove_at: Option<(Stage, u64)>,
     /// Plugged only once every other board has its result: the station still takes work.
     late: bool,
     expect: Expect,
@@ -272,12 +273,10 @@ fn cases(p: &Profile) -> Vec<Case> {
         ("pulled-identify", "identify", Stage::Identify),
         ("pulled-write", "write", Stage::Write),
     ] {
-        let mut c = Case::new(
-            slot,
-            &spec(&format!("hang-after={}", p.inside(stage))),
-            fail(stage, &["board removed during", stage]),
-        );
-        c.remove_at = Some(at);
+        let stall = p.inside(stage);
+        let mut c =
+            Case::new(slot, &spec(&format!("hang-after={stall}")), fail(stage, &["board removed during", stage]));
+        c.remove_at = Some((at, stall));
         v.push(c);
     }
     v.extend([
@@ -385,10 +384,31 @@ async fn every_fault_next_to_healthy_boards() {
     let deadline = tokio::time::Instant::now() + RUN_LIMIT;
     let mut finished: BTreeMap<String, (Outcome, Option<String>)> = BTreeMap::new();
     let mut log = Vec::new();
+    // Boards whose job reached the stage they are to be pulled in, not yet silent.
+    let mut armed: Vec<usize> = Vec::new();
     while finished.len() < boards.len() {
-        let ev = match tokio::time::timeout_at(deadline, events.recv()).await {
+        // A board is pulled only once it has stalled: its job is then surely waiting inside
+        // the stage, not already past it (a small region is written and checked in a few
+        // milliseconds, faster than this loop sees the stage event).
+        armed.retain(|&k| {
+            let b = &boards[k];
+            let stall = b.case.remove_at.map_or(0, |(_, n)| n);
+            if b.board.handle.stats().bytes_in < stall {
+                return true;
+            }
+            // As on a real hub: the port breaks first, udev's remove follows.
+            b.board.handle.unplug();
+            devices.unplug(&b.info.syspath);
+            false
+        });
+        let wake = match armed.is_empty() {
+            true => deadline,
+            false => deadline.min(tokio::time::Instant::now() + Duration::from_millis(5)),
+        };
+        let ev = match tokio::time::timeout_at(wake, events.recv()).await {
             Ok(Some(ev)) => ev,
             Ok(None) => panic!("the station stopped early; events:\n{}", log.join("\n")),
+            Err(_) if tokio::time::Instant::now() < deadline => continue,
             Err(_) => {
                 let waiting: Vec<&str> =
                     boards.iter().map(|b| b.case.slot).filter(|s| !finished.contains_key(*s)).collect();
@@ -398,10 +418,10 @@ async fn every_fault_next_to_healthy_boards() {
         log.push(format!("{:>6} ms {ev:?}", t0.elapsed().as_millis()));
         match ev {
             StationEvent::Stage { slot, stage } => {
-                if let Some(b) = boards.iter().find(|b| b.case.slot == slot && b.case.remove_at == Some(stage)) {
-                    // As on a real hub: the port breaks first, udev's remove follows.
-                    b.board.handle.unplug();
-                    devices.unplug(&b.info.syspath);
+                if let Some(k) =
+                    boards.iter().position(|b| b.case.slot == slot && b.case.remove_at.is_some_and(|(s, _)| s == stage))
+                {
+                    armed.push(k);
                 }
             }
             StationEvent::Finished { slot, outcome, mac, .. } => {
