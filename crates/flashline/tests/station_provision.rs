@@ -71,18 +71,29 @@ fn devnode(k: u32) -> PathBuf {
 /// slots `0..`, on device nodes from `node_base` on, until each has a result. Also gives
 /// the serial each slot's `Provisioned` event named (outputs show what this event says).
 async fn run(rig: &Rig, macs: &[u32], node_base: u32) -> (BTreeMap<String, Outcome>, Vec<SimHandle>, Serials) {
+    let boards = macs.iter().map(|&m| BoardConfig::new(Chip::Esp32, mac(m))).collect();
+    run_boards(rig, boards, node_base).await
+}
+
+/// [`run`] with boards of any configuration (faults, flash contents).
+async fn run_boards(
+    rig: &Rig,
+    boards: Vec<BoardConfig>,
+    node_base: u32,
+) -> (BTreeMap<String, Outcome>, Vec<SimHandle>, Serials) {
     let (mut station, devices) = Station::start_simulated(rig.ctx.clone(), &rig.config, Ui::Logs);
     let mut events = station.events.take().unwrap();
     let mut handles = Vec::new();
-    for (slot, &m) in macs.iter().enumerate() {
+    let n = boards.len();
+    for (slot, cfg) in boards.into_iter().enumerate() {
         let node = devnode(node_base + slot as u32);
-        handles.push(rig.ports.attach(node.clone(), BoardConfig::new(Chip::Esp32, mac(m))).unwrap());
+        handles.push(rig.ports.attach(node.clone(), cfg).unwrap());
         devices.plug(DeviceInfo::simulated(slot as u32, node));
     }
     let mut finished = BTreeMap::new();
     let mut serials = Serials::new();
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while finished.len() < macs.len() {
+    while finished.len() < n {
         let ev = tokio::time::timeout_at(deadline, events.recv()).await.expect("results within the limit").unwrap();
         match ev {
             StationEvent::Provisioned { slot, serial, .. } => {
@@ -203,4 +214,52 @@ async fn a_reflashed_board_keeps_its_serial_and_a_board_without_a_row_is_refused
     // The refused board owns its number (it keeps it once it has a row): no other gap.
     assert_eq!(numbers, ["SN-00500", "SN-00501", "SN-00502", "SN-00503"]);
     assert!(rig.ctx.store.verify_chain().await.unwrap().problems.is_empty());
+}
+
+/// A board whose NVS partition holds older data in a sector that never erases (worn-out
+/// cells): the golden image is written and verified, then the partition is written over
+/// it (the stub erases each sector as it writes, and this one keeps its bits) and its MD5
+/// does not match. The board fails in stage `provision` (the stage progress showed while
+/// the partition was written), the reason names the partition's range, and its row says
+/// the same. The board beside it passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_sector_that_never_erases_fails_the_board_in_provision() {
+    const STUCK: u32 = NVS_OFFSET as u32 + 0x1000;
+    let files = tempfile::tempdir().unwrap();
+    let rig = rig(2, 2, files.path()).await;
+    // Older data in the partition's second sector, where the new partition is blank.
+    let mut content = vec![0xFFu8; 4 << 20];
+    for (i, b) in content[STUCK as usize..STUCK as usize + 0x1000].iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(29) ^ 0x3C;
+    }
+    let file = files.path().join("worn.bin");
+    std::fs::write(&file, &content).unwrap();
+    let mut worn = BoardConfig::new(Chip::Esp32, mac(1));
+    worn.flash_file = Some(file);
+    worn.faults = vec![flashline_sim::Fault::StuckSector { addr: STUCK }];
+    let (finished, handles, shown) = run_boards(&rig, vec![BoardConfig::new(Chip::Esp32, mac(0)), worn], 20).await;
+
+    assert_eq!(finished["A1"], Outcome::Pass);
+    let reason = match &finished["A2"] {
+        Outcome::Fail { stage, reason } => {
+            assert_eq!(stage, "provision", "{reason}");
+            reason.clone()
+        }
+        other => panic!("a partition that cannot be written passed: {other:?}"),
+    };
+    assert!(
+        reason.starts_with("NVS partition: flash 0x00009000..0x0000f000 does not match the image")
+            && reason.contains("reject the board"),
+        "{reason}"
+    );
+    assert!(handles[1].stats().stuck_erases > 0, "the stub's erase reached the worn sector");
+    assert!(flash_matches(&rig, &handles[1]), "the golden image was written before the partition");
+
+    let row = &rig.ctx.store.query(&AttemptFilter::all().mac(mac_text(1))).await.unwrap()[0];
+    assert_eq!(row.result, AttemptResult::Fail);
+    assert_eq!(row.failure_stage.as_deref(), Some("provision"));
+    assert_eq!(row.failure_reason.as_deref(), Some(reason.as_str()), "the row says what the station said");
+    assert_eq!(row.serial, shown["A2"], "its number is recorded and was shown");
+    let ok = &rig.ctx.store.query(&AttemptFilter::all().mac(mac_text(0))).await.unwrap()[0];
+    check_partition(&handles[0].flash(), ok, 0);
 }

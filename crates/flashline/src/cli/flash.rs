@@ -335,6 +335,8 @@ fn board_failure(port: &str, error: BoardError) -> Failure {
         e @ BoardError::Boot { .. } if port.is_empty() => Failure::new(Exit::Board, e),
         e @ BoardError::Boot { .. } => Failure::new(Exit::Board, format!("{port}: {e}")),
         BoardError::Provision(reason) => Failure::new(Exit::Config, format!("{port}: provision: {reason}")),
+        e @ BoardError::ProvisionWrite(_) if port.is_empty() => Failure::new(Exit::Board, e),
+        e @ BoardError::ProvisionWrite(_) => Failure::new(Exit::Board, format!("{port}: {e}")),
     }
 }
 

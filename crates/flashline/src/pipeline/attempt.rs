@@ -257,8 +257,8 @@ pub async fn run_attempt(run: AttemptRun<'_>) -> AttemptEnd {
                 }
                 cause => {
                     // A cancel names the stage the board was in, not the one it reported.
-                    let stage = match (&error, cause) {
-                        (BoardError::Session(SessionError::Cancelled { .. }), _) => {
+                    let stage = match (error.session(), cause) {
+                        (Some(SessionError::Cancelled { .. }), _) => {
                             last_stage.map(|s| s.as_str().to_string()).unwrap_or(stage)
                         }
                         _ => stage,

@@ -63,6 +63,17 @@ pub enum BoardError {
     /// no serial number to give); stage `provision`.
     #[error("{0}")]
     Provision(String),
+    /// The session failed while the board's own NVS partition was written or verified
+    /// (stage `provision`, the stage progress showed): the link lost, a sector that does
+    /// not erase, a verify mismatch.
+    #[error("provision: NVS partition: {}", session_reason(.0))]
+    ProvisionWrite(SessionError),
+}
+
+/// A session error's message without the "stage: " it starts with.
+fn session_reason(e: &SessionError) -> String {
+    let msg = e.to_string();
+    msg.strip_prefix(e.stage().as_str()).and_then(|m| m.strip_prefix(": ")).unwrap_or(&msg).to_string()
 }
 
 impl BoardError {
@@ -74,19 +85,25 @@ impl BoardError {
             BoardError::Check { stage, .. } => *stage,
             BoardError::NoImage(_) => Stage::Identify,
             BoardError::Boot { .. } => Stage::Boot,
-            BoardError::Provision(_) => Stage::Provision,
+            BoardError::Provision(_) | BoardError::ProvisionWrite(_) => Stage::Provision,
         }
     }
 
     /// The port broke or went silent: what an unplugged board looks like from here.
     pub fn may_be_unplug(&self) -> bool {
-        matches!(
-            self,
-            BoardError::Open(_)
-                | BoardError::Session(
-                    SessionError::Io { .. } | SessionError::Disconnected { .. } | SessionError::Timeout { .. }
-                )
-        )
+        match self {
+            BoardError::Open(_) => true,
+            BoardError::Session(e) | BoardError::ProvisionWrite(e) => e.is_link_loss(),
+            _ => false,
+        }
+    }
+
+    /// The session's error, whichever stage it failed in.
+    pub fn session(&self) -> Option<&SessionError> {
+        match self {
+            BoardError::Session(e) | BoardError::ProvisionWrite(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The reason without the leading "stage: " the session puts in its messages (the
@@ -165,10 +182,10 @@ where
     }
     if let Some(nvs) = &nvs {
         flasher.set_progress(as_stage(&base_progress, Stage::Provision));
-        let own = flasher.write(nvs, &write).await?;
+        let own = flasher.write(nvs, &write).await.map_err(BoardError::ProvisionWrite)?;
         report.regions.extend(own.regions);
         if readback {
-            flasher.verify(nvs, VerifyOptions { readback: true }).await?;
+            flasher.verify(nvs, VerifyOptions { readback: true }).await.map_err(BoardError::ProvisionWrite)?;
         }
         flasher.set_progress(base_progress.clone());
     }
@@ -224,6 +241,17 @@ mod tests {
         let e = BoardError::Provision("no row for mac 24:0A:C4:00:00:09 in devices.csv".into());
         assert_eq!((e.stage(), e.stage().as_str()), (Stage::Provision, "provision"));
         assert_eq!(e.reason(), "no row for mac 24:0A:C4:00:00:09 in devices.csv");
+
+        // The partition's write failing is the provision stage's failure, named as such.
+        let e = BoardError::ProvisionWrite(SessionError::Disconnected { stage: Stage::Write });
+        assert_eq!(e.stage(), Stage::Provision);
+        assert!(e.may_be_unplug());
+        let inner = SessionError::Disconnected { stage: Stage::Write }.to_string();
+        assert_eq!(e.reason(), format!("NVS partition: {}", inner.strip_prefix("write: ").unwrap()));
+        let e = BoardError::ProvisionWrite(SessionError::SectorNotErased { sector: 0x9000, attempts: 3 });
+        assert!(e.reason().starts_with("NVS partition: the flash sector at 0x00009000"), "{}", e.reason());
+        assert!(!e.may_be_unplug());
+        assert!(e.session().is_some());
     }
 
     #[test]
