@@ -7,6 +7,10 @@
 //! board behind its own pseudo-terminal, which the jobs open with tokio-serial like a USB
 //! adapter.
 //!
+//! `--chips esp32,esp8266,esp32s3,esp32c3` makes it a line of several chip families: the
+//! boards take the chips in turn, and the station has an image of its own per family (the
+//! `[images.CHIP]` tables of a mixed station), chosen when each board is identified.
+//!
 //! `--faults N` makes N boards faulty ([`faults`]) so the operator sees what failures look
 //! like, with their reasons, in the live view and in the summary. The exit status counts
 //! surprises only: 0 when every good board passed with the golden image in its flash and
@@ -51,6 +55,10 @@ pub struct DemoArgs {
     /// esp32).
     #[arg(skip = Chip::Esp32)]
     pub chip: Chip,
+    /// A line of several chip families, e.g. esp32,esp8266,esp32s3,esp32c3: the boards
+    /// take them in turn and each family gets its own sample image (instead of --chip).
+    #[arg(long, value_delimiter = ',', value_parser = super::board::parse_chip, value_name = "CHIP,...")]
+    pub chips: Vec<Chip>,
     /// Simulator timing: `realistic` (UART and flash at real speed) or `off` (instant).
     #[arg(long, default_value = "realistic", value_parser = ["realistic", "off"])]
     pub timing: String,
@@ -101,6 +109,32 @@ pub struct DemoArgs {
     pub boot: bool,
 }
 
+impl DemoArgs {
+    /// The chip families of the line, in the order the boards take them.
+    pub fn line_chips(&self) -> Vec<Chip> {
+        let mut chips = Vec::new();
+        for c in self.chips.iter().copied().chain((self.chips.is_empty()).then_some(self.chip)) {
+            if !chips.contains(&c) {
+                chips.push(c);
+            }
+        }
+        chips
+    }
+
+    /// The chip of board `k`.
+    fn chip_of(&self, k: u32) -> Chip {
+        let chips = self.line_chips();
+        chips[k as usize % chips.len()]
+    }
+}
+
+/// A sample image written for one chip family of the demo's line.
+struct SampleImage {
+    chip: Chip,
+    manifest: PathBuf,
+    sha256: String,
+}
+
 pub async fn demo(args: DemoArgs) -> CliResult {
     let work = tempfile::Builder::new()
         .prefix("flashline-demo-")
@@ -109,10 +143,20 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     // Provisioning shows the whole per-device pass: serial, NVS and the boot check.
     let boot_check = args.boot || args.provision;
     let console = boot_check.then_some(boot::SCRIPT);
-    let manifest = sample::write_sample_with(&work.path().join("image"), args.chip, args.app_kib * 1024, console)
-        .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the sample image: {e}")))?;
-    let image = crate::image::GoldenImage::load(&crate::image::ImageSource::Manifest(manifest.clone()))
-        .map_err(|e| Failure::new(Exit::Image, e))?;
+    let chips = args.line_chips();
+    let mut samples = Vec::new();
+    for &chip in &chips {
+        // One chip: image/ as before; several: image/<chip>/ each.
+        let dir = match chips.len() {
+            1 => work.path().join("image"),
+            _ => work.path().join("image").join(chip.file_name()),
+        };
+        let manifest = sample::write_sample_with(&dir, chip, args.app_kib * 1024, console)
+            .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the sample image for {chip}: {e}")))?;
+        let image = crate::image::GoldenImage::load(&crate::image::ImageSource::Manifest(manifest.clone()))
+            .map_err(|e| Failure::new(Exit::Image, e))?;
+        samples.push(SampleImage { chip, manifest, sha256: image.sha256().to_hex() });
+    }
     if args.faults > args.boards {
         return Err(Failure::new(
             Exit::Config,
@@ -130,12 +174,13 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         .map_err(|e| Failure::new(Exit::Config, e))?;
     let db = db::choose(args.db.as_deref(), args.keep_db).await.map_err(|e| Failure::new(Exit::Config, e))?;
     let config_path = work.path().join("flashline.toml");
-    let mut text = demo_config(&args, boot_check, &manifest, &image.sha256().to_hex(), &db);
+    let mut text = demo_config(&args, boot_check, &samples, &db);
     if let Some(c) = &central {
         text.push_str(&format!("\n{}", c.section()));
     }
     if args.provision {
-        let section = provision::prepare(&work.path().join("provision"), args.chip, args.boards)
+        let macs: Vec<Mac> = (0..args.boards).map(|k| board_mac(args.chip_of(k), k)).collect();
+        let section = provision::prepare(&work.path().join("provision"), &macs)
             .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the sample provisioning files: {e}")))?;
         text.push_str(&format!("\n{section}"));
     }
@@ -146,13 +191,16 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let ui = Ui::detect();
     telemetry::init(&config.log, matches!(ui, Ui::Live { .. }));
     let ctx = Arc::new(StationContext::build(&config, Arc::new(SerialPorts), CancellationToken::new()).await?);
-    // The demo's config names one image (its --chip).
-    let golden =
-        ctx.plan.images.single().cloned().ok_or_else(|| Failure::new(Exit::Failure, "the demo flashes one image"))?;
+    // The demo's config names an image per chip of its line.
+    let mut goldens = BTreeMap::new();
+    for &chip in &chips {
+        let golden = ctx.plan.images.for_chip(chip).map_err(|e| Failure::new(Exit::Failure, e))?;
+        goldens.insert(chip.file_name(), golden.clone());
+    }
     let store = ctx.store.clone();
 
     let plan = faults::plan(args.boards, args.faults);
-    let boards = start_boards(&args, work.path(), &plan, &golden)?;
+    let boards = start_boards(&args, work.path(), &plan, &goldens)?;
     // The board that boot-loops: the last good one (not the only one).
     let looping =
         (boot_check && args.boards > 1).then(|| (0..args.boards as usize).rev().find(|k| plan[*k].is_none())).flatten();
@@ -219,13 +267,13 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let (outcomes, tally) = collector.await.unwrap_or_default();
     let wall = started.elapsed();
 
-    let summary = summarise(&boards, &plan, &outcomes, &golden, looping);
+    let summary = summarise(&args, &boards, &plan, &outcomes, &goldens, looping);
     let passed = summary.passed;
     println!();
     println!(
-        "demo: {} {} boards in {:.1} s ({:.0} boards/hour)",
+        "demo: {} {} in {:.1} s ({:.0} boards/hour)",
         args.boards,
-        args.chip,
+        boards_of(&args),
         wall.as_secs_f64(),
         passed as f64 * 3600.0 / wall.as_secs_f64().max(0.001),
     );
@@ -268,6 +316,22 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     }
 }
 
+/// "ESP32 boards", or for a line of several chips "boards (3 ESP32, 3 ESP8266, 2 ESP32-S3)".
+fn boards_of(args: &DemoArgs) -> String {
+    let chips = args.line_chips();
+    if chips.len() == 1 {
+        return format!("{} boards", chips[0]);
+    }
+    let counts: Vec<String> =
+        chips.iter().map(|&c| format!("{} {c}", (0..args.boards).filter(|&k| args.chip_of(k) == c).count())).collect();
+    format!("boards ({})", counts.join(", "))
+}
+
+/// MAC of simulated board `k` (unique over the line: `k` is the board's own).
+fn board_mac(chip: Chip, k: u32) -> Mac {
+    Mac::offset(flashline_sim::default_mac_base(chip), k)
+}
+
 /// What the demo tells the operator at the end.
 struct Summary {
     passed: u32,
@@ -281,10 +345,11 @@ struct Summary {
 /// Compares each board's result with its plan: good boards pass with the golden image in
 /// their flash, faulty ones fail.
 fn summarise(
+    args: &DemoArgs,
     boards: &[PtyBoard],
     plan: &[Option<FaultKind>],
     outcomes: &BTreeMap<String, Outcome>,
-    golden: &Golden,
+    goldens: &BTreeMap<&str, Arc<Golden>>,
     looping: Option<usize>,
 ) -> Summary {
     let mut s = Summary { passed: 0, expected_failures: 0, lines: Vec::new(), surprises: Vec::new() };
@@ -299,7 +364,9 @@ fn summarise(
         };
         let expected_fail = fault.map(|f| f.describe()).or((looping == Some(k)).then_some(boot::LOOP_NOTE));
         match (expected_fail, outcome) {
-            (None, Some(Outcome::Pass)) if flash_matches(board, golden) => s.passed += 1,
+            (None, Some(Outcome::Pass)) if flash_matches(board, &goldens[args.chip_of(k as u32).file_name()]) => {
+                s.passed += 1
+            }
             (None, Some(Outcome::Pass)) => {
                 s.passed += 1;
                 s.surprises.push(format!("{slot} passed but its flash differs from the golden image"));
@@ -325,21 +392,22 @@ fn start_boards(
     args: &DemoArgs,
     dir: &Path,
     plan: &[Option<FaultKind>],
-    golden: &Golden,
+    goldens: &BTreeMap<&str, Arc<Golden>>,
 ) -> Result<Vec<PtyBoard>, Failure> {
     let links = dir.join("boards");
     std::fs::create_dir_all(&links).map_err(|e| Failure::new(Exit::Failure, e))?;
-    let base = flashline_sim::default_mac_base(args.chip);
     let timing = if args.timing == "off" { TimingMode::Off } else { TimingMode::Realistic };
-    let regions = golden.image.regions();
-    let app_start = regions.iter().map(|r| r.offset).max().unwrap_or(0x10000);
-    let write_bytes = regions.iter().map(|r| r.data.len() as u64).sum::<u64>();
+    let line = args.line_chips();
     (0..args.boards)
         .map(|k| {
-            let mut cfg = BoardConfig::new(args.chip, Mac::offset(base, k));
+            let chip = args.chip_of(k);
+            let regions = goldens[chip.file_name()].image.regions();
+            let app_start = regions.iter().map(|r| r.offset).max().unwrap_or(0x10000);
+            let write_bytes = regions.iter().map(|r| r.data.len() as u64).sum::<u64>();
+            let mut cfg = BoardConfig::new(chip, board_mac(chip, k));
             cfg.timing = timing;
             if let Some(kind) = plan[k as usize] {
-                cfg.faults.push(kind.fault(args.chip, app_start, write_bytes));
+                cfg.faults.push(kind.fault(chip, &line, app_start, write_bytes));
             }
             spawn_pty(cfg, &links.join(format!("board{k}")))
                 .map_err(|e| Failure::new(Exit::Failure, format!("cannot start simulated board {k}: {e}")))
@@ -355,21 +423,39 @@ fn flash_matches(board: &PtyBoard, golden: &Golden) -> bool {
     })
 }
 
-/// The demo's station config: the real file format, loaded by the real loader. With
-/// `boot_check` the boards are reset into their app after the write and a `[boot]`
-/// section checks what they print.
-fn demo_config(args: &DemoArgs, boot_check: bool, manifest: &Path, sha256: &str, db: &Path) -> String {
+/// The demo's station config: the real file format, loaded by the real loader. One chip
+/// has an `[image]`, a line of several an `[images.CHIP]` table each. With `boot_check`
+/// the boards are reset into their app after the write and a `[boot]` section checks
+/// what they print.
+fn demo_config(args: &DemoArgs, boot_check: bool, samples: &[SampleImage], db: &Path) -> String {
+    let images = match samples {
+        [one] => format!(
+            "[image]\nmanifest = \"{}\"\nsha256 = \"{}\"\nchip = \"{}\"\n",
+            one.manifest.display(),
+            one.sha256,
+            one.chip.file_name()
+        ),
+        several => several
+            .iter()
+            .map(|s| {
+                format!(
+                    "# {} boards get this image (chosen when the board is identified)\n[images.{}]\nmanifest = \"{}\"\nsha256 = \"{}\"\n",
+                    s.chip,
+                    s.chip.file_name(),
+                    s.manifest.display(),
+                    s.sha256
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
     let mut text = format!(
         r#"# flashline demo station (generated)
 station = "{station}"
 database = "{db}"
 max_jobs = {max_jobs}
 
-[image]
-manifest = "{manifest}"
-sha256 = "{sha256}"
-chip = "{chip}"
-
+{images}
 [flash]
 baud = 921600
 # Simulated boards sit behind pseudo-terminals, which have no DTR/RTS lines: the boards
@@ -387,8 +473,6 @@ listen = "{http}"
         station = db::DEMO_STATION,
         db = db.display(),
         max_jobs = args.max_jobs,
-        manifest = manifest.display(),
-        chip = args.chip.file_name(),
         after = if boot_check { "hard-reset" } else { "no-reset" },
         http = args.http.map(|a| a.to_string()).unwrap_or_default(),
         slots = (0..args.boards).map(|k| format!("{} = \"sim-usb-0:{k}:1.0\"\n", slot_name(k))).collect::<String>(),
@@ -430,7 +514,8 @@ mod tests {
     fn the_config_has_the_boot_check_when_told_and_only_then() {
         for (flags, boot_check) in [(&[][..], false), (&["--boot"][..], true), (&["--provision"][..], false)] {
             let args = Cli::parse_from(std::iter::once("demo").chain(flags.iter().copied())).demo;
-            let text = demo_config(&args, boot_check, Path::new("m.toml"), "00", Path::new("a.db"));
+            let sample = SampleImage { chip: Chip::Esp32, manifest: PathBuf::from("m.toml"), sha256: "00".into() };
+            let text = demo_config(&args, boot_check, &[sample], Path::new("a.db"));
             let after = if boot_check { "after = \"hard-reset\"" } else { "after = \"no-reset\"" };
             assert!(text.contains(after), "{flags:?}: {text}");
             assert_eq!(text.matches("after = ").count(), 1, "{text}");

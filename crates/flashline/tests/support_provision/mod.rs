@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use flashline::device::{DeviceInfo, SimulatedDevices};
 use flashline::station::serve::{Station, Ui};
-use flashline::station::{Control, EventReceiver, StationEvent};
+use flashline::station::{EventReceiver, StationEvent};
 use flashline::web::WebServer;
 use flashline_protocol::chip::Mac;
 use flashline_protocol::Chip;
@@ -103,10 +103,7 @@ impl Running {
 
     /// Stops the station and its server.
     pub async fn stop(self) {
-        self.station.control.send(Control::DrainAndStop).await.unwrap();
-        drop(self.devices);
-        let (_view, end) = tokio::time::timeout(Duration::from_secs(10), self.station.wait()).await.unwrap();
-        end.unwrap();
+        support_station::drain_and_stop(self.station, self.devices).await;
         self.stop.cancel();
         self.web.wait().await;
     }

@@ -32,11 +32,18 @@ impl FaultKind {
         }
     }
 
-    /// The simulator's fault for a board of `chip` whose image ends at `app_end` (the
-    /// highest flash address written) and whose write sends about `write_bytes` bytes.
-    pub fn fault(self, chip: Chip, app_start: u32, write_bytes: u64) -> Fault {
+    /// The simulator's fault for a board of `chip`, on a line of the chips `line`, whose
+    /// image's app starts at `app_start` and whose write sends about `write_bytes` bytes.
+    /// The wrong chip is one the line has no image for.
+    pub fn fault(self, chip: Chip, line: &[Chip], app_start: u32, write_bytes: u64) -> Fault {
         match self {
-            FaultKind::WrongChip => Fault::WrongChip(if chip == Chip::Esp8266 { Chip::Esp32 } else { Chip::Esp8266 }),
+            FaultKind::WrongChip => Fault::WrongChip(
+                [Chip::Esp8266, Chip::Esp32, Chip::Esp32C6, Chip::Esp32H2]
+                    .into_iter()
+                    .chain(Chip::ALL)
+                    .find(|c| *c != chip && !line.contains(c))
+                    .unwrap_or(if chip == Chip::Esp8266 { Chip::Esp32 } else { Chip::Esp8266 }),
+            ),
             FaultKind::BadFlash => Fault::BadFlash { addr: app_start + 0x100, len: 16 },
             // Received bytes include the stub upload and the commands before the write;
             // half the write is well inside it.
@@ -95,7 +102,17 @@ mod tests {
                 FaultKind::WrongChip
             ]
         );
-        assert_eq!(FaultKind::WrongChip.fault(Chip::Esp32, 0x10000, 1000), Fault::WrongChip(Chip::Esp8266));
-        assert_eq!(FaultKind::WrongChip.fault(Chip::Esp8266, 0, 1000), Fault::WrongChip(Chip::Esp32));
+        let one = |c| [c];
+        assert_eq!(
+            FaultKind::WrongChip.fault(Chip::Esp32, &one(Chip::Esp32), 0x10000, 1000),
+            Fault::WrongChip(Chip::Esp8266)
+        );
+        assert_eq!(
+            FaultKind::WrongChip.fault(Chip::Esp8266, &one(Chip::Esp8266), 0, 1000),
+            Fault::WrongChip(Chip::Esp32)
+        );
+        // On a line of several chips: one the line has no image for.
+        let line = [Chip::Esp32, Chip::Esp8266, Chip::Esp32S3, Chip::Esp32C3];
+        assert_eq!(FaultKind::WrongChip.fault(Chip::Esp32C3, &line, 0, 1000), Fault::WrongChip(Chip::Esp32C6));
     }
 }

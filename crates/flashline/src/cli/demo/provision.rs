@@ -7,7 +7,6 @@
 use std::path::Path;
 
 use flashline_protocol::chip::Mac;
-use flashline_protocol::Chip;
 
 /// The NVS template: the board's serial, MAC and station, and its device row's values.
 pub const TEMPLATE: &str = "key,type,encoding,value
@@ -24,14 +23,14 @@ psk,data,hex2bin,{device.psk}
 pub const NVS_OFFSET: u32 = 0x9000;
 pub const NVS_SIZE: u32 = 0x6000;
 
-/// Writes the template and the per-device file for `boards` simulated `chip` boards into
+/// Writes the template and the per-device file for the simulated boards of `macs` into
 /// `dir`; returns the config section.
-pub fn prepare(dir: &Path, chip: Chip, boards: u32) -> std::io::Result<String> {
+pub fn prepare(dir: &Path, macs: &[Mac]) -> std::io::Result<String> {
     std::fs::create_dir_all(dir)?;
     let template = dir.join("nvs-template.csv");
     let devices = dir.join("devices.csv");
     std::fs::write(&template, TEMPLATE)?;
-    std::fs::write(&devices, devices_csv(chip, boards))?;
+    std::fs::write(&devices, devices_csv(macs))?;
     Ok(format!(
         "[provision]\nserial = {{ prefix = \"FL-\", start = 1000, width = 6 }}\n\n\
          [provision.nvs]\ntemplate = \"{}\"\ndevices = \"{}\"\ndevice_key = \"mac\"\noffset = {NVS_OFFSET:#x}\n\
@@ -42,11 +41,9 @@ pub fn prepare(dir: &Path, chip: Chip, boards: u32) -> std::io::Result<String> {
 }
 
 /// One row per simulated board: `mac,device_id,psk`.
-pub fn devices_csv(chip: Chip, boards: u32) -> String {
-    let base = flashline_sim::default_mac_base(chip);
+pub fn devices_csv(macs: &[Mac]) -> String {
     let mut out = String::from("mac,device_id,psk\n");
-    for k in 0..boards {
-        let mac = Mac::offset(base, k);
+    for (k, mac) in (0u32..).zip(macs) {
         let id = format!("dev-{:04}", k + 1);
         // A key that differs per board (a demo's, not a secret).
         let psk: String = (0..16u32).map(|i| format!("{:02x}", (k.wrapping_mul(31) + i * 7) as u8)).collect();
@@ -59,15 +56,22 @@ pub fn devices_csv(chip: Chip, boards: u32) -> String {
 mod tests {
     use super::*;
     use crate::provision::{DeviceKey, DeviceTable};
+    use flashline_protocol::Chip;
 
     #[test]
     fn every_simulated_board_has_its_row() {
-        let csv = devices_csv(Chip::Esp32, 16);
+        // A line of two families: every board's MAC has its row.
+        let macs: Vec<Mac> = (0..16)
+            .map(|k| {
+                let chip = if k % 2 == 0 { Chip::Esp32 } else { Chip::Esp32C3 };
+                Mac::offset(flashline_sim::default_mac_base(chip), k)
+            })
+            .collect();
+        let csv = devices_csv(&macs);
         let table = DeviceTable::parse(&csv, DeviceKey::Mac).unwrap();
         assert_eq!(table.len(), 16);
-        let base = flashline_sim::default_mac_base(Chip::Esp32);
-        for k in 0..16 {
-            let mac = flashline_audit::format_mac(Mac::offset(base, k).0);
+        for mac in &macs {
+            let mac = flashline_audit::format_mac(mac.0);
             assert!(table.row(&mac).is_some(), "{mac}");
         }
     }
