@@ -89,3 +89,41 @@ fn a_mixed_line_is_provisioned_and_boot_checked_board_by_board() {
     assert_eq!(c3.len(), 2, "{rows:?}");
     assert!(c3.iter().all(|r| r["serial"].is_string() && r["provision"]["nvs"]["sha256"].is_string()), "{c3:?}");
 }
+
+/// `--usb`: the ESP32-S3 and ESP32-C3 boards sit on their own USB-Serial/JTAG port, the
+/// ESP32 boards on UART bridges. Each USB board is reset into download mode by the
+/// station, leaves the bus and comes back (every other one on a new node), is flashed, and
+/// after the final reset its boot check reads it where it came back. The ESP32 board that
+/// boot-loops fails at stage boot; the rows name each board's USB id.
+#[test]
+fn a_line_on_native_usb_is_followed_across_its_resets_to_the_boot_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["demo", "--chips", "esp32,esp32s3,esp32c3", "--usb", "--boot", "--boards", "6", "--timing", "off"];
+    let out = flashline(dir.path(), &[&args[..], &["--interval-ms", "20", "--db", "demo.db"]].concat());
+    let said = stdout(&out);
+    assert!(out.status.success(), "{said}\n{}", String::from_utf8_lossy(&out.stderr));
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = |start: &str| said.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("{start}: {said}"));
+    assert_eq!(line("  5 passed"), "  5 passed, 1 failed as expected, 0 unexpected");
+    let boot = line("boot check:");
+    assert!(boot.starts_with("boot check: 5 passed"), "{boot}");
+    assert!(boot.ends_with("1 failed (A4: boot loop: the chip started 3 times)"), "{boot}");
+    // Every USB board left the bus twice (into download mode, into its app) and came back.
+    for (slot, node) in [("A2", "/dev/sim-ttyACM1"), ("A6", "/dev/sim-ttyACM5")] {
+        let back = log.lines().filter(|l| l.contains(&format!("slot={slot} ")) && l.contains("board back")).count();
+        assert_eq!(back, 2, "{slot}: {log}");
+        assert!(log.contains(&format!("{node}-1-2")), "{slot}: came back on new nodes: {log}");
+    }
+
+    let rows = rows(dir.path(), "demo.db");
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        let chip = text(row, "chip");
+        let on_usb = chip.starts_with("ESP32-S3") || chip.starts_with("ESP32-C3");
+        let vid = row["usb_vid"].as_u64().expect("a USB id");
+        assert_eq!(vid == 0x303a, on_usb, "{chip}: vid {vid:#x}");
+        let slot = text(row, "slot");
+        let want = if slot == "A4" { "fail" } else { "pass" };
+        assert_eq!(text(&row["boot"], "result"), want, "{row}");
+    }
+}

@@ -11,6 +11,12 @@
 //! boards take the chips in turn, and the station has an image of its own per family (the
 //! `[images.CHIP]` tables of a mixed station), chosen when each board is identified.
 //!
+//! `--usb` puts the boards of chips with their own USB-Serial/JTAG port on it (the others
+//! stay on UART bridges). Those boards run in process ([`SimulatedPorts`]), where the
+//! reset lines work: the station resets each board into download mode as on a real hub,
+//! a USB board leaves the bus at every reset and comes back (every other one on a new
+//! node), and the station follows it there.
+//!
 //! `--faults N` makes N boards faulty ([`faults`]) so the operator sees what failures look
 //! like, with their reasons, in the live view and in the summary. The exit status counts
 //! surprises only: 0 when every good board passed with the golden image in its flash and
@@ -25,13 +31,13 @@ mod tally;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use flashline_protocol::chip::Mac;
 use flashline_protocol::Chip;
-use flashline_sim::{spawn_pty, BoardConfig, PtyBoard, TimingMode};
+use flashline_sim::{spawn_pty, BoardConfig, PtyBoard, SimHandle, TimingMode};
 use tokio_util::sync::CancellationToken;
 
 use self::faults::FaultKind;
@@ -39,7 +45,7 @@ use super::{sample, telemetry, CliResult, Failure};
 use crate::config::Config;
 use crate::device::DeviceInfo;
 use crate::exit::Exit;
-use crate::pipeline::SerialPorts;
+use crate::pipeline::{PortOpener, SerialPorts, SimulatedPorts, UsbReplug};
 use crate::station::serve::{Station, Ui};
 use crate::station::{Control, Golden, Outcome, StationContext, StationEvent};
 
@@ -59,6 +65,11 @@ pub struct DemoArgs {
     /// take them in turn and each family gets its own sample image (instead of --chip).
     #[arg(long, value_delimiter = ',', value_parser = super::board::parse_chip, value_name = "CHIP,...")]
     pub chips: Vec<Chip>,
+    /// Boards of chips with their own USB-Serial/JTAG port (ESP32-S3, -C3, -C6, ...) sit on
+    /// it instead of a UART bridge: each reset takes the port away and the board comes
+    /// back, as on a real hub (every board then runs in process, its reset lines working).
+    #[arg(long)]
+    pub usb: bool,
     /// Simulator timing: `realistic` (UART and flash at real speed) or `off` (instant).
     #[arg(long, default_value = "realistic", value_parser = ["realistic", "off"])]
     pub timing: String,
@@ -103,8 +114,8 @@ pub struct DemoArgs {
     #[arg(long, value_name = "FILE", requires = "central")]
     pub password_file: Option<PathBuf>,
     /// Check that each board boots what was written: the sample app prints a self-test
-    /// line, the config gets a `[boot]` section, and one board boot-loops (its app is
-    /// corrupted after the verify) to show the failure.
+    /// line, the config gets a `[boot]` section, and one board on a UART bridge
+    /// boot-loops (its app is corrupted after the verify) to show the failure.
     #[arg(long)]
     pub boot: bool,
 }
@@ -125,6 +136,11 @@ impl DemoArgs {
     fn chip_of(&self, k: u32) -> Chip {
         let chips = self.line_chips();
         chips[k as usize % chips.len()]
+    }
+
+    /// Board `k` sits on its chip's own USB-Serial/JTAG port.
+    fn on_usb(&self, k: u32) -> bool {
+        self.usb && self.chip_of(k).spec().usb_serial_jtag.is_some()
     }
 }
 
@@ -190,7 +206,13 @@ pub async fn demo(args: DemoArgs) -> CliResult {
 
     let ui = Ui::detect();
     telemetry::init(&config.log, matches!(ui, Ui::Live { .. }));
-    let ctx = Arc::new(StationContext::build(&config, Arc::new(SerialPorts), CancellationToken::new()).await?);
+    // Pseudo-terminals through tokio-serial; with --usb every board in process.
+    let sim_ports = args.usb.then(SimulatedPorts::new);
+    let opener: Arc<dyn PortOpener> = match &sim_ports {
+        Some(ports) => Arc::new(ports.clone()),
+        None => Arc::new(SerialPorts),
+    };
+    let ctx = Arc::new(StationContext::build(&config, opener, CancellationToken::new()).await?);
     // The demo's config names an image per chip of its line.
     let mut goldens = BTreeMap::new();
     for &chip in &chips {
@@ -200,14 +222,17 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let store = ctx.store.clone();
 
     let plan = faults::plan(args.boards, args.faults);
-    let boards = start_boards(&args, work.path(), &plan, &goldens)?;
-    // The board that boot-loops: the last good one (not the only one).
-    let looping =
-        (boot_check && args.boards > 1).then(|| (0..args.boards as usize).rev().find(|k| plan[*k].is_none())).flatten();
-    let fixture = boot_check.then(|| {
-        let handles = boards.iter().enumerate().map(|(k, b)| (slot_name(k as u32), b.handle.clone())).collect();
-        boot::Fixture::new(handles, looping.map(|k| slot_name(k as u32)))
-    });
+    let (boards, handles) = start_boards(&args, work.path(), &plan, &goldens, sim_ports.as_ref())?;
+    // The board that boot-loops: the last good one (not the only one) on a UART bridge,
+    // where the fixture's reset press reaches the chip at once (a board on its own USB
+    // port is off the bus for a moment after the station's reset, as a real one is).
+    let looping = (boot_check && args.boards > 1)
+        .then(|| (0..args.boards).rev().find(|&k| plan[k as usize].is_none() && !args.on_usb(k)))
+        .flatten()
+        .map(|k| k as usize);
+    // Behind a pseudo-terminal nothing resets the board into its app: the fixture does.
+    let fixture = boot_check
+        .then(|| boot::Fixture::new(handles.clone(), looping.map(|k| slot_name(k as u32)), sim_ports.is_none()));
     let started = Instant::now();
     let (mut station, devices) = Station::start_simulated(ctx, &config, ui);
     let mut events = station.events.take().expect("events were asked for");
@@ -218,28 +243,64 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     }
 
     // Plug the boards one after another, like an operator filling a hub.
-    let links: Vec<PathBuf> = boards.iter().map(|b| b.link.clone()).collect();
     let interval = Duration::from_millis(args.interval_ms);
     let control = station.control.clone();
+    let (plugs, plug_handles) = (boards.iter().map(DemoBoard::plug).collect::<Vec<_>>(), handles.clone());
+    // Slots with a result, and jobs running: a line of USB boards is done when every
+    // plugged board has its result and nothing runs.
+    let (progress_tx, mut progress) = tokio::sync::watch::channel((0usize, 0usize));
+    let in_process = sim_ports.is_some();
     let plugger = tokio::spawn(async move {
-        for (k, link) in links.into_iter().enumerate() {
-            devices.plug(DeviceInfo::simulated(k as u32, link));
+        let mut plugged = 0;
+        for (k, plug) in plugs.into_iter().enumerate() {
+            let slot = slot_name(k as u32);
+            match plug {
+                Plug::Attached(info) => {
+                    devices.plug(info);
+                    plugged += 1;
+                }
+                Plug::Usb { info, cfg, ports } => {
+                    // Started as it is plugged: a new node on the bus.
+                    let replug = UsbReplug { new_node: k % 2 == 1, ..Default::default() };
+                    match ports.attach_usb(info, *cfg, devices.clone(), replug) {
+                        Ok(handle) => {
+                            plug_handles.lock().expect("board handles").insert(slot, handle);
+                            plugged += 1;
+                        }
+                        Err(e) => eprintln!("cannot start simulated USB board {slot}: {e}"),
+                    }
+                }
+            }
             tokio::time::sleep(interval).await;
         }
-        // Dropping the plugging hand ends the source once every plug is delivered; the
-        // station then stops when the last board has its row.
-        let _ = control.send(Control::DrainAndStop).await;
+        if in_process {
+            // A USB board's port comes and goes for as long as it runs (the bus holds the
+            // plugging hand): stop once every board has its result and nothing runs.
+            let _ = progress.wait_for(|&(done, running)| done >= plugged && running == 0).await;
+            let _ = control.send(Control::Shutdown).await;
+        } else {
+            // Dropping the plugging hand ends the source once every plug is delivered; the
+            // station then stops when the last board has its row.
+            let _ = control.send(Control::DrainAndStop).await;
+        }
         drop(devices);
     });
     // The last outcome of each slot (a board is flashed once; a retry would replace it).
     let collector = tokio::spawn(async move {
         let mut outcomes = BTreeMap::new();
         let mut tally = tally::Tally::default();
+        let mut running = 0usize;
         while let Some(ev) = events.recv().await {
             tally.record(&ev);
             match ev {
+                StationEvent::JobStarted { .. } => {
+                    running += 1;
+                    let _ = progress_tx.send((outcomes.len(), running));
+                }
                 StationEvent::Finished { slot, outcome, .. } => {
                     outcomes.insert(slot, outcome);
+                    running = running.saturating_sub(1);
+                    let _ = progress_tx.send((outcomes.len(), running));
                 }
                 StationEvent::Stage { slot, stage } => {
                     if let Some(f) = &fixture {
@@ -267,7 +328,7 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let (outcomes, tally) = collector.await.unwrap_or_default();
     let wall = started.elapsed();
 
-    let summary = summarise(&args, &boards, &plan, &outcomes, &goldens, looping);
+    let summary = summarise(&args, &handles, &plan, &outcomes, &goldens, looping);
     let passed = summary.passed;
     println!();
     println!(
@@ -346,15 +407,17 @@ struct Summary {
 /// their flash, faulty ones fail.
 fn summarise(
     args: &DemoArgs,
-    boards: &[PtyBoard],
+    handles: &BoardHandles,
     plan: &[Option<FaultKind>],
     outcomes: &BTreeMap<String, Outcome>,
     goldens: &BTreeMap<&str, Arc<Golden>>,
     looping: Option<usize>,
 ) -> Summary {
     let mut s = Summary { passed: 0, expected_failures: 0, lines: Vec::new(), surprises: Vec::new() };
-    for (k, (board, fault)) in boards.iter().zip(plan).enumerate() {
+    let handles = handles.lock().expect("board handles").clone();
+    for (k, fault) in plan.iter().enumerate() {
         let slot = slot_name(k as u32);
+        let board = handles.get(&slot);
         let outcome = outcomes.get(&slot);
         let said = match outcome {
             Some(Outcome::Pass) => "PASS".to_string(),
@@ -364,7 +427,9 @@ fn summarise(
         };
         let expected_fail = fault.map(|f| f.describe()).or((looping == Some(k)).then_some(boot::LOOP_NOTE));
         match (expected_fail, outcome) {
-            (None, Some(Outcome::Pass)) if flash_matches(board, &goldens[args.chip_of(k as u32).file_name()]) => {
+            (None, Some(Outcome::Pass))
+                if board.is_some_and(|b| flash_matches(b, &goldens[args.chip_of(k as u32).file_name()])) =>
+            {
                 s.passed += 1
             }
             (None, Some(Outcome::Pass)) => {
@@ -388,17 +453,58 @@ fn summarise(
     s
 }
 
+/// Slot name → the simulator's handle of the board in it (a USB board's from when it is
+/// plugged: it starts then).
+type BoardHandles = Arc<Mutex<BTreeMap<String, SimHandle>>>;
+
+/// A demo board, waiting to be plugged.
+enum DemoBoard {
+    /// Behind a pseudo-terminal (kept open here), opened with tokio-serial.
+    Pty(PtyBoard, u32),
+    /// In process on a UART bridge, attached to the simulated ports.
+    Bridge(DeviceInfo),
+    /// In process on its own USB-Serial/JTAG port, started when plugged.
+    Usb(DeviceInfo, Box<BoardConfig>, SimulatedPorts),
+}
+
+/// What plugging a board takes.
+enum Plug {
+    Attached(DeviceInfo),
+    Usb { info: DeviceInfo, cfg: Box<BoardConfig>, ports: SimulatedPorts },
+}
+
+impl DemoBoard {
+    fn plug(&self) -> Plug {
+        match self {
+            DemoBoard::Pty(b, k) => Plug::Attached(DeviceInfo::simulated(*k, b.link.clone())),
+            DemoBoard::Bridge(info) => Plug::Attached(info.clone()),
+            DemoBoard::Usb(info, cfg, ports) => {
+                Plug::Usb { info: info.clone(), cfg: cfg.clone(), ports: ports.clone() }
+            }
+        }
+    }
+}
+
+/// Board `k` on its chip's own USB-Serial/JTAG port (303a:1001, its MAC as the USB
+/// serial number, the CDC-ACM driver), on the place of slot `k`.
+fn usb_info(k: u32, mac: Mac) -> DeviceInfo {
+    let base = DeviceInfo::simulated(k, PathBuf::from(format!("/dev/sim-ttyACM{k}")));
+    DeviceInfo { vid: 0x303a, pid: 0x1001, serial: Some(mac.to_string()), driver: Some("cdc_acm".into()), ..base }
+}
+
 fn start_boards(
     args: &DemoArgs,
     dir: &Path,
     plan: &[Option<FaultKind>],
     goldens: &BTreeMap<&str, Arc<Golden>>,
-) -> Result<Vec<PtyBoard>, Failure> {
+    sim_ports: Option<&SimulatedPorts>,
+) -> Result<(Vec<DemoBoard>, BoardHandles), Failure> {
     let links = dir.join("boards");
     std::fs::create_dir_all(&links).map_err(|e| Failure::new(Exit::Failure, e))?;
     let timing = if args.timing == "off" { TimingMode::Off } else { TimingMode::Realistic };
     let line = args.line_chips();
-    (0..args.boards)
+    let handles = BoardHandles::default();
+    let boards = (0..args.boards)
         .map(|k| {
             let chip = args.chip_of(k);
             let regions = goldens[chip.file_name()].image.regions();
@@ -409,14 +515,38 @@ fn start_boards(
             if let Some(kind) = plan[k as usize] {
                 cfg.faults.push(kind.fault(chip, &line, app_start, write_bytes));
             }
-            spawn_pty(cfg, &links.join(format!("board{k}")))
-                .map_err(|e| Failure::new(Exit::Failure, format!("cannot start simulated board {k}: {e}")))
+            let started =
+                |e: std::io::Error| Failure::new(Exit::Failure, format!("cannot start simulated board {k}: {e}"));
+            let slot = slot_name(k);
+            let board = match sim_ports {
+                None => {
+                    let board = spawn_pty(cfg, &links.join(format!("board{k}"))).map_err(started)?;
+                    handles.lock().expect("board handles").insert(slot, board.handle.clone());
+                    DemoBoard::Pty(board, k)
+                }
+                Some(ports) if args.on_usb(k) => {
+                    let mut cfg = cfg.on_usb_serial_jtag();
+                    // Without timing the port comes back at once; a real one takes a moment.
+                    if timing == TimingMode::Off {
+                        cfg.reenumerate = Some(Duration::from_millis(20));
+                    }
+                    DemoBoard::Usb(usb_info(k, cfg.mac), Box::new(cfg), ports.clone())
+                }
+                Some(ports) => {
+                    let info = DeviceInfo::simulated(k, PathBuf::from(format!("/dev/sim-ttyUSB{k}")));
+                    let handle = ports.attach(info.devnode.clone(), cfg).map_err(started)?;
+                    handles.lock().expect("board handles").insert(slot, handle);
+                    DemoBoard::Bridge(info)
+                }
+            };
+            Ok(board)
         })
-        .collect()
+        .collect::<Result<Vec<_>, Failure>>()?;
+    Ok((boards, handles))
 }
 
-fn flash_matches(board: &PtyBoard, golden: &Golden) -> bool {
-    let flash = board.handle.flash();
+fn flash_matches(board: &SimHandle, golden: &Golden) -> bool {
+    let flash = board.flash();
     golden.image.regions().iter().all(|r| {
         let start = r.offset as usize;
         flash.get(start..start + r.data.len()) == Some(&r.data[..])
@@ -458,12 +588,7 @@ max_jobs = {max_jobs}
 {images}
 [flash]
 baud = 921600
-# Simulated boards sit behind pseudo-terminals, which have no DTR/RTS lines: the boards
-# wait in download mode, and stay there afterwards unless the boot check reads their
-# console (the demo then presses their reset itself after the hard reset).
-reset = "no-reset"
-after = "{after}"
-
+{resets}
 [http]
 listen = "{http}"
 
@@ -473,7 +598,7 @@ listen = "{http}"
         station = db::DEMO_STATION,
         db = db.display(),
         max_jobs = args.max_jobs,
-        after = if boot_check { "hard-reset" } else { "no-reset" },
+        resets = resets(args.usb, boot_check),
         http = args.http.map(|a| a.to_string()).unwrap_or_default(),
         slots = (0..args.boards).map(|k| format!("{} = \"sim-usb-0:{k}:1.0\"\n", slot_name(k))).collect::<String>(),
     );
@@ -481,6 +606,27 @@ listen = "{http}"
         text.push_str(boot::SECTION);
     }
     text
+}
+
+/// The `[flash]` reset keys of the demo's boards.
+fn resets(in_process: bool, boot_check: bool) -> &'static str {
+    match (in_process, boot_check) {
+        (true, _) => {
+            "# Every board runs in process with working reset lines: the station resets each into\n\
+             # download mode (the USB-Serial/JTAG sequence on 303a:1001, DTR/RTS on a bridge) and\n\
+             # into its app at the end; a USB board leaves the bus at each reset and comes back.\n\
+             reset = \"auto\"\nafter = \"hard-reset\"\n"
+        }
+        (false, false) => {
+            "# Simulated boards sit behind pseudo-terminals, which have no DTR/RTS lines: the boards\n\
+             # wait in download mode, and stay there afterwards.\nreset = \"no-reset\"\nafter = \"no-reset\"\n"
+        }
+        (false, true) => {
+            "# Simulated boards sit behind pseudo-terminals, which have no DTR/RTS lines: the boards\n\
+             # wait in download mode; for the boot check the demo presses their reset itself after\n\
+             # the hard reset.\nreset = \"no-reset\"\nafter = \"hard-reset\"\n"
+        }
+    }
 }
 
 /// Fixture-style name of simulated port `k`: A1..A8, B1..B8, ... (AA1 after Z8).

@@ -7,7 +7,8 @@
 //! The demo's boards sit behind pseudo-terminals, which carry no DTR/RTS: the demo plays
 //! the fixture's reset line itself when a slot enters its boot stage.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use flashline_session::Stage;
 use flashline_sim::SimHandle;
@@ -29,30 +30,39 @@ pub const LOOP_NOTE: &str = "app corrupted after its verify: boot loop";
 
 /// The fixture's reset line for the demo's boards.
 pub struct Fixture {
-    boards: HashMap<String, SimHandle>,
+    boards: Arc<Mutex<BTreeMap<String, SimHandle>>>,
     looping: Option<String>,
+    /// The boards' own reset lines do not reach them (pseudo-terminals): press reset.
+    press_reset: bool,
 }
 
 impl Fixture {
-    /// `boards`: slot name → board; `looping`: the slot whose app is corrupted.
-    pub fn new(boards: HashMap<String, SimHandle>, looping: Option<String>) -> Fixture {
-        Fixture { boards, looping }
+    /// `boards`: slot name → board; `looping`: the slot whose app is corrupted;
+    /// `press_reset`: the station's hard reset does not reach the boards.
+    pub fn new(boards: Arc<Mutex<BTreeMap<String, SimHandle>>>, looping: Option<String>, press_reset: bool) -> Fixture {
+        Fixture { boards, looping, press_reset }
     }
 
-    /// A slot entered `stage`: at its boot stage, press the board's reset (IO0 high), after
-    /// corrupting the looping board's app.
+    /// A slot entered `stage`: at its boot stage, corrupt the looping board's app, then
+    /// press the board's reset (IO0 high) if the station's cannot reach it, and the
+    /// looping board's always.
     pub fn on_stage(&self, slot: &str, stage: Stage) {
         if stage != Stage::Boot {
             return;
         }
-        let Some(board) = self.boards.get(slot) else { return };
-        if self.looping.as_deref() == Some(slot) {
+        let Some(board) = self.boards.lock().expect("board handles").get(slot).cloned() else { return };
+        let looping = self.looping.as_deref() == Some(slot);
+        if looping {
             let at = APP_BYTE as usize;
             if let Some(b) = board.flash().get(at) {
                 board.write_flash_raw(APP_BYTE, &[!b]);
             }
         }
-        board.set_lines(false, true);
-        board.set_lines(false, false);
+        // The station's own reset may have started the good app already: the looping
+        // board is reset again on the corrupted one.
+        if self.press_reset || looping {
+            board.set_lines(false, true);
+            board.set_lines(false, false);
+        }
     }
 }
