@@ -265,8 +265,12 @@ async fn a_board_of_a_chip_without_an_image_is_refused_at_identify_and_the_other
     let offered: Vec<&str> = offered.into_iter().map(Chip::file_name).collect();
     assert_eq!(row.image_name, format!("chosen at identify: {}", offered.join(", ")));
     assert_eq!(row.image_sha256, st.ctx.plan.images.row_sha256());
+    assert!(row.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(&stranger.to_string())), "{row:?}");
     let flash = plugged[2].handle.flash();
     assert!(flash.iter().all(|b| *b == 0xFF), "the refused board's flash is untouched");
+    // Refused right after identify: no stub uploaded, the ROM's baud rate kept.
+    assert_eq!(plugged[2].handle.stats().stub_starts, 0);
+    assert_eq!(plugged[2].handle.mode(), Mode::Rom);
 
     for b in plugged.iter().filter(|b| b.chip != Chip::Esp32C6) {
         assert_passed_with_own_image(&st, &rows, b);

@@ -88,6 +88,12 @@ pub enum Error {
     #[error("identify: this board is an {found}, not an {expected}: wrong board on this port or wrong job")]
     WrongChip { expected: Chip, found: Chip },
 
+    /// The board is none of [`crate::FlasherConfig::accept`]'s chips: the session stopped
+    /// after identify, before the stub and the baud change. `info` says who the board is
+    /// (its flash not probed), for the caller's record.
+    #[error("identify: this board is an {}, which this job does not take", .info.chip)]
+    NotAccepted { info: Box<crate::ChipInfo> },
+
     #[error(
         "identify: unknown chip (no known GET_SECURITY_INFO chip id, magic register 0x{magic:08x}): a chip flashline does not support yet (it knows {}), or a damaged one", known_chips()
     )]
@@ -152,7 +158,9 @@ impl Error {
             | Error::Cancelled { stage }
             | Error::NotBack { stage, .. } => *stage,
             Error::NoSync { .. } | Error::BootLogNoDownload { .. } | Error::StubStuck { .. } => Stage::Connect,
-            Error::WrongChip { .. } | Error::UnknownChip { .. } | Error::Identify(_) => Stage::Identify,
+            Error::WrongChip { .. } | Error::NotAccepted { .. } | Error::UnknownChip { .. } | Error::Identify(_) => {
+                Stage::Identify
+            }
             Error::StubNotFound { .. }
             | Error::StubMissingChip { .. }
             | Error::StubInvalid { .. }

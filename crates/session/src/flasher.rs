@@ -46,6 +46,10 @@ pub struct FlasherConfig {
     pub stubs: Option<Arc<StubSet>>,
     /// Fail unless the board is this chip.
     pub expect_chip: Option<Chip>,
+    /// Stop after identify ([`Error::NotAccepted`], the board's MAC and chip in it) unless
+    /// the board is one of these chips: a station of several images refuses a board it
+    /// has none for before uploading the stub or changing the baud rate. `None`: any chip.
+    pub accept: Option<Vec<Chip>>,
     /// Flash size to assume when the JEDEC id gives none.
     pub flash_size: Option<u32>,
     /// Change the baud rate in the ROM before uploading the stub (ESP32-class ROMs).
@@ -62,6 +66,7 @@ impl Default for FlasherConfig {
             baud_fallback: None,
             stubs: None,
             expect_chip: None,
+            accept: None,
             flash_size: None,
             baud_before_stub: true,
         }
@@ -141,6 +146,9 @@ impl<T: Transport> Flasher<T> {
         }
         let info = identify(&mut conn, &mut regs, chip).await?;
         tracing::info!(%chip, mac = %info.mac, description = %info.description, "identified");
+        if config.accept.as_ref().is_some_and(|chips| !chips.contains(&chip)) {
+            return Err(Error::NotAccepted { info: Box::new(info) });
+        }
         let mut f = Self { conn, info, regs, progress, lines_warned, reconnect, usb_jtag };
 
         // The chip module picks the stub for the board's revision; none runs on some

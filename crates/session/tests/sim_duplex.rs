@@ -108,6 +108,29 @@ async fn a_board_of_another_chip_is_refused_at_identify() {
     assert!(text.contains("ESP32-S3") && text.contains("ESP32-C6"), "{text}");
 }
 
+/// A job that takes several chips (a station of several images) stops a board of any
+/// other right after identify: its MAC and chip are known, the stub was never uploaded and
+/// the baud rate never changed. A board of a chip it takes goes on as usual.
+#[tokio::test]
+async fn a_board_of_a_chip_not_taken_is_stopped_after_identify_before_the_stub() {
+    let cfg = FlasherConfig { accept: Some(vec![Chip::Esp32, Chip::Esp32S3]), ..config(true) };
+    let (t, sim) = duplex_board(Chip::Esp32C6, Vec::new());
+    let e = Flasher::connect(t, &cfg, Progress::none(), CancellationToken::new()).await.unwrap_err();
+    let Error::NotAccepted { info } = &e else { panic!("{e:?}") };
+    assert_eq!(info.chip, Chip::Esp32C6);
+    assert_eq!(info.mac, sim.mac(), "who the board is, for the record");
+    assert_eq!(info.flash, None, "stopped before the flash probe");
+    assert_eq!(e.stage(), Stage::Identify);
+    assert!(e.to_string().starts_with("identify: this board is an ESP32-C6"), "{e}");
+    assert_eq!(sim.stats().stub_starts, 0, "no stub uploaded");
+    assert_eq!(sim.mode(), flashline_sim::board::Mode::Rom, "still in the ROM loader");
+
+    let (t, sim) = duplex_board(Chip::Esp32S3, Vec::new());
+    let f = Flasher::connect(t, &cfg, Progress::none(), CancellationToken::new()).await.unwrap();
+    assert_eq!((f.info().chip, f.is_stub()), (Chip::Esp32S3, true));
+    assert_eq!(sim.stats().stub_starts, 1);
+}
+
 #[tokio::test]
 async fn esp8266_rom_cannot_verify_or_read() {
     let (mut f, _sim) = connect(Chip::Esp8266, false).await;

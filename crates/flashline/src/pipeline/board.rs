@@ -152,7 +152,19 @@ where
     let base_progress = progress.clone();
     let boot_cancel = cancel.clone();
     let boot_reconnect = reconnect.clone();
-    let mut flasher = Flasher::connect_with(port, &plan.flasher, progress, cancel, reconnect).await?;
+    let mut flasher = match Flasher::connect_with(port, &plan.flasher, progress, cancel, reconnect).await {
+        Ok(f) => f,
+        // A chip with no image, stopped before the stub: recorded, then refused.
+        Err(SessionError::NotAccepted { info }) => {
+            let refusal = match plan.images.for_chip(info.chip) {
+                Err(e) => BoardError::NoImage(e),
+                Ok(_) => BoardError::Session(SessionError::NotAccepted { info: info.clone() }),
+            };
+            on_identified(*info, None).await;
+            return Err(refusal);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let info = flasher.info().clone();
     let golden = plan.images.for_chip(info.chip).cloned();
     on_identified(info.clone(), golden.as_ref().ok().cloned()).await;

@@ -55,6 +55,7 @@ impl Plan {
             baud_fallback: Some(flash.baud_fallback.iter().map(|b| b.0).collect()),
             stubs,
             expect_chip: images.expect_chip(),
+            accept: images.accept(),
             ..FlasherConfig::default()
         };
         let write = WriteOptions {

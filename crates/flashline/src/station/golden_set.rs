@@ -91,6 +91,13 @@ impl GoldenSet {
         self.single().and_then(|g| g.chip)
     }
 
+    /// The chips a session takes when there are several images (a board of any other is
+    /// refused right after identify, before the stub); `None` with one image
+    /// ([`Self::expect_chip`] holds boards to it).
+    pub fn accept(&self) -> Option<Vec<Chip>> {
+        (self.images.len() > 1).then(|| self.chips())
+    }
+
     /// The chip families with an image, in order.
     pub fn chips(&self) -> Vec<Chip> {
         self.images.iter().filter_map(|g| g.chip).collect()
@@ -178,9 +185,11 @@ mod tests {
         assert!(msg.contains("ESP32-C6") && msg.contains("ESP32 and ESP32-S3 only"), "{msg}");
         assert!(msg.contains("[images.esp32c6]"), "{msg}");
         assert_eq!(two.expect_chip(), None);
+        assert_eq!(two.accept(), Some(vec![Chip::Esp32, Chip::Esp32S3]));
 
         let one = GoldenSet::one(a.clone());
         assert_eq!(one.expect_chip(), Some(Chip::Esp32));
+        assert_eq!(one.accept(), None);
         assert!(one.for_chip(Chip::Esp8266).is_err());
         let any = GoldenSet::one(golden(dir.path(), None, 3));
         assert!(any.for_chip(Chip::Esp8266).is_ok() && any.for_chip(Chip::Esp32P4).is_ok());
