@@ -23,13 +23,7 @@ use flashline_sim::{BoardConfig, Mode, SimHandle};
 const NODE: &str = "/dev/sim-acm0";
 
 fn usb_info() -> DeviceInfo {
-    DeviceInfo {
-        vid: 0x303a,
-        pid: 0x1001,
-        serial: Some("34:85:18:00:00:01".into()),
-        driver: Some("cdc_acm".into()),
-        ..DeviceInfo::simulated(0, PathBuf::from(NODE))
-    }
+    DeviceInfo::simulated_usb_jtag(0, PathBuf::from(NODE), "34:85:18:00:00:01")
 }
 
 /// An ESP32-S3 on its own USB port, plugged into `ports` (no station watches it).

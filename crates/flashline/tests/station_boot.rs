@@ -183,13 +183,7 @@ async fn a_board_on_its_own_usb_port_is_followed_to_its_new_port_for_the_boot_ch
 /// `/dev/ttyACMn` does while the old one is held).
 fn usb_board(rig: &Rig, devices: &flashline::device::SimulatedDevices, k: u32, faults: Vec<Fault>) -> SimHandle {
     let mac = Mac([0x34, 0x85, 0x18, 0x55, 0x01, k as u8]);
-    let info = DeviceInfo {
-        vid: 0x303a,
-        pid: 0x1001,
-        serial: Some(mac.to_string()),
-        driver: Some("cdc_acm".into()),
-        ..DeviceInfo::simulated(k, PathBuf::from(format!("/dev/sim-bootacm-loop{k}")))
-    };
+    let info = DeviceInfo::simulated_usb_jtag(k, PathBuf::from(format!("/dev/sim-bootacm-loop{k}")), mac);
     let mut cfg = BoardConfig::new(Chip::Esp32S3, mac).on_usb_serial_jtag();
     cfg.reenumerate = Some(Duration::from_millis(30));
     cfg.faults = faults;

@@ -116,21 +116,16 @@ fn mac(family: usize, k: u32) -> Mac {
 /// USB board comes back on a new node after its reset (the old one still held), as
 /// `/dev/ttyACMn` does.
 fn plug(st: &MixedStation, devices: &SimulatedDevices, chip: Chip, mac: Mac, k: u32, usb: bool) -> Board {
-    let base = DeviceInfo::simulated(k, PathBuf::from(format!("/dev/sim-mixed-{k}")));
+    let node = PathBuf::from(format!("/dev/sim-mixed-{k}"));
     let cfg = BoardConfig::new(chip, mac);
     let handle = if usb {
-        let info = DeviceInfo {
-            vid: 0x303a,
-            pid: 0x1001,
-            serial: Some(mac.to_string()),
-            driver: Some("cdc_acm".into()),
-            ..base
-        };
+        let info = DeviceInfo::simulated_usb_jtag(k, node, mac);
         let replug = UsbReplug { new_node: k % 2 == 1, ..Default::default() };
         let mut cfg = cfg.on_usb_serial_jtag();
         cfg.reenumerate = Some(Duration::from_millis(20));
         st.ports.attach_usb(info, cfg, devices.clone(), replug).unwrap()
     } else {
+        let base = DeviceInfo::simulated(k, node);
         let h = st.ports.attach(base.devnode.clone(), cfg).unwrap();
         devices.plug(base);
         h

@@ -39,14 +39,7 @@ async fn rig(n: u32) -> Rig {
 
 /// Board `k` on its own USB port: 303a:1001 (cdc_acm), serial number = its MAC.
 fn usb_info(k: u32) -> DeviceInfo {
-    let devnode = PathBuf::from(format!("/dev/sim-acm{k}"));
-    DeviceInfo {
-        vid: 0x303a,
-        pid: 0x1001,
-        serial: Some(format!("24:0A:C4:44:00:{k:02X}")),
-        driver: Some("cdc_acm".into()),
-        ..DeviceInfo::simulated(k, devnode)
-    }
+    DeviceInfo::simulated_usb_jtag(k, PathBuf::from(format!("/dev/sim-acm{k}")), format!("24:0A:C4:44:00:{k:02X}"))
 }
 
 fn usb_board(k: u32, faults: Vec<Fault>) -> BoardConfig {

@@ -47,7 +47,7 @@ use crate::device::DeviceInfo;
 use crate::exit::Exit;
 use crate::pipeline::{PortOpener, SerialPorts, SimulatedPorts, UsbReplug};
 use crate::station::serve::{Station, Ui};
-use crate::station::{Control, Golden, Outcome, StationContext, StationEvent};
+use crate::station::{Control, Golden, GoldenSet, Outcome, StationContext, StationEvent};
 
 /// How long the demo waits at the end for the forwarder's last attempt.
 const FORWARD_GRACE: Duration = Duration::from_secs(30);
@@ -214,15 +214,11 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     };
     let ctx = Arc::new(StationContext::build(&config, opener, CancellationToken::new()).await?);
     // The demo's config names an image per chip of its line.
-    let mut goldens = BTreeMap::new();
-    for &chip in &chips {
-        let golden = ctx.plan.images.for_chip(chip).map_err(|e| Failure::new(Exit::Failure, e))?;
-        goldens.insert(chip.file_name(), golden.clone());
-    }
+    let images = ctx.plan.images.clone();
     let store = ctx.store.clone();
 
     let plan = faults::plan(args.boards, args.faults);
-    let (boards, handles) = start_boards(&args, work.path(), &plan, &goldens, sim_ports.as_ref())?;
+    let (plugs, _ptys, handles) = start_boards(&args, work.path(), &plan, &images, sim_ports.as_ref())?;
     // The board that boot-loops: the last good one (not the only one) on a UART bridge,
     // where the fixture's reset press reaches the chip at once (a board on its own USB
     // port is off the bus for a moment after the station's reset, as a real one is).
@@ -245,7 +241,7 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     // Plug the boards one after another, like an operator filling a hub.
     let interval = Duration::from_millis(args.interval_ms);
     let control = station.control.clone();
-    let (plugs, plug_handles) = (boards.iter().map(DemoBoard::plug).collect::<Vec<_>>(), handles.clone());
+    let plug_handles = handles.clone();
     // Slots with a result, and jobs running: a line of USB boards is done when every
     // plugged board has its result and nothing runs.
     let (progress_tx, mut progress) = tokio::sync::watch::channel((0usize, 0usize));
@@ -328,7 +324,7 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let (outcomes, tally) = collector.await.unwrap_or_default();
     let wall = started.elapsed();
 
-    let summary = summarise(&args, &handles, &plan, &outcomes, &goldens, looping);
+    let summary = summarise(&args, &handles, &plan, &outcomes, &images, looping);
     let passed = summary.passed;
     println!();
     println!(
@@ -410,7 +406,7 @@ fn summarise(
     handles: &BoardHandles,
     plan: &[Option<FaultKind>],
     outcomes: &BTreeMap<String, Outcome>,
-    goldens: &BTreeMap<&str, Arc<Golden>>,
+    images: &GoldenSet,
     looping: Option<usize>,
 ) -> Summary {
     let mut s = Summary { passed: 0, expected_failures: 0, lines: Vec::new(), surprises: Vec::new() };
@@ -428,7 +424,9 @@ fn summarise(
         let expected_fail = fault.map(|f| f.describe()).or((looping == Some(k)).then_some(boot::LOOP_NOTE));
         match (expected_fail, outcome) {
             (None, Some(Outcome::Pass))
-                if board.is_some_and(|b| flash_matches(b, &goldens[args.chip_of(k as u32).file_name()])) =>
+                if board
+                    .zip(images.for_chip(args.chip_of(k as u32)).ok())
+                    .is_some_and(|(b, g)| flash_matches(b, g)) =>
             {
                 s.passed += 1
             }
@@ -457,57 +455,35 @@ fn summarise(
 /// plugged: it starts then).
 type BoardHandles = Arc<Mutex<BTreeMap<String, SimHandle>>>;
 
-/// A demo board, waiting to be plugged.
-enum DemoBoard {
-    /// Behind a pseudo-terminal (kept open here), opened with tokio-serial.
-    Pty(PtyBoard, u32),
-    /// In process on a UART bridge, attached to the simulated ports.
-    Bridge(DeviceInfo),
-    /// In process on its own USB-Serial/JTAG port, started when plugged.
-    Usb(DeviceInfo, Box<BoardConfig>, SimulatedPorts),
-}
-
-/// What plugging a board takes.
+/// What plugging a demo board takes.
 enum Plug {
+    /// A board already running (behind a pseudo-terminal, or in process on a UART
+    /// bridge): its plug event.
     Attached(DeviceInfo),
+    /// In process on its own USB-Serial/JTAG port: started when plugged.
     Usb { info: DeviceInfo, cfg: Box<BoardConfig>, ports: SimulatedPorts },
 }
 
-impl DemoBoard {
-    fn plug(&self) -> Plug {
-        match self {
-            DemoBoard::Pty(b, k) => Plug::Attached(DeviceInfo::simulated(*k, b.link.clone())),
-            DemoBoard::Bridge(info) => Plug::Attached(info.clone()),
-            DemoBoard::Usb(info, cfg, ports) => {
-                Plug::Usb { info: info.clone(), cfg: cfg.clone(), ports: ports.clone() }
-            }
-        }
-    }
-}
-
-/// Board `k` on its chip's own USB-Serial/JTAG port (303a:1001, its MAC as the USB
-/// serial number, the CDC-ACM driver), on the place of slot `k`.
-fn usb_info(k: u32, mac: Mac) -> DeviceInfo {
-    let base = DeviceInfo::simulated(k, PathBuf::from(format!("/dev/sim-ttyACM{k}")));
-    DeviceInfo { vid: 0x303a, pid: 0x1001, serial: Some(mac.to_string()), driver: Some("cdc_acm".into()), ..base }
-}
-
+/// The boards of the line, waiting to be plugged; the pseudo-terminals to keep open while
+/// the demo runs; the handles of the boards started so far.
 fn start_boards(
     args: &DemoArgs,
     dir: &Path,
     plan: &[Option<FaultKind>],
-    goldens: &BTreeMap<&str, Arc<Golden>>,
+    images: &GoldenSet,
     sim_ports: Option<&SimulatedPorts>,
-) -> Result<(Vec<DemoBoard>, BoardHandles), Failure> {
+) -> Result<(Vec<Plug>, Vec<PtyBoard>, BoardHandles), Failure> {
     let links = dir.join("boards");
     std::fs::create_dir_all(&links).map_err(|e| Failure::new(Exit::Failure, e))?;
     let timing = if args.timing == "off" { TimingMode::Off } else { TimingMode::Realistic };
     let line = args.line_chips();
     let handles = BoardHandles::default();
-    let boards = (0..args.boards)
+    let mut ptys = Vec::new();
+    let plugs = (0..args.boards)
         .map(|k| {
             let chip = args.chip_of(k);
-            let regions = goldens[chip.file_name()].image.regions();
+            let golden = images.for_chip(chip).map_err(|e| Failure::new(Exit::Failure, e))?;
+            let regions = golden.image.regions();
             let app_start = regions.iter().map(|r| r.offset).max().unwrap_or(0x10000);
             let write_bytes = regions.iter().map(|r| r.data.len() as u64).sum::<u64>();
             let mut cfg = BoardConfig::new(chip, board_mac(chip, k));
@@ -518,11 +494,13 @@ fn start_boards(
             let started =
                 |e: std::io::Error| Failure::new(Exit::Failure, format!("cannot start simulated board {k}: {e}"));
             let slot = slot_name(k);
-            let board = match sim_ports {
+            let plug = match sim_ports {
                 None => {
                     let board = spawn_pty(cfg, &links.join(format!("board{k}"))).map_err(started)?;
                     handles.lock().expect("board handles").insert(slot, board.handle.clone());
-                    DemoBoard::Pty(board, k)
+                    let info = DeviceInfo::simulated(k, board.link.clone());
+                    ptys.push(board);
+                    Plug::Attached(info)
                 }
                 Some(ports) if args.on_usb(k) => {
                     let mut cfg = cfg.on_usb_serial_jtag();
@@ -530,19 +508,20 @@ fn start_boards(
                     if timing == TimingMode::Off {
                         cfg.reenumerate = Some(Duration::from_millis(20));
                     }
-                    DemoBoard::Usb(usb_info(k, cfg.mac), Box::new(cfg), ports.clone())
+                    let info = DeviceInfo::simulated_usb_jtag(k, format!("/dev/sim-ttyACM{k}").into(), cfg.mac);
+                    Plug::Usb { info, cfg: Box::new(cfg), ports: ports.clone() }
                 }
                 Some(ports) => {
                     let info = DeviceInfo::simulated(k, PathBuf::from(format!("/dev/sim-ttyUSB{k}")));
                     let handle = ports.attach(info.devnode.clone(), cfg).map_err(started)?;
                     handles.lock().expect("board handles").insert(slot, handle);
-                    DemoBoard::Bridge(info)
+                    Plug::Attached(info)
                 }
             };
-            Ok(board)
+            Ok(plug)
         })
         .collect::<Result<Vec<_>, Failure>>()?;
-    Ok((boards, handles))
+    Ok((plugs, ptys, handles))
 }
 
 fn flash_matches(board: &SimHandle, golden: &Golden) -> bool {

@@ -76,6 +76,18 @@ impl DeviceInfo {
             model: Some("simulated board".into()),
         }
     }
+
+    /// A simulated board `k` on its chip's own USB-Serial/JTAG port at `devnode`: 303a:1001
+    /// with the CDC-ACM driver, its MAC as the USB serial number (as the chip reports it).
+    pub fn simulated_usb_jtag(k: u32, devnode: PathBuf, mac: impl std::fmt::Display) -> DeviceInfo {
+        DeviceInfo {
+            vid: ESPRESSIF_USB_JTAG_SERIAL.vid,
+            pid: ESPRESSIF_USB_JTAG_SERIAL.pid,
+            serial: Some(mac.to_string()),
+            driver: Some("cdc_acm".into()),
+            ..DeviceInfo::simulated(k, devnode)
+        }
+    }
 }
 
 /// USB ids are read in hex everywhere (lsusb, udev, the config), so logs print them so.
