@@ -325,18 +325,16 @@ pub async fn run_on(args: FlashArgs, ports: &OneOffPorts) -> CliResult {
 
 /// The exit code and message of a failed board.
 fn board_failure(port: &str, error: BoardError) -> Failure {
+    // The port before the message, when there is one.
+    let at = |text: String| if port.is_empty() { text } else { format!("{port}: {text}") };
     match error {
         BoardError::Open(e) => Failure::new(e.exit(), e),
         BoardError::Session(e) => session_failure(port, e),
-        BoardError::Check { exit, reason, .. } if port.is_empty() => Failure::new(exit, reason),
-        BoardError::Check { exit, reason, .. } => Failure::new(exit, format!("{port}: {reason}")),
-        BoardError::NoImage(e) if port.is_empty() => Failure::new(Exit::Board, e),
-        BoardError::NoImage(e) => Failure::new(Exit::Board, format!("{port}: {e}")),
-        e @ BoardError::Boot { .. } if port.is_empty() => Failure::new(Exit::Board, e),
-        e @ BoardError::Boot { .. } => Failure::new(Exit::Board, format!("{port}: {e}")),
+        BoardError::Check { exit, reason, .. } => Failure::new(exit, at(reason)),
         BoardError::Provision(reason) => Failure::new(Exit::Config, format!("{port}: provision: {reason}")),
-        e @ BoardError::ProvisionWrite(_) if port.is_empty() => Failure::new(Exit::Board, e),
-        e @ BoardError::ProvisionWrite(_) => Failure::new(Exit::Board, format!("{port}: {e}")),
+        e @ (BoardError::NoImage(_) | BoardError::Boot { .. } | BoardError::ProvisionWrite(_)) => {
+            Failure::new(Exit::Board, at(e.to_string()))
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use super::plan::Plan;
 use super::ports::OpenError;
 use super::record::{region_summary, skipped_regions};
 use crate::config::VerifyMode;
+use crate::device::{VidPid, ESPRESSIF_USB_JTAG_SERIAL};
 use crate::exit::Exit;
 use crate::station::{Golden, NoImageForChip};
 
@@ -146,7 +147,8 @@ where
 {
     // A chip on its own USB-Serial/JTAG port leaves the bus at the final reset: the boot
     // check reads its console on the port it comes back on.
-    let usb = port.usb_ids() == Some((0x303A, 0x1001)) || plan.flasher.before == BeforeReset::UsbJtagSerial;
+    let usb = port.usb_ids().map(|(vid, pid)| VidPid::new(vid, pid)) == Some(ESPRESSIF_USB_JTAG_SERIAL)
+        || plan.flasher.before == BeforeReset::UsbJtagSerial;
     // The flasher reports its own stages; the partition's write and verify are shown as
     // the provision stage, and what follows it as itself again.
     let base_progress = progress.clone();
